@@ -1,0 +1,48 @@
+"""POST /v1/events: the Segment Spec webhook. Validates, then writes to Kinesis."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from functools import cache
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
+
+from audience.adapters.kinesis import KinesisEventSink
+from audience.api import json_body, register_error_handlers
+from audience.config import Settings
+from audience.services.ingest import ingest
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+register_error_handlers(app)
+
+
+class IngestSettings(Settings):
+    events_stream: str = Field(alias="EVENTS_STREAM")
+
+
+@cache
+def sink() -> KinesisEventSink:
+    return KinesisEventSink(IngestSettings.from_env().events_stream)
+
+
+@app.post("/v1/events")
+@tracer.capture_method
+def post_events() -> Response[dict[str, int]]:
+    accepted = ingest(json_body(app), datetime.now(timezone.utc), sink())
+    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body={"accepted": accepted})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,45 @@
+"""GET /v1/customers/{customerId}: the read API for customer profiles."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
+
+from audience.adapters.dynamodb import DynamoProfileRepository
+from audience.api import register_error_handlers
+from audience.config import Settings
+from audience.services.profiles import get_profile
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+register_error_handlers(app)
+
+
+class ProfilesApiSettings(Settings):
+    profiles_table: str = Field(alias="PROFILES_TABLE")
+
+
+@cache
+def profiles() -> DynamoProfileRepository:
+    return DynamoProfileRepository(ProfilesApiSettings.from_env().profiles_table)
+
+
+@app.get("/v1/customers/<customerId>")
+@tracer.capture_method
+def get_customer(customerId: str) -> dict[str, Any]:  # noqa: N803 (the path parameter's name)
+    return get_profile(customerId, profiles()).public_view()
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,62 @@
+"""Kinesis consumer: folds Segment Spec events into customer profiles.
+
+Partial batch responses: only the records of customers whose write failed transiently are
+reported in ``batchItemFailures``; undecodable records go to the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import base64
+from functools import cache
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field
+
+from audience.adapters.dynamodb import DynamoProfileRepository
+from audience.adapters.sqs import SqsDeadLetters
+from audience.config import Settings
+from audience.domain.profile import StreamPosition
+from audience.services.profiles import StreamRecord, apply_records
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+class StreamSettings(Settings):
+    profiles_table: str = Field(alias="PROFILES_TABLE")
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL")
+
+
+@cache
+def adapters() -> tuple[DynamoProfileRepository, SqsDeadLetters]:
+    settings = StreamSettings.from_env()
+    return DynamoProfileRepository(settings.profiles_table), SqsDeadLetters(settings.dead_letter_queue_url)
+
+
+def to_stream_records(event: KinesisStreamEvent) -> list[StreamRecord]:
+    records = []
+    for record in event.records:
+        sequence = record.kinesis.sequence_number
+        shard_id = record.event_id.split(":", 1)[0]  # eventID is "<shardId>:<sequenceNumber>"
+        data = base64.b64decode(record.kinesis.data)
+        records.append(StreamRecord(sequence, StreamPosition(shard_id, int(sequence)), data))
+    return records
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_source(data_class=KinesisStreamEvent)
+def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict:
+    profiles, dead_letters = adapters()
+    outcome = apply_records(to_stream_records(event), profiles, dead_letters)
+    metrics.add_metric(name="EventsProcessed", unit=MetricUnit.Count, value=outcome.processed)
+    metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=outcome.rejected)
+    metrics.add_metric(name="ProfilesUpdated", unit=MetricUnit.Count, value=outcome.profiles_updated)
+    metrics.add_metric(name="WriteConflicts", unit=MetricUnit.Count, value=outcome.conflicts)
+    metrics.add_metric(name="RecordsRetried", unit=MetricUnit.Count, value=len(outcome.failed_item_ids))
+    return {"batchItemFailures": [{"itemIdentifier": item_id} for item_id in outcome.failed_item_ids]}

@@ -1,0 +1,115 @@
+"""Create (or update) the CloudFormation stack from ``template.yaml`` against any endpoint."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from embedded import template
+
+STACK_NAME = "audience-engine"
+STAGING_BUCKET = "audience-engine-staging"
+
+
+@dataclass(frozen=True)
+class DeployedStack:
+    name: str
+    outputs: dict[str, str]
+    resources: dict[str, str]  # logical id -> physical id
+    types: dict[str, str]  # logical id -> resource type
+    code_folders: dict[str, Path]  # logical id -> folder of a function's or layer's code
+
+    @property
+    def functions(self) -> dict[str, str]:
+        """Logical id -> function name of every Lambda function in the stack."""
+        return {k: v for k, v in self.resources.items() if self.types[k] == "AWS::Lambda::Function"}
+
+
+def deploy(
+    session: boto3.session.Session,
+    stack_name: str = STACK_NAME,
+    parameters: dict[str, str] | None = None,
+    template_path: Path = template.TEMPLATE,
+) -> DeployedStack:
+    sam = template.load(template_path)
+    s3 = session.client("s3")
+    _ensure_bucket(s3, STAGING_BUCKET)
+    packaged = template.package(sam, s3, STAGING_BUCKET, template_path.parent)
+    cfn = template.translate(packaged, session.client("iam"), parameters)
+
+    cloudformation = session.client("cloudformation")
+    request: dict[str, Any] = {
+        "StackName": stack_name,
+        "TemplateBody": json.dumps(cfn),
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()],
+        "Capabilities": ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+    }
+    if _exists(cloudformation, stack_name):
+        try:
+            cloudformation.update_stack(**request)
+        except ClientError as exc:
+            if "No updates" not in str(exc):
+                raise
+    else:
+        cloudformation.create_stack(**request)
+    stack = _wait(cloudformation, stack_name)
+
+    summaries = cloudformation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
+    resources = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in summaries}
+    _enable_time_to_live(session.client("dynamodb"), cfn, resources)
+    return DeployedStack(
+        name=stack_name,
+        outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
+        resources=resources,
+        types={r["LogicalResourceId"]: r["ResourceType"] for r in summaries},
+        code_folders=template.code_folders(sam, template_path.parent),
+    )
+
+
+def _enable_time_to_live(dynamodb: Any, cfn: dict[str, Any], physical: dict[str, str]) -> None:
+    """moto ignores a table's ``TimeToLiveSpecification``; apply it as CloudFormation would."""
+    for logical_id, resource in cfn["Resources"].items():
+        spec = resource.get("Properties", {}).get("TimeToLiveSpecification")
+        if resource["Type"] != "AWS::DynamoDB::Table" or not spec or not spec.get("Enabled"):
+            continue
+        table = physical[logical_id]
+        status = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]["TimeToLiveStatus"]
+        if status in ("DISABLED", "DISABLING"):
+            dynamodb.update_time_to_live(
+                TableName=table, TimeToLiveSpecification={"AttributeName": spec["AttributeName"], "Enabled": True}
+            )
+
+
+def _ensure_bucket(s3: Any, bucket: str) -> None:
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError:
+        s3.create_bucket(Bucket=bucket)
+
+
+def _exists(cloudformation: Any, stack_name: str) -> bool:
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError:
+        return False
+    return any(s["StackStatus"] != "DELETE_COMPLETE" for s in stacks)
+
+
+def _wait(cloudformation: Any, stack_name: str, timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        stack: dict[str, Any] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+        status = stack["StackStatus"]
+        if status.endswith("_COMPLETE") and "ROLLBACK" not in status:
+            return stack
+        if status.endswith("FAILED") or "ROLLBACK" in status:
+            raise RuntimeError(f"stack {stack_name}: {status}: {stack.get('StackStatusReason', '')}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"stack {stack_name} still {status} after {timeout:.0f}s")
+        time.sleep(1)

@@ -1,0 +1,203 @@
+"""Lambda's Kinesis event source mapping, in process.
+
+For each mapping of the deployed stack (its BatchSize, StartingPosition, retries, bisection
+and on-failure destination as the template set them), one thread per shard reads records
+and invokes the function with Lambda's Kinesis event shape, with Lambda's semantics:
+
+- a ``batchItemFailures`` response checkpoints before the lowest failed sequence number and
+  re-delivers from there; a function error re-delivers the whole batch, split in two first
+  when ``BisectBatchOnFunctionError`` is on (splitting does not use up a retry);
+- after ``MaximumRetryAttempts`` the batch's description goes to the on-failure destination
+  (SQS) and the shard moves on, so one bad record never blocks it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import boto3
+
+from embedded.deploy import DeployedStack
+from embedded.runtime import FunctionError, LambdaRuntime
+
+log = logging.getLogger(__name__)
+IDLE_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class KinesisMapping:
+    function_arn: str
+    stream_arn: str
+    batch_size: int
+    starting_position: str
+    maximum_retry_attempts: int  # -1: until the record expires
+    bisect_on_error: bool
+    reports_item_failures: bool
+    on_failure_destination: str | None
+
+
+def mappings_from_stack(session: boto3.session.Session, stack: DeployedStack) -> list[KinesisMapping]:
+    lambda_client = session.client("lambda")
+    mappings = []
+    for name in stack.functions.values():
+        for m in lambda_client.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]:
+            if ":kinesis:" not in m["EventSourceArn"] or m.get("State", "Enabled") != "Enabled":
+                continue
+            mappings.append(
+                KinesisMapping(
+                    function_arn=m["FunctionArn"],
+                    stream_arn=m["EventSourceArn"],
+                    batch_size=int(m.get("BatchSize", 100)),
+                    starting_position=m.get("StartingPosition", "LATEST"),
+                    maximum_retry_attempts=int(m.get("MaximumRetryAttempts", -1)),
+                    bisect_on_error=bool(m.get("BisectBatchOnFunctionError", False)),
+                    reports_item_failures="ReportBatchItemFailures" in m.get("FunctionResponseTypes", []),
+                    on_failure_destination=m.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+                )
+            )
+    return mappings
+
+
+class KinesisPoller:
+    def __init__(self, session: boto3.session.Session, runtime: LambdaRuntime, mappings: list[KinesisMapping]) -> None:
+        self.session, self.runtime, self.mappings = session, runtime, mappings
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        kinesis = self.session.client("kinesis")
+        for mapping in self.mappings:
+            stream_name = mapping.stream_arn.split("/", 1)[1]
+            for shard in kinesis.list_shards(StreamName=stream_name)["Shards"]:
+                reader = ShardReader(self.session, self.runtime, mapping, stream_name, shard["ShardId"], self._stop)
+                thread = threading.Thread(target=reader.run, name=f"kinesis-{shard['ShardId']}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+class ShardReader:
+    def __init__(self, session: boto3.session.Session, runtime: LambdaRuntime, mapping: KinesisMapping,
+                 stream_name: str, shard_id: str, stop: threading.Event) -> None:
+        self.kinesis = session.client("kinesis")
+        self.sqs = session.client("sqs")
+        self.runtime, self.mapping, self.stream_name, self.shard_id, self.stop = runtime, mapping, stream_name, shard_id, stop
+
+    def run(self) -> None:
+        iterator = self.kinesis.get_shard_iterator(
+            StreamName=self.stream_name, ShardId=self.shard_id, ShardIteratorType=self.mapping.starting_position
+        )["ShardIterator"]
+        while not self.stop.is_set() and iterator:
+            try:
+                response = self.kinesis.get_records(ShardIterator=iterator, Limit=self.mapping.batch_size)
+            except Exception:  # the local AWS went away (shutdown) or hiccuped: try again shortly
+                log.exception("get_records failed on %s", self.shard_id)
+                self.stop.wait(1)
+                continue
+            iterator = response.get("NextShardIterator")
+            if response["Records"]:
+                self.deliver([self._event_record(r) for r in response["Records"]])
+            else:
+                self.stop.wait(IDLE_POLL_SECONDS)
+
+    def deliver(self, batch: list[dict[str, Any]]) -> None:
+        """Invoke until the batch succeeds, is split, or runs out of retries."""
+        pending = [batch]
+        while pending:
+            records = pending.pop(0)
+            for attempt in range(self._attempts()):
+                failed, function_error = self._invoke(records)
+                if not failed:
+                    break
+                if function_error and self.mapping.bisect_on_error and len(records) > 1:
+                    middle = len(records) // 2
+                    pending[:0] = [records[:middle], records[middle:]]
+                    break
+                records = failed
+                self.stop.wait(min(0.05 * 2**attempt, 2))
+            else:
+                self._send_to_destination(records, attempts=self._attempts())
+
+    def _attempts(self) -> int:
+        retries = self.mapping.maximum_retry_attempts
+        return 10_000 if retries < 0 else retries + 1
+
+    def _invoke(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+        """Returns the records to re-deliver (none on success) and whether the function raised."""
+        try:
+            response = self.runtime.invoke(self.mapping.function_arn, {"Records": records})
+        except FunctionError:
+            log.warning("stream function raised on a batch of %d records", len(records), exc_info=True)
+            return records, True
+        if not self.mapping.reports_item_failures or not isinstance(response, dict):
+            return [], False
+        failures = response.get("batchItemFailures") or []
+        sequence_numbers = [r["kinesis"]["sequenceNumber"] for r in records]
+        failed_ids = [f.get("itemIdentifier") for f in failures if isinstance(f, dict)]
+        if len(failed_ids) != len(failures) or any(i not in sequence_numbers for i in failed_ids):
+            return records, False  # Lambda treats an unreadable failure report as a failed batch
+        if not failed_ids:
+            return [], False
+        checkpoint = min(sequence_numbers.index(i) for i in failed_ids)
+        return records[checkpoint:], False
+
+    def _send_to_destination(self, records: list[dict[str, Any]], attempts: int) -> None:
+        destination = self.mapping.on_failure_destination
+        log.error("discarding %d records of %s after %d attempts", len(records), self.shard_id, attempts)
+        if not destination:
+            return
+        first, last = records[0]["kinesis"], records[-1]["kinesis"]
+        arrival = lambda r: datetime.fromtimestamp(r["approximateArrivalTimestamp"], timezone.utc).isoformat()  # noqa: E731
+        invocation_record = {
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": self.mapping.function_arn,
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "version": "1.0",
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "KinesisBatchInfo": {
+                "shardId": self.shard_id,
+                "startSequenceNumber": first["sequenceNumber"],
+                "endSequenceNumber": last["sequenceNumber"],
+                "approximateArrivalOfFirstRecord": arrival(first),
+                "approximateArrivalOfLastRecord": arrival(last),
+                "batchSize": len(records),
+                "streamArn": self.mapping.stream_arn,
+            },
+        }
+        queue_url = self.sqs.get_queue_url(QueueName=destination.rsplit(":", 1)[1])["QueueUrl"]
+        self.sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(invocation_record))
+
+    def _event_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        region = self.mapping.stream_arn.split(":")[3]
+        return {
+            "kinesis": {
+                "kinesisSchemaVersion": "1.0",
+                "partitionKey": record["PartitionKey"],
+                "sequenceNumber": record["SequenceNumber"],
+                "data": base64.b64encode(record["Data"]).decode(),
+                "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp(),
+            },
+            "eventSource": "aws:kinesis",
+            "eventVersion": "1.0",
+            "eventID": f"{self.shard_id}:{record['SequenceNumber']}",
+            "eventName": "aws:kinesis:record",
+            "invokeIdentityArn": f"arn:aws:iam::{self.mapping.function_arn.split(':')[4]}:role/embedded",
+            "awsRegion": region,
+            "eventSourceARN": self.mapping.stream_arn,
+        }

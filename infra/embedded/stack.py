@@ -1,0 +1,161 @@
+"""Start and stop the whole embedded stack: local AWS, the stack, the handlers' wiring."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TextIO
+from urllib.request import Request, urlopen
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from embedded.api_front import ApiFront, routes_from_stack
+from embedded.deploy import STACK_NAME, DeployedStack, deploy
+from embedded.kinesis_poller import KinesisPoller, mappings_from_stack
+from embedded.runtime import LambdaRuntime
+
+REGION = "us-east-1"
+
+
+class EventSource(Protocol):
+    """Something that turns outside events into invocations (HTTP, Kinesis; later S3, schedules)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def local_aws_environment(endpoint: str) -> dict[str, str]:
+    """What boto3 needs to talk to the local AWS; any credentials do."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    }
+
+
+def configure_moto(endpoint: str) -> None:
+    """Our runtime invokes the functions; moto must not try to run them in Docker itself."""
+    request = Request(
+        f"{endpoint}/moto-api/config",
+        data=json.dumps({"lambda": {"use_docker": False}}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urlopen(request, timeout=5):  # noqa: S310 (a local URL)
+        pass
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
+
+
+def detach_moto_kinesis_triggers() -> None:
+    """moto runs a Kinesis-mapped function itself on every put, through Docker, whatever its
+    configuration says. The mappings stay (our poller reads them); moto's own trigger goes."""
+    from moto.kinesis.models import kinesis_backends
+
+    for account in kinesis_backends.values():
+        for backend in account.values():
+            for stream in backend.streams.values():
+                stream.lambda_event_source_mappings.clear()
+
+
+def is_up(endpoint: str) -> bool:
+    try:
+        with urlopen(f"{endpoint}/moto-api/", timeout=1):  # noqa: S310 (a local URL)
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class EmbeddedStack:
+    """``with EmbeddedStack() as stack:`` runs everything until the block ends.
+
+    ``aws_port``: where moto listens (0 picks a free port). ``endpoint``: use an AWS endpoint
+    that is already running instead (a ``make local``, or LocalStack). ``api_port``: the HTTP
+    front (0 picks a free port; None starts none).
+    """
+
+    aws_port: int = 4566
+    api_port: int | None = 3000
+    endpoint: str | None = None
+    log: TextIO = sys.stdout
+    stack_name: str = STACK_NAME
+    parameters: dict[str, str] = field(default_factory=dict)
+    deployed: DeployedStack | None = None
+    runtime: LambdaRuntime | None = None
+    api: ApiFront | None = None
+    _moto: ThreadedMotoServer | None = None
+    _sources: list[EventSource] = field(default_factory=list)
+    _saved_environment: dict[str, str | None] = field(default_factory=dict)
+
+    def start(self) -> EmbeddedStack:
+        if self.endpoint is None:
+            port = self.aws_port or free_port()
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+            self._moto.start()
+            self.endpoint = f"http://127.0.0.1:{port}"
+            configure_moto(self.endpoint)
+        environment = local_aws_environment(self.endpoint)
+        self._saved_environment = {k: os.environ.get(k) for k in environment}
+        os.environ.update(environment)
+        session = boto3.session.Session(region_name=REGION)
+
+        self.deployed = deploy(session, self.stack_name, self.parameters)
+        if self._moto is not None:
+            detach_moto_kinesis_triggers()
+        self.runtime = LambdaRuntime.from_stack(session, self.deployed, self.log)
+        if self.api_port is not None:
+            routes, stages = routes_from_stack(session, self.deployed)
+            stage = next(iter(stages.values()), self.parameters.get("Stage", "dev"))
+            self.api = ApiFront(self.runtime, routes, stage, port=self.api_port)
+            self._sources.append(self.api)
+        self._sources.append(KinesisPoller(session, self.runtime, mappings_from_stack(session, self.deployed)))
+        for source in self._sources:
+            source.start()
+        return self
+
+    def stop(self) -> None:
+        for source in reversed(self._sources):
+            source.stop()
+        self._sources.clear()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        for name, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def __enter__(self) -> EmbeddedStack:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        assert self.deployed is not None, "start() first"
+        return self.deployed.outputs
+
+
+def log_file(path: Path) -> TextIO:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("a", buffering=1, encoding="utf-8")

@@ -1,0 +1,46 @@
+"""boto3 clients, made lazily and cached per container.
+
+boto3 reads ``AWS_ENDPOINT_URL`` (and ``AWS_ENDPOINT_URL_<SERVICE>``) itself, so the same code
+talks to moto, LocalStack or AWS.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from audience.domain.errors import TransientError
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
+
+_TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+        "KMSThrottlingException",
+    }
+)
+
+
+@cache
+def client(service: str) -> Any:
+    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def as_transient(exc: ClientError) -> Exception:
+    """A transient domain error for throttling and server faults; the ClientError itself otherwise."""
+    if error_code(exc) in _TRANSIENT_CODES:
+        return TransientError(f"{error_code(exc)}: {exc}")
+    return exc

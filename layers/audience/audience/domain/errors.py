@@ -1,0 +1,39 @@
+"""Domain exceptions. Adapters translate infrastructure errors into these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One reason a field of the input was refused; ``field`` is a dotted path such as ``batch[2].userId``."""
+
+    field: str
+    reason: str
+
+
+class AudienceError(Exception):
+    """Base class of every error the services raise on purpose."""
+
+
+class InvalidInput(AudienceError):
+    """The input cannot be accepted; ``errors`` lists every failing field."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__(f"{len(errors)} invalid field(s): " + "; ".join(f"{e.field}: {e.reason}" for e in errors))
+
+
+class CustomerNotFound(AudienceError):
+    def __init__(self, customer_id: str) -> None:
+        self.customer_id = customer_id
+        super().__init__(f"customer '{customer_id}' not found")
+
+
+class TransientError(AudienceError):
+    """A fault that may succeed if retried (throttling, a conflict that kept losing, a timeout)."""
+
+
+class ConcurrentUpdate(TransientError):
+    """Another writer changed the item between our read and our conditional write."""

@@ -1,0 +1,207 @@
+"""Segment Spec messages (https://segment.com/docs/connections/spec/) as typed models.
+
+``parse_request`` turns an HTTP body (one message, or a ``{"batch": [...]}``) into validated
+messages or raises :class:`InvalidInput` listing every failing field; nothing half-valid
+gets through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from audience.domain.errors import FieldError, InvalidInput
+
+ORDER_COMPLETED = "Order Completed"
+
+_MESSAGE_ID_NAMESPACE = uuid.UUID("6f1c2d8e-3b4a-4c5d-9e7f-0a1b2c3d4e5f")
+
+Text = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class _Message(BaseModel):
+    """Fields common to every Segment Spec message."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    user_id: Text | None = Field(default=None, alias="userId")
+    anonymous_id: Text | None = Field(default=None, alias="anonymousId")
+    message_id: Text | None = Field(default=None, alias="messageId")
+    timestamp: AwareDatetime | None = None
+    sent_at: AwareDatetime | None = Field(default=None, alias="sentAt")
+    received_at: AwareDatetime | None = Field(default=None, alias="receivedAt")
+    context: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _needs_an_identity(self) -> _Message:
+        if self.user_id is None and self.anonymous_id is None:
+            raise ValueError("either userId or anonymousId is required")
+        return self
+
+    @property
+    def customer_id(self) -> str:
+        """The id the profile is keyed by: the known user id, else the anonymous id."""
+        return self.user_id or self.anonymous_id  # type: ignore[return-value]
+
+    @property
+    def occurred_at(self) -> datetime:
+        """When the event happened, by the sender's clock, falling back to when we received it."""
+        moment = self.timestamp or self.received_at
+        assert moment is not None, "stamp() sets receivedAt before a message travels inward"
+        return moment
+
+
+class Track(_Message):
+    type: Literal["track"]
+    event: Text
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class Identify(_Message):
+    type: Literal["identify"]
+    traits: dict[str, Any] = Field(default_factory=dict)
+
+
+class Page(_Message):
+    type: Literal["page"]
+    name: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class Screen(_Message):
+    type: Literal["screen"]
+    name: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+Message = Annotated[Union[Track, Identify, Page, Screen], Field(discriminator="type")]
+_MESSAGE = TypeAdapter(Message)
+
+
+class OrderCompleted(BaseModel):
+    """The properties of an ``Order Completed`` track event that profiles use."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    order_id: str | None = None
+    total: Decimal | None = Field(default=None, ge=0)
+    revenue: Decimal | None = Field(default=None, ge=0)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+    @property
+    def amount(self) -> Decimal:
+        """Segment sends ``total`` (with tax and shipping) or ``revenue``; prefer ``total``."""
+        return self.total if self.total is not None else (self.revenue or Decimal(0))
+
+
+def parse_order(track: Track) -> OrderCompleted:
+    """Read the order of an ``Order Completed`` event (already checked by ``parse_request``)."""
+    return OrderCompleted.model_validate(track.properties)
+
+
+def parse_request(body: Any, received_at: datetime) -> list[Message]:
+    """Validate a Segment HTTP API body: one message, or ``{"batch": [...]}``.
+
+    Batch-level ``context`` is merged under each message's own, as Segment's batch endpoint does.
+    Raises :class:`InvalidInput` with every failing field; returns nothing partial.
+    """
+    if not isinstance(body, dict):
+        raise InvalidInput([FieldError("body", "must be a JSON object")])
+    if "batch" in body:
+        batch = body["batch"]
+        if not isinstance(batch, list) or not batch:
+            raise InvalidInput([FieldError("batch", "must be a non-empty list of messages")])
+        shared_context = body.get("context") if isinstance(body.get("context"), dict) else {}
+        raw = [_with_context(item, shared_context) for item in batch]
+        prefixes = [f"batch[{i}]" for i in range(len(raw))]
+    else:
+        raw, prefixes = [body], [""]
+
+    messages: list[Message] = []
+    errors: list[FieldError] = []
+    for item, prefix in zip(raw, prefixes):
+        try:
+            messages.append(stamp(_validate(item), received_at))
+        except ValidationError as exc:
+            errors.extend(_field_errors(exc, prefix, item))
+    if errors:
+        raise InvalidInput(errors)
+    return messages
+
+
+def stamp(message: Message, received_at: datetime) -> Message:
+    """Set ``receivedAt`` and a deterministic ``messageId`` when the sender gave none.
+
+    The id is derived from the message's content, so a client that retries the same
+    payload produces the same id and the profile engine can recognise the repeat.
+    """
+    updates: dict[str, Any] = {"received_at": received_at}
+    if message.message_id is None:
+        canonical = json.dumps(message.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        updates["message_id"] = str(uuid.uuid5(_MESSAGE_ID_NAMESPACE, digest))
+    return message.model_copy(update=updates)
+
+
+def message_from_json(data: bytes | str) -> Message:
+    """Decode a message that ingest already validated (as stored on the stream)."""
+    return _MESSAGE.validate_json(data)
+
+
+def message_to_json(message: Message) -> bytes:
+    return message.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+
+def _validate(item: Any) -> Message:
+    message = _MESSAGE.validate_python(item)
+    if isinstance(message, Track) and message.event == ORDER_COMPLETED:
+        try:
+            parse_order(message)
+        except ValidationError as exc:
+            raise ValidationError.from_exception_data(
+                exc.title,
+                [{**e, "loc": ("properties", *e["loc"])} for e in exc.errors()],  # type: ignore[typeddict-item]
+            ) from None
+    return message
+
+
+def _with_context(item: Any, shared: dict[str, Any]) -> Any:
+    if not shared or not isinstance(item, dict):
+        return item
+    own = item.get("context") if isinstance(item.get("context"), dict) else {}
+    return {**item, "context": {**shared, **own}}
+
+
+def _field_errors(exc: ValidationError, prefix: str, item: Any) -> list[FieldError]:
+    tag = item.get("type") if isinstance(item, dict) else None
+    found = []
+    for error in exc.errors():
+        loc = list(error["loc"])
+        if loc and loc[0] == tag:  # the discriminated union puts the tag first; users never wrote it
+            loc = loc[1:]
+        path = prefix
+        for part in loc:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        reason = error["msg"]
+        if error["type"] == "union_tag_invalid":
+            reason = "type must be one of 'track', 'identify', 'page', 'screen'"
+            path = f"{prefix}.type" if prefix else "type"
+        elif error["type"] == "union_tag_not_found":
+            reason = "type is required ('track', 'identify', 'page' or 'screen')"
+            path = f"{prefix}.type" if prefix else "type"
+        found.append(FieldError(path or "body", reason.removeprefix("Value error, ")))
+    return found

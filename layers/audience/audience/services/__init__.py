@@ -1,0 +1,1 @@
+"""Use cases: what each Lambda handler asks for, written against ``audience.ports``."""
