@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -36,8 +36,9 @@ def sink() -> KinesisEventSink:
 @app.post("/v1/events")
 @tracer.capture_method
 def post_events() -> Response[dict[str, int]]:
-    accepted = ingest(json_body(app), datetime.now(timezone.utc), sink())
+    accepted = ingest(json_body(app), datetime.now(UTC), sink())
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted)
+    logger.info("events accepted", extra={"accepted": accepted})
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body={"accepted": accepted})
 
 

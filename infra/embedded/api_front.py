@@ -43,7 +43,9 @@ def routes_from_stack(session: boto3.session.Session, stack: DeployedStack) -> t
     """The routes of every REST API in the stack, and the API id and stage they belong to."""
     apigateway = session.client("apigateway")
     routes: list[Route] = []
-    api_ids = [physical for logical, physical in stack.resources.items() if stack.types[logical] == "AWS::ApiGateway::RestApi"]
+    api_ids = [
+        physical for logical, physical in stack.resources.items() if stack.types[logical] == "AWS::ApiGateway::RestApi"
+    ]
     for api_id in api_ids:
         for resource in apigateway.get_resources(restApiId=api_id, limit=500)["items"]:
             for method in resource.get("resourceMethods", {}):
@@ -61,8 +63,15 @@ def _path_pattern(resource: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
-def proxy_event(method: str, raw_path: str, headers: dict[str, list[str]], body: bytes, route: Route,
-                path_parameters: dict[str, str], stage: str) -> dict[str, Any]:
+def proxy_event(
+    method: str,
+    raw_path: str,
+    headers: dict[str, list[str]],
+    body: bytes,
+    route: Route,
+    path_parameters: dict[str, str],
+    stage: str,
+) -> dict[str, Any]:
     """The REST API (v1 payload) proxy event Lambda receives from API Gateway."""
     url = urlsplit(raw_path)
     query = parse_qs(url.query, keep_blank_values=True)
@@ -103,7 +112,9 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, list[str]], body:
 class ApiFront:
     """A threaded HTTP server in front of the runtime; ``port=0`` picks a free port."""
 
-    def __init__(self, runtime: LambdaRuntime, routes: list[Route], stage: str, host: str = "127.0.0.1", port: int = 3000) -> None:
+    def __init__(
+        self, runtime: LambdaRuntime, routes: list[Route], stage: str, host: str = "127.0.0.1", port: int = 3000
+    ) -> None:
         self.runtime, self.routes, self.stage = runtime, routes, stage
         self.server = ThreadingHTTPServer((host, port), self._request_handler())
         self.server.daemon_threads = True
@@ -121,7 +132,9 @@ class ApiFront:
         self.server.shutdown()
         self.server.server_close()
 
-    def handle(self, method: str, raw_path: str, headers: dict[str, list[str]], body: bytes) -> tuple[int, dict[str, list[str]], bytes]:
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, list[str]], body: bytes
+    ) -> tuple[int, dict[str, list[str]], bytes]:
         path = urlsplit(raw_path).path
         for route in self.routes:
             parameters = route.match(method, path)
@@ -162,7 +175,7 @@ class ApiFront:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
                 pass  # requests are visible in the function logs
@@ -180,5 +193,3 @@ def _http_response(response: Any) -> tuple[int, dict[str, list[str]], bytes]:
     body = response.get("body") or ""
     payload = base64.b64decode(body) if response.get("isBase64Encoded") else str(body).encode()
     return response["statusCode"], headers, payload
-
-

@@ -17,10 +17,9 @@ import base64
 import json
 import logging
 import threading
-import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -89,11 +88,24 @@ class KinesisPoller:
 
 
 class ShardReader:
-    def __init__(self, session: boto3.session.Session, runtime: LambdaRuntime, mapping: KinesisMapping,
-                 stream_name: str, shard_id: str, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        session: boto3.session.Session,
+        runtime: LambdaRuntime,
+        mapping: KinesisMapping,
+        stream_name: str,
+        shard_id: str,
+        stop: threading.Event,
+    ) -> None:
         self.kinesis = session.client("kinesis")
         self.sqs = session.client("sqs")
-        self.runtime, self.mapping, self.stream_name, self.shard_id, self.stop = runtime, mapping, stream_name, shard_id, stop
+        self.runtime, self.mapping, self.stream_name, self.shard_id, self.stop = (
+            runtime,
+            mapping,
+            stream_name,
+            shard_id,
+            stop,
+        )
 
     def run(self) -> None:
         iterator = self.kinesis.get_shard_iterator(
@@ -159,7 +171,7 @@ class ShardReader:
         if not destination:
             return
         first, last = records[0]["kinesis"], records[-1]["kinesis"]
-        arrival = lambda r: datetime.fromtimestamp(r["approximateArrivalTimestamp"], timezone.utc).isoformat()  # noqa: E731
+        arrival = lambda r: datetime.fromtimestamp(r["approximateArrivalTimestamp"], UTC).isoformat()  # noqa: E731
         invocation_record = {
             "requestContext": {
                 "requestId": str(uuid.uuid4()),
@@ -169,7 +181,7 @@ class ShardReader:
             },
             "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
             "version": "1.0",
-            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "timestamp": datetime.now(UTC).isoformat(),
             "KinesisBatchInfo": {
                 "shardId": self.shard_id,
                 "startSequenceNumber": first["sequenceNumber"],

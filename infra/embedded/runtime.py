@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +30,24 @@ from embedded.deploy import DeployedStack
 
 # Settings every local invocation gets: no X-Ray daemon runs here.
 LOCAL_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true"}
+
+
+class _Output:
+    """Where handlers' stdout goes. Powertools binds its log handler to ``sys.stdout`` at import,
+    so stdout is redirected to this one object, which forwards to the invoking runtime's log."""
+
+    target: TextIO = sys.stdout
+
+    def write(self, text: str) -> int:
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+_OUTPUT = _Output()
+# Environment variables are process-wide: one invocation at a time, across all runtimes.
+_INVOCATION_LOCK = threading.Lock()
 
 
 class FunctionError(RuntimeError):
@@ -69,7 +89,6 @@ class LambdaRuntime:
         self.functions = {f.logical_id: f for f in functions}
         self._by_reference = {ref: f for f in functions for ref in (f.logical_id, f.name, f.arn)}
         self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
-        self._lock = threading.Lock()
         self._log = log
 
     @classmethod
@@ -103,11 +122,13 @@ class LambdaRuntime:
     def invoke(self, reference: str, event: Any) -> Any:
         function = self.function(reference)
         context = LambdaContext(function.name, function.arn, function.memory_size, function.timeout)
-        with self._lock, self._environment(function), contextlib.redirect_stdout(self._log):
+        with _INVOCATION_LOCK, self._environment(function), contextlib.redirect_stdout(_OUTPUT):  # type: ignore[type-var]
+            _OUTPUT.target = self._log
             handler = self._handler(function)
             try:
                 return handler(event, context)
             except Exception as exc:
+                traceback.print_exc(file=self._log)  # as Lambda writes an unhandled error to the logs
                 raise FunctionError(f"{function.logical_id}: {type(exc).__name__}: {exc}") from exc
             finally:
                 self._log.flush()
@@ -115,7 +136,9 @@ class LambdaRuntime:
     def _handler(self, function: LambdaFunction) -> Callable[[Any, Any], Any]:
         if function.logical_id not in self._handlers:
             module_path, _, attribute = function.handler.rpartition(".")
-            module = _import(f"lambda_{function.logical_id}", function.code_folder / f"{module_path.replace('.', '/')}.py")
+            module = _import(
+                f"lambda_{function.logical_id}", function.code_folder / f"{module_path.replace('.', '/')}.py"
+            )
             self._handlers[function.logical_id] = getattr(module, attribute)
         return self._handlers[function.logical_id]
 

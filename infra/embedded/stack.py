@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
+import re
 import socket
 import sys
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TextIO
@@ -55,9 +60,19 @@ def configure_moto(endpoint: str) -> None:
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urlopen(request, timeout=5):  # noqa: S310 (a local URL)
+    with urlopen(request, timeout=5):
         pass
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
+
+
+@contextlib.contextmanager
+def quiet_moto() -> Iterator[list[str]]:
+    """moto prints and warns once per resource type its CloudFormation does not create
+    (here ``AWS::ApiGateway::Stage`` and ``AWS::S3::BucketPolicy``); collect them instead."""
+    unsupported: list[str] = []
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("always")
+        yield unsupported
+    unsupported.extend(m.group(1) for w in caught if (m := re.search(r"parse (\S+) but", str(w.message))))
 
 
 def detach_moto_kinesis_triggers() -> None:
@@ -73,7 +88,7 @@ def detach_moto_kinesis_triggers() -> None:
 
 def is_up(endpoint: str) -> bool:
     try:
-        with urlopen(f"{endpoint}/moto-api/", timeout=1):  # noqa: S310 (a local URL)
+        with urlopen(f"{endpoint}/moto-api/", timeout=1):
             return True
     except OSError:
         return False
@@ -85,11 +100,13 @@ class EmbeddedStack:
 
     ``aws_port``: where moto listens (0 picks a free port). ``endpoint``: use an AWS endpoint
     that is already running instead (a ``make local``, or LocalStack). ``api_port``: the HTTP
-    front (0 picks a free port; None starts none).
+    front (0 picks a free port; None starts none). ``poll_streams``: run the Kinesis event
+    source mappings (off for a one-off ``invoke`` beside a running stack).
     """
 
     aws_port: int = 4566
     api_port: int | None = 3000
+    poll_streams: bool = True
     endpoint: str | None = None
     log: TextIO = sys.stdout
     stack_name: str = STACK_NAME
@@ -97,6 +114,7 @@ class EmbeddedStack:
     deployed: DeployedStack | None = None
     runtime: LambdaRuntime | None = None
     api: ApiFront | None = None
+    not_created: list[str] = field(default_factory=list)  # resource types moto skips
     _moto: ThreadedMotoServer | None = None
     _sources: list[EventSource] = field(default_factory=list)
     _saved_environment: dict[str, str | None] = field(default_factory=dict)
@@ -104,6 +122,7 @@ class EmbeddedStack:
     def start(self) -> EmbeddedStack:
         if self.endpoint is None:
             port = self.aws_port or free_port()
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
             self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
             self._moto.start()
             self.endpoint = f"http://127.0.0.1:{port}"
@@ -113,7 +132,9 @@ class EmbeddedStack:
         os.environ.update(environment)
         session = boto3.session.Session(region_name=REGION)
 
-        self.deployed = deploy(session, self.stack_name, self.parameters)
+        with quiet_moto() as unsupported:
+            self.deployed = deploy(session, self.stack_name, self.parameters)
+        self.not_created = sorted(set(unsupported))
         if self._moto is not None:
             detach_moto_kinesis_triggers()
         self.runtime = LambdaRuntime.from_stack(session, self.deployed, self.log)
@@ -122,7 +143,8 @@ class EmbeddedStack:
             stage = next(iter(stages.values()), self.parameters.get("Stage", "dev"))
             self.api = ApiFront(self.runtime, routes, stage, port=self.api_port)
             self._sources.append(self.api)
-        self._sources.append(KinesisPoller(session, self.runtime, mappings_from_stack(session, self.deployed)))
+        if self.poll_streams:
+            self._sources.append(KinesisPoller(session, self.runtime, mappings_from_stack(session, self.deployed)))
         for source in self._sources:
             source.start()
         return self

@@ -97,7 +97,9 @@ def expand_rest_api_bodies(cfn: dict[str, Any]) -> dict[str, Any]:
                 }
                 methods.append(method_id)
         for resource in resources.values():
-            if resource["Type"] == "AWS::ApiGateway::Deployment" and resource["Properties"]["RestApiId"] == {"Ref": api_id}:
+            if resource["Type"] == "AWS::ApiGateway::Deployment" and resource["Properties"]["RestApiId"] == {
+                "Ref": api_id
+            }:
                 resource["DependsOn"] = methods
     resources.update(added)
     return cfn

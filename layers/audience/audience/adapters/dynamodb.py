@@ -94,5 +94,7 @@ class DynamoProfileRepository:
             client("dynamodb").put_item(TableName=self.table_name, Item=to_item(stored), **condition)
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                raise ConcurrentUpdate(f"profile {profile.customer_id} changed since version {profile.version}") from exc
+                raise ConcurrentUpdate(
+                    f"profile {profile.customer_id} changed since version {profile.version}"
+                ) from exc
             raise as_transient(exc) from exc

@@ -34,6 +34,6 @@ class KinesisEventSink:
                 raise as_transient(exc) from exc
             if not response.get("FailedRecordCount"):
                 return
-            pending = [r for r, result in zip(pending, response["Records"]) if "ErrorCode" in result]
+            pending = [r for r, result in zip(pending, response["Records"], strict=True) if "ErrorCode" in result]
             time.sleep(0.05 * 2**attempt)
         raise TransientError(f"Kinesis refused {len(pending)} record(s) after {_ATTEMPTS} attempts")

@@ -12,7 +12,7 @@ import json
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -23,6 +23,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from audience.domain.errors import FieldError, InvalidInput
 
@@ -88,7 +89,7 @@ class Screen(_Message):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
-Message = Annotated[Union[Track, Identify, Page, Screen], Field(discriminator="type")]
+Message = Annotated[Track | Identify | Page | Screen, Field(discriminator="type")]
 _MESSAGE = TypeAdapter(Message)
 
 
@@ -133,11 +134,11 @@ def parse_request(body: Any, received_at: datetime) -> list[Message]:
 
     messages: list[Message] = []
     errors: list[FieldError] = []
-    for item, prefix in zip(raw, prefixes):
-        try:
-            messages.append(stamp(_validate(item), received_at))
-        except ValidationError as exc:
-            errors.extend(_field_errors(exc, prefix, item))
+    for item, prefix in zip(raw, prefixes, strict=True):
+        message, problems = _validate(item)
+        if message is not None:
+            messages.append(stamp(message, received_at))
+        errors.extend(_field_errors(problems, prefix, item))
     if errors:
         raise InvalidInput(errors)
     return messages
@@ -166,17 +167,19 @@ def message_to_json(message: Message) -> bytes:
     return message.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
-def _validate(item: Any) -> Message:
-    message = _MESSAGE.validate_python(item)
-    if isinstance(message, Track) and message.event == ORDER_COMPLETED:
+def _validate(item: Any) -> tuple[Message | None, list[ErrorDetails]]:
+    """The message, or every error in it: the envelope's and, for an order, its properties'."""
+    message, errors = None, []
+    try:
+        message = _MESSAGE.validate_python(item)
+    except ValidationError as exc:
+        errors.extend(exc.errors())
+    if isinstance(item, dict) and item.get("type") == "track" and item.get("event") == ORDER_COMPLETED:
         try:
-            parse_order(message)
+            OrderCompleted.model_validate(item.get("properties") or {})
         except ValidationError as exc:
-            raise ValidationError.from_exception_data(
-                exc.title,
-                [{**e, "loc": ("properties", *e["loc"])} for e in exc.errors()],  # type: ignore[typeddict-item]
-            ) from None
-    return message
+            errors.extend({**e, "loc": ("properties", *e["loc"])} for e in exc.errors())
+    return (None if errors else message), errors
 
 
 def _with_context(item: Any, shared: dict[str, Any]) -> Any:
@@ -186,10 +189,10 @@ def _with_context(item: Any, shared: dict[str, Any]) -> Any:
     return {**item, "context": {**shared, **own}}
 
 
-def _field_errors(exc: ValidationError, prefix: str, item: Any) -> list[FieldError]:
+def _field_errors(errors: list[ErrorDetails], prefix: str, item: Any) -> list[FieldError]:
     tag = item.get("type") if isinstance(item, dict) else None
     found = []
-    for error in exc.errors():
+    for error in errors:
         loc = list(error["loc"])
         if loc and loc[0] == tag:  # the discriminated union puts the tag first; users never wrote it
             loc = loc[1:]

@@ -19,6 +19,8 @@ from audience.domain.events import ORDER_COMPLETED, Identify, Message, Track, pa
 
 # Money is exact in memory; on the wire it is a JSON number (DynamoDB stores numbers exactly).
 Money = Annotated[Decimal, PlainSerializer(lambda d: float(d), return_type=float, when_used="json")]
+# Kinesis sequence numbers run to 56+ digits, past DynamoDB's 38-digit numbers: stored as text.
+SequenceNumber = Annotated[int, PlainSerializer(str, return_type=str, when_used="json")]
 
 
 @dataclass(frozen=True, order=True)
@@ -47,7 +49,7 @@ class Profile(BaseModel):
     traits_updated_at: AwareDatetime | None = Field(default=None, alias="traitsUpdatedAt")
     # Bookkeeping, not shown to API users: the last stream position applied per shard
     # (replay protection) and the optimistic-concurrency version of the stored item.
-    applied: dict[str, int] = Field(default_factory=dict)
+    applied: dict[str, SequenceNumber] = Field(default_factory=dict)
     version: int = 0
 
     def public_view(self) -> dict[str, Any]:

@@ -51,7 +51,11 @@ def apply_records(records: list[StreamRecord], profiles: ProfileRepository, dead
         except ValidationError as exc:
             dead_letters.send(
                 f"undecodable or invalid message: {exc.error_count()} error(s): {exc.errors()[0]['msg']}",
-                {"position": record.item_id, "shardId": record.position.shard_id, "data": record.data.decode(errors="replace")},
+                {
+                    "position": record.item_id,
+                    "shardId": record.position.shard_id,
+                    "data": record.data.decode(errors="replace"),
+                },
             )
             outcome.rejected += 1
             continue

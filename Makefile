@@ -1,0 +1,67 @@
+# Audience Engine. `make demo` and `make test` work on a fresh machine with Python 3.11.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export PYTHONPATH := $(CURDIR)/layers/audience:$(CURDIR)/infra
+export SAM_CLI_TELEMETRY := 0
+AWS_PORT ?= 4566
+API_PORT ?= 3000
+EMBEDDED := $(BIN)/python -m embedded --aws-port $(AWS_PORT) --api-port $(API_PORT)
+
+.PHONY: help demo test test-unit test-integration test-e2e lint local invoke build validate bench lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: requirements.lock requirements-dev.txt layers/audience/requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	touch $@
+
+venv: $(BIN)/.installed
+
+demo: $(BIN)/.installed ## start the embedded stack, send sample events, print the profiles, stop
+	$(EMBEDDED) demo
+
+local: $(BIN)/.installed ## start the embedded stack and keep it up (Ctrl-C stops it)
+	$(EMBEDDED) local
+
+invoke: $(BIN)/.installed ## run one handler: make invoke FUNCTION=IngestFunction EVENT=tests/events/ingest_order_completed.json
+	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<logical id> EVENT=<file>"; exit 2; }
+	$(EMBEDDED) invoke $(FUNCTION) $(EVENT)
+
+test: $(BIN)/.installed ## the whole suite: lint, types, unit, integration, end to end, template
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+test-unit: $(BIN)/.installed
+	$(BIN)/pytest tests/unit
+
+test-integration: $(BIN)/.installed
+	$(BIN)/pytest tests/integration
+
+test-e2e: $(BIN)/.installed
+	$(BIN)/pytest tests/e2e
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+validate: $(BIN)/.installed ## sam validate --lint
+	$(BIN)/sam validate --lint
+
+build: $(BIN)/.installed ## sam build (the layer and every function)
+	$(BIN)/sam build
+
+lock: ## re-pin the whole dependency tree from requirements-dev.txt
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -r requirements-dev.txt
+	.lock-venv/bin/python -m pip freeze --exclude-editable | sort > requirements.lock
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,145 @@
+"""The demo: a small shop's day of Segment events through the real API, then the profiles."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
+
+CURRENCIES = ["USD", "USD", "USD", "EUR", "GBP"]
+PAGES = ["Home", "New Arrivals", "Sale", "Product", "Cart"]
+COUNTRIES = ["US", "GB", "DE", "FR", "NL"]
+
+
+def sample_events(customers: int = 25, seed: int = 7) -> list[dict[str, Any]]:
+    """Deterministic Segment Spec messages: identifies, page views, product views, orders."""
+    rng = random.Random(seed)  # noqa: S311 (sample data, not secrets)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    events: list[dict[str, Any]] = []
+    for n in range(1, customers + 1):
+        user, anonymous = f"cust-{n:03d}", f"anon-{n:03d}"
+        moment = start + timedelta(hours=rng.randint(0, 24 * 20))
+
+        def at() -> str:
+            nonlocal moment
+            moment += timedelta(minutes=rng.randint(1, 600))
+            return moment.isoformat().replace("+00:00", "Z")
+
+        events.append(
+            {
+                "type": "identify",
+                "userId": user,
+                "anonymousId": anonymous,
+                "timestamp": at(),
+                "traits": {
+                    "email": f"{user}@example.com",
+                    "firstName": f"Customer {n}",
+                    "country": rng.choice(COUNTRIES),
+                },
+            }
+        )
+        for _ in range(rng.randint(1, 6)):
+            events.append(
+                {
+                    "type": "page",
+                    "userId": user,
+                    "name": rng.choice(PAGES),
+                    "timestamp": at(),
+                    "context": {"locale": "en-US"},
+                }
+            )
+        for _ in range(rng.randint(0, 4)):
+            events.append(
+                {
+                    "type": "track",
+                    "userId": user,
+                    "event": "Product Viewed",
+                    "timestamp": at(),
+                    "properties": {"product_id": f"sku-{rng.randint(1, 40)}", "price": rng.randint(5, 120)},
+                }
+            )
+        for order in range(rng.choice([0, 0, 1, 1, 2, 3, 5])):
+            events.append(
+                {
+                    "type": "track",
+                    "userId": user,
+                    "event": "Order Completed",
+                    "timestamp": at(),
+                    "properties": {
+                        "order_id": f"{user}-o{order}",
+                        "total": round(rng.uniform(12, 240), 2),
+                        "currency": rng.choice(CURRENCIES),
+                    },
+                }
+            )
+    return events
+
+
+def post(url: str, body: Any) -> tuple[int, Any]:
+    request = Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")
+    return _send(request)
+
+
+def get(url: str) -> tuple[int, Any]:
+    return _send(Request(url))
+
+
+def _send(request: Request) -> tuple[int, Any]:
+    try:
+        with urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def run(api: str, batch_size: int = 100) -> None:
+    events = sample_events()
+    started = time.monotonic()
+    for i in range(0, len(events), batch_size):
+        status, body = post(f"{api}/v1/events", {"batch": events[i : i + batch_size]})
+        assert status == 202, (status, body)
+    print(f"sent {len(events)} events in {(len(events) - 1) // batch_size + 1} batches to {api}/v1/events")
+
+    status, body = post(
+        f"{api}/v1/events", {"batch": [{"type": "track", "event": "Order Completed", "properties": {"total": "lots"}}]}
+    )
+    print(f"a malformed batch is refused whole: {status} {json.dumps(body)}")
+
+    expected = Counter(e["userId"] for e in events)
+    profiles = wait_for_profiles(api, expected)
+    print(f"{len(profiles)} profiles up to date {time.monotonic() - started:.2f}s after the first POST\n")
+    print(render(profiles))
+
+
+def wait_for_profiles(api: str, expected: Counter[str], timeout: float = 60) -> list[dict[str, Any]]:
+    """Poll the read API until every customer's profile has seen all of its events."""
+    deadline = time.monotonic() + timeout
+    pending, done = set(expected), {}
+    while pending and time.monotonic() < deadline:
+        for customer in sorted(pending):
+            status, profile = get(f"{api}/v1/customers/{customer}")
+            if status == 200 and sum(profile["eventCounts"].values()) == expected[customer]:
+                done[customer] = profile
+        pending -= set(done)
+        if pending:
+            time.sleep(0.2)
+    if pending:
+        raise TimeoutError(f"{len(pending)} profiles not up to date after {timeout:.0f}s: {sorted(pending)[:5]}")
+    return [done[c] for c in sorted(done)]
+
+
+def render(profiles: list[dict[str, Any]]) -> str:
+    header = f"{'customer':<10} {'email':<26} {'events':>6} {'orders':>6}  {'revenue':<24} {'last order':<20}"
+    rows = [header, "-" * len(header)]
+    for p in sorted(profiles, key=lambda p: (-p["orders"], p["customerId"])):
+        revenue = ", ".join(f"{amount:.2f} {currency}" for currency, amount in sorted(p["revenue"].items())) or "-"
+        rows.append(
+            f"{p['customerId']:<10} {p['traits'].get('email', ''):<26} {sum(p['eventCounts'].values()):>6} "
+            f"{p['orders']:>6}  {revenue:<24} {(p['lastOrderAt'] or '-')[:19]:<20}"
+        )
+    return "\n".join(rows)

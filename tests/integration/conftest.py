@@ -1,0 +1,48 @@
+"""Integration tier: the real handlers against moto (in process), in a stack built from template.yaml."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from audience.adapters.aws import client
+from embedded.deploy import DeployedStack, deploy
+from embedded.runtime import LambdaRuntime
+from embedded.stack import REGION, detach_moto_kinesis_triggers, quiet_moto
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # moto intercepts AWS's own hostnames
+    for name, value in {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws(config={"lambda": {"use_docker": False}}):
+        client.cache_clear()  # clients cached by an earlier test belong to another mock
+        yield boto3.session.Session(region_name=REGION)
+    client.cache_clear()
+
+
+@pytest.fixture
+def stack(aws: boto3.session.Session) -> DeployedStack:
+    with quiet_moto():
+        deployed = deploy(aws)
+    detach_moto_kinesis_triggers()
+    return deployed
+
+
+@pytest.fixture
+def function_logs() -> io.StringIO:
+    return io.StringIO()
+
+
+@pytest.fixture
+def runtime(aws: boto3.session.Session, stack: DeployedStack, function_logs: io.StringIO) -> LambdaRuntime:
+    return LambdaRuntime.from_stack(aws, stack, function_logs)

@@ -1,0 +1,124 @@
+"""Each handler, run as Lambda runs it, against the stack's real resources in moto."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import Any
+
+import boto3
+
+from embedded.deploy import DeployedStack
+from embedded.runtime import LambdaRuntime
+from tests.conftest import load_event
+
+
+def stream_records(aws: boto3.session.Session, stack: DeployedStack) -> list[dict[str, Any]]:
+    kinesis = aws.client("kinesis")
+    name = stack.outputs["EventsStreamName"]
+    records = []
+    for shard in kinesis.list_shards(StreamName=name)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records += kinesis.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+    return records
+
+
+def dead_letters(aws: boto3.session.Session, stack: DeployedStack) -> list[dict[str, Any]]:
+    sqs = aws.client("sqs")
+    messages = sqs.receive_message(QueueUrl=stack.outputs["DeadLetterQueueUrl"], MaxNumberOfMessages=10)
+    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
+def test_ingest_writes_a_valid_batch_to_kinesis_keyed_by_customer(
+    aws: boto3.session.Session, stack: DeployedStack, runtime: LambdaRuntime
+) -> None:
+    response = runtime.invoke("IngestFunction", load_event("ingest_batch.json"))
+
+    assert response["statusCode"] == 202 and json.loads(response["body"]) == {"accepted": 3}
+    records = stream_records(aws, stack)
+    assert [r["PartitionKey"] for r in records] == ["anon-9f2", "cust-001", "cust-001"]
+    first = json.loads(records[0]["Data"])
+    assert first["type"] == "page" and first["receivedAt"] and first["context"]["library"]["name"] == "analytics-python"
+
+
+def test_ingest_refuses_an_invalid_request_whole_and_writes_nothing(
+    aws: boto3.session.Session, stack: DeployedStack, runtime: LambdaRuntime
+) -> None:
+    response = runtime.invoke("IngestFunction", load_event("ingest_invalid.json"))
+
+    assert response["statusCode"] == 400
+    body = json.loads(response["body"])
+    assert {e["field"] for e in body["errors"]} == {
+        "batch[0]",
+        "batch[0].properties.total",
+        "batch[0].properties.currency",
+        "batch[1].timestamp",
+        "batch[2].type",
+    }
+    assert stream_records(aws, stack) == []
+
+
+def test_ingest_refuses_a_body_that_is_not_json(stack: DeployedStack, runtime: LambdaRuntime) -> None:
+    event = {**load_event("ingest_order_completed.json"), "body": "{not json"}
+    response = runtime.invoke("IngestFunction", event)
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["errors"][0]["field"] == "body"
+
+
+def test_the_stream_function_folds_events_and_dead_letters_what_it_cannot_read(
+    aws: boto3.session.Session, stack: DeployedStack, runtime: LambdaRuntime
+) -> None:
+    response = runtime.invoke("StreamFunction", load_event("stream_batch.json"))
+
+    assert response == {"batchItemFailures": []}
+    profile = runtime.invoke("ProfilesApiFunction", load_event("profiles_api_get_customer.json"))
+    assert profile["statusCode"] == 200
+    body = json.loads(profile["body"])
+    assert body["orders"] == 1 and body["revenue"] == {"USD": 129.9}
+    assert body["traits"]["email"] == "ada@example.com"
+    assert body["eventCounts"] == {"identify": 1, "track": 1}
+    [dead] = dead_letters(aws, stack)
+    assert "invalid" in dead["reason"] and dead["payload"]["data"] == "not a segment message"
+
+
+def test_a_replayed_stream_batch_changes_nothing(
+    aws: boto3.session.Session, stack: DeployedStack, runtime: LambdaRuntime
+) -> None:
+    runtime.invoke("StreamFunction", load_event("stream_batch.json"))
+    table = stack.outputs["ProfilesTableName"]
+    key = {"pk": {"S": "CUSTOMER#cust-001"}, "sk": {"S": "PROFILE"}}
+    before = aws.client("dynamodb").get_item(TableName=table, Key=key)["Item"]
+
+    runtime.invoke("StreamFunction", load_event("stream_batch.json"))
+
+    assert aws.client("dynamodb").get_item(TableName=table, Key=key)["Item"] == before
+    assert before["version"] == {"N": "1"}
+
+
+def test_an_unknown_customer_is_a_404_with_a_clear_message(stack: DeployedStack, runtime: LambdaRuntime) -> None:
+    response = runtime.invoke("ProfilesApiFunction", load_event("profiles_api_get_customer.json"))
+    assert response["statusCode"] == 404
+    assert json.loads(response["body"]) == {"message": "customer 'cust-001' not found"}
+
+
+def test_handlers_log_structured_json_with_a_correlation_id(
+    stack: DeployedStack, runtime: LambdaRuntime, function_logs: io.StringIO
+) -> None:
+    event = load_event("ingest_order_completed.json")
+    runtime.invoke("IngestFunction", event)
+
+    lines = [json.loads(line) for line in function_logs.getvalue().splitlines()]  # every line is JSON
+    [accepted] = [line for line in lines if line.get("message") == "events accepted"]
+    assert accepted["correlation_id"] == event["requestContext"]["requestId"]
+    assert accepted["service"] == "ingest" and accepted["accepted"] == 1
+    [metrics] = [line for line in lines if "_aws" in line]
+    assert metrics["EventsAccepted"] == [1.0]
+    assert "cust-001" not in function_logs.getvalue()  # no customer identifiers in logs
+
+
+def test_the_kinesis_data_is_base64_as_lambda_delivers_it() -> None:
+    record = load_event("stream_batch.json")["Records"][0]
+    assert json.loads(base64.b64decode(record["kinesis"]["data"]))["type"] == "identify"

@@ -1,0 +1,51 @@
+"""The stack that template.yaml describes, as CloudFormation (here moto) creates it."""
+
+from __future__ import annotations
+
+import boto3
+
+from embedded.deploy import STACK_NAME, DeployedStack
+
+
+def test_outputs_name_every_resource_users_need(aws: boto3.session.Session, stack: DeployedStack) -> None:
+    [described] = aws.client("cloudformation").describe_stacks(StackName=STACK_NAME)["Stacks"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+    assert set(outputs) >= {"ApiUrl", "ProfilesTableName", "EventsStreamName", "DataBucketName", "SegmentEventBusName"}
+    assert outputs["ApiUrl"].startswith("https://") and outputs["ApiUrl"].endswith("/dev")
+    assert outputs["SegmentEventBusName"] == f"{STACK_NAME}-segments"
+
+
+def test_the_table_has_its_index_and_time_to_live(aws: boto3.session.Session, stack: DeployedStack) -> None:
+    dynamodb = aws.client("dynamodb")
+    table = dynamodb.describe_table(TableName=stack.outputs["ProfilesTableName"])["Table"]
+    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["bySegment"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = dynamodb.describe_time_to_live(TableName=stack.outputs["ProfilesTableName"])["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expiresAt")
+
+
+def test_the_stream_function_is_mapped_as_the_template_says(aws: boto3.session.Session, stack: DeployedStack) -> None:
+    [mapping] = aws.client("lambda").list_event_source_mappings(FunctionName=stack.functions["StreamFunction"])[
+        "EventSourceMappings"
+    ]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["MaximumRetryAttempts"] == 3
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"].endswith(
+        ":" + stack.resources["DeadLetterQueue"].rsplit("/", 1)[1]
+    )
+
+
+def test_the_api_routes_are_the_templates(aws: boto3.session.Session, stack: DeployedStack) -> None:
+    apigateway = aws.client("apigateway")
+    resources = apigateway.get_resources(restApiId=stack.resources["Api"])["items"]
+    routes = {(r["path"], m) for r in resources for m in r.get("resourceMethods", {})}
+    assert routes == {("/v1/events", "POST"), ("/v1/customers/{customerId}", "GET")}
+
+
+def test_functions_get_resolved_resource_names(aws: boto3.session.Session, stack: DeployedStack) -> None:
+    config = aws.client("lambda").get_function_configuration(FunctionName=stack.functions["StreamFunction"])
+    variables = config["Environment"]["Variables"]
+    assert variables["PROFILES_TABLE"] == stack.outputs["ProfilesTableName"]
+    assert variables["DEAD_LETTER_QUEUE_URL"] == stack.outputs["DeadLetterQueueUrl"]
+    assert config["Runtime"] == "python3.11"
