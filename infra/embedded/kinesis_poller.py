@@ -97,8 +97,8 @@ class ShardReader:
         shard_id: str,
         stop: threading.Event,
     ) -> None:
-        self.kinesis = session.client("kinesis")
-        self.sqs = session.client("sqs")
+        self.kinesis: Any = session.client("kinesis")
+        self.sqs: Any = session.client("sqs")
         self.runtime, self.mapping, self.stream_name, self.shard_id, self.stop = (
             runtime,
             mapping,
@@ -171,7 +171,6 @@ class ShardReader:
         if not destination:
             return
         first, last = records[0]["kinesis"], records[-1]["kinesis"]
-        arrival = lambda r: datetime.fromtimestamp(r["approximateArrivalTimestamp"], UTC).isoformat()  # noqa: E731
         invocation_record = {
             "requestContext": {
                 "requestId": str(uuid.uuid4()),
@@ -186,8 +185,8 @@ class ShardReader:
                 "shardId": self.shard_id,
                 "startSequenceNumber": first["sequenceNumber"],
                 "endSequenceNumber": last["sequenceNumber"],
-                "approximateArrivalOfFirstRecord": arrival(first),
-                "approximateArrivalOfLastRecord": arrival(last),
+                "approximateArrivalOfFirstRecord": _arrival(first),
+                "approximateArrivalOfLastRecord": _arrival(last),
                 "batchSize": len(records),
                 "streamArn": self.mapping.stream_arn,
             },
@@ -213,3 +212,7 @@ class ShardReader:
             "awsRegion": region,
             "eventSourceARN": self.mapping.stream_arn,
         }
+
+
+def _arrival(record: dict[str, Any]) -> str:
+    return datetime.fromtimestamp(record["approximateArrivalTimestamp"], UTC).isoformat()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -20,11 +21,11 @@ class KinesisEventSink:
         self.stream_name = stream_name
 
     def publish(self, messages: Sequence[Message]) -> None:
-        records = [{"Data": message_to_json(m), "PartitionKey": m.customer_id} for m in messages]
+        records: list[dict[str, Any]] = [{"Data": message_to_json(m), "PartitionKey": m.customer_id} for m in messages]
         for start in range(0, len(records), _MAX_RECORDS_PER_CALL):
             self._put_all(records[start : start + _MAX_RECORDS_PER_CALL])
 
-    def _put_all(self, records: list[dict[str, object]]) -> None:
+    def _put_all(self, records: list[dict[str, Any]]) -> None:
         """PutRecords can accept some records and refuse others; resend only the refused ones."""
         pending = records
         for attempt in range(_ATTEMPTS):

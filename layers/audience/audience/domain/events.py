@@ -90,7 +90,7 @@ class Screen(_Message):
 
 
 Message = Annotated[Track | Identify | Page | Screen, Field(discriminator="type")]
-_MESSAGE = TypeAdapter(Message)
+_MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
 
 
 class OrderCompleted(BaseModel):
@@ -126,8 +126,7 @@ def parse_request(body: Any, received_at: datetime) -> list[Message]:
         batch = body["batch"]
         if not isinstance(batch, list) or not batch:
             raise InvalidInput([FieldError("batch", "must be a non-empty list of messages")])
-        shared_context = body.get("context") if isinstance(body.get("context"), dict) else {}
-        raw = [_with_context(item, shared_context) for item in batch]
+        raw = [_with_context(item, _object(body.get("context"))) for item in batch]
         prefixes = [f"batch[{i}]" for i in range(len(raw))]
     else:
         raw, prefixes = [body], [""]
@@ -185,8 +184,11 @@ def _validate(item: Any) -> tuple[Message | None, list[ErrorDetails]]:
 def _with_context(item: Any, shared: dict[str, Any]) -> Any:
     if not shared or not isinstance(item, dict):
         return item
-    own = item.get("context") if isinstance(item.get("context"), dict) else {}
-    return {**item, "context": {**shared, **own}}
+    return {**item, "context": {**shared, **_object(item.get("context"))}}
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _field_errors(errors: list[ErrorDetails], prefix: str, item: Any) -> list[FieldError]:

@@ -1,0 +1,34 @@
+"""End-to-end tier: the embedded stack (moto server, template, in-process handlers) over HTTP."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from embedded.stack import REGION, EmbeddedStack
+
+
+@pytest.fixture(scope="package")
+def function_logs() -> io.StringIO:
+    return io.StringIO()
+
+
+@pytest.fixture(scope="package")
+def embedded(function_logs: io.StringIO) -> Iterator[EmbeddedStack]:
+    """One stack for the session, on free ports so a running `make local` is left alone."""
+    with EmbeddedStack(aws_port=0, api_port=0, log=function_logs) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="package")
+def api(embedded: EmbeddedStack) -> str:
+    assert embedded.api is not None
+    return embedded.api.url
+
+
+@pytest.fixture(scope="package")
+def aws(embedded: EmbeddedStack) -> boto3.session.Session:
+    return boto3.session.Session(region_name=REGION)

@@ -1,0 +1,127 @@
+"""template.yaml is the one source of infrastructure: check it says what we mean, and that SAM agrees."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from embedded import template
+from tests.conftest import ROOT
+
+SAM = Path(sys.executable).parent / "sam"
+SAM_TEMPLATE = template.load()
+RESOURCES: dict[str, Any] = SAM_TEMPLATE["Resources"]
+FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def sam(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    if not SAM.exists() and shutil.which("sam") is None:
+        pytest.fail("the SAM CLI is a pinned dev dependency: run `make test` so it is installed")
+    return subprocess.run(
+        [str(SAM) if SAM.exists() else "sam", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+    )
+
+
+@pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))
+def test_every_functions_handler_file_exists(logical_id: str) -> None:
+    properties = FUNCTIONS[logical_id]["Properties"]
+    module, _, function = properties["Handler"].rpartition(".")
+    source = ROOT / properties["CodeUri"] / f"{module}.py"
+    assert source.is_file(), f"{logical_id}: {source} is missing"
+    assert f"def {function}(" in source.read_text()
+
+
+def test_functions_run_python_3_11_with_the_layer_and_tracing() -> None:
+    function_globals = SAM_TEMPLATE["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.11"
+    assert function_globals["Layers"] == [{"Ref": "AudienceLayer"}]
+    assert function_globals["Tracing"] == "Active"
+    assert all("Runtime" not in f["Properties"] for f in FUNCTIONS.values())
+
+
+def test_the_layer_is_built_by_sam_from_the_audience_package() -> None:
+    layer = RESOURCES["AudienceLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.11"}
+    assert (ROOT / layer["Properties"]["ContentUri"] / "audience" / "__init__.py").is_file()
+
+
+def test_the_stream_function_reads_kinesis_with_partial_failures_bounded_retries_and_a_dead_letter_queue() -> None:
+    [kinesis] = FUNCTIONS["StreamFunction"]["Properties"]["Events"].values()
+    assert kinesis["Type"] == "Kinesis"
+    properties = kinesis["Properties"]
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["BisectBatchOnFunctionError"] is True
+    assert 0 <= properties["MaximumRetryAttempts"] <= 10
+    assert properties["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+
+
+def test_the_api_routes_are_the_v1_contract() -> None:
+    routes = {
+        (e["Properties"]["Method"], e["Properties"]["Path"]): logical_id
+        for logical_id, f in FUNCTIONS.items()
+        for e in f["Properties"].get("Events", {}).values()
+        if e["Type"] == "Api"
+    }
+    assert routes == {
+        ("post", "/v1/events"): "IngestFunction",
+        ("get", "/v1/customers/{customerId}"): "ProfilesApiFunction",
+    }
+
+
+def test_storage_is_private_encrypted_and_recoverable() -> None:
+    table = RESOURCES["ProfilesTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["TimeToLiveSpecification"]["Enabled"] is True
+    assert RESOURCES["EventsStream"]["Properties"]["StreamEncryption"]["EncryptionType"] == "KMS"
+    bucket = RESOURCES["DataBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    [statement] = RESOURCES["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_outputs_name_the_api_table_stream_bucket_and_bus() -> None:
+    assert set(SAM_TEMPLATE["Outputs"]) >= {
+        "ApiUrl",
+        "ProfilesTableName",
+        "EventsStreamName",
+        "DataBucketName",
+        "SegmentEventBusName",
+    }
+
+
+def test_samconfig_has_default_and_prod_environments() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert config["default"]["global"]["parameters"]["stack_name"] == "audience-engine"
+    assert "prod" in config and "Stage=prod" in config["prod"]["deploy"]["parameters"]["parameter_overrides"]
+
+
+def test_sam_validate_lint_passes() -> None:
+    result = sam("validate", "--lint")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_sam_build_builds_the_layer_and_every_function(tmp_path: Path) -> None:
+    result = sam("build", "--build-dir", str(tmp_path / "build"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    built = tmp_path / "build"
+    assert (built / "AudienceLayer" / "python" / "audience" / "services" / "profiles.py").is_file()
+    assert (built / "AudienceLayer" / "python" / "aws_lambda_powertools").is_dir()
+    for logical_id in FUNCTIONS:
+        assert (built / logical_id / "app.py").is_file()
