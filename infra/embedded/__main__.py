@@ -24,6 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m embedded", description=__doc__)
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("AWS_PORT", 4566)))
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("API_PORT", 3000)))
+    parser.add_argument(
+        "--endpoint",
+        default=os.environ.get("ENDPOINT") or None,
+        help="deploy to this running AWS endpoint instead of starting moto",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("local", help="start the stack and keep it up until Ctrl-C")
     commands.add_parser("demo", help="start the stack, send sample events, print the profiles, stop")
@@ -35,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_local(args: argparse.Namespace) -> int:
-    with EmbeddedStack(aws_port=args.aws_port, api_port=args.api_port, log=sys.stdout) as stack:
+    with EmbeddedStack(aws_port=args.aws_port, api_port=args.api_port, endpoint=args.endpoint, log=sys.stdout) as stack:
         assert stack.api is not None
         print(_banner(stack), file=sys.stderr, flush=True)
         _wait_for_interrupt()
@@ -44,7 +49,8 @@ def run_local(args: argparse.Namespace) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    with EmbeddedStack(aws_port=args.aws_port, api_port=args.api_port, log=log_file(LOGS)) as stack:
+    stack_log = log_file(LOGS)
+    with EmbeddedStack(aws_port=args.aws_port, api_port=args.api_port, endpoint=args.endpoint, log=stack_log) as stack:
         assert stack.api is not None
         print(f"embedded stack up: AWS at {stack.endpoint}, API at {stack.api.url}")
         print(f"function logs: {LOGS.relative_to(ROOT)}")
@@ -56,7 +62,7 @@ def run_demo(args: argparse.Namespace) -> int:
 def run_invoke(args: argparse.Namespace) -> int:
     """Against a running ``make local`` if there is one, else against a fresh embedded AWS."""
     event = json.loads(args.event.read_text())
-    running = f"http://127.0.0.1:{args.aws_port}"
+    running = args.endpoint or f"http://127.0.0.1:{args.aws_port}"
     endpoint = running if is_up(running) else None
     with EmbeddedStack(aws_port=0, endpoint=endpoint, api_port=None, poll_streams=False, log=sys.stderr) as stack:
         assert stack.runtime is not None

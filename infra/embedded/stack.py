@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TextIO
+from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
 import boto3
@@ -87,8 +88,10 @@ def detach_moto_kinesis_triggers() -> None:
 
 
 def is_up(endpoint: str) -> bool:
+    """Whether something listens at the endpoint (moto, LocalStack, ...)."""
+    url = urlsplit(endpoint)
     try:
-        with urlopen(f"{endpoint}/moto-api/", timeout=1):
+        with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=1):
             return True
     except OSError:
         return False
