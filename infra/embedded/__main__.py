@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from embedded import demo
-from embedded.stack import EmbeddedStack, is_up, log_file
+from embedded.stack import EmbeddedStack, PortInUse, is_up, log_file
 from embedded.template import ROOT
 
 LOGS = ROOT / ".local" / "logs" / "functions.log"
@@ -36,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     invoke.add_argument("function", help="logical id in template.yaml, e.g. IngestFunction")
     invoke.add_argument("event", type=Path, help="a JSON event file, e.g. tests/events/ingest_order_completed.json")
     args = parser.parse_args(argv)
-    return {"local": run_local, "demo": run_demo, "invoke": run_invoke}[args.command](args)
+    try:
+        return {"local": run_local, "demo": run_demo, "invoke": run_invoke}[args.command](args)
+    except PortInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def run_local(args: argparse.Namespace) -> int:

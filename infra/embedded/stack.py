@@ -29,6 +29,10 @@ from embedded.runtime import LambdaRuntime
 REGION = "us-east-1"
 
 
+class PortInUse(RuntimeError):
+    pass
+
+
 class EventSource(Protocol):
     """Something that turns outside events into invocations (HTTP, Kinesis; later S3, schedules)."""
 
@@ -125,6 +129,8 @@ class EmbeddedStack:
     def start(self) -> EmbeddedStack:
         if self.endpoint is None:
             port = self.aws_port or free_port()
+            if is_up(f"http://127.0.0.1:{port}"):
+                raise PortInUse(f"port {port} is taken (is `make local` running?); choose another with AWS_PORT=...")
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
             self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
             self._moto.start()
@@ -144,7 +150,10 @@ class EmbeddedStack:
         if self.api_port is not None:
             routes, stages = routes_from_stack(session, self.deployed)
             stage = next(iter(stages.values()), self.parameters.get("Stage", "dev"))
-            self.api = ApiFront(self.runtime, routes, stage, port=self.api_port)
+            try:
+                self.api = ApiFront(self.runtime, routes, stage, port=self.api_port)
+            except OSError as exc:
+                raise PortInUse(f"port {self.api_port} for the API: {exc}; choose another with API_PORT=...") from exc
             self._sources.append(self.api)
         if self.poll_streams:
             self._sources.append(KinesisPoller(session, self.runtime, mappings_from_stack(session, self.deployed)))
