@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
@@ -35,6 +36,7 @@ def profiles() -> DynamoProfileRepository:
 @app.get("/v1/customers/<customerId>")
 @tracer.capture_method
 def get_customer(customerId: str) -> dict[str, Any]:  # noqa: N803 (the path parameter's name)
+    metrics.add_metric(name="ProfileLookups", unit=MetricUnit.Count, value=1)
     return get_profile(customerId, profiles()).public_view()
 
 

@@ -68,7 +68,9 @@ def run_invoke(args: argparse.Namespace) -> int:
     event = json.loads(args.event.read_text())
     running = args.endpoint or f"http://127.0.0.1:{args.aws_port}"
     endpoint = running if is_up(running) else None
-    with EmbeddedStack(aws_port=0, endpoint=endpoint, api_port=None, poll_streams=False, log=sys.stderr) as stack:
+    with EmbeddedStack(
+        aws_port=0, endpoint=endpoint, redeploy=False, api_port=None, poll_streams=False, log=sys.stderr
+    ) as stack:
         assert stack.runtime is not None
         print(f"invoking {args.function} against {stack.endpoint}", file=sys.stderr)
         response = stack.runtime.invoke(args.function, event)
@@ -96,11 +98,9 @@ Try:
 
 def _wait_for_interrupt() -> None:
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(1):
-            pass
-    except KeyboardInterrupt:
+    for signal_number in (signal.SIGINT, signal.SIGTERM):  # SIGINT explicitly: a background job ignores it
+        signal.signal(signal_number, lambda *_: stop.set())
+    while not stop.wait(1):
         pass
 
 

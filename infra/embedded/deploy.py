@@ -58,17 +58,25 @@ def deploy(
                 raise
     else:
         cloudformation.create_stack(**request)
-    stack = _wait(cloudformation, stack_name)
+    _wait(cloudformation, stack_name)
+    deployed = attach(session, stack_name, template_path)
+    _enable_time_to_live(session.client("dynamodb"), cfn, deployed.resources)
+    return deployed
 
+
+def attach(
+    session: boto3.session.Session, stack_name: str = STACK_NAME, template_path: Path = template.TEMPLATE
+) -> DeployedStack:
+    """Describe a stack that is already deployed (by ``deploy`` or by ``sam deploy``)."""
+    cloudformation = session.client("cloudformation")
+    [stack] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     summaries = cloudformation.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
-    resources = {r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in summaries}
-    _enable_time_to_live(session.client("dynamodb"), cfn, resources)
     return DeployedStack(
         name=stack_name,
         outputs={o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])},
-        resources=resources,
+        resources={r["LogicalResourceId"]: r.get("PhysicalResourceId", "") for r in summaries},
         types={r["LogicalResourceId"]: r["ResourceType"] for r in summaries},
-        code_folders=template.code_folders(sam, template_path.parent),
+        code_folders=template.code_folders(template.load(template_path), template_path.parent),
     )
 
 
@@ -101,13 +109,13 @@ def _exists(cloudformation: Any, stack_name: str) -> bool:
     return any(s["StackStatus"] != "DELETE_COMPLETE" for s in stacks)
 
 
-def _wait(cloudformation: Any, stack_name: str, timeout: float = 300) -> dict[str, Any]:
+def _wait(cloudformation: Any, stack_name: str, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while True:
         stack: dict[str, Any] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
         status = stack["StackStatus"]
         if status.endswith("_COMPLETE") and "ROLLBACK" not in status:
-            return stack
+            return
         if status.endswith("FAILED") or "ROLLBACK" in status:
             raise RuntimeError(f"stack {stack_name}: {status}: {stack.get('StackStatusReason', '')}")
         if time.monotonic() > deadline:

@@ -22,7 +22,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from embedded.api_front import ApiFront, routes_from_stack
-from embedded.deploy import STACK_NAME, DeployedStack, deploy
+from embedded.deploy import STACK_NAME, DeployedStack, attach, deploy
 from embedded.kinesis_poller import KinesisPoller, mappings_from_stack
 from embedded.runtime import LambdaRuntime
 
@@ -74,9 +74,15 @@ def quiet_moto() -> Iterator[list[str]]:
     """moto prints and warns once per resource type its CloudFormation does not create
     (here ``AWS::ApiGateway::Stage`` and ``AWS::S3::BucketPolicy``); collect them instead."""
     unsupported: list[str] = []
-    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("always")
-        yield unsupported
+    moto_logger = logging.getLogger("moto.cloudformation.parsing")
+    level = moto_logger.level
+    moto_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("always")
+            yield unsupported
+    finally:
+        moto_logger.setLevel(level)
     unsupported.extend(m.group(1) for w in caught if (m := re.search(r"parse (\S+) but", str(w.message))))
 
 
@@ -106,15 +112,17 @@ class EmbeddedStack:
     """``with EmbeddedStack() as stack:`` runs everything until the block ends.
 
     ``aws_port``: where moto listens (0 picks a free port). ``endpoint``: use an AWS endpoint
-    that is already running instead (a ``make local``, or LocalStack). ``api_port``: the HTTP
-    front (0 picks a free port; None starts none). ``poll_streams``: run the Kinesis event
-    source mappings (off for a one-off ``invoke`` beside a running stack).
+    that is already running instead (a ``make local``, or LocalStack). ``redeploy``: with an
+    endpoint, whether to deploy the template there or use the stack as it is. ``api_port``:
+    the HTTP front (0 picks a free port; None starts none). ``poll_streams``: run the Kinesis
+    event source mappings (off for a one-off ``invoke`` beside a running stack).
     """
 
     aws_port: int = 4566
     api_port: int | None = 3000
     poll_streams: bool = True
     endpoint: str | None = None
+    redeploy: bool = True
     log: TextIO = sys.stdout
     stack_name: str = STACK_NAME
     parameters: dict[str, str] = field(default_factory=dict)
@@ -141,9 +149,12 @@ class EmbeddedStack:
         os.environ.update(environment)
         session = boto3.session.Session(region_name=REGION)
 
-        with quiet_moto() as unsupported:
-            self.deployed = deploy(session, self.stack_name, self.parameters)
-        self.not_created = sorted(set(unsupported))
+        if self.redeploy or self._moto is not None:
+            with quiet_moto() as unsupported:
+                self.deployed = deploy(session, self.stack_name, self.parameters)
+            self.not_created = sorted(set(unsupported))
+        else:
+            self.deployed = attach(session, self.stack_name)
         if self._moto is not None:
             detach_moto_kinesis_triggers()
         self.runtime = LambdaRuntime.from_stack(session, self.deployed, self.log)
