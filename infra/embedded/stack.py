@@ -74,7 +74,7 @@ def quiet_moto() -> Iterator[list[str]]:
     """moto prints and warns once per resource type its CloudFormation does not create
     (here ``AWS::ApiGateway::Stage`` and ``AWS::S3::BucketPolicy``); collect them instead."""
     unsupported: list[str] = []
-    moto_logger = logging.getLogger("moto.cloudformation.parsing")
+    moto_logger = logging.getLogger("moto")
     level = moto_logger.level
     moto_logger.setLevel(logging.ERROR)
     try:
