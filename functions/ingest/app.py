@@ -14,7 +14,7 @@ from pydantic import Field
 
 from audience.adapters.kinesis import KinesisEventSink
 from audience.api import json_body, register_error_handlers
-from audience.config import Settings
+from audience.config import CurrencySettings
 from audience.services.ingest import ingest
 
 logger = Logger()
@@ -24,19 +24,24 @@ app = APIGatewayRestResolver()
 register_error_handlers(app)
 
 
-class IngestSettings(Settings):
+class IngestSettings(CurrencySettings):
     events_stream: str = Field(alias="EVENTS_STREAM")
 
 
 @cache
+def settings() -> IngestSettings:
+    return IngestSettings.from_env()
+
+
+@cache
 def sink() -> KinesisEventSink:
-    return KinesisEventSink(IngestSettings.from_env().events_stream)
+    return KinesisEventSink(settings().events_stream)
 
 
 @app.post("/v1/events")
 @tracer.capture_method
 def post_events() -> Response[dict[str, int]]:
-    accepted = ingest(json_body(app), datetime.now(UTC), sink())
+    accepted = ingest(json_body(app), datetime.now(UTC), sink(), settings().currencies)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted)
     logger.info("events accepted", extra={"accepted": accepted})
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body={"accepted": accepted})

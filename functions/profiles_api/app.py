@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -26,18 +27,25 @@ register_error_handlers(app)
 
 class ProfilesApiSettings(Settings):
     profiles_table: str = Field(alias="PROFILES_TABLE")
+    base_currency: str = Field(alias="BASE_CURRENCY")
+
+
+@cache
+def settings() -> ProfilesApiSettings:
+    return ProfilesApiSettings.from_env()
 
 
 @cache
 def profiles() -> DynamoProfileRepository:
-    return DynamoProfileRepository(ProfilesApiSettings.from_env().profiles_table)
+    return DynamoProfileRepository(settings().profiles_table)
 
 
 @app.get("/v1/customers/<customerId>")
 @tracer.capture_method
 def get_customer(customerId: str) -> dict[str, Any]:  # noqa: N803 (the path parameter's name)
     metrics.add_metric(name="ProfileLookups", unit=MetricUnit.Count, value=1)
-    return get_profile(customerId, profiles()).public_view()
+    profile = get_profile(customerId, profiles())
+    return profile.public_view(as_of=datetime.now(UTC), currency=settings().base_currency)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

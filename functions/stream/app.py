@@ -7,6 +7,7 @@ reported in ``batchItemFailures``; undecodable records go to the dead-letter que
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from functools import cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -15,9 +16,9 @@ from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent, eve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from audience.adapters.dynamodb import DynamoProfileRepository
+from audience.adapters.dynamodb import DynamoProfileRepository, StoreStats
 from audience.adapters.sqs import SqsDeadLetters
-from audience.config import Settings
+from audience.config import CurrencySettings
 from audience.domain.profile import StreamPosition
 from audience.services.profiles import StreamRecord, apply_records
 
@@ -26,15 +27,19 @@ tracer = Tracer()
 metrics = Metrics()
 
 
-class StreamSettings(Settings):
+class StreamSettings(CurrencySettings):
     profiles_table: str = Field(alias="PROFILES_TABLE")
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL")
 
 
 @cache
+def settings() -> StreamSettings:
+    return StreamSettings.from_env()
+
+
+@cache
 def adapters() -> tuple[DynamoProfileRepository, SqsDeadLetters]:
-    settings = StreamSettings.from_env()
-    return DynamoProfileRepository(settings.profiles_table), SqsDeadLetters(settings.dead_letter_queue_url)
+    return DynamoProfileRepository(settings().profiles_table), SqsDeadLetters(settings().dead_letter_queue_url)
 
 
 def to_stream_records(event: KinesisStreamEvent) -> list[StreamRecord]:
@@ -42,8 +47,8 @@ def to_stream_records(event: KinesisStreamEvent) -> list[StreamRecord]:
     for record in event.records:
         sequence = record.kinesis.sequence_number
         shard_id = record.event_id.split(":", 1)[0]  # eventID is "<shardId>:<sequenceNumber>"
-        data = base64.b64decode(record.kinesis.data)
-        records.append(StreamRecord(sequence, StreamPosition(shard_id, int(sequence)), data))
+        position = StreamPosition(shard_id, record.kinesis.partition_key, int(sequence))
+        records.append(StreamRecord(sequence, position, base64.b64decode(record.kinesis.data)))
     return records
 
 
@@ -53,10 +58,19 @@ def to_stream_records(event: KinesisStreamEvent) -> list[StreamRecord]:
 @event_source(data_class=KinesisStreamEvent)
 def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict:
     profiles, dead_letters = adapters()
-    outcome = apply_records(to_stream_records(event), profiles, dead_letters)
-    metrics.add_metric(name="EventsProcessed", unit=MetricUnit.Count, value=outcome.processed)
-    metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=outcome.rejected)
-    metrics.add_metric(name="ProfilesUpdated", unit=MetricUnit.Count, value=outcome.profiles_updated)
-    metrics.add_metric(name="WriteConflicts", unit=MetricUnit.Count, value=outcome.conflicts)
-    metrics.add_metric(name="RecordsRetried", unit=MetricUnit.Count, value=len(outcome.failed_item_ids))
+    profiles.stats = StoreStats()
+    now = datetime.now(UTC)
+    outcome = apply_records(to_stream_records(event), profiles, dead_letters, settings().currencies, now)
+    for name, value in {
+        "EventsProcessed": outcome.processed,
+        "EventsRejected": outcome.rejected,
+        "DuplicatesSkipped": outcome.duplicates,
+        "ProfilesUpdated": outcome.profiles_updated,
+        "ProfileMerges": outcome.merges,
+        "WriteConflicts": outcome.conflicts,
+        "RecordsRetried": len(outcome.failed_item_ids),
+        "DynamoDBRequests": profiles.stats.requests,
+        "DynamoDBRetries": profiles.stats.retries,
+    }.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     return {"batchItemFailures": [{"itemIdentifier": item_id} for item_id in outcome.failed_item_ids]}

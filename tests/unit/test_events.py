@@ -1,11 +1,14 @@
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
 from audience.domain.errors import InvalidInput
 from audience.domain.events import Identify, Page, Track, parse_order, parse_request
+from audience.domain.money import Currencies
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+CURRENCIES = Currencies("USD", {"EUR": Decimal("1.08")})
 
 
 def errors_of(body: object) -> dict[str, str]:
@@ -24,6 +27,7 @@ def test_a_single_track_message_is_parsed_and_stamped() -> None:
             "properties": {"total": 12.5, "currency": "EUR"},
         },
         NOW,
+        CURRENCIES,
     )
     assert isinstance(message, Track)
     assert message.customer_id == "u1"
@@ -86,8 +90,8 @@ def test_every_failing_field_is_named_with_its_path_and_reason() -> None:
         "batch[0].properties.total": "Input should be a valid decimal",
         "batch[0].properties.currency": "String should match pattern '^[A-Z]{3}$'",
         "batch[1].timestamp": "Input should have timezone info",
-        "batch[2].type": "type must be one of 'track', 'identify', 'page', 'screen'",
-        "batch[3].type": "type is required ('track', 'identify', 'page' or 'screen')",
+        "batch[2].previousId": "Field required",
+        "batch[3].type": "type is required ('track', 'identify', 'page', 'screen' or 'alias')",
         "batch[4].event": "Field required",
     }
 
@@ -112,3 +116,20 @@ def test_revenue_is_used_when_there_is_no_total() -> None:
     assert isinstance(message, Track)
     order = parse_order(message)
     assert (str(order.amount), order.currency) == ("20.10", "USD")
+
+
+def test_an_order_in_a_currency_without_a_rate_is_refused() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_request(
+            {"type": "track", "userId": "u", "event": "Order Refunded", "properties": {"total": 3, "currency": "XYZ"}},
+            NOW,
+            CURRENCIES,
+        )
+    [error] = caught.value.errors
+    assert error.field == "properties.currency"
+    assert error.reason == "no exchange rate from XYZ to USD (known: EUR, USD)"
+
+
+def test_alias_needs_both_ids() -> None:
+    [alias] = parse_request({"type": "alias", "previousId": "a1", "userId": "u1"}, NOW)
+    assert alias.identities == ("u1", "a1")

@@ -2,91 +2,173 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import permutations
 
+import pytest
+
 from audience.domain.events import Message, parse_request
-from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold
+from audience.domain.money import Currencies
+from audience.domain.profile import MAX_EVENT_NAMES, OTHER, PositionedMessage, Profile, StreamPosition, fold, merge
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
+CURRENCIES = Currencies("USD", {"EUR": Decimal("1.10")})
 
 
 def message(**fields: object) -> Message:
-    return parse_request({"userId": "u1", **fields}, NOW)[0]
+    return parse_request({"userId": "u1", **fields}, NOW, CURRENCIES)[0]
 
 
-def at(sequence: int, msg: Message, shard: str = "shardId-000000000000") -> PositionedMessage:
-    return PositionedMessage(msg, StreamPosition(shard, sequence))
+def at(sequence: int, msg: Message, shard: str = "shardId-000000000000", key: str = "u1") -> PositionedMessage:
+    return PositionedMessage(msg, StreamPosition(shard, key, sequence))
+
+
+def folded(events: list[Message], profile: Profile | None = None) -> Profile:
+    result, _ = fold(profile or Profile(customer_id="u1"), [at(i, e) for i, e in enumerate(events)], CURRENCIES, NOW)
+    return result
 
 
 ORDER_1 = message(
     type="track",
     event="Order Completed",
     timestamp="2026-11-10T10:00:00Z",
-    properties={"total": "40.00", "currency": "USD"},
+    properties={
+        "total": "40.00",
+        "currency": "USD",
+        "products": [{"category": "Shoes", "price": 30}, {"category": "Socks", "price": 5, "quantity": 2}],
+    },
 )
 ORDER_2 = message(
     type="track",
     event="Order Completed",
-    timestamp="2026-11-01T09:00:00Z",
-    properties={"revenue": 15.5, "currency": "EUR"},
+    timestamp="2026-09-01T09:00:00Z",
+    properties={"revenue": 20, "currency": "EUR"},
 )
-VIEW = message(type="track", event="Product Viewed", timestamp="2026-11-12T08:00:00Z")
-PAGE = message(type="page", name="Home", timestamp="2026-10-30T08:00:00Z")
+REFUND = message(
+    type="track", event="Order Refunded", timestamp="2026-11-12T10:00:00Z", properties={"total": 10, "currency": "USD"}
+)
+VIEW = message(
+    type="track",
+    event="Product Viewed",
+    timestamp="2026-11-12T08:00:00Z",
+    context={"device": {"type": "mobile"}, "locale": "en-GB", "timezone": "Europe/London"},
+)
+OPEN = message(type="track", event="Email Opened", timestamp="2026-11-13T08:00:00Z")
+CLICK = message(type="track", event="Email Link Clicked", timestamp="2026-11-13T08:05:00Z")
+UNSUBSCRIBE = message(type="track", event="Email Unsubscribed", timestamp="2026-11-14T08:05:00Z")
+PAGE = message(type="page", name="Home", timestamp="2026-08-30T08:00:00Z", context={"device": {"type": "desktop"}})
 IDENTIFY_NEW = message(type="identify", timestamp="2026-11-05T00:00:00Z", traits={"email": "new@example.com"})
 IDENTIFY_OLD = message(
     type="identify", timestamp="2026-10-01T00:00:00Z", traits={"email": "old@example.com", "firstName": "Ada"}
 )
+EVERYTHING = [ORDER_1, ORDER_2, REFUND, VIEW, OPEN, CLICK, UNSUBSCRIBE, PAGE, IDENTIFY_NEW, IDENTIFY_OLD]
 
 
-def test_orders_counts_times_and_traits_are_folded() -> None:
-    events = [ORDER_1, ORDER_2, VIEW, PAGE, IDENTIFY_NEW, IDENTIFY_OLD]
-    profile = fold(Profile(customer_id="u1"), [at(i, e) for i, e in enumerate(events)])
-
-    assert profile.orders == 2
-    assert profile.revenue == {"USD": Decimal("40.00"), "EUR": Decimal("15.5")}
-    assert profile.first_order_at == datetime(2026, 11, 1, 9, tzinfo=UTC)
-    assert profile.last_order_at == datetime(2026, 11, 10, 10, tzinfo=UTC)
-    assert profile.first_seen == datetime(2026, 10, 1, tzinfo=UTC)  # the old identify
-    assert profile.last_seen == datetime(2026, 11, 12, 8, tzinfo=UTC)
-    assert profile.event_counts == {"track": 3, "page": 1, "identify": 2}
-    assert profile.track_counts == {"Order Completed": 2, "Product Viewed": 1}
-    # the newer identify wins; the older one only adds what was unknown
-    assert profile.traits == {"email": "new@example.com", "firstName": "Ada"}
+def test_rfm_is_kept_in_the_base_currency() -> None:
+    profile = folded(EVERYTHING)
+    rfm = profile.public_view(NOW, "USD")["rfm"]
+    assert rfm["orders"] == 2
+    assert rfm["revenue"] == 62.0  # 40 USD + 20 EUR at 1.10
+    assert (rfm["refunds"], rfm["refunded"], rfm["netRevenue"]) == (1, 10.0, 52.0)
+    assert rfm["averageOrderValue"] == 31.0
+    assert (rfm["firstOrderAt"], rfm["lastOrderAt"]) == ("2026-09-01T09:00:00Z", "2026-11-10T10:00:00Z")
+    assert rfm["meanDaysBetweenOrders"] == 70.04
+    assert rfm["daysSinceLastOrder"] == 12
 
 
-def test_the_result_does_not_depend_on_arrival_order_or_batching() -> None:
-    events = [ORDER_1, ORDER_2, PAGE, IDENTIFY_NEW, IDENTIFY_OLD]
+def test_rolling_windows_follow_the_clock_without_new_events() -> None:
+    profile = folded([ORDER_1, ORDER_2])
+    assert profile.window(30, NOW) == {"orders": 1, "revenue": 40.0}
+    assert profile.window(90, NOW) == {"orders": 2, "revenue": 62.0}
+    later = datetime(2026, 12, 15, tzinfo=UTC)
+    assert profile.window(30, later) == {"orders": 0, "revenue": 0.0}
+    assert profile.window(90, later) == {"orders": 1, "revenue": 40.0}
+
+
+def test_day_buckets_older_than_the_longest_window_are_dropped() -> None:
+    old = message(type="track", event="Order Completed", timestamp="2025-01-01T00:00:00Z", properties={"total": 5})
+    profile = folded([old, ORDER_1])
+    assert [str(d) for d in profile.daily] == ["2026-11-10"]
+    assert profile.orders == 2  # the all-time figures keep it
+
+
+def test_engagement_context_categories_and_traits() -> None:
+    view = folded(EVERYTHING).public_view(NOW, "USD")
+    assert view["engagement"] == {
+        "pageViews": 1,
+        "productViews": 1,
+        "cartAdds": 0,
+        "cartViews": 0,
+        "checkoutsStarted": 0,
+        "emailOpens": 1,
+        "emailClicks": 1,
+        "clickThroughRate": 1.0,
+        "unsubscribed": True,
+    }
+    assert view["context"] == {
+        "deviceType": "mobile",
+        "locale": "en-GB",
+        "timezone": "Europe/London",
+        "preferredHour": 8,
+    }
+    assert view["topCategories"] == [{"category": "Shoes", "spend": 30.0}, {"category": "Socks", "spend": 10.0}]
+    assert view["traits"] == {"email": "new@example.com", "firstName": "Ada"}  # newest per trait
+
+
+def test_any_order_and_any_batching_gives_the_same_profile() -> None:
+    events = [ORDER_1, ORDER_2, PAGE, IDENTIFY_NEW, IDENTIFY_OLD, VIEW]
     results = []
     for order in permutations(range(len(events))):
         profile = Profile(customer_id="u1")
         for sequence, index in enumerate(order):  # one event per batch, in this arrival order
-            profile = fold(profile, [at(sequence, events[index])])
-        results.append(profile.model_dump(exclude={"applied"}))
-    assert len(results) == 120
-    assert all(result == results[0] for result in results)
+            profile, _ = fold(profile, [at(sequence, events[index])], CURRENCIES, NOW)
+        results.append(profile.model_dump(exclude={"applied", "seen"}))
+    assert len(results) == 720 and all(r == results[0] for r in results)
 
 
-def test_a_replayed_record_changes_nothing() -> None:
-    once = fold(Profile(customer_id="u1"), [at(1, ORDER_1), at(2, VIEW)])
-    replayed = fold(once, [at(1, ORDER_1), at(2, VIEW)])
-    assert replayed == once
-    partly = fold(once, [at(2, VIEW), at(3, ORDER_2)])
-    assert partly.orders == 2 and partly.track_counts["Product Viewed"] == 1
+def test_a_replayed_record_or_a_repeated_message_id_changes_nothing() -> None:
+    once, skipped = fold(Profile(customer_id="u1"), [at(1, ORDER_1), at(2, VIEW)], CURRENCIES, NOW)
+    assert skipped == 0
+    replayed, skipped = fold(once, [at(1, ORDER_1), at(2, VIEW)], CURRENCIES, NOW)
+    assert replayed == once and skipped == 2
+    resent, skipped = fold(once, [at(3, ORDER_1)], CURRENCIES, NOW)  # the client sent it again
+    assert resent.orders == 1 and skipped == 1
 
 
-def test_positions_are_tracked_per_shard() -> None:
-    profile = fold(Profile(customer_id="u1"), [at(10, ORDER_1, "shard-a")])
-    profile = fold(profile, [at(5, ORDER_2, "shard-b")])  # a lower number on another shard is new
+def test_positions_are_tracked_per_shard_and_partition_key() -> None:
+    profile, _ = fold(Profile(customer_id="u1"), [at(10, ORDER_1, key="a1")], CURRENCIES, NOW)
+    profile, _ = fold(profile, [at(5, ORDER_2, key="u1")], CURRENCIES, NOW)  # lower, but another lane
     assert profile.orders == 2
-    assert profile.applied == {"shard-a": 10, "shard-b": 5}
 
 
-def test_folding_leaves_the_input_untouched() -> None:
-    empty = Profile(customer_id="u1")
-    fold(empty, [at(1, ORDER_1)])
-    assert empty == Profile(customer_id="u1")
+def test_merging_commutes_with_folding() -> None:
+    anonymous = [PAGE, VIEW, ORDER_2]
+    known = [IDENTIFY_NEW, ORDER_1, REFUND, IDENTIFY_OLD]
+    separately = merge(folded(known), folded(anonymous, Profile(customer_id="a1")), NOW)
+    together = folded(anonymous + known)
+    skip = {"applied", "seen", "identities", "customer_id", "known"}
+    assert separately.model_dump(exclude=skip) == together.model_dump(exclude=skip)
+    assert merge(separately, Profile(customer_id="a1"), NOW).model_dump(exclude=skip) == separately.model_dump(
+        exclude=skip
+    )
+
+
+def test_event_names_are_bounded_but_recognised_ones_always_count() -> None:
+    names = [message(type="track", event=f"Custom {i}") for i in range(MAX_EVENT_NAMES + 5)]
+    profile = folded([*names, OPEN])
+    assert len(profile.track_counts) == MAX_EVENT_NAMES + 2
+    assert profile.track_counts[OTHER] == 5 and profile.track_counts["Email Opened"] == 1
 
 
 def test_the_public_view_hides_bookkeeping() -> None:
-    view = fold(Profile(customer_id="u1"), [at(1, ORDER_1)]).public_view()
-    assert "applied" not in view and "version" not in view
-    assert view["customerId"] == "u1" and view["revenue"] == {"USD": 40.0}
-    assert view["lastOrderAt"] == "2026-11-10T10:00:00Z"
+    view = folded([ORDER_1]).public_view(NOW, "USD")
+    assert not {"applied", "seen", "version", "daily", "hours"} & set(view)
+    assert view["currency"] == "USD"
+
+
+@pytest.mark.parametrize(
+    "bad", [{"email": "not-an-email"}, {"age": -1}, {"birthday": "yesterday"}, {"consent": {"marketing": "maybe"}}]
+)
+def test_identify_traits_are_validated(bad: dict[str, object]) -> None:
+    from audience.domain.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as caught:
+        parse_request({"type": "identify", "userId": "u1", "traits": bad}, NOW)
+    assert caught.value.errors[0].field.startswith("traits")

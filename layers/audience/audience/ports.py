@@ -18,11 +18,12 @@ class ProfileRepository(Protocol):
     def get(self, customer_id: str) -> Profile | None: ...
 
     def get_many(self, customer_ids: Iterable[str]) -> Mapping[str, Profile]:
-        """The stored profiles among ``customer_ids``; unknown ids are absent from the result."""
+        """The stored items among ``customer_ids`` (profiles and redirects); unknown ids are absent."""
 
-    def save(self, profile: Profile) -> None:
-        """Store ``profile`` if the stored version is still ``profile.version``, bumping it;
-        raise ``ConcurrentUpdate`` otherwise."""
+    def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
+        """Store ``profile`` and the ``retired`` redirect items together, each only if its stored
+        version is still the one it was read at (0: never stored), bumping the versions; raise
+        ``ConcurrentUpdate`` otherwise and change nothing."""
 
 
 class DeadLetters(Protocol):

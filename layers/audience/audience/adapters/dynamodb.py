@@ -1,15 +1,16 @@
 """Profiles in the single DynamoDB table.
 
-Keys: ``pk = CUSTOMER#<id>``, ``sk = PROFILE``. Later item kinds (aliases, history, model
-pointers) share the table under other ``sk`` values; ``gsi1pk``/``gsi1sk`` feed the
-``bySegment`` index.
+Keys: ``pk = CUSTOMER#<id>``, ``sk = PROFILE`` for a customer's profile, or for a retired id
+the redirect to its customer (``mergedInto``). ``gsi1pk``/``gsi1sk`` feed the ``bySegment``
+index (segments arrive with a later issue).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -26,17 +27,28 @@ _DESERIALIZER = TypeDeserializer()
 PROFILE_SK = "PROFILE"
 
 
+@dataclass
+class StoreStats:
+    """What the store cost: requests sent, retries botocore made, capacity DynamoDB reported."""
+
+    requests: int = 0
+    retries: int = 0
+    read_units: float = 0.0
+    write_units: float = 0.0
+
+
 def profile_key(customer_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"CUSTOMER#{customer_id}"}, "sk": {"S": PROFILE_SK}}
 
 
 def to_item(profile: Profile) -> dict[str, Any]:
-    plain = json.loads(profile.model_dump_json(by_alias=True), parse_float=Decimal)
+    plain = json.loads(profile.model_dump_json(by_alias=True, exclude_defaults=True), parse_float=Decimal)
+    plain["version"] = profile.version
     item = {name: _SERIALIZER.serialize(value) for name, value in plain.items()}
     return {**item, **profile_key(profile.customer_id)}
 
 
-def from_item(item: Mapping[str, Any]) -> Profile:
+def from_item(item: dict[str, Any]) -> Profile:
     plain = {name: _DESERIALIZER.deserialize(value) for name, value in item.items() if name not in ("pk", "sk")}
     return Profile.model_validate(plain)
 
@@ -44,14 +56,11 @@ def from_item(item: Mapping[str, Any]) -> Profile:
 class DynamoProfileRepository:
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name
+        self.stats = StoreStats()
 
     def get(self, customer_id: str) -> Profile | None:
-        try:
-            response = client("dynamodb").get_item(
-                TableName=self.table_name, Key=profile_key(customer_id), ConsistentRead=True
-            )
-        except ClientError as exc:
-            raise as_transient(exc) from exc
+        response = self._call("get_item", TableName=self.table_name, Key=profile_key(customer_id), ConsistentRead=True)
+        self.stats.read_units += _units(response)
         return from_item(response["Item"]) if "Item" in response else None
 
     def get_many(self, customer_ids: Iterable[str]) -> dict[str, Profile]:
@@ -64,37 +73,66 @@ class DynamoProfileRepository:
                 found[profile.customer_id] = profile
         return found
 
+    def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
+        """One conditional put; a transaction when retired ids change with the profile."""
+        if not retired:
+            response = self._write("put_item", TableName=self.table_name, **_conditional_put(profile))
+            self.stats.write_units += _units(response)
+            return
+        actions = [{"Put": {"TableName": self.table_name, **_conditional_put(p)}} for p in (profile, *retired)]
+        response = self._write("transact_write_items", TransactItems=actions)
+        self.stats.write_units += _units(response)
+
     def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        request = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+        request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
         for attempt in range(6):
-            try:
-                response = client("dynamodb").batch_get_item(RequestItems=request)
-            except ClientError as exc:
-                raise as_transient(exc) from exc
+            response = self._call("batch_get_item", RequestItems=request)
+            self.stats.read_units += _units(response)
             items.extend(response["Responses"].get(self.table_name, []))
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 return items
+            self.stats.retries += 1
             time.sleep(0.05 * 2**attempt)
         raise TransientError("DynamoDB left keys unprocessed after 6 attempts")
 
-    def save(self, profile: Profile) -> None:
-        stored = profile.model_copy(update={"version": profile.version + 1})
-        # Version 0 means "never stored": two writers creating the same customer must not both win.
-        condition: dict[str, Any] = (
-            {"ConditionExpression": "attribute_not_exists(pk)"}
-            if profile.version == 0
-            else {
-                "ConditionExpression": "version = :expected",
-                "ExpressionAttributeValues": {":expected": {"N": str(profile.version)}},
-            }
-        )
+    def _write(self, operation: str, **request: Any) -> dict[str, Any]:
         try:
-            client("dynamodb").put_item(TableName=self.table_name, Item=to_item(stored), **condition)
+            return self._call(operation, **request)
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise ConcurrentUpdate(
-                    f"profile {profile.customer_id} changed since version {profile.version}"
-                ) from exc
+            code = error_code(exc)
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if code == "ConditionalCheckFailedException" or "ConditionalCheckFailed" in reasons:
+                raise ConcurrentUpdate(f"an item changed since it was read ({code})") from exc
+            if code == "TransactionCanceledException":
+                raise TransientError(f"transaction cancelled: {reasons}") from exc
+            raise
+
+    def _call(self, operation: str, **request: Any) -> dict[str, Any]:
+        try:
+            response: dict[str, Any] = getattr(client("dynamodb"), operation)(ReturnConsumedCapacity="TOTAL", **request)
+        except ClientError as exc:
+            self.stats.requests += 1
             raise as_transient(exc) from exc
+        self.stats.requests += 1
+        self.stats.retries += int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+        return response
+
+
+def _conditional_put(profile: Profile) -> dict[str, Any]:
+    """Put ``profile`` with its version bumped, only if the stored version is the one it was read at."""
+    stored = profile.model_copy(update={"version": profile.version + 1})
+    if profile.version == 0:  # never stored: two writers creating the same item must not both win
+        return {"Item": to_item(stored), "ConditionExpression": "attribute_not_exists(pk)"}
+    return {
+        "Item": to_item(stored),
+        "ConditionExpression": "version = :expected",
+        "ExpressionAttributeValues": {":expected": {"N": str(profile.version)}},
+    }
+
+
+def _units(response: dict[str, Any]) -> float:
+    consumed = response.get("ConsumedCapacity") or []
+    entries = consumed if isinstance(consumed, list) else [consumed]
+    return sum(float(entry.get("CapacityUnits", 0)) for entry in entries)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -18,16 +18,39 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
+    EmailStr,
     Field,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic_core import ErrorDetails
 
 from audience.domain.errors import FieldError, InvalidInput
+from audience.domain.money import Currencies, UnknownCurrency
 
+# The Segment Spec e-commerce and email events that profiles understand; any other track event
+# name is counted generically.
 ORDER_COMPLETED = "Order Completed"
+ORDER_REFUNDED = "Order Refunded"
+PRODUCT_VIEWED = "Product Viewed"
+PRODUCT_ADDED = "Product Added"
+CART_VIEWED = "Cart Viewed"
+CHECKOUT_STARTED = "Checkout Started"
+EMAIL_OPENED = "Email Opened"
+EMAIL_LINK_CLICKED = "Email Link Clicked"
+EMAIL_UNSUBSCRIBED = "Email Unsubscribed"
+ORDER_EVENTS = frozenset({ORDER_COMPLETED, ORDER_REFUNDED})
+RECOGNISED_EVENTS = ORDER_EVENTS | {
+    PRODUCT_VIEWED,
+    PRODUCT_ADDED,
+    CART_VIEWED,
+    CHECKOUT_STARTED,
+    EMAIL_OPENED,
+    EMAIL_LINK_CLICKED,
+    EMAIL_UNSUBSCRIBED,
+}
 
 _MESSAGE_ID_NAMESPACE = uuid.UUID("6f1c2d8e-3b4a-4c5d-9e7f-0a1b2c3d4e5f")
 
@@ -55,8 +78,13 @@ class _Message(BaseModel):
 
     @property
     def customer_id(self) -> str:
-        """The id the profile is keyed by: the known user id, else the anonymous id."""
+        """The id the sender knows this person by: the user id, else the anonymous id.
+        (The stream resolves it to the customer's profile through identity links.)"""
         return self.user_id or self.anonymous_id  # type: ignore[return-value]
+
+    @property
+    def identities(self) -> tuple[str, ...]:
+        return tuple(i for i in (self.user_id, self.anonymous_id) if i is not None)
 
     @property
     def occurred_at(self) -> datetime:
@@ -72,9 +100,42 @@ class Track(_Message):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
+class Traits(BaseModel):
+    """The identify traits we check; any other trait is kept as sent."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    email: EmailStr | None = None
+    phone: Annotated[str, Field(min_length=3, max_length=40)] | None = None
+    age: Annotated[int, Field(ge=0, le=150)] | None = None
+    birthday: date | None = None
+    gender: Annotated[str, Field(max_length=40)] | None = None
+    first_name: Annotated[str, Field(max_length=200)] | None = Field(default=None, alias="firstName")
+    last_name: Annotated[str, Field(max_length=200)] | None = Field(default=None, alias="lastName")
+    consent: dict[str, bool] | None = None
+
+
 class Identify(_Message):
     type: Literal["identify"]
     traits: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("traits")
+    @classmethod
+    def _check_traits(cls, traits: dict[str, Any]) -> dict[str, Any]:
+        Traits.model_validate(traits)
+        return traits
+
+
+class Alias(_Message):
+    """``previousId`` (an anonymous or older user id) and ``userId`` are the same person."""
+
+    type: Literal["alias"]
+    user_id: Text = Field(alias="userId")
+    previous_id: Text = Field(alias="previousId")
+
+    @property
+    def identities(self) -> tuple[str, ...]:
+        return (self.user_id, self.previous_id)
 
 
 class Page(_Message):
@@ -89,12 +150,20 @@ class Screen(_Message):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
-Message = Annotated[Track | Identify | Page | Screen, Field(discriminator="type")]
+Message = Annotated[Track | Identify | Page | Screen | Alias, Field(discriminator="type")]
 _MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
 
 
-class OrderCompleted(BaseModel):
-    """The properties of an ``Order Completed`` track event that profiles use."""
+class Product(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    category: str | None = None
+    price: Decimal = Field(default=Decimal(0), ge=0)
+    quantity: int = Field(default=1, ge=0)
+
+
+class Order(BaseModel):
+    """The properties of an ``Order Completed`` or ``Order Refunded`` event that profiles use."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -102,6 +171,7 @@ class OrderCompleted(BaseModel):
     total: Decimal | None = Field(default=None, ge=0)
     revenue: Decimal | None = Field(default=None, ge=0)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    products: list[Product] = Field(default_factory=list)
 
     @property
     def amount(self) -> Decimal:
@@ -109,17 +179,19 @@ class OrderCompleted(BaseModel):
         return self.total if self.total is not None else (self.revenue or Decimal(0))
 
 
-def parse_order(track: Track) -> OrderCompleted:
-    """Read the order of an ``Order Completed`` event (already checked by ``parse_request``)."""
-    return OrderCompleted.model_validate(track.properties)
+def parse_order(track: Track) -> Order:
+    """Read the order of an order event (already checked by ``parse_request``)."""
+    return Order.model_validate(track.properties)
 
 
-def parse_request(body: Any, received_at: datetime) -> list[Message]:
+def parse_request(body: Any, received_at: datetime, currencies: Currencies | None = None) -> list[Message]:
     """Validate a Segment HTTP API body: one message, or ``{"batch": [...]}``.
 
     Batch-level ``context`` is merged under each message's own, as Segment's batch endpoint does.
-    Raises :class:`InvalidInput` with every failing field; returns nothing partial.
+    An order's currency must be one ``currencies`` can convert. Raises :class:`InvalidInput`
+    with every failing field; returns nothing partial.
     """
+    currencies = currencies or Currencies()
     if not isinstance(body, dict):
         raise InvalidInput([FieldError("body", "must be a JSON object")])
     if "batch" in body:
@@ -134,7 +206,7 @@ def parse_request(body: Any, received_at: datetime) -> list[Message]:
     messages: list[Message] = []
     errors: list[FieldError] = []
     for item, prefix in zip(raw, prefixes, strict=True):
-        message, problems = _validate(item)
+        message, problems = _validate(item, currencies)
         if message is not None:
             messages.append(stamp(message, received_at))
         errors.extend(_field_errors(problems, prefix, item))
@@ -166,18 +238,25 @@ def message_to_json(message: Message) -> bytes:
     return message.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
-def _validate(item: Any) -> tuple[Message | None, list[ErrorDetails]]:
+def _validate(item: Any, currencies: Currencies) -> tuple[Message | None, list[ErrorDetails]]:
     """The message, or every error in it: the envelope's and, for an order, its properties'."""
     message, errors = None, []
     try:
         message = _MESSAGE.validate_python(item)
     except ValidationError as exc:
         errors.extend(exc.errors())
-    if isinstance(item, dict) and item.get("type") == "track" and item.get("event") == ORDER_COMPLETED:
+    if isinstance(item, dict) and item.get("type") == "track" and item.get("event") in ORDER_EVENTS:
         try:
-            OrderCompleted.model_validate(item.get("properties") or {})
+            order = Order.model_validate(item.get("properties") or {})
         except ValidationError as exc:
             errors.extend({**e, "loc": ("properties", *e["loc"])} for e in exc.errors())
+        else:
+            try:
+                currencies.to_base(Decimal(1), order.currency)
+            except UnknownCurrency as unknown:
+                errors.append(
+                    {"type": "currency", "loc": ("properties", "currency"), "msg": str(unknown), "input": None}
+                )
     return (None if errors else message), errors
 
 
@@ -203,10 +282,10 @@ def _field_errors(errors: list[ErrorDetails], prefix: str, item: Any) -> list[Fi
             path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
         reason = error["msg"]
         if error["type"] == "union_tag_invalid":
-            reason = "type must be one of 'track', 'identify', 'page', 'screen'"
+            reason = "type must be one of 'track', 'identify', 'page', 'screen', 'alias'"
             path = f"{prefix}.type" if prefix else "type"
         elif error["type"] == "union_tag_not_found":
-            reason = "type is required ('track', 'identify', 'page' or 'screen')"
+            reason = "type is required ('track', 'identify', 'page', 'screen' or 'alias')"
             path = f"{prefix}.type" if prefix else "type"
         found.append(FieldError(path or "body", reason.removeprefix("Value error, ")))
     return found

@@ -1,60 +1,68 @@
-"""The unified customer profile and how events fold into it.
+"""The unified customer profile, how events fold into it, and how two profiles merge.
 
-Folding is a pure function of (stored profile, events): the stream service can re-read and
-re-fold on a write conflict, and replays are recognised by stream position so a record
-delivered twice changes nothing the second time.
+Every feature is a composable aggregate (sums, min/max, last-writer-wins by event time, day
+buckets), so folding is a pure function whose result does not depend on arrival order or
+batching, and merging two profiles commutes with folding. Replays are recognised by stream
+position, client retries by message id.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
-from audience.domain.events import ORDER_COMPLETED, Identify, Message, Track, parse_order
+from audience.domain.events import (
+    CART_VIEWED,
+    CHECKOUT_STARTED,
+    EMAIL_LINK_CLICKED,
+    EMAIL_OPENED,
+    EMAIL_UNSUBSCRIBED,
+    ORDER_COMPLETED,
+    ORDER_REFUNDED,
+    PRODUCT_ADDED,
+    PRODUCT_VIEWED,
+    RECOGNISED_EVENTS,
+    Alias,
+    Identify,
+    Message,
+    Track,
+    parse_order,
+)
+from audience.domain.money import Currencies
 
 # Money is exact in memory; on the wire it is a JSON number (DynamoDB stores numbers exactly).
 Money = Annotated[Decimal, PlainSerializer(lambda d: float(d), return_type=float, when_used="json")]
 # Kinesis sequence numbers run to 56+ digits, past DynamoDB's 38-digit numbers: stored as text.
 SequenceNumber = Annotated[int, PlainSerializer(str, return_type=str, when_used="json")]
 
+WINDOWS_DAYS = (30, 90)  # rolling windows the profile answers for
+MAX_EVENT_NAMES = 200  # distinct track event names counted by name; the rest count as "(other)"
+MAX_CATEGORIES = 50  # categories whose spend is kept; the rest count as "(other)"
+MAX_SEEN_MESSAGES = 100  # message-id fingerprints remembered for client-retry detection
+TOP_CATEGORIES = 5
+OTHER = "(other)"
+
 
 @dataclass(frozen=True, order=True)
 class StreamPosition:
-    """Where a record sits in the event stream: sequence numbers grow within a shard."""
+    """Where a record sits in the event stream. Within a shard, the records of one partition
+    key arrive in sequence order and are retried from the first failure on, so "applied up to
+    sequence n" per (shard, partition key) identifies every record already applied."""
 
     shard_id: str
+    partition_key: str
     sequence_number: int
 
-
-class Profile(BaseModel):
-    """Everything the engine knows about one customer."""
-
-    model_config = ConfigDict(populate_by_name=True, validate_assignment=False)
-
-    customer_id: str = Field(alias="customerId")
-    first_seen: AwareDatetime | None = Field(default=None, alias="firstSeen")
-    last_seen: AwareDatetime | None = Field(default=None, alias="lastSeen")
-    event_counts: dict[str, int] = Field(default_factory=dict, alias="eventCounts")
-    track_counts: dict[str, int] = Field(default_factory=dict, alias="trackCounts")
-    orders: int = 0
-    revenue: dict[str, Money] = Field(default_factory=dict, description="Order revenue by ISO 4217 currency.")
-    first_order_at: AwareDatetime | None = Field(default=None, alias="firstOrderAt")
-    last_order_at: AwareDatetime | None = Field(default=None, alias="lastOrderAt")
-    traits: dict[str, Any] = Field(default_factory=dict)
-    traits_updated_at: AwareDatetime | None = Field(default=None, alias="traitsUpdatedAt")
-    # Bookkeeping, not shown to API users: the last stream position applied per shard
-    # (replay protection) and the optimistic-concurrency version of the stored item.
-    applied: dict[str, SequenceNumber] = Field(default_factory=dict)
-    version: int = 0
-
-    def public_view(self) -> dict[str, Any]:
-        """The profile as the read API shows it."""
-        return self.model_dump(mode="json", by_alias=True, exclude={"applied", "version"})
+    @property
+    def lane(self) -> str:
+        return f"{self.shard_id}|{self.partition_key}"
 
 
 @dataclass(frozen=True)
@@ -63,46 +71,293 @@ class PositionedMessage:
     position: StreamPosition
 
 
-def fold(profile: Profile, events: Iterable[PositionedMessage]) -> Profile:
-    """Return ``profile`` with ``events`` applied; events at or before an applied position are skipped.
+class Stamped(BaseModel):
+    """A value and the event time it was set at: the later event wins, whatever the arrival order."""
 
-    The result does not depend on the order of ``events``: times take min/max, counts add,
-    and identify traits are last-writer-wins by event time.
+    model_config = ConfigDict(frozen=True)
+
+    v: Any
+    at: AwareDatetime
+
+    def newer_than(self, other: Stamped | None) -> bool:
+        return other is None or (self.at, repr(self.v)) > (other.at, repr(other.v))
+
+
+class DayTotals(BaseModel):
+    orders: int = 0
+    revenue: Money = Decimal(0)
+
+
+class Profile(BaseModel):
+    """Everything the engine knows about one customer (or, with ``merged_into``, a retired id)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    customer_id: str = Field(alias="customerId")
+    merged_into: str | None = Field(default=None, alias="mergedInto")
+    known: bool = False  # some identity of this customer arrived as a userId
+    identities: list[str] = Field(default_factory=list)
+    first_seen: AwareDatetime | None = Field(default=None, alias="firstSeen")
+    last_seen: AwareDatetime | None = Field(default=None, alias="lastSeen")
+    event_counts: dict[str, int] = Field(default_factory=dict, alias="eventCounts")
+    track_counts: dict[str, int] = Field(default_factory=dict, alias="trackCounts")
+    orders: int = 0
+    revenue: Money = Decimal(0)
+    refunds: int = 0
+    refunded: Money = Decimal(0)
+    first_order_at: AwareDatetime | None = Field(default=None, alias="firstOrderAt")
+    last_order_at: AwareDatetime | None = Field(default=None, alias="lastOrderAt")
+    daily: dict[date, DayTotals] = Field(default_factory=dict, description="Day buckets for the windows.")
+    hours: list[int] = Field(default_factory=lambda: [0] * 24, description="Events by local hour of day.")
+    category_spend: dict[str, Money] = Field(default_factory=dict, alias="categorySpend")
+    traits: dict[str, Stamped] = Field(default_factory=dict)
+    context: dict[str, Stamped] = Field(default_factory=dict)
+    unsubscribed_at: AwareDatetime | None = Field(default=None, alias="unsubscribedAt")
+    # Bookkeeping: fingerprints of recent message ids, the last sequence applied per stream
+    # lane, and the optimistic-concurrency version of the stored item.
+    seen: list[str] = Field(default_factory=list)
+    applied: dict[str, SequenceNumber] = Field(default_factory=dict)
+    version: int = 0
+
+    def retire(self, into: str) -> Profile:
+        """This id now belongs to ``into``: keep only the redirect (and the stored version)."""
+        return Profile(customer_id=self.customer_id, merged_into=into, version=self.version)
+
+    def public_view(self, as_of: datetime, currency: str) -> dict[str, Any]:
+        """The profile as the read API shows it, with windows and rates computed at ``as_of``."""
+        opens, clicks = self.track_counts.get(EMAIL_OPENED, 0), self.track_counts.get(EMAIL_LINK_CLICKED, 0)
+        top = sorted(((s, c) for c, s in self.category_spend.items() if c != OTHER), reverse=True)[:TOP_CATEGORIES]
+        net = self.revenue - self.refunded
+        return {
+            "customerId": self.customer_id,
+            "identities": self.identities,
+            "currency": currency,
+            "firstSeen": _iso(self.first_seen),
+            "lastSeen": _iso(self.last_seen),
+            "rfm": {
+                "orders": self.orders,
+                "revenue": float(self.revenue),
+                "refunds": self.refunds,
+                "refunded": float(self.refunded),
+                "netRevenue": float(net),
+                "averageOrderValue": float((self.revenue / self.orders).quantize(Decimal("0.01")))
+                if self.orders
+                else None,
+                "firstOrderAt": _iso(self.first_order_at),
+                "lastOrderAt": _iso(self.last_order_at),
+                "daysSinceLastOrder": (as_of - self.last_order_at).days if self.last_order_at else None,
+                "meanDaysBetweenOrders": self.mean_days_between_orders,
+            },
+            "windows": {f"{days}d": self.window(days, as_of) for days in WINDOWS_DAYS},
+            "engagement": {
+                "pageViews": self.event_counts.get("page", 0) + self.event_counts.get("screen", 0),
+                "productViews": self.track_counts.get(PRODUCT_VIEWED, 0),
+                "cartAdds": self.track_counts.get(PRODUCT_ADDED, 0),
+                "cartViews": self.track_counts.get(CART_VIEWED, 0),
+                "checkoutsStarted": self.track_counts.get(CHECKOUT_STARTED, 0),
+                "emailOpens": opens,
+                "emailClicks": clicks,
+                "clickThroughRate": round(clicks / opens, 4) if opens else None,
+                "unsubscribed": self.unsubscribed_at is not None,
+            },
+            "context": {
+                **{name: stamped.v for name, stamped in sorted(self.context.items())},
+                "preferredHour": self.hours.index(max(self.hours)) if any(self.hours) else None,
+            },
+            "topCategories": [{"category": c, "spend": float(s)} for s, c in top],
+            "traits": {name: stamped.v for name, stamped in sorted(self.traits.items())},
+            "eventCounts": self.event_counts,
+            "trackCounts": self.track_counts,
+        }
+
+    @property
+    def mean_days_between_orders(self) -> float | None:
+        """(last - first) / (orders - 1): exact from three composable aggregates."""
+        if self.orders < 2 or not self.first_order_at or not self.last_order_at:
+            return None
+        return round((self.last_order_at - self.first_order_at).total_seconds() / 86400 / (self.orders - 1), 2)
+
+    def window(self, days: int, as_of: datetime) -> dict[str, Any]:
+        start = as_of.date() - timedelta(days=days - 1)
+        buckets = [t for day, t in self.daily.items() if start <= day <= as_of.date()]
+        return {
+            "orders": sum(t.orders for t in buckets),
+            "revenue": float(sum((t.revenue for t in buckets), Decimal(0))),
+        }
+
+
+def fingerprint(message_id: str) -> str:
+    """12 hex characters (48 bits) of the message id's hash: small enough to keep 100 per item."""
+    return hashlib.blake2b(message_id.encode(), digest_size=6).hexdigest()
+
+
+def fold(
+    profile: Profile, events: Iterable[PositionedMessage], currencies: Currencies, now: datetime
+) -> tuple[Profile, int]:
+    """Return ``profile`` with ``events`` applied, and how many were skipped as replays of a
+    record or repeats of a message id.
+
+    ``now`` only bounds the day buckets (older than the longest window are dropped), which no
+    window read at or after ``now`` can see.
     """
     result = profile.model_copy(deep=True)
-    for item in sorted(events, key=lambda e: e.position):
-        if item.position.sequence_number <= result.applied.get(item.position.shard_id, -1):
+    seen, skipped = set(result.seen), 0
+    for item in sorted(events, key=lambda e: (e.position.lane, e.position.sequence_number)):
+        lane, sequence = item.position.lane, item.position.sequence_number
+        if sequence <= result.applied.get(lane, -1):
+            skipped += 1  # a re-delivered record
             continue
-        _apply(result, item.message)
-        result.applied[item.position.shard_id] = item.position.sequence_number
-    return result
+        result.applied[lane] = sequence
+        mark = fingerprint(item.message.message_id or "")
+        if mark in seen:
+            skipped += 1  # the same message sent again
+            continue
+        seen.add(mark)
+        result.seen.append(mark)
+        _apply(result, item.message, currencies)
+    del result.seen[:-MAX_SEEN_MESSAGES]
+    _prune(result, now)
+    return result, skipped
 
 
-def _apply(profile: Profile, message: Message) -> None:
+def merge(into: Profile, other: Profile, now: datetime) -> Profile:
+    """One customer from two: the same result whichever events went to which side."""
+    merged = into.model_copy(deep=True)
+    merged.known = into.known or other.known
+    merged.identities = sorted({*into.identities, *other.identities, other.customer_id})
+    merged.first_seen = _earliest(into.first_seen, other.first_seen)
+    merged.last_seen = _latest(into.last_seen, other.last_seen)
+    _add_counts(merged.event_counts, other.event_counts)
+    for name, count in other.track_counts.items():
+        _count_event(merged.track_counts, name, count)
+    merged.orders += other.orders
+    merged.revenue += other.revenue
+    merged.refunds += other.refunds
+    merged.refunded += other.refunded
+    merged.first_order_at = _earliest(into.first_order_at, other.first_order_at)
+    merged.last_order_at = _latest(into.last_order_at, other.last_order_at)
+    for day, totals in other.daily.items():
+        _add_day(merged, day, totals.orders, totals.revenue)
+    merged.hours = [a + b for a, b in zip(into.hours, other.hours, strict=True)]
+    for category, spend in other.category_spend.items():
+        _add_spend(merged.category_spend, category, spend)
+    for target, source in ((merged.traits, other.traits), (merged.context, other.context)):
+        for name, stamped in source.items():
+            if stamped.newer_than(target.get(name)):
+                target[name] = stamped
+    merged.unsubscribed_at = _latest(into.unsubscribed_at, other.unsubscribed_at)
+    merged.seen = (into.seen + [s for s in other.seen if s not in set(into.seen)])[-MAX_SEEN_MESSAGES:]
+    for lane, sequence in other.applied.items():
+        merged.applied[lane] = max(sequence, merged.applied.get(lane, -1))
+    _prune(merged, now)
+    return merged
+
+
+def _apply(profile: Profile, message: Message, currencies: Currencies) -> None:
     at = message.occurred_at
-    profile.first_seen = min(filter(None, (profile.first_seen, at)))
-    profile.last_seen = max(filter(None, (profile.last_seen, at)))
+    if message.user_id is not None and not isinstance(message, Alias):
+        profile.known = True
+    for identity in message.identities:
+        if identity not in profile.identities:
+            profile.identities = sorted({*profile.identities, identity})
+    profile.first_seen = _earliest(profile.first_seen, at)
+    profile.last_seen = _latest(profile.last_seen, at)
     profile.event_counts[message.type] = profile.event_counts.get(message.type, 0) + 1
+    profile.hours[_local_hour(message, at)] += 1
+    _apply_context(profile, message.context, at)
     if isinstance(message, Track):
-        profile.track_counts[message.event] = profile.track_counts.get(message.event, 0) + 1
+        _count_event(profile.track_counts, message.event, 1)
         if message.event == ORDER_COMPLETED:
-            _apply_order(profile, message, at)
+            _apply_order(profile, message, at, currencies)
+        elif message.event == ORDER_REFUNDED:
+            refund = parse_order(message)
+            profile.refunds += 1
+            profile.refunded += currencies.to_base(refund.amount, refund.currency)
+        elif message.event == EMAIL_UNSUBSCRIBED:
+            profile.unsubscribed_at = _latest(profile.unsubscribed_at, at)
     elif isinstance(message, Identify):
-        _apply_traits(profile, message.traits, at)
+        for name, value in message.traits.items():
+            stamped = Stamped(v=value, at=at)
+            if stamped.newer_than(profile.traits.get(name)):
+                profile.traits[name] = stamped
 
 
-def _apply_order(profile: Profile, track: Track, at: datetime) -> None:
+def _apply_order(profile: Profile, track: Track, at: datetime, currencies: Currencies) -> None:
     order = parse_order(track)
+    amount = currencies.to_base(order.amount, order.currency)
     profile.orders += 1
-    profile.revenue[order.currency] = profile.revenue.get(order.currency, Decimal(0)) + order.amount
-    profile.first_order_at = min(filter(None, (profile.first_order_at, at)))
-    profile.last_order_at = max(filter(None, (profile.last_order_at, at)))
+    profile.revenue += amount
+    profile.first_order_at = _earliest(profile.first_order_at, at)
+    profile.last_order_at = _latest(profile.last_order_at, at)
+    _add_day(profile, at.date(), 1, amount)
+    for product in order.products:
+        if product.category:
+            spend = currencies.to_base(product.price * product.quantity, order.currency)
+            _add_spend(profile.category_spend, product.category, spend)
 
 
-def _apply_traits(profile: Profile, traits: dict[str, Any], at: datetime) -> None:
-    if profile.traits_updated_at is None or at >= profile.traits_updated_at:
-        profile.traits.update(traits)
-        profile.traits_updated_at = at
-    else:  # an older identify only fills traits we have never heard of
-        for key, value in traits.items():
-            profile.traits.setdefault(key, value)
+def _apply_context(profile: Profile, context: dict[str, Any], at: datetime) -> None:
+    device, location = context.get("device"), context.get("location")
+    found = {
+        "deviceType": device.get("type") if isinstance(device, dict) else None,
+        "country": location.get("country") if isinstance(location, dict) else None,
+        "locale": context.get("locale"),
+        "timezone": context.get("timezone"),
+    }
+    for name, value in found.items():
+        if isinstance(value, str) and value:
+            stamped = Stamped(v=value, at=at)
+            if stamped.newer_than(profile.context.get(name)):
+                profile.context[name] = stamped
+
+
+def _local_hour(message: Message, at: datetime) -> int:
+    zone = message.context.get("timezone")
+    if isinstance(zone, str):
+        try:
+            return at.astimezone(ZoneInfo(zone)).hour
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return at.hour
+
+
+def _count_event(counts: dict[str, int], name: str, count: int) -> None:
+    if name not in counts and name not in RECOGNISED_EVENTS and len(counts) >= MAX_EVENT_NAMES:
+        name = OTHER
+    counts[name] = counts.get(name, 0) + count
+
+
+def _add_spend(spend: dict[str, Decimal], category: str, amount: Decimal) -> None:
+    if category not in spend and len(spend) >= MAX_CATEGORIES:
+        category = OTHER
+    spend[category] = spend.get(category, Decimal(0)) + amount
+
+
+def _add_day(profile: Profile, day: date, orders: int, revenue: Decimal) -> None:
+    totals = profile.daily.setdefault(day, DayTotals())
+    totals.orders += orders
+    totals.revenue += revenue
+
+
+def _prune(profile: Profile, now: datetime) -> None:
+    """Day buckets older than the longest window can never be read again: drop them (bounds the item)."""
+    oldest = now.date() - timedelta(days=max(WINDOWS_DAYS) - 1)
+    for day in [d for d in profile.daily if d < oldest]:
+        del profile.daily[day]
+
+
+def _add_counts(into: dict[str, int], other: dict[str, int]) -> None:
+    for name, count in other.items():
+        into[name] = into.get(name, 0) + count
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return min(filter(None, (a, b)), default=None)
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return max(filter(None, (a, b)), default=None)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None

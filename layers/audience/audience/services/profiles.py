@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from pydantic import ValidationError
 
+from audience.domain import identity
 from audience.domain.errors import ConcurrentUpdate, CustomerNotFound, TransientError
-from audience.domain.events import message_from_json
-from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold
+from audience.domain.events import Message, message_from_json
+from audience.domain.money import Currencies, UnknownCurrency
+from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold, merge
 from audience.ports import DeadLetters, ProfileRepository
 
 logger = logging.getLogger(__name__)
 
 CONFLICT_RETRIES = 3
+MAX_REDIRECT_HOPS = 5
 
 
 @dataclass(frozen=True)
@@ -32,68 +36,144 @@ class BatchOutcome:
     failed_item_ids: list[str] = field(default_factory=list)
     processed: int = 0
     rejected: int = 0
+    duplicates: int = 0
     profiles_updated: int = 0
+    merges: int = 0
     conflicts: int = 0
 
 
-def apply_records(records: list[StreamRecord], profiles: ProfileRepository, dead_letters: DeadLetters) -> BatchOutcome:
-    """Fold a batch of stream records into profiles: one read and one write per customer touched.
+@dataclass
+class _Pending:
+    record: StreamRecord
+    message: Message
 
-    A record that can never be applied goes to the dead-letter queue and counts as done; a
-    customer whose write keeps failing transiently has its records reported as failed, so the
-    caller's retry re-delivers exactly those (the others are recognised as replays).
+
+def apply_records(
+    records: list[StreamRecord],
+    profiles: ProfileRepository,
+    dead_letters: DeadLetters,
+    currencies: Currencies,
+    now: datetime,
+) -> BatchOutcome:
+    """Fold a batch of stream records into profiles, at the cost floor of the store.
+
+    Reads: the items of every identity in the batch in one batched read (plus one per redirect
+    hop). Writes: one per customer touched (a transaction when identities merge). A record that
+    can never apply goes to the dead-letter queue and counts as done; a customer whose write
+    keeps failing transiently has its records reported as failed, so the caller's retry
+    re-delivers exactly those (the others are recognised as replays).
     """
     outcome = BatchOutcome()
-    by_customer: dict[str, list[tuple[StreamRecord, PositionedMessage]]] = defaultdict(list)
+    pending: list[_Pending] = []
     for record in records:
         try:
-            message = message_from_json(record.data)
+            pending.append(_Pending(record, message_from_json(record.data)))
         except ValidationError as exc:
-            dead_letters.send(
-                f"undecodable or invalid message: {exc.error_count()} error(s): {exc.errors()[0]['msg']}",
-                {
-                    "position": record.item_id,
-                    "shardId": record.position.shard_id,
-                    "data": record.data.decode(errors="replace"),
-                },
-            )
+            _dead_letter(dead_letters, record, f"undecodable or invalid message: {exc.errors()[0]['msg']}")
             outcome.rejected += 1
-            continue
-        by_customer[message.customer_id].append((record, PositionedMessage(message, record.position)))
 
-    stored = profiles.get_many(by_customer)
-    for customer_id, items in by_customer.items():
-        current = stored.get(customer_id) or Profile(customer_id=customer_id)
-        try:
-            written = _fold_and_save(current, [m for _, m in items], profiles, outcome)
-        except TransientError as exc:
-            logger.warning("profile write failed, records will be retried", extra={"error": str(exc)})
-            outcome.failed_item_ids.extend(r.item_id for r, _ in items)
-            continue
-        outcome.processed += len(items)
-        outcome.profiles_updated += written
+    stored = _load_with_redirects(profiles, identity.identities(p.message for p in pending))
+    for group_items in _groups(pending, stored):
+        _apply_customer(group_items, stored, profiles, dead_letters, currencies, now, outcome, attempt=0)
     return outcome
 
 
-def _fold_and_save(
-    current: Profile, events: list[PositionedMessage], profiles: ProfileRepository, outcome: BatchOutcome
-) -> bool:
-    """Write the folded profile, re-reading and re-folding on a conflict. False if nothing was new."""
-    for _ in range(CONFLICT_RETRIES + 1):
-        updated = fold(current, events)
-        if updated == current:  # every event was a replay
-            return False
-        try:
-            profiles.save(updated)
-            return True
-        except ConcurrentUpdate:
-            outcome.conflicts += 1
-            current = profiles.get(current.customer_id) or Profile(customer_id=current.customer_id)
-    raise ConcurrentUpdate(f"profile {current.customer_id} kept changing under {CONFLICT_RETRIES} retries")
+def _groups(pending: list[_Pending], stored: Mapping[str, Profile]) -> list[list[_Pending]]:
+    plan = identity.plan([p.message for p in pending], stored)
+    return [[pending[i] for i in group.indexes] for group in plan.values()]
+
+
+def _apply_customer(
+    items: list[_Pending],
+    stored: Mapping[str, Profile],
+    profiles: ProfileRepository,
+    dead_letters: DeadLetters,
+    currencies: Currencies,
+    now: datetime,
+    outcome: BatchOutcome,
+    attempt: int,
+) -> None:
+    messages = [p.message for p in items]
+    [group] = identity.plan(messages, stored).values()
+    current = stored.get(group.customer_id) or Profile(customer_id=group.customer_id)
+    merged = current
+    for absorbed in group.absorb:
+        merged = merge(merged, stored[absorbed], now)
+    events = [PositionedMessage(p.message, p.record.position) for p in items]
+    try:
+        updated, skipped = fold(merged, events, currencies, now)
+    except UnknownCurrency as exc:  # the rate table changed since ingest accepted the order
+        for p in items:
+            _dead_letter(dead_letters, p.record, str(exc))
+        outcome.rejected += len(items)
+        return
+
+    retired = [stored[i].retire(group.customer_id) for i in group.absorb]
+    retired += [_redirect(i, group.customer_id, stored.get(i)) for i in group.redirect]
+    if updated == current and not retired:
+        outcome.duplicates += skipped  # every record was a replay or a repeated message
+        return
+    try:
+        profiles.save(updated, retired)
+    except ConcurrentUpdate:
+        outcome.conflicts += 1
+        if attempt < CONFLICT_RETRIES:  # re-read this customer's ids and fold again
+            fresh = _load_with_redirects(profiles, identity.identities(messages) | {group.customer_id})
+            for sub_group in _groups(items, fresh):
+                _apply_customer(sub_group, fresh, profiles, dead_letters, currencies, now, outcome, attempt + 1)
+            return
+        _retry_later(items, outcome, "kept conflicting")
+        return
+    except TransientError as exc:
+        _retry_later(items, outcome, str(exc))
+        return
+    outcome.duplicates += skipped
+    outcome.processed += len(items) - skipped
+    outcome.profiles_updated += 1
+    outcome.merges += len(group.absorb)
+
+
+def _redirect(identity_id: str, customer_id: str, existing: Profile | None) -> Profile:
+    version = existing.version if existing is not None else 0
+    return Profile(customer_id=identity_id, merged_into=customer_id, version=version)
+
+
+def _retry_later(items: list[_Pending], outcome: BatchOutcome, reason: str) -> None:
+    logger.warning("profile write failed, its records will be retried: %s", reason)
+    outcome.failed_item_ids.extend(p.record.item_id for p in items)
+
+
+def _load_with_redirects(profiles: ProfileRepository, ids: set[str]) -> dict[str, Profile]:
+    """The stored items of ``ids`` and of every customer they redirect to."""
+    stored: dict[str, Profile] = {}
+    wanted = set(ids)
+    for _ in range(MAX_REDIRECT_HOPS):
+        if not wanted:
+            break
+        stored.update(profiles.get_many(sorted(wanted)))
+        wanted = {p.merged_into for p in stored.values() if p.merged_into and p.merged_into not in stored}
+    return stored
+
+
+def _dead_letter(dead_letters: DeadLetters, record: StreamRecord, reason: str) -> None:
+    dead_letters.send(
+        reason,
+        {
+            "sequenceNumber": record.item_id,
+            "shardId": record.position.shard_id,
+            "partitionKey": record.position.partition_key,
+            "data": record.data.decode(errors="replace"),
+        },
+    )
 
 
 def get_profile(customer_id: str, profiles: ProfileRepository) -> Profile:
+    """The customer's profile, following a redirect if the id was merged into another customer."""
     profile = profiles.get(customer_id)
-    if profile is None:
+    for _ in range(MAX_REDIRECT_HOPS):
+        if profile is None or profile.merged_into is None:
+            break
+        profile = profiles.get(profile.merged_into)
+    if profile is None or profile.merged_into is not None:
         raise CustomerNotFound(customer_id)
     return profile

@@ -1,0 +1,40 @@
+"""In-memory stand-ins for the ports, behaving as the DynamoDB adapter does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from audience.domain.errors import ConcurrentUpdate
+from audience.domain.profile import Profile
+
+
+class MemoryProfiles:
+    def __init__(self) -> None:
+        self.items: dict[str, Profile] = {}
+        self.reads = self.batch_reads = self.writes = 0
+
+    def get(self, customer_id: str) -> Profile | None:
+        self.reads += 1
+        return self.items.get(customer_id)
+
+    def get_many(self, customer_ids: Iterable[str]) -> Mapping[str, Profile]:
+        self.batch_reads += 1
+        return {c: self.items[c] for c in customer_ids if c in self.items}
+
+    def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
+        for item in (profile, *retired):
+            stored = self.items.get(item.customer_id)
+            if (stored.version if stored else 0) != item.version:
+                raise ConcurrentUpdate(item.customer_id)
+        self.writes += 1
+        for item in (profile, *retired):
+            self.items[item.customer_id] = item.model_copy(update={"version": item.version + 1})
+
+
+class MemoryDeadLetters:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Mapping[str, Any]]] = []
+
+    def send(self, reason: str, payload: Mapping[str, Any]) -> None:
+        self.sent.append((reason, payload))
