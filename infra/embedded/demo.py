@@ -14,22 +14,34 @@ from urllib.request import Request, urlopen
 CURRENCIES = ["USD", "USD", "USD", "EUR", "GBP"]
 PAGES = ["Home", "New Arrivals", "Sale", "Product", "Cart"]
 COUNTRIES = ["US", "GB", "DE", "FR", "NL"]
+CATEGORIES = ["Shoes", "Dresses", "Accessories", "Home", "Beauty"]
 
 
 def sample_events(customers: int = 25, seed: int = 7) -> list[dict[str, Any]]:
-    """Deterministic Segment Spec messages: identifies, page views, product views, orders."""
+    """Deterministic Segment Spec messages: anonymous browsing, then identify, then shopping."""
     rng = random.Random(seed)  # noqa: S311 (sample data, not secrets)
     start = datetime(2026, 11, 1, tzinfo=UTC)
     events: list[dict[str, Any]] = []
     for n in range(1, customers + 1):
         user, anonymous = f"cust-{n:03d}", f"anon-{n:03d}"
         moment = start + timedelta(hours=rng.randint(0, 24 * 20))
+        device = {"type": rng.choice(["mobile", "mobile", "desktop", "tablet"])}
 
         def at() -> str:
             nonlocal moment
             moment += timedelta(minutes=rng.randint(1, 600))
             return moment.isoformat().replace("+00:00", "Z")
 
+        for _ in range(rng.randint(1, 3)):  # browsing before signing in
+            events.append(
+                {
+                    "type": "page",
+                    "anonymousId": anonymous,
+                    "name": rng.choice(PAGES),
+                    "timestamp": at(),
+                    "context": {"device": device, "locale": "en-US"},
+                }
+            )
         events.append(
             {
                 "type": "identify",
@@ -43,16 +55,6 @@ def sample_events(customers: int = 25, seed: int = 7) -> list[dict[str, Any]]:
                 },
             }
         )
-        for _ in range(rng.randint(1, 6)):
-            events.append(
-                {
-                    "type": "page",
-                    "userId": user,
-                    "name": rng.choice(PAGES),
-                    "timestamp": at(),
-                    "context": {"locale": "en-US"},
-                }
-            )
         for _ in range(rng.randint(0, 4)):
             events.append(
                 {
@@ -61,9 +63,11 @@ def sample_events(customers: int = 25, seed: int = 7) -> list[dict[str, Any]]:
                     "event": "Product Viewed",
                     "timestamp": at(),
                     "properties": {"product_id": f"sku-{rng.randint(1, 40)}", "price": rng.randint(5, 120)},
+                    "context": {"device": device},
                 }
             )
         for order in range(rng.choice([0, 0, 1, 1, 2, 3, 5])):
+            total = round(rng.uniform(12, 240), 2)
             events.append(
                 {
                     "type": "track",
@@ -72,12 +76,18 @@ def sample_events(customers: int = 25, seed: int = 7) -> list[dict[str, Any]]:
                     "timestamp": at(),
                     "properties": {
                         "order_id": f"{user}-o{order}",
-                        "total": round(rng.uniform(12, 240), 2),
+                        "total": total,
                         "currency": rng.choice(CURRENCIES),
+                        "products": [{"category": rng.choice(CATEGORIES), "price": total}],
                     },
                 }
             )
     return events
+
+
+def expected_event_counts(events: list[dict[str, Any]]) -> Counter[str]:
+    """How many events each sample customer's profile should count once identities merge."""
+    return Counter(e.get("userId") or e["anonymousId"].replace("anon-", "cust-") for e in events)
 
 
 def post(url: str, body: Any) -> tuple[int, Any]:
@@ -110,8 +120,7 @@ def run(api: str, batch_size: int = 100) -> None:
     )
     print(f"a malformed batch is refused whole: {status} {json.dumps(body)}")
 
-    expected = Counter(e["userId"] for e in events)
-    profiles = wait_for_profiles(api, expected)
+    profiles = wait_for_profiles(api, expected_event_counts(events))
     print(f"{len(profiles)} profiles up to date {time.monotonic() - started:.2f}s after the first POST\n")
     print(render(profiles))
 
@@ -134,12 +143,16 @@ def wait_for_profiles(api: str, expected: Counter[str], timeout: float = 60) -> 
 
 
 def render(profiles: list[dict[str, Any]]) -> str:
-    header = f"{'customer':<10} {'email':<26} {'events':>6} {'orders':>6}  {'revenue':<24} {'last order':<20}"
+    header = (
+        f"{'customer':<9} {'email':<22} {'ids':>3} {'events':>6} {'orders':>6} {'revenue':>9} "
+        f"{'30 days':>9} {'device':<8} {'top category':<12}"
+    )
     rows = [header, "-" * len(header)]
-    for p in sorted(profiles, key=lambda p: (-p["orders"], p["customerId"])):
-        revenue = ", ".join(f"{amount:.2f} {currency}" for currency, amount in sorted(p["revenue"].items())) or "-"
+    for p in sorted(profiles, key=lambda p: (-p["rfm"]["revenue"], p["customerId"])):
+        top = p["topCategories"][0]["category"] if p["topCategories"] else "-"
         rows.append(
-            f"{p['customerId']:<10} {p['traits'].get('email', ''):<26} {sum(p['eventCounts'].values()):>6} "
-            f"{p['orders']:>6}  {revenue:<24} {(p['lastOrderAt'] or '-')[:19]:<20}"
+            f"{p['customerId']:<9} {p['traits'].get('email', ''):<22} {len(p['identities']):>3} "
+            f"{sum(p['eventCounts'].values()):>6} {p['rfm']['orders']:>6} {p['rfm']['revenue']:>9.2f} "
+            f"{p['windows']['30d']['revenue']:>9.2f} {p['context'].get('deviceType', '-'):<8} {top:<12}"
         )
-    return "\n".join(rows)
+    return "\n".join(rows) + f"\n(money in {profiles[0]['currency'] if profiles else ''})"

@@ -12,7 +12,7 @@ from typing import Any
 
 import boto3
 
-from embedded.demo import get, post, sample_events, wait_for_profiles
+from embedded.demo import expected_event_counts, get, post, sample_events, wait_for_profiles
 from embedded.stack import EmbeddedStack
 from tests.conftest import ROOT, load_event
 
@@ -53,8 +53,8 @@ def test_an_order_posted_to_the_webhook_shows_in_the_profile(api: str) -> None:
     elapsed = time.monotonic() - sent
 
     assert status == 200, profile
-    assert profile["orders"] == 1 and profile["revenue"] == {"USD": 99.5}
-    assert profile["lastOrderAt"] == "2026-11-20T14:03:00Z"
+    assert profile["rfm"]["orders"] == 1 and profile["rfm"]["revenue"] == 99.5
+    assert profile["rfm"]["lastOrderAt"] == "2026-11-20T14:03:00Z"
     print(f"order visible in the profile {elapsed * 1000:.0f} ms after the POST")
 
 
@@ -62,12 +62,10 @@ def test_a_batch_of_many_customers_is_folded_exactly(api: str) -> None:
     events = sample_events(customers=15, seed=11)
     for start in range(0, len(events), 50):
         assert post(f"{api}/v1/events", {"batch": events[start : start + 50]})[0] == 202
-    expected: dict[str, int] = {}
-    for e in events:
-        expected[e["userId"]] = expected.get(e["userId"], 0) + 1
-    profiles = wait_for_profiles(api, expected, timeout=30)  # type: ignore[arg-type]
+    profiles = wait_for_profiles(api, expected_event_counts(events), timeout=30)
     orders = sum(1 for e in events if e.get("event") == "Order Completed")
-    assert sum(p["orders"] for p in profiles) == orders
+    assert sum(p["rfm"]["orders"] for p in profiles) == orders
+    assert all(p["identities"] == [p["customerId"].replace("cust", "anon"), p["customerId"]] for p in profiles)
 
 
 def test_a_malformed_request_is_a_400_listing_the_bad_fields_and_writes_nothing(

@@ -77,7 +77,9 @@ def test_the_stream_function_folds_events_and_dead_letters_what_it_cannot_read(
     profile = runtime.invoke("ProfilesApiFunction", load_event("profiles_api_get_customer.json"))
     assert profile["statusCode"] == 200
     body = json.loads(profile["body"])
-    assert body["orders"] == 1 and body["revenue"] == {"USD": 129.9}
+    assert body["rfm"]["orders"] == 1 and body["rfm"]["revenue"] == 129.9 and body["currency"] == "USD"
+    assert body["identities"] == ["anon-9f2", "cust-001"]
+    assert body["topCategories"] == [{"category": "Shoes", "spend": 129.9}]
     assert body["traits"]["email"] == "ada@example.com"
     assert body["eventCounts"] == {"identify": 1, "track": 1}
     [dead] = dead_letters(aws, stack)

@@ -208,12 +208,13 @@ def fold(
             skipped += 1  # a re-delivered record
             continue
         result.applied[lane] = sequence
-        mark = fingerprint(item.message.message_id or "")
-        if mark in seen:
-            skipped += 1  # the same message sent again
-            continue
-        seen.add(mark)
-        result.seen.append(mark)
+        if item.message.message_id is not None:  # ingest always sets one; a raw producer may not
+            mark = fingerprint(item.message.message_id)
+            if mark in seen:
+                skipped += 1  # the same message sent again
+                continue
+            seen.add(mark)
+            result.seen.append(mark)
         _apply(result, item.message, currencies)
     del result.seen[:-MAX_SEEN_MESSAGES]
     _prune(result, now)
