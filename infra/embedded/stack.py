@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from embedded.api_front import ApiFront, routes_from_stack
 from embedded.deploy import STACK_NAME, DeployedStack, attach, deploy
 from embedded.kinesis_poller import KinesisPoller, mappings_from_stack
+from embedded.moto_server import MotoServer
 from embedded.runtime import LambdaRuntime
 
 REGION = "us-east-1"
@@ -130,19 +130,21 @@ class EmbeddedStack:
     runtime: LambdaRuntime | None = None
     api: ApiFront | None = None
     not_created: list[str] = field(default_factory=list)  # resource types moto skips
-    _moto: ThreadedMotoServer | None = None
+    _moto: MotoServer | None = None
     _sources: list[EventSource] = field(default_factory=list)
     _saved_environment: dict[str, str | None] = field(default_factory=dict)
 
     def start(self) -> EmbeddedStack:
         if self.endpoint is None:
-            port = self.aws_port or free_port()
-            if is_up(f"http://127.0.0.1:{port}"):
-                raise PortInUse(f"port {port} is taken (is `make local` running?); choose another with AWS_PORT=...")
             logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
-            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+            try:
+                self._moto = MotoServer(port=self.aws_port)
+            except OSError as exc:
+                raise PortInUse(
+                    f"port {self.aws_port}: {exc} (is `make local` running? choose another with AWS_PORT=...)"
+                ) from exc
             self._moto.start()
-            self.endpoint = f"http://127.0.0.1:{port}"
+            self.endpoint = self._moto.url
             configure_moto(self.endpoint)
         environment = local_aws_environment(self.endpoint)
         self._saved_environment = {k: os.environ.get(k) for k in environment}

@@ -1,4 +1,5 @@
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import permutations
 
@@ -172,3 +173,41 @@ def test_identify_traits_are_validated(bad: dict[str, object]) -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_request({"type": "identify", "userId": "u1", "traits": bad}, NOW)
     assert caught.value.errors[0].field.startswith("traits")
+
+
+def test_a_thousand_events_shuffled_give_the_same_profile_as_in_order() -> None:
+    rng = random.Random(42)
+    kinds = [
+        lambda i: {
+            "type": "track",
+            "event": "Order Completed",
+            "properties": {
+                "total": rng.randint(1, 500),
+                "currency": rng.choice(["USD", "EUR"]),
+                "products": [{"category": rng.choice("ABCDEFG"), "price": 3}],
+            },
+        },
+        lambda i: {
+            "type": "track",
+            "event": rng.choice(
+                ["Product Viewed", "Product Added", "Email Opened", "Email Link Clicked", f"Custom {i % 9}"]
+            ),
+        },
+        lambda i: {"type": "page", "name": "Home", "context": {"device": {"type": rng.choice(["mobile", "desktop"])}}},
+        lambda i: {"type": "identify", "traits": {"email": f"v{i}@example.com", "plan": rng.choice(["a", "b"])}},
+        lambda i: {"type": "track", "event": "Order Refunded", "properties": {"total": 2}},
+    ]
+    events = []
+    for i in range(1000):
+        moment = datetime(2026, 8, 1, tzinfo=UTC) + timedelta(minutes=rng.randint(0, 160_000))
+        events.append(message(**rng.choice(kinds)(i), timestamp=moment.isoformat(), messageId=f"m-{i}"))
+    in_order = folded(events)
+    shuffled = events[:]
+    rng.shuffle(shuffled)
+    batches = [shuffled[i : i + 37] for i in range(0, 1000, 37)]
+    profile = Profile(customer_id="u1")
+    for n, batch in enumerate(batches):
+        profile, _ = fold(profile, [at(n * 100 + j, e) for j, e in enumerate(batch)], CURRENCIES, NOW)
+    skip = {"applied", "seen"}
+    assert profile.model_dump(exclude=skip) == in_order.model_dump(exclude=skip)
+    assert profile.public_view(NOW, "USD") == in_order.public_view(NOW, "USD")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -117,7 +119,8 @@ def _apply_customer(
         profiles.save(updated, retired)
     except ConcurrentUpdate:
         outcome.conflicts += 1
-        if attempt < CONFLICT_RETRIES:  # re-read this customer's ids and fold again
+        if attempt < CONFLICT_RETRIES:  # back off a little, re-read this customer's ids and fold again
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 (jitter, not secrets)
             fresh = _load_with_redirects(profiles, identity.identities(messages) | {group.customer_id})
             for sub_group in _groups(items, fresh):
                 _apply_customer(sub_group, fresh, profiles, dead_letters, currencies, now, outcome, attempt + 1)
