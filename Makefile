@@ -9,7 +9,7 @@ AWS_PORT ?= 4566
 API_PORT ?= 3000
 EMBEDDED := $(BIN)/python -m embedded --aws-port $(AWS_PORT) --api-port $(API_PORT)
 
-.PHONY: help venv demo test test-unit test-integration test-e2e lint local invoke build validate lock clean
+.PHONY: help venv demo bench test test-unit test-integration test-e2e lint local invoke build validate lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -32,6 +32,17 @@ local: $(BIN)/.installed ## start the embedded stack and keep it up (Ctrl-C stop
 invoke: $(BIN)/.installed ## run one handler: make invoke FUNCTION=IngestFunction EVENT=tests/events/ingest_order_completed.json
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<logical id> EVENT=<file>"; exit 2; }
 	$(EMBEDDED) invoke $(FUNCTION) $(EVENT)
+
+# What a function has in Lambda: the layer's requirements and the runtime's boto3, nothing of
+# the dev tools (the SAM CLI brings awscrt, which slows boto3's import). Import times use it.
+LAMBDA_VENV := .venv-lambda
+$(LAMBDA_VENV)/.installed: layers/audience/requirements.txt
+	test -d $(LAMBDA_VENV) || $(PYTHON) -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/python -m pip install --quiet -r layers/audience/requirements.txt $$(grep '^boto3==' requirements.lock)
+	touch $@
+
+bench: $(BIN)/.installed $(LAMBDA_VENV)/.installed ## print the benchmark tables (docs/benchmarks.md records them)
+	LAMBDA_PYTHON=$(LAMBDA_VENV)/bin/python PYTHONPATH=$(PYTHONPATH):$(CURDIR) $(BIN)/python -m tests.benchmarks.profile_engine
 
 test: $(BIN)/.installed ## the whole suite: lint, types, unit, integration, end to end, template
 	$(BIN)/ruff check .
@@ -64,4 +75,4 @@ lock: ## re-pin the whole dependency tree from requirements-dev.txt
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LAMBDA_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

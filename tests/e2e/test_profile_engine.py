@@ -216,8 +216,10 @@ def test_the_cdnow_log_replayed_as_orders_gives_each_customers_orders_and_revenu
 
     # One shard keeps the stream's order: when the last customer has all its orders, all have.
     last = events[-1]["userId"]
-    done = wait_until(lambda: (r := get(f"{api}/v1/customers/{last}"))[0] == 200
-                      and r[1]["rfm"]["orders"] == expected_orders[last], 120)
+    done = wait_until(
+        lambda: (r := get(f"{api}/v1/customers/{last}"))[0] == 200 and r[1]["rfm"]["orders"] == expected_orders[last],
+        120,
+    )
     assert done, "the replay did not finish"
     profiles = {k: v for k, v in profiles_table(aws, embedded).items() if k.startswith("cdnow-")}
     assert len(profiles) == 2357 and len(events) == 6919

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -18,10 +18,10 @@ from pydantic import (
     AwareDatetime,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -100,29 +100,19 @@ class Track(_Message):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
-class Traits(BaseModel):
-    """The identify traits we check; any other trait is kept as sent."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    email: EmailStr | None = None
-    phone: Annotated[str, Field(min_length=3, max_length=40)] | None = None
-    age: Annotated[int, Field(ge=0, le=150)] | None = None
-    birthday: date | None = None
-    gender: Annotated[str, Field(max_length=40)] | None = None
-    first_name: Annotated[str, Field(max_length=200)] | None = Field(default=None, alias="firstName")
-    last_name: Annotated[str, Field(max_length=200)] | None = Field(default=None, alias="lastName")
-    consent: dict[str, bool] | None = None
-
-
 class Identify(_Message):
     type: Literal["identify"]
     traits: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("traits")
     @classmethod
-    def _check_traits(cls, traits: dict[str, Any]) -> dict[str, Any]:
-        Traits.model_validate(traits)
+    def _check_traits(cls, traits: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        if not (info.context or {}).get("validated"):  # the stream decodes what ingest checked
+            from audience.domain.traits import (
+                Traits,
+            )  # here, not at the top: keeps email-validator off the stream cold start
+
+            Traits.model_validate(traits)
         return traits
 
 
@@ -230,8 +220,9 @@ def stamp(message: Message, received_at: datetime) -> Message:
 
 
 def message_from_json(data: bytes | str) -> Message:
-    """Decode a message that ingest already validated (as stored on the stream)."""
-    return _MESSAGE.validate_json(data)
+    """Decode a message that ingest already validated (as stored on the stream): the envelope
+    is checked again (a stream may have other producers), the costly trait checks are not."""
+    return _MESSAGE.validate_json(data, context={"validated": True})
 
 
 def message_to_json(message: Message) -> bytes:

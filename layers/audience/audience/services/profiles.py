@@ -75,17 +75,18 @@ def apply_records(
             outcome.rejected += 1
 
     stored = _load_with_redirects(profiles, identity.identities(p.message for p in pending))
-    for group_items in _groups(pending, stored):
-        _apply_customer(group_items, stored, profiles, dead_letters, currencies, now, outcome, attempt=0)
+    for group, group_items in _groups(pending, stored):
+        _apply_customer(group, group_items, stored, profiles, dead_letters, currencies, now, outcome, attempt=0)
     return outcome
 
 
-def _groups(pending: list[_Pending], stored: Mapping[str, Profile]) -> list[list[_Pending]]:
+def _groups(pending: list[_Pending], stored: Mapping[str, Profile]) -> list[tuple[identity.Group, list[_Pending]]]:
     plan = identity.plan([p.message for p in pending], stored)
-    return [[pending[i] for i in group.indexes] for group in plan.values()]
+    return [(group, [pending[i] for i in group.indexes]) for group in plan.values()]
 
 
 def _apply_customer(
+    group: identity.Group,
     items: list[_Pending],
     stored: Mapping[str, Profile],
     profiles: ProfileRepository,
@@ -95,8 +96,6 @@ def _apply_customer(
     outcome: BatchOutcome,
     attempt: int,
 ) -> None:
-    messages = [p.message for p in items]
-    [group] = identity.plan(messages, stored).values()
     current = stored.get(group.customer_id) or Profile(customer_id=group.customer_id)
     merged = current
     for absorbed in group.absorb:
@@ -121,9 +120,11 @@ def _apply_customer(
         outcome.conflicts += 1
         if attempt < CONFLICT_RETRIES:  # back off a little, re-read this customer's ids and fold again
             time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 (jitter, not secrets)
-            fresh = _load_with_redirects(profiles, identity.identities(messages) | {group.customer_id})
-            for sub_group in _groups(items, fresh):
-                _apply_customer(sub_group, fresh, profiles, dead_letters, currencies, now, outcome, attempt + 1)
+            fresh = _load_with_redirects(profiles, identity.identities(p.message for p in items) | {group.customer_id})
+            for sub_group, sub_items in _groups(items, fresh):
+                _apply_customer(
+                    sub_group, sub_items, fresh, profiles, dead_letters, currencies, now, outcome, attempt + 1
+                )
             return
         _retry_later(items, outcome, "kept conflicting")
         return

@@ -1,0 +1,286 @@
+"""`make bench`: what the profile engine costs, beside a naive baseline measured in the same run.
+
+1. DynamoDB cost: 1,000 generated events over 200 customers through the real stream handler
+   against the embedded moto, against a baseline that reads and writes the profile once per
+   event (same adapter, same fold). Requests are counted on the client; write units are
+   computed from item sizes as DynamoDB bills them (moto reports a constant).
+2. Handler CPU per event with an in-memory repository (decode, validation, identity, fold).
+3. The stream function's import time (`python -X importtime`), and what it must not import.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from audience.adapters.aws import client
+from audience.adapters.dynamodb import DynamoProfileRepository
+from audience.domain.events import message_from_json, message_to_json, parse_request
+from audience.domain.money import Currencies
+from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold
+from audience.ports import ProfileRepository
+from audience.services.profiles import StreamRecord, apply_records
+from embedded.stack import EmbeddedStack
+from tests.conftest import ROOT
+from tests.unit.fakes import MemoryDeadLetters, MemoryProfiles
+
+EVENTS, CUSTOMERS = 1000, 200
+NOW = datetime.now(UTC)
+CURRENCIES = Currencies("USD", {"EUR": Decimal("1.08"), "GBP": Decimal("1.27")})
+SHARD = "shardId-000000000000"
+TARGETS = {"requests": 0.25, "cpu_us": 50.0, "import_ms": 400.0}
+# The interpreter with only what Lambda has (make bench builds it); else this one, dev tools and all.
+LAMBDA_PYTHON = os.environ.get("LAMBDA_PYTHON", sys.executable)
+
+
+def generate(prefix: str, seed: int = 1) -> list[StreamRecord]:
+    """A realistic mix: page views, product views, cart adds, orders with products, identifies."""
+    rng = random.Random(seed)
+    records = []
+    for i in range(EVENTS):
+        customer = f"{prefix}{rng.randrange(CUSTOMERS):04d}"
+        moment = (NOW - timedelta(minutes=rng.randint(0, 60 * 24 * 80))).isoformat()
+        roll = rng.random()
+        if roll < 0.25:
+            body: dict[str, Any] = {
+                "type": "track",
+                "event": "Order Completed",
+                "properties": {
+                    "order_id": f"o{i}",
+                    "total": rng.randint(5, 400),
+                    "currency": rng.choice(["USD", "EUR", "GBP"]),
+                    "products": [{"category": rng.choice(["Shoes", "Bags", "Home"]), "price": 20, "quantity": 1}],
+                },
+            }
+        elif roll < 0.55:
+            body = {"type": "page", "name": "Home", "context": {"device": {"type": "mobile"}, "locale": "en-GB"}}
+        elif roll < 0.85:
+            body = {
+                "type": "track",
+                "event": rng.choice(["Product Viewed", "Product Added", "Email Opened"]),
+                "properties": {"product_id": f"p{rng.randrange(50)}"},
+            }
+        else:
+            body = {"type": "identify", "traits": {"email": f"{customer}@example.com", "plan": "gold"}}
+        message = parse_request(
+            {**body, "userId": customer, "messageId": f"{prefix}{i}", "timestamp": moment}, NOW, CURRENCIES
+        )[0]
+        records.append(
+            StreamRecord(str(10**20 + i), StreamPosition(SHARD, customer, 10**20 + i), message_to_json(message))
+        )
+    return records
+
+
+def kinesis_event(records: list[StreamRecord], stream_arn: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "kinesis": {
+                    "kinesisSchemaVersion": "1.0",
+                    "partitionKey": r.position.partition_key,
+                    "sequenceNumber": r.item_id,
+                    "data": base64.b64encode(r.data).decode(),
+                    "approximateArrivalTimestamp": time.time(),
+                },
+                "eventSource": "aws:kinesis",
+                "eventVersion": "1.0",
+                "eventID": f"{SHARD}:{r.item_id}",
+                "eventName": "aws:kinesis:record",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": stream_arn,
+            }
+            for r in records
+        ]
+    }
+
+
+def naive_apply(records: list[StreamRecord], profiles: ProfileRepository) -> None:
+    """The baseline: read the profile, fold one event, write it back, for every event."""
+    for record in records:
+        message = message_from_json(record.data)
+        current = profiles.get(message.customer_id) or Profile(customer_id=message.customer_id)
+        updated, _ = fold(current, [PositionedMessage(message, record.position)], CURRENCIES, NOW)
+        profiles.save(updated)
+
+
+# ---------------------------------------------------------------- DynamoDB cost
+def item_size(value: dict[str, Any]) -> int:
+    """DynamoDB's item size: attribute names plus values (numbers ~1 byte per 2 digits + 1)."""
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        return len(inner.lstrip("-").replace(".", "")) // 2 + 2
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + item_size(v) for k, v in inner.items())
+    if kind == "L":
+        return 3 + sum(1 + item_size(v) for v in inner)
+    return len(json.dumps(inner))
+
+
+class DynamoMeter:
+    """Counts requests and write units on the process's DynamoDB client, as handlers use it."""
+
+    def __init__(self) -> None:
+        self.requests, self.write_units = 0, 0.0
+        events = client("dynamodb").meta.events
+        events.register("before-call.dynamodb", self._before)
+
+    def _before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.requests += 1
+        body = json.loads(params["body"] or b"{}")
+        puts = [body["Item"]] if "Item" in body else [a["Put"]["Item"] for a in body.get("TransactItems", [])]
+        factor = 2 if "TransactItems" in body else 1  # transactional writes cost double
+        for item in puts:
+            size = sum(len(k.encode()) + item_size(v) for k, v in item.items())
+            self.write_units += factor * math.ceil(size / 1024)
+
+    def take(self) -> tuple[int, float]:
+        result = (self.requests, self.write_units)
+        self.requests, self.write_units = 0, 0.0
+        return result
+
+
+def dynamodb_cost() -> list[tuple[str, float, float, float]]:
+    rows = []
+    with EmbeddedStack(aws_port=0, api_port=None, poll_streams=False, log=io.StringIO()) as stack:
+        assert stack.runtime is not None and stack.deployed is not None
+        stream_arn = f"arn:aws:kinesis:us-east-1:123456789012:stream/{stack.outputs['EventsStreamName']}"
+        meter = DynamoMeter()
+        for label, batch_size, prefix in (
+            ("ours, one batch of 1,000", 1000, "a"),
+            ("ours, batches of 100 (template default)", 100, "b"),
+        ):
+            records = generate(prefix)
+            started = time.perf_counter()
+            for start in range(0, EVENTS, batch_size):
+                response = stack.runtime.invoke(
+                    "StreamFunction", kinesis_event(records[start : start + batch_size], stream_arn)
+                )
+                assert response == {"batchItemFailures": []}, response
+            elapsed = time.perf_counter() - started
+            requests, units = meter.take()
+            rows.append((label, requests / EVENTS, units / EVENTS, EVENTS / elapsed))
+        repository = DynamoProfileRepository(stack.outputs["ProfilesTableName"])
+        records = generate("n")
+        started = time.perf_counter()
+        naive_apply(records, repository)
+        elapsed = time.perf_counter() - started
+        requests, units = meter.take()
+        rows.append(("baseline: read + write per event", requests / EVENTS, units / EVENTS, EVENTS / elapsed))
+    return rows
+
+
+# ---------------------------------------------------------------- CPU
+def cpu_per_event(run: Callable[[list[StreamRecord]], None], repeats: int = 7) -> float:
+    samples = []
+    for n in range(repeats + 1):
+        records = generate(f"cpu{n}-")
+        started = time.process_time()
+        run(records)
+        if n:  # the first run warms pydantic's and Python's caches
+            samples.append((time.process_time() - started) / len(records) * 1e6)
+    return statistics.median(samples)
+
+
+def cpu() -> list[tuple[str, float, float]]:
+    ours = cpu_per_event(lambda r: apply_records(r, MemoryProfiles(), MemoryDeadLetters(), CURRENCIES, NOW) and None)
+    naive = cpu_per_event(lambda r: naive_apply(r, MemoryProfiles()))
+    return [("ours (batch of 1,000)", ours, 1e6 / ours), ("baseline: read + write per event", naive, 1e6 / naive)]
+
+
+# ---------------------------------------------------------------- imports
+IMPORT_PROBE = """
+import importlib.util, sys, time
+started = time.perf_counter()
+spec = importlib.util.spec_from_file_location("app", "functions/stream/app.py")
+module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+elapsed = (time.perf_counter() - started) * 1000
+print(elapsed, ",".join(m for m in ("sklearn", "scipy", "pandas") if m in sys.modules) or "-")
+"""
+
+
+def imports(tracing: bool, repeats: int = 5) -> tuple[float, str, list[tuple[str, float]]]:
+    env = {
+        **os.environ,
+        "AWS_LAMBDA_FUNCTION_NAME": "stream",
+        "POWERTOOLS_SERVICE_NAME": "stream",
+        "POWERTOOLS_TRACE_DISABLED": str(not tracing).lower(),
+        "PYTHONPATH": f"{ROOT / 'layers' / 'audience'}",
+    }
+    timings, heavy, slowest = [], "-", []
+    for _ in range(repeats):
+        command = [LAMBDA_PYTHON, "-X", "importtime", "-c", IMPORT_PROBE]
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+        elapsed, heavy = result.stdout.split()
+        timings.append(float(elapsed))
+        top = []
+        for line in result.stderr.splitlines()[1:]:
+            _, cumulative, name = line.removeprefix("import time:").split("|")
+            if name.startswith(" ") and not name.startswith("  "):  # top level: one space of indent
+                top.append((name.strip(), int(cumulative) / 1000))
+        slowest = sorted(top, key=lambda t: -t[1])[:6]
+    return statistics.median(timings), heavy, slowest
+
+
+def main() -> None:
+    print(f"Audience Engine benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {sys.version.split()[0]}")
+    print(f"\n1. DynamoDB cost: {EVENTS:,} events over {CUSTOMERS} customers, real stream handler, embedded moto")
+    print(f"   {'':<42} {'requests/event':>15} {'WCU/event':>10} {'events/s':>9}")
+    rows = dynamodb_cost()
+    for label, requests, units, rate in rows:
+        print(f"   {label:<42} {requests:>15.3f} {units:>10.3f} {rate:>9,.0f}")
+    baseline = rows[-1]
+    print(f"   ours / baseline: {rows[0][1] / baseline[1]:.2f}x the requests, {rows[0][2] / baseline[2]:.2f}x the WCU")
+    print(f"   target: <= {TARGETS['requests']} requests/event (floor: one write per customer, 0.2)")
+
+    print("\n2. Handler CPU per event, in-memory repository (median of 7 runs after a warm-up)")
+    print(f"   {'':<42} {'us/event':>15} {'events/s/core':>14}")
+    cpu_rows = cpu()
+    for label, micros, rate in cpu_rows:
+        print(f"   {label:<42} {micros:>15.1f} {rate:>14,.0f}")
+    print(f"   ours / baseline: {cpu_rows[0][1] / cpu_rows[1][1]:.2f}x   (target: <= {TARGETS['cpu_us']:.0f} us/event)")
+
+    print("\n3. Stream function import (python -X importtime, median of 5 fresh interpreters,")
+    print(f"   {LAMBDA_PYTHON}: the layer's requirements and boto3 only)")
+    for tracing in (True, False):
+        total, heavy, slowest = imports(tracing)
+        print(
+            f"   {'with X-Ray tracing (Tracing: Active)' if tracing else 'tracing off (POWERTOOLS_TRACE_DISABLED)':<42}"
+            f" {total:>6.0f} ms   (target: < {TARGETS['import_ms']:.0f} ms)   scikit-learn/scipy/pandas: {heavy}"
+        )
+        print("      slowest: " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in slowest))
+    baseline = statistics.median(
+        float(
+            subprocess.run(
+                [
+                    LAMBDA_PYTHON,
+                    "-c",
+                    "import time; t = time.perf_counter(); import boto3; print((time.perf_counter() - t) * 1000)",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        for _ in range(5)
+    )
+    print(f"   for scale, `import boto3` alone on this machine: {baseline:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
