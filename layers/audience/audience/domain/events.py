@@ -108,9 +108,8 @@ class Identify(_Message):
     @classmethod
     def _check_traits(cls, traits: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         if not (info.context or {}).get("validated"):  # the stream decodes what ingest checked
-            from audience.domain.traits import (
-                Traits,
-            )  # here, not at the top: keeps email-validator off the stream cold start
+            # imported here, not at the top: keeps email-validator off the stream function's cold start
+            from audience.domain.traits import Traits
 
             Traits.model_validate(traits)
         return traits
