@@ -163,7 +163,7 @@ def dynamodb_cost() -> list[tuple[str, float, float, float]]:
         meter = DynamoMeter()
         for label, batch_size, prefix in (
             ("ours, one batch of 1,000", 1000, "a"),
-            ("ours, batches of 100 (template default)", 100, "b"),
+            ("ours, batches of 100", 100, "b"),
         ):
             records = generate(prefix)
             started = time.perf_counter()
