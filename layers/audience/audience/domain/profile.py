@@ -264,7 +264,7 @@ def merge(into: Profile, other: Profile, now: datetime) -> Profile:
 
 def _apply(profile: Profile, message: Message, currencies: Currencies) -> None:
     at = message.occurred_at
-    if message.user_id is not None and not isinstance(message, Alias):
+    if not profile.known and message.user_id is not None and not isinstance(message, Alias):
         profile.known = True
     for identity in message.identities:
         if identity not in profile.identities:
