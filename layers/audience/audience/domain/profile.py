@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
@@ -71,22 +71,18 @@ class PositionedMessage:
     position: StreamPosition
 
 
-class Stamped(BaseModel):
-    """A value and the event time it was set at: the later event wins, whatever the arrival order."""
-
-    model_config = ConfigDict(frozen=True)
+class Stamped(NamedTuple):
+    """A value and the event time it was set at: the later event wins, whatever the arrival order.
+    (A tuple, not a model: one is made per trait and context field of every event.)"""
 
     v: Any
     at: AwareDatetime
 
-    @classmethod
-    def of(cls, value: Any, at: datetime) -> Stamped:
-        return cls.model_construct(v=value, at=at)  # both come from a validated message
 
-    def newer_than(self, other: Stamped | None) -> bool:
-        if other is None or self.at != other.at:
-            return other is None or self.at > other.at
-        return repr(self.v) > repr(other.v)  # the same instant: any fixed order keeps folds commutative
+def _newer(value: Any, at: datetime, current: Stamped | None) -> bool:
+    if current is None or at != current.at:
+        return current is None or at > current.at
+    return repr(value) > repr(current.v)  # the same instant: any fixed order keeps folds commutative
 
 
 class DayTotals(BaseModel):
@@ -252,7 +248,7 @@ def merge(into: Profile, other: Profile, now: datetime) -> Profile:
         _add_spend(merged.category_spend, category, spend)
     for target, source in ((merged.traits, other.traits), (merged.context, other.context)):
         for name, stamped in source.items():
-            if stamped.newer_than(target.get(name)):
+            if _newer(stamped.v, stamped.at, target.get(name)):
                 target[name] = stamped
     merged.unsubscribed_at = _latest(into.unsubscribed_at, other.unsubscribed_at)
     merged.seen = (into.seen + [s for s in other.seen if s not in set(into.seen)])[-MAX_SEEN_MESSAGES:]
@@ -290,9 +286,8 @@ def _apply(profile: Profile, message: Message, currencies: Currencies) -> None:
             profile.unsubscribed_at = _latest(profile.unsubscribed_at, at)
     elif isinstance(message, Identify):
         for name, value in message.traits.items():
-            stamped = Stamped.of(value, at)
-            if stamped.newer_than(profile.traits.get(name)):
-                profile.traits[name] = stamped
+            if _newer(value, at, profile.traits.get(name)):
+                profile.traits[name] = Stamped(value, at)
 
 
 def _apply_order(profile: Profile, track: Track, at: datetime, currencies: Currencies) -> None:
@@ -318,10 +313,8 @@ def _apply_context(profile: Profile, context: dict[str, Any], at: datetime) -> N
         "timezone": context.get("timezone"),
     }
     for name, value in found.items():
-        if isinstance(value, str) and value:
-            stamped = Stamped.of(value, at)
-            if stamped.newer_than(profile.context.get(name)):
-                profile.context[name] = stamped
+        if isinstance(value, str) and value and _newer(value, at, profile.context.get(name)):
+            profile.context[name] = Stamped(value, at)
 
 
 def _local_hour(message: Message, at: datetime) -> int:
