@@ -41,6 +41,7 @@ def sink() -> KinesisEventSink:
 @app.post("/v1/events")
 @tracer.capture_method
 def post_events() -> Response[dict[str, int]]:
+    metrics.add_metric(name="IngestRequests", unit=MetricUnit.Count, value=1)
     accepted = ingest(json_body(app), datetime.now(UTC), sink(), settings().currencies)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted)
     logger.info("events accepted", extra={"accepted": accepted})
