@@ -71,6 +71,8 @@ def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict:
         "RecordsRetried": len(outcome.failed_item_ids),
         "DynamoDBRequests": profiles.stats.requests,
         "DynamoDBRetries": profiles.stats.retries,
+        "DynamoDBReadUnits": profiles.stats.read_units,  # as DynamoDB reports ConsumedCapacity
+        "DynamoDBWriteUnits": profiles.stats.write_units,
     }.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     return {"batchItemFailures": [{"itemIdentifier": item_id} for item_id in outcome.failed_item_ids]}

@@ -65,19 +65,18 @@ def apply_records(
     keeps failing transiently has its records reported as failed, so the caller's retry
     re-delivers exactly those (the others are recognised as replays).
     """
-    outcome = BatchOutcome()
+    batch = _Batch(profiles, dead_letters, currencies, now)
     pending: list[_Pending] = []
     for record in records:
         try:
             pending.append(_Pending(record, message_from_json(record.data)))
         except ValidationError as exc:
-            _dead_letter(dead_letters, record, f"undecodable or invalid message: {exc.errors()[0]['msg']}")
-            outcome.rejected += 1
+            batch.dead_letter(record, f"undecodable or invalid message: {exc.errors()[0]['msg']}")
 
     stored = _load_with_redirects(profiles, identity.identities(p.message for p in pending))
-    for group, group_items in _groups(pending, stored):
-        _apply_customer(group, group_items, stored, profiles, dead_letters, currencies, now, outcome, attempt=0)
-    return outcome
+    for group, items in _groups(pending, stored):
+        batch.apply_customer(group, items, stored, attempt=0)
+    return batch.outcome
 
 
 def _groups(pending: list[_Pending], stored: Mapping[str, Profile]) -> list[tuple[identity.Group, list[_Pending]]]:
@@ -85,66 +84,76 @@ def _groups(pending: list[_Pending], stored: Mapping[str, Profile]) -> list[tupl
     return [(group, [pending[i] for i in group.indexes]) for group in plan.values()]
 
 
-def _apply_customer(
-    group: identity.Group,
-    items: list[_Pending],
-    stored: Mapping[str, Profile],
-    profiles: ProfileRepository,
-    dead_letters: DeadLetters,
-    currencies: Currencies,
-    now: datetime,
-    outcome: BatchOutcome,
-    attempt: int,
-) -> None:
-    current = stored.get(group.customer_id) or Profile(customer_id=group.customer_id)
-    merged = current
-    for absorbed in group.absorb:
-        merged = merge(merged, stored[absorbed], now)
-    events = [PositionedMessage(p.message, p.record.position) for p in items]
-    try:
-        updated, skipped = fold(merged, events, currencies, now)
-    except UnknownCurrency as exc:  # the rate table changed since ingest accepted the order
-        for p in items:
-            _dead_letter(dead_letters, p.record, str(exc))
-        outcome.rejected += len(items)
-        return
+@dataclass
+class _Batch:
+    profiles: ProfileRepository
+    dead_letters: DeadLetters
+    currencies: Currencies
+    now: datetime
+    outcome: BatchOutcome = field(default_factory=BatchOutcome)
 
-    retired = [stored[i].retire(group.customer_id) for i in group.absorb]
-    retired += [_redirect(i, group.customer_id, stored.get(i)) for i in group.redirect]
-    if updated == current and not retired:
-        outcome.duplicates += skipped  # every record was a replay or a repeated message
-        return
-    try:
-        profiles.save(updated, retired)
-    except ConcurrentUpdate:
-        outcome.conflicts += 1
-        if attempt < CONFLICT_RETRIES:  # back off a little, re-read this customer's ids and fold again
-            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 (jitter, not secrets)
-            fresh = _load_with_redirects(profiles, identity.identities(p.message for p in items) | {group.customer_id})
-            for sub_group, sub_items in _groups(items, fresh):
-                _apply_customer(
-                    sub_group, sub_items, fresh, profiles, dead_letters, currencies, now, outcome, attempt + 1
-                )
+    def apply_customer(
+        self, group: identity.Group, items: list[_Pending], stored: Mapping[str, Profile], attempt: int
+    ) -> None:
+        """Merge the group's retired ids into its customer, fold its events, write it all once."""
+        current = stored.get(group.customer_id) or Profile(customer_id=group.customer_id)
+        merged = current
+        for absorbed in group.absorb:
+            merged = merge(merged, stored[absorbed], self.now)
+        events = [PositionedMessage(p.message, p.record.position) for p in items]
+        try:
+            updated, skipped = fold(merged, events, self.currencies, self.now)
+        except UnknownCurrency as exc:  # the rate table changed since ingest accepted the order
+            for p in items:
+                self.dead_letter(p.record, str(exc))
             return
-        _retry_later(items, outcome, "kept conflicting")
-        return
-    except TransientError as exc:
-        _retry_later(items, outcome, str(exc))
-        return
-    outcome.duplicates += skipped
-    outcome.processed += len(items) - skipped
-    outcome.profiles_updated += 1
-    outcome.merges += len(group.absorb)
+
+        retired = [stored[i].retire(group.customer_id) for i in group.absorb]
+        retired += [_redirect(i, group.customer_id, stored.get(i)) for i in group.redirect]
+        if updated == current and not retired:
+            self.outcome.duplicates += skipped  # every record was a replay or a repeated message
+            return
+        try:
+            self.profiles.save(updated, retired)
+        except ConcurrentUpdate:
+            self.outcome.conflicts += 1
+            if attempt < CONFLICT_RETRIES:  # back off a little, re-read this customer's ids, fold again
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 (jitter, not secrets)
+                ids = identity.identities(p.message for p in items) | {group.customer_id}
+                fresh = _load_with_redirects(self.profiles, ids)
+                for sub_group, sub_items in _groups(items, fresh):
+                    self.apply_customer(sub_group, sub_items, fresh, attempt + 1)
+            else:
+                self.retry_later(items, "kept conflicting")
+            return
+        except TransientError as exc:
+            self.retry_later(items, str(exc))
+            return
+        self.outcome.duplicates += skipped
+        self.outcome.processed += len(items) - skipped
+        self.outcome.profiles_updated += 1
+        self.outcome.merges += len(group.absorb)
+
+    def retry_later(self, items: list[_Pending], reason: str) -> None:
+        logger.warning("profile write failed, its records will be retried: %s", reason)
+        self.outcome.failed_item_ids.extend(p.record.item_id for p in items)
+
+    def dead_letter(self, record: StreamRecord, reason: str) -> None:
+        self.dead_letters.send(
+            reason,
+            {
+                "sequenceNumber": record.item_id,
+                "shardId": record.position.shard_id,
+                "partitionKey": record.position.partition_key,
+                "data": record.data.decode(errors="replace"),
+            },
+        )
+        self.outcome.rejected += 1
 
 
 def _redirect(identity_id: str, customer_id: str, existing: Profile | None) -> Profile:
     version = existing.version if existing is not None else 0
     return Profile(customer_id=identity_id, merged_into=customer_id, version=version)
-
-
-def _retry_later(items: list[_Pending], outcome: BatchOutcome, reason: str) -> None:
-    logger.warning("profile write failed, its records will be retried: %s", reason)
-    outcome.failed_item_ids.extend(p.record.item_id for p in items)
 
 
 def _load_with_redirects(profiles: ProfileRepository, ids: set[str]) -> dict[str, Profile]:
@@ -157,18 +166,6 @@ def _load_with_redirects(profiles: ProfileRepository, ids: set[str]) -> dict[str
         stored.update(profiles.get_many(sorted(wanted)))
         wanted = {p.merged_into for p in stored.values() if p.merged_into and p.merged_into not in stored}
     return stored
-
-
-def _dead_letter(dead_letters: DeadLetters, record: StreamRecord, reason: str) -> None:
-    dead_letters.send(
-        reason,
-        {
-            "sequenceNumber": record.item_id,
-            "shardId": record.position.shard_id,
-            "partitionKey": record.position.partition_key,
-            "data": record.data.decode(errors="replace"),
-        },
-    )
 
 
 def get_profile(customer_id: str, profiles: ProfileRepository) -> Profile:
