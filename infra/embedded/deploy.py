@@ -61,6 +61,7 @@ def deploy(
     _wait(cloudformation, stack_name)
     deployed = attach(session, stack_name, template_path)
     _enable_time_to_live(session.client("dynamodb"), cfn, deployed.resources)
+    _configure_bucket_notifications(session, cfn, deployed.resources)
     return deployed
 
 
@@ -92,6 +93,30 @@ def _enable_time_to_live(dynamodb: Any, cfn: dict[str, Any], physical: dict[str,
             dynamodb.update_time_to_live(
                 TableName=table, TimeToLiveSpecification={"AttributeName": spec["AttributeName"], "Enabled": True}
             )
+
+
+def _configure_bucket_notifications(
+    session: boto3.session.Session, cfn: dict[str, Any], physical: dict[str, str]
+) -> None:
+    """moto ignores a bucket's ``NotificationConfiguration``; apply its Lambda notifications as
+    CloudFormation would, so the local bucket says which function hears which keys."""
+    s3: Any = session.client("s3")
+    lambda_client = session.client("lambda")
+    for logical_id, resource in cfn["Resources"].items():
+        notifications = resource.get("Properties", {}).get("NotificationConfiguration", {})
+        if resource["Type"] != "AWS::S3::Bucket" or not notifications.get("LambdaConfigurations"):
+            continue
+        configurations: list[dict[str, Any]] = []
+        for entry in notifications["LambdaConfigurations"]:
+            function = entry["Function"]["Fn::GetAtt"][0]  # SAM writes !GetAtt <Function>.Arn
+            arn = lambda_client.get_function(FunctionName=physical[function])["Configuration"]["FunctionArn"]
+            rules = entry.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+            configurations.append(
+                {"LambdaFunctionArn": arn, "Events": [entry["Event"]], "Filter": {"Key": {"FilterRules": rules}}}
+            )
+        s3.put_bucket_notification_configuration(
+            Bucket=physical[logical_id], NotificationConfiguration={"LambdaFunctionConfigurations": configurations}
+        )
 
 
 def _ensure_bucket(s3: Any, bucket: str) -> None:

@@ -25,6 +25,7 @@ from embedded.deploy import STACK_NAME, DeployedStack, attach, deploy
 from embedded.kinesis_poller import KinesisPoller, mappings_from_stack
 from embedded.moto_server import MotoServer
 from embedded.runtime import LambdaRuntime
+from embedded.s3_notifier import S3Notifier, notifications_from_stack
 
 REGION = "us-east-1"
 
@@ -86,15 +87,18 @@ def quiet_moto() -> Iterator[list[str]]:
     unsupported.extend(m.group(1) for w in caught if (m := re.search(r"parse (\S+) but", str(w.message))))
 
 
-def detach_moto_kinesis_triggers() -> None:
-    """moto runs a Kinesis-mapped function itself on every put, through Docker, whatever its
-    configuration says. The mappings stay (our poller reads them); moto's own trigger goes."""
+def detach_moto_lambda_triggers() -> None:
+    """moto runs Lambda functions itself, through Docker, on every Kinesis put and every S3
+    notification, whatever its configuration says. Our runtime delivers those events; moto's
+    own dispatch goes (the mappings and notification configurations stay, and are read)."""
     from moto.kinesis.models import kinesis_backends
+    from moto.s3 import notifications
 
     for account in kinesis_backends.values():
         for backend in account.values():
             for stream in backend.streams.values():
                 stream.lambda_event_source_mappings.clear()
+    notifications._invoke_awslambda = lambda *_args, **_kwargs: None  # type: ignore[assignment]
 
 
 def is_up(endpoint: str) -> bool:
@@ -115,7 +119,7 @@ class EmbeddedStack:
     that is already running instead (a ``make local``, or LocalStack). ``redeploy``: with an
     endpoint, whether to deploy the template there or use the stack as it is. ``api_port``:
     the HTTP front (0 picks a free port; None starts none). ``poll_streams``: run the Kinesis
-    event source mappings (off for a one-off ``invoke`` beside a running stack).
+    event source mappings and S3 notifications (off for a one-off ``invoke`` beside a running stack).
     """
 
     aws_port: int = 4566
@@ -129,6 +133,7 @@ class EmbeddedStack:
     deployed: DeployedStack | None = None
     runtime: LambdaRuntime | None = None
     api: ApiFront | None = None
+    s3: S3Notifier | None = None
     not_created: list[str] = field(default_factory=list)  # resource types moto skips
     _moto: MotoServer | None = None
     _sources: list[EventSource] = field(default_factory=list)
@@ -158,7 +163,7 @@ class EmbeddedStack:
         else:
             self.deployed = attach(session, self.stack_name)
         if self._moto is not None:
-            detach_moto_kinesis_triggers()
+            detach_moto_lambda_triggers()
         self.runtime = LambdaRuntime.from_stack(session, self.deployed, self.log)
         if self.api_port is not None:
             routes, stages = routes_from_stack(session, self.deployed)
@@ -170,6 +175,8 @@ class EmbeddedStack:
             self._sources.append(self.api)
         if self.poll_streams:
             self._sources.append(KinesisPoller(session, self.runtime, mappings_from_stack(session, self.deployed)))
+            self.s3 = S3Notifier(session, self.runtime, notifications_from_stack(session, self.deployed))
+            self._sources.append(self.s3)
         for source in self._sources:
             source.start()
         return self

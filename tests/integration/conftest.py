@@ -12,7 +12,7 @@ from moto import mock_aws
 from audience.adapters.aws import client
 from embedded.deploy import DeployedStack, deploy
 from embedded.runtime import LambdaRuntime
-from embedded.stack import REGION, detach_moto_kinesis_triggers, quiet_moto
+from embedded.stack import REGION, detach_moto_lambda_triggers, quiet_moto
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
 def stack(aws: boto3.session.Session) -> DeployedStack:
     with quiet_moto():
         deployed = deploy(aws)
-    detach_moto_kinesis_triggers()
+    detach_moto_lambda_triggers()
     return deployed
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from audience.domain.events import Message
 from audience.domain.profile import Profile
@@ -29,3 +29,20 @@ class ProfileRepository(Protocol):
 class DeadLetters(Protocol):
     def send(self, reason: str, payload: Mapping[str, Any]) -> None:
         """Park something that can never succeed, with the reason, for an operator."""
+
+
+class ObjectStore(Protocol):
+    """The data bucket."""
+
+    def etag(self, key: str) -> str: ...
+
+    def open(self, key: str) -> IO[bytes]:
+        """A stream of the object's bytes (never the whole object in memory)."""
+
+    def read_text(self, key: str) -> str | None:
+        """The object as text, or None when there is none."""
+
+    def put_text(self, key: str, text: str) -> None: ...
+
+    def put_file(self, key: str, file: IO[str]) -> None:
+        """Upload a file from its current position, streaming."""

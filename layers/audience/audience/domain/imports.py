@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from importlib import resources
 from operator import itemgetter
-from typing import Any, BinaryIO, Literal, NamedTuple
+from typing import IO, Any, BinaryIO, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 import pycountry
@@ -136,7 +136,7 @@ class OrderFileCleaner:
         self._date_formats = tuple(mapping.date_formats)
         self._pick: Any = None  # an itemgetter of our fields, built from the header
 
-    def lines(self, raw: BinaryIO) -> Iterator[OrderLine]:
+    def lines(self, raw: IO[bytes]) -> Iterator[OrderLine]:
         try:
             rows = _rows(raw, self.mapping)
             header = next(rows, None)
@@ -293,7 +293,7 @@ def _amount(quantity: str, price: str, total: str, is_cancellation: bool, reason
     return None if units is None or unit_price is None else units * unit_price
 
 
-def _rows(raw: BinaryIO, mapping: ColumnMapping) -> Iterator[tuple[int, list[str]]]:
+def _rows(raw: IO[bytes], mapping: ColumnMapping) -> Iterator[tuple[int, list[str]]]:
     """(line number, values) of every row, the header first; CSV (any delimiter) or JSON Lines."""
     buffered: Any = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
     stream: BinaryIO = gzip.GzipFile(fileobj=buffered) if buffered.peek(2)[:2] == b"\x1f\x8b" else buffered  # type: ignore[assignment]

@@ -1,0 +1,91 @@
+"""run_import with an in-memory bucket and repository: accounting, rejects, profiles, idempotency."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import IO
+
+from audience.domain.money import Currencies
+from audience.services.imports import mapping_for, run_import
+from tests.unit.fakes import MemoryProfiles
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+CURRENCIES = Currencies("USD", {"GBP": Decimal("1.25")})
+FILE = (
+    "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,Country\n"
+    "100,A,mug,2,2010-03-01 10:00:00,4.00,7,United Kingdom\n"
+    "100,POST,postage,1,2010-03-01 10:00:00,2.00,7,United Kingdom\n"
+    "101,A,mug,1,2010-03-05 10:00:00,4.00,8,France\n"
+    "C102,A,mug,-1,2010-03-06 10:00:00,4.00,7,United Kingdom\n"
+    "103,A,mug,1,2010-03-07 10:00:00,4.00,,United Kingdom\n"
+    "101,A,mug,1,2010-03-05 10:00:00,4.00,8,France\n"
+)
+
+
+class MemoryBucket:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def etag(self, key: str) -> str:
+        return str(hash(self.objects[key]))
+
+    def open(self, key: str) -> IO[bytes]:
+        return io.BytesIO(self.objects[key])
+
+    def read_text(self, key: str) -> str | None:
+        return self.objects[key].decode() if key in self.objects else None
+
+    def put_text(self, key: str, text: str) -> None:
+        self.objects[key] = text.encode()
+
+    def put_file(self, key: str, file: IO[str]) -> None:
+        self.objects[key] = file.read().encode()
+
+
+def test_the_mapping_comes_from_the_folder() -> None:
+    assert mapping_for("imports/orders/online-retail/2010.csv.gz").name == "online-retail"
+    assert mapping_for("imports/orders/export.csv").name == "orders"
+
+
+def test_an_import_accounts_for_every_row_and_folds_orders_into_profiles() -> None:
+    bucket, profiles = MemoryBucket(), MemoryProfiles()
+    bucket.objects["imports/orders/online-retail/march.csv"] = FILE.encode()
+
+    manifest = run_import("imports/orders/online-retail/march.csv", bucket, profiles, CURRENCIES, NOW)
+
+    assert (manifest.rows_read, manifest.loaded, manifest.rejected, manifest.duplicates) == (6, 4, 1, 1)
+    assert manifest.reconciles and manifest.rejected_by_reason == {"customer id missing": 1}
+    assert (manifest.orders, manifest.refunds, manifest.customers_created) == (2, 1, 2)
+    assert manifest.revenue == "12.50"  # (8 + 2) + 4 - 4 GBP refunded, at 1.25
+    [reject] = [json.loads(line) for line in bucket.objects[manifest.rejects_key].decode().splitlines()]
+    assert reject["line"] == 6 and reject["reasons"] == ["customer id missing"]
+    stored = json.loads(bucket.objects[f"reports/imports/{manifest.import_id}.json"])
+    assert stored["rows_read"] == 6
+    seven = profiles.items["7"]
+    assert (seven.orders, seven.revenue, seven.refunds, seven.refunded) == (1, Decimal("12.50"), 1, Decimal("5.00"))
+    assert seven.category_spend == {} and seven.first_order_at == datetime(2010, 3, 1, 10, tzinfo=UTC)
+
+
+def test_importing_the_same_object_again_changes_nothing() -> None:
+    bucket, profiles = MemoryBucket(), MemoryProfiles()
+    bucket.objects["imports/orders/online-retail/march.csv"] = FILE.encode()
+    first = run_import("imports/orders/online-retail/march.csv", bucket, profiles, CURRENCIES, NOW)
+    snapshot, writes = dict(profiles.items), profiles.writes
+
+    again = run_import("imports/orders/online-retail/march.csv", bucket, profiles, CURRENCIES, NOW)
+
+    assert again == first and profiles.writes == writes and profiles.items == snapshot
+
+
+def test_a_re_export_of_the_same_orders_does_not_count_them_twice() -> None:
+    bucket, profiles = MemoryBucket(), MemoryProfiles()
+    bucket.objects["imports/orders/online-retail/a.csv"] = FILE.encode()
+    bucket.objects["imports/orders/online-retail/b.csv"] = (
+        FILE + "104,A,mug,1,2010-03-08 10:00:00,4.00,8,France\n"
+    ).encode()
+    run_import("imports/orders/online-retail/a.csv", bucket, profiles, CURRENCIES, NOW)
+    run_import("imports/orders/online-retail/b.csv", bucket, profiles, CURRENCIES, NOW)
+    assert profiles.items["7"].orders == 1 and profiles.items["8"].orders == 2
