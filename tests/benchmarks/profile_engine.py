@@ -16,6 +16,7 @@ import json
 import math
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from audience.domain.money import Currencies
 from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold
 from audience.ports import ProfileRepository
 from audience.services.profiles import StreamRecord, apply_records
+from embedded.s3_notifier import s3_event
 from embedded.stack import EmbeddedStack
 from tests.conftest import ROOT
 from tests.unit.fakes import MemoryDeadLetters, MemoryProfiles
@@ -233,6 +235,28 @@ def import_cleaning() -> tuple[int, float, float, Accounting] | None:
     return accounting.rows_read, rate, peak, accounting
 
 
+def import_through_handler() -> tuple[float, float, float, int] | None:
+    """The Online Retail II file through the real import handler against the embedded moto:
+    rows/s, DynamoDB requests per customer, and the process's peak RSS (moto included)."""
+    if not ONLINE_RETAIL.exists():
+        return None
+    with EmbeddedStack(aws_port=0, api_port=None, poll_streams=False, log=io.StringIO()) as stack:
+        assert stack.runtime is not None
+        bucket, key = stack.outputs["DataBucketName"], "imports/orders/online-retail/2009-2010.csv.gz"
+        client("s3").put_object(Bucket=bucket, Key=key, Body=ONLINE_RETAIL.read_bytes())
+        meter = DynamoMeter()
+        started = time.perf_counter()
+        [manifest_key] = stack.runtime.invoke("ImportFunction", s3_event(bucket, {"Key": key, "Size": 0, "ETag": ""}))[
+            "manifests"
+        ]
+        elapsed = time.perf_counter() - started
+        requests, _ = meter.take()
+        manifest = json.loads(client("s3").get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+        customers = manifest["customers_created"] + manifest["customers_updated"]
+        peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return manifest["rows_read"] / elapsed, requests / customers, peak_rss, customers
+
+
 # ---------------------------------------------------------------- stream function import
 IMPORT_PROBE = """
 import importlib.util, sys, time
@@ -301,7 +325,19 @@ def main() -> None:
             f" + duplicates {accounting.duplicates:,}: {'reconciles' if accounting.reconciles() else 'DOES NOT'}"
         )
 
-    print("\n4. Stream function import (python -X importtime, median of 5 fresh interpreters,")
+    print("\n4. Bulk import through the real handler against the embedded moto (Online Retail II)")
+    through = import_through_handler()
+    if through is None:
+        print("   skipped: ../shared/data/online_retail is not beside the project")
+    else:
+        rate, per_customer, rss, customers = through
+        print(
+            f"   {rate:,.0f} rows/s end to end; {per_customer:.2f} DynamoDB requests per customer ({customers:,}"
+            f" customers; target: about one write each); peak RSS of this process {rss:,.0f} MB, moto included"
+            " (target: < 512 MB)"
+        )
+
+    print("\n5. Stream function import (python -X importtime, median of 5 fresh interpreters,")
     print(f"   {LAMBDA_PYTHON}: the layer's requirements and boto3 only)")
     for tracing in (True, False):
         total, heavy, slowest = imports(tracing)
