@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from audience.adapters.aws import client
+from audience.adapters.aws import reset_clients
 from embedded.deploy import DeployedStack, deploy
 from embedded.runtime import LambdaRuntime
 from embedded.stack import REGION, detach_moto_lambda_triggers, quiet_moto
@@ -25,9 +25,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
     }.items():
         monkeypatch.setenv(name, value)
     with mock_aws(config={"lambda": {"use_docker": False}}):
-        client.cache_clear()  # clients cached by an earlier test belong to another mock
+        reset_clients()  # clients cached by an earlier test belong to another mock
         yield boto3.session.Session(region_name=REGION)
-    client.cache_clear()
+    reset_clients()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ talks to moto, LocalStack or AWS.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import Any
 
@@ -30,9 +31,21 @@ _TRANSIENT_CODES = frozenset(
 )
 
 
-@cache
 def client(service: str) -> Any:
+    """The container's client for ``service``; a new one if the endpoint or region changed
+    (tests and the embedded stack may point one process at several local AWS endpoints)."""
+    endpoint = os.environ.get(f"AWS_ENDPOINT_URL_{service.upper()}") or os.environ.get("AWS_ENDPOINT_URL")
+    return _client(service, endpoint, os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
+
+
+@cache
+def _client(service: str, endpoint: str | None, region: str | None) -> Any:
     return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+
+
+def reset_clients() -> None:
+    """Forget every client (tests that start and stop AWS mocks)."""
+    _client.cache_clear()
 
 
 def error_code(exc: ClientError) -> str:
