@@ -24,6 +24,7 @@ from audience.domain.imports import (
 from audience.domain.money import Currencies
 from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold
 from audience.ports import ObjectStore, ProfileRepository
+from audience.services.profiles import get_profile
 
 ORDERS_PREFIX = "imports/orders/"
 BATCH = 100  # BatchGetItem's limit
@@ -122,8 +123,8 @@ def _apply(
         stored = profiles.get_many(chunk)
         for customer in chunk:
             current = stored.get(customer) or Profile(customer_id=customer)
-            while current.merged_into:  # an id merged into another customer: import there
-                current = profiles.get(current.merged_into) or Profile(customer_id=current.merged_into)
+            if current.merged_into:  # an id merged into another customer: import there
+                current = get_profile(customer, profiles)
             events = [
                 PositionedMessage(_as_event(order, currencies.base), StreamPosition("import", identity, n))
                 for n, order in enumerate(sorted(orders[customer], key=lambda o: (o.at, o.order_id)))
