@@ -26,9 +26,7 @@ class ImportSettings(CurrencySettings):
     data_bucket: str = Field(alias="DATA_BUCKET")
 
 
-@cache
-def settings() -> ImportSettings:
-    return ImportSettings.from_env()
+settings = cache(ImportSettings.from_env)  # read once per container, at first use
 
 
 @logger.inject_lambda_context

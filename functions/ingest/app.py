@@ -28,9 +28,7 @@ class IngestSettings(CurrencySettings):
     events_stream: str = Field(alias="EVENTS_STREAM")
 
 
-@cache
-def settings() -> IngestSettings:
-    return IngestSettings.from_env()
+settings = cache(IngestSettings.from_env)  # read once per container, at first use
 
 
 @cache

@@ -30,9 +30,7 @@ class ProfilesApiSettings(Settings):
     base_currency: str = Field(alias="BASE_CURRENCY")
 
 
-@cache
-def settings() -> ProfilesApiSettings:
-    return ProfilesApiSettings.from_env()
+settings = cache(ProfilesApiSettings.from_env)  # read once per container, at first use
 
 
 @cache

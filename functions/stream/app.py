@@ -32,9 +32,7 @@ class StreamSettings(CurrencySettings):
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL")
 
 
-@cache
-def settings() -> StreamSettings:
-    return StreamSettings.from_env()
+settings = cache(StreamSettings.from_env)  # read once per container, at first use
 
 
 @cache
