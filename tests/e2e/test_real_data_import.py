@@ -1,0 +1,44 @@
+"""The Online Retail II file through the embedded stack.
+
+It runs last among the end-to-end tests (files run in name order): afterwards the local table
+holds 4,381 large profiles, and moto copies whole tables for each TransactWriteItems (identity
+merges), which would slow the tests that merge identities to seconds per batch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import pytest
+
+from embedded.stack import EmbeddedStack
+from tests.conftest import ROOT
+from tests.e2e.test_bulk_import import manifests, wait_for_manifest
+from tests.e2e.test_profile_engine import profiles_table
+
+RETAIL = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail_II_2009-2010.csv.gz"
+
+
+@pytest.mark.skipif(not RETAIL.exists(), reason="needs ../shared/data/online_retail (not part of a user's clone)")
+def test_online_retail_ii_imports_reconciles_and_a_re_upload_changes_nothing(
+    aws: boto3.session.Session, embedded: EmbeddedStack
+) -> None:
+    bucket, key = embedded.outputs["DataBucketName"], "imports/orders/online-retail/2009-2010.csv.gz"
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=bucket, Key=key, Body=Path(RETAIL).read_bytes())
+    manifest = wait_for_manifest(aws, bucket, key, 600)
+
+    assert manifest["rows_read"] == 525_461 and manifest["duplicates"] == 6_865
+    assert manifest["rows_read"] == manifest["loaded"] + manifest["rejected"] + manifest["duplicates"]
+    assert manifest["orders"] == 19_213  # the invoices of the clean subset (shared/data/README.md)
+    profiles = {k: p for k, p in profiles_table(aws, embedded).items() if k.isdigit() and len(k) == 5}
+    assert sum(p.orders for p in profiles.values()) == 19_213
+    assert sum(p.refunds for p in profiles.values()) == manifest["refunds"]
+
+    before = {k: p.version for k, p in profiles.items()}
+    s3.put_object(Bucket=bucket, Key=key, Body=Path(RETAIL).read_bytes())  # S3 notifies this PUT too
+    assert embedded.s3 is not None
+    embedded.s3.poll()  # deliver it now rather than in half a second
+    after = {k: p.version for k, p in profiles_table(aws, embedded).items() if k in before}
+    assert after == before and len(manifests(aws, bucket)) >= 1
