@@ -110,12 +110,11 @@ class DynamoProfileRepository:
             raise
 
     def _call(self, operation: str, **request: Any) -> dict[str, Any]:
+        self.stats.requests += 1
         try:
             response: dict[str, Any] = getattr(client("dynamodb"), operation)(ReturnConsumedCapacity="TOTAL", **request)
         except ClientError as exc:
-            self.stats.requests += 1
             raise as_transient(exc) from exc
-        self.stats.requests += 1
         self.stats.retries += int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
         return response
 

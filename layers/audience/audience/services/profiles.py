@@ -39,7 +39,8 @@ class BatchOutcome:
     processed: int = 0
     rejected: int = 0
     duplicates: int = 0
-    profiles_updated: int = 0
+    profiles_updated: int = 0  # profiles written, new ones included
+    profiles_created: int = 0
     merges: int = 0
     conflicts: int = 0
 
@@ -72,10 +73,20 @@ def apply_records(
             pending.append(_Pending(record, message_from_json(record.data)))
         except ValidationError as exc:
             batch.dead_letter(record, f"undecodable or invalid message: {exc.errors()[0]['msg']}")
+    batch.apply(pending)
+    return batch.outcome
 
-    stored = _load_with_redirects(profiles, identity.identities(p.message for p in pending))
-    for group, items in _groups(pending, stored):
-        batch.apply_customer(group, items, stored, attempt=0)
+
+def apply_messages(
+    messages: list[tuple[StreamRecord, Message]],
+    profiles: ProfileRepository,
+    dead_letters: DeadLetters,
+    currencies: Currencies,
+    now: datetime,
+) -> BatchOutcome:
+    """``apply_records`` for messages already decoded (imported orders, for one)."""
+    batch = _Batch(profiles, dead_letters, currencies, now)
+    batch.apply([_Pending(record, message) for record, message in messages])
     return batch.outcome
 
 
@@ -91,6 +102,11 @@ class _Batch:
     currencies: Currencies
     now: datetime
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
+
+    def apply(self, pending: list[_Pending]) -> None:
+        stored = _load_with_redirects(self.profiles, identity.identities(p.message for p in pending))
+        for group, items in _groups(pending, stored):
+            self.apply_customer(group, items, stored, attempt=0)
 
     def apply_customer(
         self, group: identity.Group, items: list[_Pending], stored: Mapping[str, Profile], attempt: int
@@ -132,6 +148,7 @@ class _Batch:
         self.outcome.duplicates += skipped
         self.outcome.processed += len(items) - skipped
         self.outcome.profiles_updated += 1
+        self.outcome.profiles_created += current.version == 0
         self.outcome.merges += len(group.absorb)
 
     def retry_later(self, items: list[_Pending], reason: str) -> None:
