@@ -42,12 +42,6 @@ class EventSource(Protocol):
     def stop(self) -> None: ...
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def local_aws_environment(endpoint: str) -> dict[str, str]:
     """What boto3 needs to talk to the local AWS; any credentials do."""
     return {

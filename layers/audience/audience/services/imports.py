@@ -54,6 +54,7 @@ class Manifest:
     currency: str = ""
     countries_unknown: int = 0
     non_product_lines: int = 0
+    cancellation_lines: int = 0
     rejects_key: str = ""
 
     def to_json(self) -> str:
@@ -107,6 +108,7 @@ def _account(manifest: Manifest, accounting: Accounting) -> None:
     manifest.rejected_by_reason = dict(accounting.rejected_by_reason)
     manifest.reconciles, manifest.file_errors = accounting.reconciles(), accounting.file_errors
     manifest.countries_unknown, manifest.non_product_lines = accounting.countries_unknown, accounting.non_product_lines
+    manifest.cancellation_lines = accounting.cancellation_lines
 
 
 def _apply(
