@@ -89,3 +89,15 @@ def test_a_re_export_of_the_same_orders_does_not_count_them_twice() -> None:
     run_import("imports/orders/online-retail/a.csv", bucket, profiles, CURRENCIES, NOW)
     run_import("imports/orders/online-retail/b.csv", bucket, profiles, CURRENCIES, NOW)
     assert profiles.items["7"].orders == 1 and profiles.items["8"].orders == 2
+
+
+def test_a_corrected_re_export_replaces_the_amounts_it_corrects() -> None:
+    bucket, profiles = MemoryBucket(), MemoryProfiles()
+    bucket.objects["imports/orders/online-retail/a.csv"] = FILE.encode()
+    bucket.objects["imports/orders/online-retail/b.csv"] = FILE.replace("101,A,mug,1,", "101,A,mug,3,").encode()
+    run_import("imports/orders/online-retail/a.csv", bucket, profiles, CURRENCIES, NOW)
+    before = profiles.items["7"]
+    run_import("imports/orders/online-retail/b.csv", bucket, profiles, CURRENCIES, NOW)
+    eight = profiles.items["8"]
+    assert (eight.orders, eight.revenue) == (1, Decimal("15.00"))  # 3 mugs at 4 GBP, not 1 + 3
+    assert profiles.items["7"] == before  # nothing of customer 7 changed: not even a write

@@ -7,7 +7,16 @@ import pytest
 
 from audience.domain.events import Message, parse_request
 from audience.domain.money import Currencies
-from audience.domain.profile import MAX_EVENT_NAMES, OTHER, PositionedMessage, Profile, StreamPosition, fold, merge
+from audience.domain.profile import (
+    MAX_EVENT_NAMES,
+    MAX_LEDGER_ENTRIES,
+    OTHER,
+    PositionedMessage,
+    Profile,
+    StreamPosition,
+    fold,
+    merge,
+)
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 CURRENCIES = Currencies("USD", {"EUR": Decimal("1.10")})
@@ -137,6 +146,53 @@ def test_positions_are_tracked_per_shard_and_partition_key() -> None:
     profile, _ = fold(Profile(customer_id="u1"), [at(10, ORDER_1, key="a1")], CURRENCIES, NOW)
     profile, _ = fold(profile, [at(5, ORDER_2, key="u1")], CURRENCIES, NOW)  # lower, but another lane
     assert profile.orders == 2
+
+
+def order(order_id: str, total: str, **fields: object) -> Message:
+    return message(
+        type="track",
+        event="Order Completed",
+        timestamp="2026-11-10T10:00:00Z",
+        properties={"order_id": order_id, "total": total, "products": [{"category": "Shoes", "price": total}]},
+        **fields,
+    )
+
+
+def test_an_order_id_counts_once_and_a_corrected_amount_replaces_the_first() -> None:
+    profile = folded([order("o-1", "40"), order("o-2", "10")])
+    again, skipped = fold(profile, [at(5, order("o-1", "40", messageId="resent-by-another-tool"))], CURRENCIES, NOW)
+    assert (again.orders, again.revenue, skipped) == (2, Decimal(50), 1)
+    assert again.model_dump(exclude={"applied", "seen"}) == profile.model_dump(exclude={"applied", "seen"})
+
+    corrected, skipped = fold(profile, [at(6, order("o-1", "25", messageId="corrected-export"))], CURRENCIES, NOW)
+    assert (corrected.orders, corrected.revenue, skipped) == (2, Decimal(35), 0)
+    assert corrected.window(30, NOW) == {"orders": 2, "revenue": 35.0}
+    assert corrected.track_counts["Order Completed"] == 2  # a correction is not another event
+    assert corrected.category_spend == {"Shoes": Decimal(50)}  # the first report's split is kept
+
+
+def test_refunds_are_ledgered_by_message_id_so_partial_refunds_all_count() -> None:
+    def refund(message_id: str) -> Message:
+        return message(
+            type="track", event="Order Refunded", messageId=message_id, properties={"order_id": "o-1", "total": 5}
+        )
+
+    profile = folded([order("o-1", "40"), refund("r-1"), refund("r-2")])
+    assert (profile.refunds, profile.refunded) == (2, Decimal(10))
+    again, _ = fold(profile, [at(9, refund("r-2"))], CURRENCIES, NOW)
+    assert (again.refunds, again.refunded) == (2, Decimal(10))
+
+
+def test_an_order_reported_under_two_ids_counts_once_when_they_merge() -> None:
+    known = folded([order("o-1", "40"), order("o-2", "10")])
+    anonymous = folded([order("o-1", "40", messageId="from-the-web")], Profile(customer_id="a1"))
+    merged = merge(known, anonymous, NOW)
+    assert (merged.orders, merged.revenue, merged.window(30, NOW)["orders"]) == (2, Decimal(50), 2)
+
+
+def test_the_ledger_is_bounded_to_the_most_recent_orders() -> None:
+    profile = folded([order(f"o-{i}", "1") for i in range(MAX_LEDGER_ENTRIES + 10)])
+    assert len(profile.ledger) == MAX_LEDGER_ENTRIES and profile.orders == MAX_LEDGER_ENTRIES + 10
 
 
 def test_merging_commutes_with_folding() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
@@ -46,6 +46,7 @@ WINDOWS_DAYS = (30, 90)  # rolling windows the profile answers for
 MAX_EVENT_NAMES = 200  # distinct track event names counted by name; the rest count as "(other)"
 MAX_CATEGORIES = 50  # categories whose spend is kept; the rest count as "(other)"
 MAX_SEEN_MESSAGES = 100  # message-id fingerprints remembered for client-retry detection
+MAX_LEDGER_ENTRIES = 2000  # orders remembered by id (the oldest are forgotten first)
 TOP_CATEGORIES = 5
 OTHER = "(other)"
 
@@ -63,6 +64,12 @@ class StreamPosition:
     @property
     def lane(self) -> str:
         return f"{self.shard_id}|{self.partition_key}"
+
+    @property
+    def tracked(self) -> bool:
+        """Records from outside the stream (imports) carry no watermark: their repeats are caught
+        by message id and by the order ledger."""
+        return bool(self.shard_id)
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,14 @@ def _newer(value: Any, at: datetime, current: Stamped | None) -> bool:
     if current is None or at != current.at:
         return current is None or at > current.at
     return repr(value) > repr(current.v)  # the same instant: any fixed order keeps folds commutative
+
+
+class LedgerEntry(NamedTuple):
+    """What an order (or refund) added to the profile, so that the same order reported again
+    (a client retry, a corrected re-export) replaces its amount instead of adding it twice."""
+
+    amount: Money
+    day: date
 
 
 class DayTotals(BaseModel):
@@ -117,6 +132,9 @@ class Profile(BaseModel):
     traits: dict[str, Stamped] = Field(default_factory=dict)
     context: dict[str, Stamped] = Field(default_factory=dict)
     unsubscribed_at: AwareDatetime | None = Field(default=None, alias="unsubscribedAt")
+    ledger: dict[str, LedgerEntry] = Field(
+        default_factory=dict, description="Orders and refunds by fingerprint of their id: counted once."
+    )
     # Bookkeeping: fingerprints of recent message ids, the last sequence applied per stream
     # lane, and the optimistic-concurrency version of the stored item.
     seen: list[str] = Field(default_factory=list)
@@ -208,10 +226,11 @@ def fold(
     seen, skipped = set(result.seen), 0
     for item in sorted(events, key=lambda e: (e.position.lane, e.position.sequence_number)):
         lane, sequence = item.position.lane, item.position.sequence_number
-        if sequence <= result.applied.get(lane, -1):
-            skipped += 1  # a re-delivered record
-            continue
-        result.applied[lane] = sequence
+        if item.position.tracked:
+            if sequence <= result.applied.get(lane, -1):
+                skipped += 1  # a re-delivered record
+                continue
+            result.applied[lane] = sequence
         if item.message.message_id is not None:  # ingest always sets one; a raw producer may not
             mark = fingerprint(item.message.message_id)
             if mark in seen:
@@ -219,7 +238,8 @@ def fold(
                 continue
             seen.add(mark)
             result.seen.append(mark)
-        _apply(result, item.message, currencies)
+        if not _apply(result, item.message, currencies):
+            skipped += 1  # an order already counted, at the same amount
     del result.seen[:-MAX_SEEN_MESSAGES]
     _prune(result, now)
     return result, skipped
@@ -251,6 +271,11 @@ def merge(into: Profile, other: Profile, now: datetime) -> Profile:
             if _newer(stamped.v, stamped.at, target.get(name)):
                 target[name] = stamped
     merged.unsubscribed_at = _latest(into.unsubscribed_at, other.unsubscribed_at)
+    for key, entry in other.ledger.items():
+        if key in merged.ledger:  # the same order reached both ids: it counts once, at into's amount
+            _unbook(merged, key, entry)
+        else:
+            merged.ledger[key] = entry
     merged.seen = (into.seen + [s for s in other.seen if s not in set(into.seen)])[-MAX_SEEN_MESSAGES:]
     for lane, sequence in other.applied.items():
         merged.applied[lane] = max(sequence, merged.applied.get(lane, -1))
@@ -258,8 +283,13 @@ def merge(into: Profile, other: Profile, now: datetime) -> Profile:
     return merged
 
 
-def _apply(profile: Profile, message: Message, currencies: Currencies) -> None:
+def _apply(profile: Profile, message: Message, currencies: Currencies) -> bool:
+    """Apply one message; False when it changed nothing (an order already booked at that amount)."""
     at = message.occurred_at
+    if isinstance(message, Track) and message.event in (ORDER_COMPLETED, ORDER_REFUNDED):
+        booked = _book(profile, message, at, currencies)
+        if booked != "new":  # a correction changes the amounts only: it is not another event
+            return booked == "corrected"
     if not profile.known and message.user_id is not None and not isinstance(message, Alias):
         profile.known = True
     for identity in message.identities:
@@ -276,32 +306,61 @@ def _apply(profile: Profile, message: Message, currencies: Currencies) -> None:
         _apply_context(profile, message.context, at)
     if isinstance(message, Track):
         _count_event(profile.track_counts, message.event, 1)
-        if message.event == ORDER_COMPLETED:
-            _apply_order(profile, message, at, currencies)
-        elif message.event == ORDER_REFUNDED:
-            refund = parse_order(message)
-            profile.refunds += 1
-            profile.refunded += currencies.to_base(refund.amount, refund.currency)
-        elif message.event == EMAIL_UNSUBSCRIBED:
+        if message.event == EMAIL_UNSUBSCRIBED:
             profile.unsubscribed_at = _latest(profile.unsubscribed_at, at)
     elif isinstance(message, Identify):
         for name, value in message.traits.items():
             if _newer(value, at, profile.traits.get(name)):
                 profile.traits[name] = Stamped(value, at)
+    return True
 
 
-def _apply_order(profile: Profile, track: Track, at: datetime, currencies: Currencies) -> None:
+def _book(
+    profile: Profile, track: Track, at: datetime, currencies: Currencies
+) -> Literal["new", "corrected", "repeat"]:
+    """Count an order or refund once per id: a repeat at the same amount changes nothing, a
+    repeat at another amount (a corrected export) replaces the amount. Orders are keyed by
+    ``order_id``; refunds, which may be partial and several per order, by message id.
+    Category spend keeps the first report's split."""
     order = parse_order(track)
     amount = currencies.to_base(order.amount, order.currency)
+    is_order = track.event == ORDER_COMPLETED
+    ident = order.order_id if is_order else track.message_id
+    key = ("o" if is_order else "r") + fingerprint(ident) if ident else None
+    previous = profile.ledger.get(key) if key else None
+    if previous is not None:
+        if previous.amount == amount:
+            return "repeat"
+        _unbook(profile, key, previous)  # type: ignore[arg-type]
+    if key is not None:
+        profile.ledger[key] = LedgerEntry(amount, at.date())
+    if not is_order:
+        profile.refunds += 1
+        profile.refunded += amount
+        return "new" if previous is None else "corrected"
     profile.orders += 1
     profile.revenue += amount
     profile.first_order_at = _earliest(profile.first_order_at, at)
     profile.last_order_at = _latest(profile.last_order_at, at)
     _add_day(profile, at.date(), 1, amount)
-    for product in order.products:
-        if product.category:
-            spend = currencies.to_base(product.price * product.quantity, order.currency)
-            _add_spend(profile.category_spend, product.category, spend)
+    if previous is None:
+        for product in order.products:
+            if product.category:
+                spend = currencies.to_base(product.price * product.quantity, order.currency)
+                _add_spend(profile.category_spend, product.category, spend)
+    return "new" if previous is None else "corrected"
+
+
+def _unbook(profile: Profile, key: str, entry: LedgerEntry) -> None:
+    """Take back what a ledger entry added (its key tells an order from a refund)."""
+    if key.startswith("r"):
+        profile.refunds -= 1
+        profile.refunded -= entry.amount
+        return
+    profile.orders -= 1
+    profile.revenue -= entry.amount
+    if entry.day in profile.daily:
+        _add_day(profile, entry.day, -1, -entry.amount)
 
 
 def _apply_context(profile: Profile, context: dict[str, Any], at: datetime) -> None:
@@ -353,10 +412,14 @@ def _copy(profile: Profile) -> Profile:
 
 
 def _prune(profile: Profile, now: datetime) -> None:
-    """Day buckets older than the longest window can never be read again: drop them (bounds the item)."""
+    """Day buckets older than the longest window can never be read again: drop them; and keep the
+    ledger to its most recent orders (both bound the item)."""
     oldest = now.date() - timedelta(days=max(WINDOWS_DAYS) - 1)
     for day in [d for d in profile.daily if d < oldest]:
         del profile.daily[day]
+    if len(profile.ledger) > MAX_LEDGER_ENTRIES:
+        newest = sorted(profile.ledger.items(), key=lambda kv: (kv[1].day, kv[0]))[-MAX_LEDGER_ENTRIES:]
+        profile.ledger = dict(newest)
 
 
 def _add_counts(into: dict[str, int], other: dict[str, int]) -> None:

@@ -128,7 +128,7 @@ def _apply(
         for customer in customers[start : start + BATCH]:
             for n, order in enumerate(sorted(orders[customer], key=lambda o: (o.at, o.order_id))):
                 message = _as_event(order, currencies.base)
-                position = StreamPosition("import", identity, n)
+                position = StreamPosition("", identity, n)  # untracked: the ledger counts each order once
                 messages.append((StreamRecord(order.order_id, position, message_to_json(message)), message))
                 manifest.refunds += order.is_refund
                 manifest.orders += not order.is_refund
@@ -160,7 +160,8 @@ def _as_event(order: ImportedOrder, currency: str) -> Message:
     return Track(
         type="track",
         user_id=order.customer_id,
-        message_id=f"import:{'refund' if order.is_refund else 'order'}:{order.order_id}",
+        # the amount is part of the id: a corrected amount is not mistaken for a repeat
+        message_id=f"import:{'refund' if order.is_refund else 'order'}:{order.order_id}:{order.amount}",
         timestamp=order.at,
         received_at=order.at,
         event="Order Refunded" if order.is_refund else "Order Completed",
