@@ -1,4 +1,4 @@
-"""S3 ObjectCreated under imports/orders/: import the export into profiles, with rejects and a manifest."""
+"""S3 ObjectCreated under imports/ (orders/, customers/): import the export, with rejects and a manifest."""
 
 from __future__ import annotations
 

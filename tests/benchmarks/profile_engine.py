@@ -221,7 +221,7 @@ def import_cleaning() -> tuple[int, float, float, Accounting] | None:
         rejects: list[int] = []
         cleaner = OrderFileCleaner(builtin_mapping("online-retail"), CURRENCIES, lambda r: rejects.append(r.line))
         with ONLINE_RETAIL.open("rb") as raw:
-            orders = orders_by_customer(cleaner.lines(raw), CURRENCIES)
+            orders = orders_by_customer(cleaner.records(raw), CURRENCIES)
         assert cleaner.accounting.reconciles() and len(rejects) == cleaner.accounting.rejected and orders
         return cleaner.accounting
 

@@ -46,8 +46,10 @@ class MemoryBucket:
 
 
 def test_the_mapping_comes_from_the_folder() -> None:
-    assert mapping_for("imports/orders/online-retail/2010.csv.gz").name == "online-retail"
-    assert mapping_for("imports/orders/export.csv").name == "orders"
+    bucket = MemoryBucket()
+    assert mapping_for("imports/orders/online-retail/2010.csv.gz", bucket).name == "online-retail"
+    assert mapping_for("imports/orders/export.csv", bucket).name == "orders"
+    assert mapping_for("imports/customers/crm.csv.gz", bucket).name == "customers"
 
 
 def test_an_import_accounts_for_every_row_and_folds_orders_into_profiles() -> None:

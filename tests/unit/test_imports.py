@@ -27,7 +27,7 @@ HEADER = "Invoice,StockCode,Description,Quantity,InvoiceDate,Price,Customer ID,C
 def clean(data: bytes, mapping: ColumnMapping = RETAIL) -> tuple[OrderFileCleaner, list, list[Reject]]:
     rejects: list[Reject] = []
     cleaner = OrderFileCleaner(mapping, CURRENCIES, rejects.append)
-    lines = list(cleaner.lines(io.BytesIO(data)))
+    lines = list(cleaner.records(io.BytesIO(data)))
     assert cleaner.accounting.reconciles(), cleaner.accounting
     return cleaner, lines, rejects
 

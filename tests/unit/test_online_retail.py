@@ -19,7 +19,7 @@ def test_online_retail_ii_reconciles_and_matches_an_independent_computation() ->
     rejects: list[Reject] = []
     cleaner = OrderFileCleaner(builtin_mapping("online-retail"), Currencies("GBP", {}), rejects.append)
     with FILE.open("rb") as raw:
-        orders = orders_by_customer(cleaner.lines(raw), Currencies("GBP", {}))
+        orders = orders_by_customer(cleaner.records(raw), Currencies("GBP", {}))
     accounting = cleaner.accounting
     assert accounting.rows_read == 525_461 and accounting.duplicates == 6_865
     assert accounting.reconciles() and accounting.rejected == len(rejects)

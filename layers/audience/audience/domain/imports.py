@@ -9,6 +9,7 @@ events make one profile.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
@@ -24,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from importlib import resources
 from operator import itemgetter
-from typing import IO, Any, BinaryIO, Literal, NamedTuple
+from typing import IO, Any, BinaryIO, Generic, Literal, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import pycountry
@@ -33,15 +34,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from audience.domain.money import Currencies
 
-ORDER_FIELDS = Literal[
-    "order_id", "customer_id", "date", "quantity", "unit_price", "total", "currency",
-    "product_id", "description", "category", "country",
-]  # fmt: skip
-FIELD_ORDER = (
+ORDER_FIELDS = (
     "order_id", "customer_id", "date", "quantity", "unit_price", "total", "currency",
     "product_id", "description", "category", "country",
 )  # fmt: skip
+CUSTOMER_FIELDS = (
+    "customer_id", "email", "phone", "first_name", "last_name", "name", "address", "city", "postcode",
+    "country", "signup_date", "consent_analytics", "consent_personalization", "consent_marketing",
+)  # fmt: skip
+FIELDS = {"orders": ORDER_FIELDS, "customers": CUSTOMER_FIELDS}
 SNIFF_BYTES = 64 * 1024
+T = TypeVar("T")
 
 
 class ColumnMapping(BaseModel):
@@ -51,24 +54,41 @@ class ColumnMapping(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     description: str = ""
-    columns: dict[ORDER_FIELDS, str]
+    kind: Literal["orders", "customers"] = "orders"
+    columns: dict[str, str]
     delimiter: str | None = Field(default=None, min_length=1, max_length=1, description="sniffed when absent")
     date_formats: list[str] = Field(default_factory=list, description="strptime formats tried before dateutil")
     day_first: bool = False
     timezone: str = "UTC"
+    # orders
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     cancellation_prefixes: list[str] = Field(default_factory=lambda: ["C"])
     non_product_codes: list[str] = Field(default_factory=list)
+    # customers
+    phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$", description="for numbers without +country code")
+    match_threshold: float = Field(default=90, ge=50, le=100, description="rapidfuzz name similarity to merge")
+    keep_extra_columns: bool = Field(default=True, description="unmapped columns become traits")
 
     @model_validator(mode="after")
-    def _has_what_an_order_needs(self) -> ColumnMapping:
-        missing = [f for f in ("order_id", "customer_id", "date") if f not in self.columns]
-        if "total" not in self.columns and not {"quantity", "unit_price"} <= set(self.columns):
-            missing.append("total (or quantity and unit_price)")
+    def _has_what_a_row_needs(self) -> ColumnMapping:
+        unknown = sorted(set(self.columns) - set(FIELDS[self.kind]))
+        if unknown:
+            raise ValueError(f"columns has no field {', '.join(unknown)} for {self.kind} (known: {FIELDS[self.kind]})")
+        missing = missing_fields(self.kind, set(self.columns))
         if missing:
             raise ValueError(f"columns must map {', '.join(missing)}")
         ZoneInfo(self.timezone)  # raises for an unknown zone
         return self
+
+
+def missing_fields(kind: str, present: set[str]) -> list[str]:
+    """What a file of ``kind`` cannot do without."""
+    if kind == "customers":
+        return [] if "customer_id" in present else ["customer_id"]
+    missing = [f for f in ("order_id", "customer_id", "date") if f not in present]
+    if "total" not in present and not {"quantity", "unit_price"} <= present:
+        missing.append("total (or quantity and unit_price)")
+    return missing
 
 
 def builtin_mapping(name: str) -> ColumnMapping:
@@ -120,78 +140,116 @@ class Accounting:
         return self.rows_read == self.loaded + self.rejected + self.duplicates
 
 
-class OrderFileCleaner:
-    """Streams an orders file through the cleaning steps; ``lines()`` yields clean lines and
-    records rejects and duplicates as it goes."""
+class FileCleaner(Generic[T]):
+    """Streams an export through the steps every file shares (decompress, decode, header,
+    exact-duplicate removal, width check) and hands each row to ``_clean``; ``records()`` yields
+    what ``_clean`` makes of a row and records rejects and duplicates as it goes."""
 
-    def __init__(self, mapping: ColumnMapping, currencies: Currencies, on_reject: Callable[[Reject], None]) -> None:
+    def __init__(self, mapping: ColumnMapping, on_reject: Callable[[Reject], None]) -> None:
         """``on_reject`` receives each rejected row as it is found (the service streams them to
         ``rejects/<import-id>.jsonl``; nothing accumulates in memory)."""
-        self.mapping, self.currencies, self.on_reject = mapping, currencies, on_reject
+        self.mapping, self.on_reject = mapping, on_reject
         self.accounting = Accounting()
-        self._zone = ZoneInfo(mapping.timezone)
-        self._cancellation_prefixes = tuple(mapping.cancellation_prefixes)
-        self._non_products = frozenset(mapping.non_product_codes)
         self._seen: set[bytes] = set()
         self._date_formats = tuple(mapping.date_formats)
-        self._pick: Any = None  # an itemgetter of our fields, built from the header
 
-    def lines(self, raw: IO[bytes]) -> Iterator[OrderLine]:
+    def records(self, raw: IO[bytes]) -> Iterator[T]:
         try:
             rows = _rows(raw, self.mapping)
             header = next(rows, None)
             if header is None:
                 self.accounting.file_errors.append("empty file: no header and no rows")
                 return
-            index, missing = self._columns(header[1])
+            columns = [name.strip() for name in header[1]]
+            index, missing = self._columns(columns)
+            self._start(columns, index)
             for line, values in rows:
                 self.accounting.rows_read += 1
                 if missing:
-                    self._reject(line, header[1], values, [f"the file's header lacks {', '.join(missing)}"])
+                    self._reject(line, columns, values, [f"the file's header lacks {', '.join(missing)}"])
                     continue
-                clean = self._clean(line, header[1], values, index)
+                utf8 = self._first_time(values)
+                if utf8 is None:
+                    continue
+                if len(values) != len(columns):
+                    self._reject(line, columns, values, [f"has {len(values)} fields, the header {len(columns)}"])
+                    continue
+                clean = self._clean(line, columns, values, utf8)
                 if clean is not None:
+                    self.accounting.loaded += 1
                     yield clean
         except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
             self.accounting.file_errors.append(
                 f"file ends early or is corrupt after {self.accounting.rows_read} rows: {exc}"
             )
 
-    def _columns(self, header: list[str]) -> tuple[dict[str, int], list[str]]:
-        positions = {name.strip(): i for i, name in enumerate(header)}
-        index: dict[str, int] = {f: positions[c] for f, c in self.mapping.columns.items() if c in positions}
-        missing = [repr(self.mapping.columns[f]) for f in ("order_id", "customer_id", "date") if f not in index]
-        if "total" not in index and not {"quantity", "unit_price"} <= set(index):
-            missing.append("a total, or a quantity and a unit price")
-        return index, missing
+    def _start(self, columns: list[str], index: dict[str, int]) -> None:
+        """Prepare for rows under this header."""
 
-    def _clean(self, line: int, header: list[str], values: list[str], index: dict[str, int]) -> OrderLine | None:
-        # Hot path (500k rows a file): fields are picked in C by one itemgetter, no per-field calls.
+    def _clean(self, line: int, columns: list[str], values: list[str], utf8: bool) -> T | None:
+        """The clean record of a row (``utf8``: whether it decoded), or None after calling ``_reject``."""
+        raise NotImplementedError
+
+    def _columns(self, header: list[str]) -> tuple[dict[str, int], list[str]]:
+        positions = {name: i for i, name in enumerate(header)}
+        index = {f: positions[c] for f, c in self.mapping.columns.items() if c in positions}
+        missing = missing_fields(self.mapping.kind, set(index))
+        named = {f: repr(c) for f, c in self.mapping.columns.items()}
+        return index, [named.get(f, "a total, or a quantity and a unit price") for f in missing]
+
+    def _first_time(self, values: list[str]) -> bool | None:
+        """None for an exact duplicate of an earlier row (counted); else whether the row is UTF-8."""
         joined = "\x1f".join(values)
         try:
             data, utf8 = joined.encode(), True
-        except UnicodeEncodeError:  # undecodable bytes came through as surrogates
+        except UnicodeEncodeError:  # undecodable bytes came through as lone surrogates
             data, utf8 = joined.encode(errors="surrogateescape"), False
         key = hashlib.blake2b(data, digest_size=12).digest()
         if key in self._seen:
             self.accounting.duplicates += 1
             return None
         self._seen.add(key)
-        if len(values) != len(header):
-            self._reject(line, header, values, [f"has {len(values)} fields, the header {len(header)}"])
-            return None
-        if self._pick is None:
-            self._pick = itemgetter(*(index.get(f, -1) for f in FIELD_ORDER))
+        return utf8
+
+    def _date(self, text: str) -> datetime | None:
+        return _parse_date(text, self._date_formats, self.mapping.day_first, self.mapping.timezone)
+
+    def _reject(self, line: int, header: list[str], values: list[str], reasons: list[str]) -> None:
+        self.accounting.rejected += 1
+        self.accounting.rejected_by_reason.update(_reason_kind(r) for r in reasons)
+        readable = [v.encode(errors="surrogateescape").decode(errors="replace") for v in values]
+        shown: dict[str, Any] = (
+            dict(zip(header, readable, strict=True)) if len(values) == len(header) else {"row": readable}
+        )
+        self.on_reject(Reject(line, shown, reasons))
+
+
+class OrderFileCleaner(FileCleaner[OrderLine]):
+    """Order lines: dates to UTC, amounts (returns and cancellations negative), non-product
+    lines marked, countries to ISO 3166."""
+
+    def __init__(self, mapping: ColumnMapping, currencies: Currencies, on_reject: Callable[[Reject], None]) -> None:
+        super().__init__(mapping, on_reject)
+        self.currencies = currencies
+        self._cancellation_prefixes = tuple(mapping.cancellation_prefixes)
+        self._non_products = frozenset(mapping.non_product_codes)
+        self._pick: Any = None
+
+    def _start(self, columns: list[str], index: dict[str, int]) -> None:
+        # Hot path (500k rows a file): fields are picked in C by one itemgetter, no per-field calls.
+        self._pick = itemgetter(*(index.get(f, -1) for f in ORDER_FIELDS))
+
+    def _clean(self, line: int, columns: list[str], values: list[str], utf8: bool) -> OrderLine | None:
         order_id, customer, date, quantity, price, total, currency, product_id, _, category, country = self._pick(
             [*values, ""]  # a column the file lacks reads as "" (index -1)
         )
-        order_id, customer_id = order_id.strip(), _customer_id(customer.strip())
+        order_id, customer_id = order_id.strip(), source_id(customer.strip())
         reasons = [] if utf8 else ["not valid UTF-8"]
         if not order_id:
             reasons.append("order id missing")
         if not customer_id:
             reasons.append("customer id missing")
-        at = _parse_date(date.strip(), self._date_formats, self.mapping.day_first, self.mapping.timezone)
+        at = self._date(date.strip())
         if at is None:
             reasons.append(f"date {date!r} not understood")
         is_cancellation = order_id.startswith(self._cancellation_prefixes)
@@ -200,13 +258,12 @@ class OrderFileCleaner:
         if not self.currencies.knows(currency):  # converted per order, not per line: fewer roundings
             reasons.append(f"no exchange rate from {currency} to {self.currencies.base}")
         if reasons:
-            self._reject(line, header, values, reasons)
+            self._reject(line, columns, values, reasons)
             return None
         is_product = product_id.strip() not in self._non_products
-        iso_country = _country(country.strip())
-        if country and iso_country is None:
+        code = iso_country(country.strip())
+        if country and code is None:
             self.accounting.countries_unknown += 1
-        self.accounting.loaded += 1
         self.accounting.non_product_lines += not is_product
         self.accounting.cancellation_lines += is_cancellation
         assert at is not None and amount is not None
@@ -220,17 +277,8 @@ class OrderFileCleaner:
             is_cancellation,
             is_product,
             category or None,
-            iso_country,
+            code,
         )
-
-    def _reject(self, line: int, header: list[str], values: list[str], reasons: list[str]) -> None:
-        self.accounting.rejected += 1
-        self.accounting.rejected_by_reason.update(_reason_kind(r) for r in reasons)
-        readable = [v.encode(errors="surrogateescape").decode(errors="replace") for v in values]
-        shown: dict[str, Any] = (
-            dict(zip(header, readable, strict=True)) if len(values) == len(header) else {"row": readable}
-        )
-        self.on_reject(Reject(line, shown, reasons))
 
 
 @dataclass
@@ -312,9 +360,14 @@ def _rows(raw: IO[bytes], mapping: ColumnMapping) -> Iterator[tuple[int, list[st
 
 
 def _json_lines(lines: Iterator[str], mapping: ColumnMapping) -> Iterator[tuple[int, list[str]]]:
+    """The header is the mapped columns, and (for customers) the other keys of the first record."""
     header = list(dict.fromkeys(mapping.columns.values()))
+    first = next(lines, "")
+    if mapping.kind == "customers" and mapping.keep_extra_columns:
+        with contextlib.suppress(ValueError, TypeError):  # not an object: the line is rejected below
+            header += [k for k in json.loads(first) if k not in header]
     yield 0, header
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(itertools.chain([first], lines), start=1):
         if not line.strip():
             continue
         try:
@@ -352,7 +405,7 @@ def _decimal(text: str) -> Decimal | None:
         return None
 
 
-def _customer_id(text: str) -> str:
+def source_id(text: str) -> str:
     return text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text  # 13085.0 from spreadsheets
 
 
@@ -379,7 +432,7 @@ def _parse_date(text: str, formats: tuple[str, ...], day_first: bool, zone: str)
 
 
 @lru_cache(maxsize=4096)
-def _country(text: str) -> str | None:
+def iso_country(text: str) -> str | None:
     """ISO 3166 alpha-2 from a name or code, by pycountry; None when it names no country."""
     if not text:
         return None

@@ -1,5 +1,7 @@
-"""Import an order export dropped into the bucket: clean it, account for every row, fold the
-orders into profiles through the same code as live events, and leave rejects and a manifest."""
+"""Import an export dropped into the bucket (orders or customers): clean it, account for every
+row, fold it into profiles through the same code as live events (orders become ``Order
+Completed``/``Order Refunded``, customers ``identify`` and ``alias``), and leave rejects and a
+manifest."""
 
 from __future__ import annotations
 
@@ -10,10 +12,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
+from pydantic import ValidationError
+
+from audience.domain.customers import CustomerFileCleaner, ResolvedCustomer, resolve
 from audience.domain.errors import TransientError
-from audience.domain.events import Message, Track, message_to_json
+from audience.domain.events import Alias, Identify, Message, Track, message_to_json
 from audience.domain.imports import (
     Accounting,
     ColumnMapping,
@@ -28,14 +33,22 @@ from audience.domain.profile import StreamPosition
 from audience.ports import ObjectStore, ProfileRepository
 from audience.services.profiles import StreamRecord, apply_messages
 
-ORDERS_PREFIX = "imports/orders/"
-BATCH = 100  # BatchGetItem's limit
+KINDS = ("orders", "customers")  # imports/<kind>/[<mapping>/]<file>
+BATCH = 100  # customers per read-fold-write round (BatchGetItem's limit)
+
+
+Batches = dict[str, list[Message]]  # the messages of each customer, in order
+
+
+class MappingNotUsable(Exception):
+    """The object's folder names a mapping that does not exist or is not valid."""
 
 
 @dataclass
 class Manifest:
     import_id: str
     key: str
+    kind: str
     mapping: str
     started: str
     finished: str = ""
@@ -55,7 +68,10 @@ class Manifest:
     countries_unknown: int = 0
     non_product_lines: int = 0
     cancellation_lines: int = 0
+    fields_cleared: dict[str, int] = field(default_factory=dict)
+    records_merged: int = 0  # customer records resolved into another record's customer
     rejects_key: str = ""
+    merges_key: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -66,10 +82,25 @@ def import_id(key: str, etag: str) -> str:
     return hashlib.sha256(f"{key}\n{etag}".encode()).hexdigest()[:20]
 
 
-def mapping_for(key: str) -> ColumnMapping:
-    """``imports/orders/<mapping>/<file>`` uses that mapping; a file directly under the folder the default."""
-    folders = key.removeprefix(ORDERS_PREFIX).split("/")[:-1]
-    return builtin_mapping(folders[0] if folders else "orders")
+def mapping_for(key: str, store: ObjectStore) -> ColumnMapping:
+    """``imports/<kind>/<mapping>/<file>`` uses that mapping, ``mappings/<mapping>.json`` in the
+    bucket or one shipped with the package; a file directly under the kind's folder the kind's
+    default (``orders``, ``customers``)."""
+    kind, *folders = key.removeprefix("imports/").split("/")[:-1] or [""]
+    if kind not in KINDS:
+        raise MappingNotUsable(f"{key!r} is not under imports/orders/ or imports/customers/")
+    name = folders[0] if folders else kind
+    text = store.read_text(f"mappings/{name}.json")
+    try:
+        mapping = ColumnMapping.model_validate_json(text) if text is not None else builtin_mapping(name)
+    except FileNotFoundError:
+        raise MappingNotUsable(f"no mapping named {name!r} (put it at mappings/{name}.json)") from None
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise MappingNotUsable(f"mapping {name!r} is not valid: {problems}") from None
+    if mapping.kind != kind:
+        raise MappingNotUsable(f"mapping {name!r} is for {mapping.kind}, the file is under imports/{kind}/")
+    return mapping
 
 
 def run_import(
@@ -81,25 +112,80 @@ def run_import(
     existing = store.read_text(manifest_key)
     if existing is not None:  # the same object imported before: change nothing
         return Manifest(**json.loads(existing))
-    mapping = mapping_for(key)
-    manifest = Manifest(
-        identity, key, mapping.name, now.isoformat(), currency=currencies.base, rejects_key=f"rejects/{identity}.jsonl"
-    )
+    manifest = Manifest(identity, key, key.removeprefix("imports/").split("/")[0], "", now.isoformat())
+    manifest.currency, manifest.rejects_key = currencies.base, f"rejects/{identity}.jsonl"
+    try:
+        mapping = mapping_for(key, store)
+    except MappingNotUsable as exc:
+        manifest.file_errors = [str(exc)]
+        return _finish(manifest, manifest_key, store, now)
+    manifest.mapping = mapping.name
     with tempfile.TemporaryFile("w+", encoding="utf-8") as rejects:
 
         def keep(reject: Reject) -> None:
             rejects.write(reject.to_json() + "\n")
 
-        cleaner = OrderFileCleaner(mapping, currencies, keep)
         with store.open(key) as body:
-            orders = orders_by_customer(cleaner.lines(body), currencies)
+            if mapping.kind == "orders":
+                messages = _orders(OrderFileCleaner(mapping, currencies, keep), body, currencies, manifest)
+            else:
+                messages = _customers(CustomerFileCleaner(mapping, keep), body, mapping, identity, now, manifest, store)
         rejects.seek(0)
         store.put_file(manifest.rejects_key, rejects)
-    _account(manifest, cleaner.accounting)
-    _apply(orders, identity, profiles, currencies, now, manifest)
+    _apply(messages, identity, profiles, currencies, now, manifest)
+    return _finish(manifest, manifest_key, store, now)
+
+
+def _finish(manifest: Manifest, manifest_key: str, store: ObjectStore, now: datetime) -> Manifest:
     manifest.finished = datetime.now(now.tzinfo).isoformat()
     store.put_text(manifest_key, manifest.to_json())  # last: its presence means "done"
     return manifest
+
+
+def _orders(cleaner: OrderFileCleaner, body: IO[bytes], currencies: Currencies, manifest: Manifest) -> Batches:
+    orders = orders_by_customer(cleaner.records(body), currencies)
+    _account(manifest, cleaner.accounting)
+    revenue = Decimal(0)
+    messages: Batches = {}
+    for customer, placed in orders.items():
+        messages[customer] = [_as_event(o, currencies.base) for o in sorted(placed, key=lambda o: (o.at, o.order_id))]
+        for order in placed:
+            manifest.refunds += order.is_refund
+            manifest.orders += not order.is_refund
+            revenue += -order.amount if order.is_refund else order.amount
+    manifest.revenue = str(revenue)
+    return messages
+
+
+def _customers(
+    cleaner: CustomerFileCleaner,
+    body: IO[bytes],
+    mapping: ColumnMapping,
+    identity: str,
+    now: datetime,
+    manifest: Manifest,
+    store: ObjectStore,
+) -> Batches:
+    """Resolved customers as an ``identify`` of the survivor and an ``alias`` per merged id (the
+    stream's identity rules then merge any profiles those ids already have)."""
+    resolved = resolve(cleaner.records(body), mapping.match_threshold)
+    _account(manifest, cleaner.accounting)
+    manifest.fields_cleared = dict(cleaner.fields_cleared)
+    manifest.records_merged = manifest.loaded - len(resolved)
+    merges = [_provenance(r) for r in resolved if len(r.lines) > 1]
+    if merges:
+        manifest.merges_key = f"reports/imports/{identity}-merges.jsonl"
+        store.put_text(manifest.merges_key, "".join(json.dumps(m) + "\n" for m in merges))
+    return {r.record.customer_id: _as_identity(r, now) for r in resolved}
+
+
+def _provenance(customer: ResolvedCustomer) -> dict[str, Any]:
+    return {
+        "customerId": customer.record.customer_id,
+        "mergedIds": customer.merged_ids,
+        "rules": customer.rules,
+        "lines": customer.lines,
+    }
 
 
 def _account(manifest: Manifest, accounting: Accounting) -> None:
@@ -112,7 +198,7 @@ def _account(manifest: Manifest, accounting: Accounting) -> None:
 
 
 def _apply(
-    orders: dict[str, list[ImportedOrder]],
+    messages: Batches,
     identity: str,
     profiles: ProfileRepository,
     currencies: Currencies,
@@ -120,33 +206,27 @@ def _apply(
     manifest: Manifest,
 ) -> None:
     """Through the stream's own path (one batched read and one write per customer, conflicts
-    re-read and re-folded, merged ids followed), 100 customers at a time."""
-    customers = sorted(orders)
-    revenue = Decimal(0)
+    re-read and re-folded, merged ids followed), ``BATCH`` customers at a time."""
+    customers = sorted(messages)
     for start in range(0, len(customers), BATCH):
-        messages = []
+        batch = []
         for customer in customers[start : start + BATCH]:
-            for n, order in enumerate(sorted(orders[customer], key=lambda o: (o.at, o.order_id))):
-                message = _as_event(order, currencies.base)
-                position = StreamPosition("", identity, n)  # untracked: the ledger counts each order once
-                messages.append((StreamRecord(order.order_id, position, message_to_json(message)), message))
-                manifest.refunds += order.is_refund
-                manifest.orders += not order.is_refund
-                revenue += -order.amount if order.is_refund else order.amount
-        outcome = apply_messages(messages, profiles, _ValidatedOrders(), currencies, now)
+            for n, message in enumerate(messages[customer]):
+                position = StreamPosition("", identity, n)  # untracked: message ids and the ledger catch repeats
+                batch.append((StreamRecord(message.message_id or "", position, message_to_json(message)), message))
+        outcome = apply_messages(batch, profiles, _ValidatedImport(), currencies, now)
         if outcome.failed_item_ids:  # no manifest yet: the retried import skips what was applied
-            raise TransientError(f"{len(outcome.failed_item_ids)} orders could not be written; retry the import")
+            raise TransientError(f"{len(outcome.failed_item_ids)} records could not be written; retry the import")
         manifest.customers_created += outcome.profiles_created
         manifest.customers_updated += outcome.profiles_updated - outcome.profiles_created
-    manifest.revenue = str(revenue)
 
 
-class _ValidatedOrders:
-    """The dead-letter port for imported orders: the cleaner checked them (currency included),
+class _ValidatedImport:
+    """The dead-letter port for imported records: the cleaner checked them (currency included),
     so one that cannot be folded is a bug, not a bad row."""
 
     def send(self, reason: str, payload: Mapping[str, Any]) -> None:
-        raise RuntimeError(f"an imported order could not be folded: {reason} ({payload.get('sequenceNumber')})")
+        raise RuntimeError(f"an imported record could not be folded: {reason} ({payload.get('sequenceNumber')})")
 
 
 def _as_event(order: ImportedOrder, currency: str) -> Message:
@@ -167,3 +247,32 @@ def _as_event(order: ImportedOrder, currency: str) -> Message:
         event="Order Refunded" if order.is_refund else "Order Completed",
         properties=properties,
     )
+
+
+def _as_identity(customer: ResolvedCustomer, now: datetime) -> list[Message]:
+    """A customer record is an ``identify`` (as of the import), and each id merged into it an
+    ``alias``. Message ids carry the content: the same record imported again is a repeat."""
+    survivor, traits = customer.record.customer_id, customer.record.traits()
+    digest = hashlib.sha256(json.dumps(traits, sort_keys=True).encode()).hexdigest()[:16]
+    messages: list[Message] = [
+        Identify(
+            type="identify",
+            user_id=survivor,
+            message_id=f"import:customer:{survivor}:{digest}",
+            timestamp=now,
+            received_at=now,
+            traits=traits,
+        )
+    ]
+    messages += [
+        Alias(
+            type="alias",
+            user_id=survivor,
+            previous_id=merged,
+            message_id=f"import:alias:{merged}:{survivor}",
+            timestamp=now,
+            received_at=now,
+        )
+        for merged in customer.merged_ids
+    ]
+    return messages
