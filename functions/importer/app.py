@@ -1,29 +1,40 @@
-"""S3 ObjectCreated under imports/ (orders/, customers/): import the export, with rejects and a manifest."""
+"""Imports exports dropped under imports/ (orders/, customers/), with rejects and a manifest.
+
+Two triggers, one function: S3 ObjectCreated starts an import; an SQS work item applies one
+chunk of an import too large for one invocation (the S3 invocation fanned it out).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
 from audience.adapters.dynamodb import DynamoProfileRepository
 from audience.adapters.s3 import S3ObjectStore
+from audience.adapters.sqs import SqsWorkQueue
 from audience.config import CurrencySettings
-from audience.services.imports import run_import
+from audience.services.imports import Manifest, apply_chunk, run_import
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+chunks = BatchProcessor(event_type=EventType.SQS)
 
 
 class ImportSettings(CurrencySettings):
     profiles_table: str = Field(alias="PROFILES_TABLE")
     data_bucket: str = Field(alias="DATA_BUCKET")
+    work_queue_url: str = Field(alias="IMPORT_QUEUE_URL")
+    chunk_customers: int = Field(alias="IMPORT_CHUNK_CUSTOMERS", default=20_000, ge=1)
 
 
 settings = cache(ImportSettings.from_env)  # read once per container, at first use
@@ -32,18 +43,51 @@ settings = cache(ImportSettings.from_env)  # read once per container, at first u
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_source(data_class=S3Event)
-def handler(event: S3Event, context: LambdaContext) -> dict[str, object]:
-    store = S3ObjectStore(settings().data_bucket)
-    profiles = DynamoProfileRepository(settings().profiles_table)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("Records", [{}])[0].get("eventSource") == "aws:sqs":
+        return process_partial_response(event=event, record_handler=_apply_chunk, processor=chunks, context=context)
     manifests = []
-    for record in event.records:
-        manifest = run_import(record.s3.get_object.key, store, profiles, settings().currencies, datetime.now(UTC))
-        logger.info(
-            "import finished",
-            extra={"import_id": manifest.import_id, "rows_read": manifest.rows_read, "reconciles": manifest.reconciles},
+    for record in S3Event(event).records:
+        manifest = run_import(
+            record.s3.get_object.key,
+            S3ObjectStore(settings().data_bucket),
+            DynamoProfileRepository(settings().profiles_table),
+            settings().currencies,
+            datetime.now(UTC),
+            SqsWorkQueue(settings().work_queue_url),
+            settings().chunk_customers,
         )
-        metrics.add_metric(name="ImportRowsRead", unit=MetricUnit.Count, value=manifest.rows_read)
-        metrics.add_metric(name="ImportRowsRejected", unit=MetricUnit.Count, value=manifest.rejected)
+        _report(manifest)
         manifests.append(f"reports/imports/{manifest.import_id}.json")
     return {"manifests": manifests}
+
+
+def _apply_chunk(record: SQSRecord) -> None:
+    item = record.json_body
+    manifest = apply_chunk(
+        item["importId"],
+        int(item["chunk"]),
+        S3ObjectStore(settings().data_bucket),
+        DynamoProfileRepository(settings().profiles_table),
+        settings().currencies,
+        datetime.now(UTC),
+    )
+    logger.info("import chunk applied", extra={"import_id": item["importId"], "chunk": item["chunk"]})
+    if manifest is not None:
+        _report(manifest)
+
+
+def _report(manifest: Manifest) -> None:
+    """A finished import's figures; a fanned-out one reports when its last chunk is applied."""
+    logger.info(
+        "import finished" if manifest.finished else "import fanned out",
+        extra={
+            "import_id": manifest.import_id,
+            "rows_read": manifest.rows_read,
+            "chunks": manifest.chunks,
+            "reconciles": manifest.reconciles,
+        },
+    )
+    if manifest.finished:
+        metrics.add_metric(name="ImportRowsRead", unit=MetricUnit.Count, value=manifest.rows_read)
+        metrics.add_metric(name="ImportRowsRejected", unit=MetricUnit.Count, value=manifest.rejected)

@@ -104,7 +104,8 @@ class LambdaRuntime:
                     arn=config["FunctionArn"],
                     handler=config["Handler"],
                     code_folder=stack.code_folders[logical_id],
-                    environment=config.get("Environment", {}).get("Variables", {}),
+                    # Lambda's variables are strings; moto keeps a Number parameter's !Ref as a number
+                    environment={k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
                     timeout=config.get("Timeout", 3),
                     memory_size=config.get("MemorySize", 128),
                 )

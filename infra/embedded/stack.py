@@ -26,6 +26,7 @@ from embedded.kinesis_poller import KinesisPoller, mappings_from_stack
 from embedded.moto_server import MotoServer
 from embedded.runtime import LambdaRuntime
 from embedded.s3_notifier import S3Notifier, notifications_from_stack
+from embedded.sqs_poller import SqsPoller, sqs_mappings_from_stack
 
 REGION = "us-east-1"
 
@@ -35,7 +36,7 @@ class PortInUse(RuntimeError):
 
 
 class EventSource(Protocol):
-    """Something that turns outside events into invocations (HTTP, Kinesis; later S3, schedules)."""
+    """Something that turns outside events into invocations (HTTP, Kinesis, SQS, S3; later schedules)."""
 
     def start(self) -> None: ...
 
@@ -82,16 +83,21 @@ def quiet_moto() -> Iterator[list[str]]:
 
 
 def detach_moto_lambda_triggers() -> None:
-    """moto runs Lambda functions itself, through Docker, on every Kinesis put and every S3
+    """moto runs Lambda functions itself, through Docker, on every Kinesis put, SQS send and S3
     notification, whatever its configuration says. Our runtime delivers those events; moto's
     own dispatch goes (the mappings and notification configurations stay, and are read)."""
     from moto.kinesis.models import kinesis_backends
     from moto.s3 import notifications
+    from moto.sqs.models import sqs_backends
 
     for account in kinesis_backends.values():
         for backend in account.values():
             for stream in backend.streams.values():
                 stream.lambda_event_source_mappings.clear()
+    for sqs_account in sqs_backends.values():
+        for sqs_backend in sqs_account.values():
+            for queue in sqs_backend.queues.values():
+                queue.lambda_event_source_mappings.clear()
     notifications._invoke_awslambda = lambda *_args, **_kwargs: None  # type: ignore[assignment]
 
 
@@ -113,7 +119,7 @@ class EmbeddedStack:
     that is already running instead (a ``make local``, or LocalStack). ``redeploy``: with an
     endpoint, whether to deploy the template there or use the stack as it is. ``api_port``:
     the HTTP front (0 picks a free port; None starts none). ``poll_streams``: run the Kinesis
-    event source mappings and S3 notifications (off for a one-off ``invoke`` beside a running stack).
+    and SQS event source mappings and S3 notifications (off for a one-off ``invoke`` beside a running stack).
     """
 
     aws_port: int = 4566
@@ -169,6 +175,7 @@ class EmbeddedStack:
             self._sources.append(self.api)
         if self.poll_streams:
             self._sources.append(KinesisPoller(session, self.runtime, mappings_from_stack(session, self.deployed)))
+            self._sources.append(SqsPoller(session, self.runtime, sqs_mappings_from_stack(session, self.deployed)))
             self.s3 = S3Notifier(session, self.runtime, notifications_from_stack(session, self.deployed))
             self._sources.append(self.s3)
         for source in self._sources:

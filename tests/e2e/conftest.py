@@ -18,8 +18,10 @@ def function_logs() -> io.StringIO:
 
 @pytest.fixture(scope="package")
 def embedded(function_logs: io.StringIO) -> Iterator[EmbeddedStack]:
-    """One stack for the session, on free ports so a running `make local` is left alone."""
-    with EmbeddedStack(aws_port=0, api_port=0, log=function_logs) as stack:
+    """One stack for the session, on free ports so a running `make local` is left alone.
+    Imports of more than 1,000 customers fan out (the Online Retail file: 5 chunks)."""
+    parameters = {"ImportChunkCustomers": "1000"}
+    with EmbeddedStack(aws_port=0, api_port=0, log=function_logs, parameters=parameters) as stack:
         yield stack
 
 

@@ -29,6 +29,7 @@ def test_online_retail_ii_imports_reconciles_and_a_re_upload_changes_nothing(
     s3.put_object(Bucket=bucket, Key=key, Body=Path(RETAIL).read_bytes())
     manifest = wait_for_manifest(aws, bucket, key, 600)
 
+    assert manifest["chunks"] == 5  # 4,381 customers, 1,000 per chunk (conftest): applied through SQS
     assert manifest["rows_read"] == 525_461 and manifest["duplicates"] == 6_865
     assert manifest["rows_read"] == manifest["loaded"] + manifest["rejected"] + manifest["duplicates"]
     assert manifest["orders"] == 19_213  # the invoices of the clean subset (shared/data/README.md)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import IO
 
 from audience.domain.money import Currencies
-from audience.services.imports import mapping_for, run_import
+from audience.services.imports import apply_chunk, mapping_for, run_import
 from tests.unit.fakes import MemoryProfiles
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -43,6 +45,9 @@ class MemoryBucket:
 
     def put_file(self, key: str, file: IO[str]) -> None:
         self.objects[key] = file.read().encode()
+
+    def keys(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))
 
 
 def test_the_mapping_comes_from_the_folder() -> None:
@@ -103,3 +108,44 @@ def test_a_corrected_re_export_replaces_the_amounts_it_corrects() -> None:
     eight = profiles.items["8"]
     assert (eight.orders, eight.revenue) == (1, Decimal("15.00"))  # 3 mugs at 4 GBP, not 1 + 3
     assert profiles.items["7"] == before  # nothing of customer 7 changed: not even a write
+
+
+class MemoryQueue:
+    def __init__(self) -> None:
+        self.items: list[dict[str, object]] = []
+
+    def send(self, item: Mapping[str, object]) -> None:
+        self.items.append(dict(item))
+
+
+def test_a_file_with_more_customers_than_a_chunk_fans_out_and_still_reconciles() -> None:
+    inline_bucket, inline_profiles = MemoryBucket(), MemoryProfiles()
+    inline_bucket.objects["imports/orders/online-retail/march.csv"] = FILE.encode()
+    inline = run_import("imports/orders/online-retail/march.csv", inline_bucket, inline_profiles, CURRENCIES, NOW)
+
+    bucket, profiles, queue = MemoryBucket(), MemoryProfiles(), MemoryQueue()
+    bucket.objects["imports/orders/online-retail/march.csv"] = FILE.encode()
+    planned = run_import(
+        "imports/orders/online-retail/march.csv", bucket, profiles, CURRENCIES, NOW, queue, chunk_customers=1
+    )
+    assert planned.chunks == 2 and queue.items == [
+        {"importId": planned.import_id, "chunk": 0},
+        {"importId": planned.import_id, "chunk": 1},
+    ]
+    manifest_key = f"reports/imports/{planned.import_id}.json"
+    assert manifest_key not in bucket.objects and profiles.writes == 0  # nothing applied yet
+    again = run_import("imports/orders/online-retail/march.csv", bucket, profiles, CURRENCIES, NOW, queue, 1)
+    assert again.chunks == 2 and len(queue.items) == 2  # the same object while in flight: no second plan
+
+    assert apply_chunk(planned.import_id, 1, bucket, profiles, CURRENCIES, NOW) is None  # chunk 0 still pending
+    first = apply_chunk(planned.import_id, 0, bucket, profiles, CURRENCIES, NOW)
+    repeat = apply_chunk(planned.import_id, 0, bucket, profiles, CURRENCIES, NOW)  # SQS delivers twice
+    assert first is not None and repeat is not None and manifest_key in bucket.objects
+    ignore = {"started", "finished", "chunks"}
+    assert {k: v for k, v in asdict(first).items() if k not in ignore} == {
+        k: v for k, v in asdict(inline).items() if k not in ignore
+    }
+    assert asdict(repeat) | {"finished": ""} == asdict(first) | {"finished": ""}
+    assert {c: p.model_dump(exclude={"version"}) for c, p in profiles.items.items()} == {
+        c: p.model_dump(exclude={"version"}) for c, p in inline_profiles.items.items()
+    }

@@ -76,9 +76,11 @@ def test_the_same_batch_three_times_gives_identical_profiles() -> None:
 
 def test_a_repeated_message_id_in_a_new_record_changes_nothing() -> None:
     profiles = MemoryProfiles()
-    apply([record(1, order("c1", 5, messageId="m-1"))], profiles)
-    outcome = apply([record(2, order("c1", 5, messageId="m-1"))], profiles)
-    assert outcome.duplicates == 1 and profiles.items["c1"].orders == 1
+    sent = order("c1", 5, messageId="m-1")
+    apply([record(1, sent), record(2, {**sent, "type": "page", "messageId": "p-1"})], profiles)
+    outcome = apply([record(3, sent), record(4, {**sent, "type": "page", "messageId": "p-1"})], profiles)
+    assert outcome.duplicates == 2 and profiles.items["c1"].orders == 1
+    assert profiles.items["c1"].event_counts == {"track": 1, "page": 1}
 
 
 def test_anonymous_history_merges_into_the_known_customer_once() -> None:

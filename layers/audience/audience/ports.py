@@ -44,5 +44,14 @@ class ObjectStore(Protocol):
 
     def put_text(self, key: str, text: str) -> None: ...
 
+    def keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix``, sorted."""
+
     def put_file(self, key: str, file: IO[str]) -> None:
         """Upload a file from its current position, streaming."""
+
+
+class WorkQueue(Protocol):
+    """Work for other invocations of the same function (at-least-once)."""
+
+    def send(self, item: Mapping[str, Any]) -> None: ...

@@ -32,6 +32,13 @@ class S3ObjectStore:
     def put_text(self, key: str, text: str) -> None:
         self._call("put_object", Key=key, Body=text.encode(), ContentType="application/json")
 
+    def keys(self, prefix: str) -> list[str]:
+        pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        try:
+            return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+        except ClientError as exc:
+            raise as_transient(exc) from exc
+
     def put_file(self, key: str, file: IO[str]) -> None:
         client("s3").upload_fileobj(_Encoded(file), self.bucket, key)
 

@@ -1,4 +1,5 @@
-"""The dead-letter queue: what can never succeed, with the reason, for an operator to look at."""
+"""Queues: the dead-letter queue (what can never succeed, with the reason, for an operator to
+look at) and work queues (items for other invocations)."""
 
 from __future__ import annotations
 
@@ -23,5 +24,16 @@ class SqsDeadLetters:
                 MessageBody=body,
                 MessageAttributes={"reason": {"DataType": "String", "StringValue": reason[:256]}},
             )
+        except ClientError as exc:
+            raise as_transient(exc) from exc
+
+
+class SqsWorkQueue:
+    def __init__(self, queue_url: str) -> None:
+        self.queue_url = queue_url
+
+    def send(self, item: Mapping[str, Any]) -> None:
+        try:
+            client("sqs").send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(item))
         except ClientError as exc:
             raise as_transient(exc) from exc

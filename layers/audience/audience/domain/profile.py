@@ -231,7 +231,7 @@ def fold(
                 skipped += 1  # a re-delivered record
                 continue
             result.applied[lane] = sequence
-        if item.message.message_id is not None:  # ingest always sets one; a raw producer may not
+        if item.message.message_id is not None and _ledger_key(item.message) is None:  # orders: the ledger
             mark = fingerprint(item.message.message_id)
             if mark in seen:
                 skipped += 1  # the same message sent again
@@ -325,8 +325,7 @@ def _book(
     order = parse_order(track)
     amount = currencies.to_base(order.amount, order.currency)
     is_order = track.event == ORDER_COMPLETED
-    ident = order.order_id if is_order else track.message_id
-    key = ("o" if is_order else "r") + fingerprint(ident) if ident else None
+    key = _ledger_key(track)
     previous = profile.ledger.get(key) if key else None
     if previous is not None:
         if previous.amount == amount:
@@ -349,6 +348,17 @@ def _book(
                 spend = currencies.to_base(product.price * product.quantity, order.currency)
                 _add_spend(profile.category_spend, product.category, spend)
     return "new" if previous is None else "corrected"
+
+
+def _ledger_key(message: Message) -> str | None:
+    """Orders are booked by ``order_id``, refunds (which may be partial, several per order) by
+    message id; the ledger then also recognises a client's retry."""
+    if not isinstance(message, Track) or message.event not in (ORDER_COMPLETED, ORDER_REFUNDED):
+        return None
+    if message.event == ORDER_REFUNDED:
+        return "r" + fingerprint(message.message_id) if message.message_id else None
+    order_id = message.properties.get("order_id")
+    return "o" + fingerprint(str(order_id)) if order_id not in (None, "") else None
 
 
 def _unbook(profile: Profile, key: str, entry: LedgerEntry) -> None:

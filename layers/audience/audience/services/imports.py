@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from audience.domain.customers import CustomerFileCleaner, ResolvedCustomer, resolve
 from audience.domain.errors import TransientError
-from audience.domain.events import Alias, Identify, Message, Track, message_to_json
+from audience.domain.events import Alias, Identify, Message, Track, message_from_json, message_to_json
 from audience.domain.imports import (
     Accounting,
     ColumnMapping,
@@ -30,11 +30,12 @@ from audience.domain.imports import (
 )
 from audience.domain.money import Currencies
 from audience.domain.profile import StreamPosition
-from audience.ports import ObjectStore, ProfileRepository
+from audience.ports import ObjectStore, ProfileRepository, WorkQueue
 from audience.services.profiles import StreamRecord, apply_messages
 
 KINDS = ("orders", "customers")  # imports/<kind>/[<mapping>/]<file>
 BATCH = 100  # customers per read-fold-write round (BatchGetItem's limit)
+CHUNK_CUSTOMERS = 20_000  # customers one invocation applies (~200 s against DynamoDB): more fan out
 
 
 Batches = dict[str, list[Message]]  # the messages of each customer, in order
@@ -72,6 +73,7 @@ class Manifest:
     records_merged: int = 0  # customer records resolved into another record's customer
     rejects_key: str = ""
     merges_key: str = ""
+    chunks: int = 1  # invocations that applied it (more than one: fanned out through the work queue)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -104,13 +106,22 @@ def mapping_for(key: str, store: ObjectStore) -> ColumnMapping:
 
 
 def run_import(
-    key: str, store: ObjectStore, profiles: ProfileRepository, currencies: Currencies, now: datetime
+    key: str,
+    store: ObjectStore,
+    profiles: ProfileRepository,
+    currencies: Currencies,
+    now: datetime,
+    work: WorkQueue | None = None,
+    chunk_customers: int = CHUNK_CUSTOMERS,
 ) -> Manifest:
+    """Import the object at ``key``. Up to ``chunk_customers`` customers are applied here; a
+    larger file is cut into chunks of that many customers, each applied by its own invocation
+    through ``work`` (see :func:`apply_chunk`), and the manifest is written when the last is done."""
     etag = store.etag(key)
     identity = import_id(key, etag)
     manifest_key = f"reports/imports/{identity}.json"
-    existing = store.read_text(manifest_key)
-    if existing is not None:  # the same object imported before: change nothing
+    existing = store.read_text(manifest_key) or store.read_text(_work(identity, "plan.json"))
+    if existing is not None:  # the same object imported before (or being applied): change nothing
         return Manifest(**json.loads(existing))
     manifest = Manifest(identity, key, key.removeprefix("imports/").split("/")[0], "", now.isoformat())
     manifest.currency, manifest.rejects_key = currencies.base, f"rejects/{identity}.jsonl"
@@ -132,8 +143,80 @@ def run_import(
                 messages = _customers(CustomerFileCleaner(mapping, keep), body, mapping, identity, now, manifest, store)
         rejects.seek(0)
         store.put_file(manifest.rejects_key, rejects)
-    _apply(messages, identity, profiles, currencies, now, manifest)
-    return _finish(manifest, manifest_key, store, now)
+    customers = sorted(messages)
+    if len(customers) <= chunk_customers or work is None:
+        _tally(manifest, _apply(messages, customers, identity, profiles, currencies, now))
+        return _finish(manifest, manifest_key, store, now)
+    return _fan_out(messages, customers, chunk_customers, manifest, store, work)
+
+
+def _fan_out(
+    messages: Batches,
+    customers: list[str],
+    chunk_customers: int,
+    manifest: Manifest,
+    store: ObjectStore,
+    work: WorkQueue,
+) -> Manifest:
+    """Write each chunk's messages to the bucket, then the plan (the manifest so far: every row
+    is accounted for already), then one work item per chunk."""
+    identity = manifest.import_id
+    starts = range(0, len(customers), chunk_customers)
+    manifest.chunks = len(starts)
+    for n, start in enumerate(starts):
+        lines = (
+            json.dumps({"customer": c, "messages": [message_to_json(m).decode() for m in messages[c]]}) + "\n"
+            for c in customers[start : start + chunk_customers]
+        )
+        store.put_text(_work(identity, f"chunk-{n:05d}.jsonl"), "".join(lines))
+    store.put_text(_work(identity, "plan.json"), manifest.to_json())
+    for n in range(manifest.chunks):
+        work.send({"importId": identity, "chunk": n})
+    return manifest
+
+
+def apply_chunk(
+    import_identity: str,
+    chunk: int,
+    store: ObjectStore,
+    profiles: ProfileRepository,
+    currencies: Currencies,
+    now: datetime,
+) -> Manifest | None:
+    """Apply one chunk of a fanned-out import; the invocation that completes the last chunk
+    writes the manifest (returned; None while chunks remain). A chunk delivered twice is
+    applied twice harmlessly (message ids and the order ledger) and counted once."""
+    plan_text = store.read_text(_work(import_identity, "plan.json"))
+    if plan_text is None:
+        raise ValueError(f"import {import_identity} has no plan: nothing to apply")
+    done_key = _work(import_identity, f"done/{chunk:05d}.json")
+    if store.read_text(done_key) is None:
+        text = store.read_text(_work(import_identity, f"chunk-{chunk:05d}.jsonl")) or ""
+        messages = {}
+        for line in text.splitlines():
+            entry = json.loads(line)
+            messages[entry["customer"]] = [message_from_json(m) for m in entry["messages"]]
+        outcome = _apply(messages, sorted(messages), import_identity, profiles, currencies, now)
+        store.put_text(done_key, json.dumps({"created": outcome[0], "updated": outcome[1]}))
+    manifest = Manifest(**json.loads(plan_text))
+    done = store.keys(_work(import_identity, "done/"))
+    if len(done) < manifest.chunks:
+        return None
+    for key in done:
+        written = json.loads(store.read_text(key) or "{}")
+        _tally(manifest, (written["created"], written["updated"]))
+    return _finish(manifest, f"reports/imports/{import_identity}.json", store, now)
+
+
+def _work(identity: str, name: str) -> str:
+    """Intermediate objects of a fanned-out import (outside imports/: they must not trigger one)."""
+    return f"work/imports/{identity}/{name}"
+
+
+def _tally(manifest: Manifest, written: tuple[int, int]) -> None:
+    created, updated = written
+    manifest.customers_created += created
+    manifest.customers_updated += updated
 
 
 def _finish(manifest: Manifest, manifest_key: str, store: ObjectStore, now: datetime) -> Manifest:
@@ -199,15 +282,16 @@ def _account(manifest: Manifest, accounting: Accounting) -> None:
 
 def _apply(
     messages: Batches,
+    customers: list[str],
     identity: str,
     profiles: ProfileRepository,
     currencies: Currencies,
     now: datetime,
-    manifest: Manifest,
-) -> None:
-    """Through the stream's own path (one batched read and one write per customer, conflicts
-    re-read and re-folded, merged ids followed), ``BATCH`` customers at a time."""
-    customers = sorted(messages)
+) -> tuple[int, int]:
+    """Apply the messages of ``customers`` through the stream's own path (one batched read and
+    one write per customer, conflicts re-read and re-folded, merged ids followed), ``BATCH``
+    customers at a time; returns how many profiles were created and how many updated."""
+    created = updated = 0
     for start in range(0, len(customers), BATCH):
         batch = []
         for customer in customers[start : start + BATCH]:
@@ -217,8 +301,9 @@ def _apply(
         outcome = apply_messages(batch, profiles, _ValidatedImport(), currencies, now)
         if outcome.failed_item_ids:  # no manifest yet: the retried import skips what was applied
             raise TransientError(f"{len(outcome.failed_item_ids)} records could not be written; retry the import")
-        manifest.customers_created += outcome.profiles_created
-        manifest.customers_updated += outcome.profiles_updated - outcome.profiles_created
+        created += outcome.profiles_created
+        updated += outcome.profiles_updated - outcome.profiles_created
+    return created, updated
 
 
 class _ValidatedImport:
@@ -240,8 +325,7 @@ def _as_event(order: ImportedOrder, currency: str) -> Message:
     return Track(
         type="track",
         user_id=order.customer_id,
-        # the amount is part of the id: a corrected amount is not mistaken for a repeat
-        message_id=f"import:{'refund' if order.is_refund else 'order'}:{order.order_id}:{order.amount}",
+        message_id=f"import:{'refund' if order.is_refund else 'order'}:{order.order_id}",  # the ledger's key
         timestamp=order.at,
         received_at=order.at,
         event="Order Refunded" if order.is_refund else "Order Completed",

@@ -1,0 +1,126 @@
+"""Lambda's SQS event source mapping, in process.
+
+For each SQS mapping of the deployed stack, a thread long-polls the queue and invokes the
+function with Lambda's SQS event shape, with Lambda's semantics: a successful batch is
+deleted; with ``ReportBatchItemFailures`` only the reported messages stay; a function error
+deletes nothing. What stays becomes visible again after the queue's visibility timeout, and the
+queue's redrive policy moves a message received too often to its dead-letter queue (the local
+AWS does that, as SQS does).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from embedded.deploy import DeployedStack
+from embedded.runtime import FunctionError, LambdaRuntime
+
+log = logging.getLogger(__name__)
+RECEIVE_LIMIT = 10  # SQS returns at most 10 messages per receive
+
+
+@dataclass(frozen=True)
+class SqsMapping:
+    function_arn: str
+    queue_arn: str
+    batch_size: int
+    reports_item_failures: bool
+
+
+def sqs_mappings_from_stack(session: boto3.session.Session, stack: DeployedStack) -> list[SqsMapping]:
+    lambda_client = session.client("lambda")
+    return [
+        SqsMapping(
+            function_arn=m["FunctionArn"],
+            queue_arn=m["EventSourceArn"],
+            batch_size=int(m.get("BatchSize", 10)),
+            reports_item_failures="ReportBatchItemFailures" in m.get("FunctionResponseTypes", []),
+        )
+        for name in stack.functions.values()
+        for m in lambda_client.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
+        if ":sqs:" in m["EventSourceArn"] and m.get("State", "Enabled") == "Enabled"
+    ]
+
+
+class SqsPoller:
+    def __init__(self, session: boto3.session.Session, runtime: LambdaRuntime, mappings: list[SqsMapping]) -> None:
+        self.session, self.runtime, self.mappings = session, runtime, mappings
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for mapping in self.mappings:
+            reader = QueueReader(self.session, self.runtime, mapping, self._stop)
+            thread = threading.Thread(target=reader.run, name=f"sqs-{mapping.queue_arn.rsplit(':', 1)[1]}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+
+class QueueReader:
+    def __init__(
+        self, session: boto3.session.Session, runtime: LambdaRuntime, mapping: SqsMapping, stop: threading.Event
+    ) -> None:
+        self.sqs: Any = session.client("sqs")
+        self.runtime, self.mapping, self.stop = runtime, mapping, stop
+        self.queue_url = self.sqs.get_queue_url(QueueName=mapping.queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                messages = self.sqs.receive_message(
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=min(self.mapping.batch_size, RECEIVE_LIMIT),
+                    WaitTimeSeconds=1,
+                    MessageSystemAttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+            except Exception:  # the local AWS went away (shutdown) or hiccuped: try again shortly
+                log.exception("receive_message failed on %s", self.mapping.queue_arn)
+                self.stop.wait(1)
+                continue
+            if messages:
+                self.deliver(messages)
+
+    def deliver(self, messages: list[dict[str, Any]]) -> None:
+        """Invoke once; delete what succeeded."""
+        records = [self._event_record(m) for m in messages]
+        try:
+            response = self.runtime.invoke(self.mapping.function_arn, {"Records": records})
+        except FunctionError:
+            log.warning("function raised on %d messages of %s", len(records), self.mapping.queue_arn, exc_info=True)
+            return
+        failed: set[str] = set()
+        if self.mapping.reports_item_failures and isinstance(response, dict):
+            reported = response.get("batchItemFailures") or []
+            failed = {str(f.get("itemIdentifier")) for f in reported if isinstance(f, dict)}
+            if failed - {m["MessageId"] for m in messages}:
+                return  # Lambda treats an unreadable failure report as a failed batch
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+
+    def _event_record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.mapping.queue_arn,
+            "awsRegion": self.mapping.queue_arn.split(":")[3],
+        }
