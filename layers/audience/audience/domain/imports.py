@@ -44,6 +44,7 @@ CUSTOMER_FIELDS = (
 )  # fmt: skip
 FIELDS = {"orders": ORDER_FIELDS, "customers": CUSTOMER_FIELDS}
 SNIFF_BYTES = 64 * 1024
+DATE_CACHE = 100_000  # distinct date texts remembered per file
 T = TypeVar("T")
 
 
@@ -152,8 +153,10 @@ class FileCleaner(Generic[T]):
         self.accounting = Accounting()
         self._seen: set[bytes] = set()
         self._date_formats = tuple(mapping.date_formats)
+        self._dates: dict[str, datetime | None] = {}
 
     def records(self, raw: IO[bytes]) -> Iterator[T]:
+        read = loaded = 0  # counted in locals: this loop runs for every row of the file
         try:
             rows = _rows(raw, self.mapping)
             header = next(rows, None)
@@ -161,27 +164,30 @@ class FileCleaner(Generic[T]):
                 self.accounting.file_errors.append("empty file: no header and no rows")
                 return
             columns = [name.strip() for name in header[1]]
+            width = len(columns)
             index, missing = self._columns(columns)
             self._start(columns, index)
+            first_time, clean = self._first_time, self._clean
             for line, values in rows:
-                self.accounting.rows_read += 1
+                read += 1
                 if missing:
                     self._reject(line, columns, values, [f"the file's header lacks {', '.join(missing)}"])
                     continue
-                utf8 = self._first_time(values)
+                utf8 = first_time(values)
                 if utf8 is None:
                     continue
-                if len(values) != len(columns):
-                    self._reject(line, columns, values, [f"has {len(values)} fields, the header {len(columns)}"])
+                if len(values) != width:
+                    self._reject(line, columns, values, [f"has {len(values)} fields, the header {width}"])
                     continue
-                clean = self._clean(line, columns, values, utf8)
-                if clean is not None:
-                    self.accounting.loaded += 1
-                    yield clean
+                record = clean(line, columns, values, utf8)
+                if record is not None:
+                    loaded += 1
+                    yield record
         except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
-            self.accounting.file_errors.append(
-                f"file ends early or is corrupt after {self.accounting.rows_read} rows: {exc}"
-            )
+            self.accounting.file_errors.append(f"file ends early or is corrupt after {read} rows: {exc}")
+        finally:
+            self.accounting.rows_read += read
+            self.accounting.loaded += loaded
 
     def _start(self, columns: list[str], index: dict[str, int]) -> None:
         """Prepare for rows under this header."""
@@ -212,12 +218,23 @@ class FileCleaner(Generic[T]):
         return utf8
 
     def _date(self, text: str) -> datetime | None:
-        return _parse_date(text, self._date_formats, self.mapping.day_first, self.mapping.timezone)
+        """Dates repeat across an order's lines: a dict makes most rows free."""
+        if text in self._dates:
+            return self._dates[text]
+        if len(self._dates) >= DATE_CACHE:
+            self._dates.clear()
+        at = self._dates[text] = _parse_date(text, self._date_formats, self.mapping.day_first, self.mapping.timezone)
+        return at
 
     def _reject(self, line: int, header: list[str], values: list[str], reasons: list[str]) -> None:
         self.accounting.rejected += 1
-        self.accounting.rejected_by_reason.update(_reason_kind(r) for r in reasons)
-        readable = [v.encode(errors="surrogateescape").decode(errors="replace") for v in values]
+        for reason in reasons:
+            self.accounting.rejected_by_reason[_reason_kind(reason)] += 1
+        readable = (
+            values
+            if is_utf8(values)
+            else [v.encode("utf-8", "surrogateescape").decode(errors="replace") for v in values]
+        )
         shown: dict[str, Any] = (
             dict(zip(header, readable, strict=True)) if len(values) == len(header) else {"row": readable}
         )
@@ -234,6 +251,12 @@ class OrderFileCleaner(FileCleaner[OrderLine]):
         self._cancellation_prefixes = tuple(mapping.cancellation_prefixes)
         self._non_products = frozenset(mapping.non_product_codes)
         self._pick: Any = None
+        self._known: set[str] = set()
+
+    def _knows(self, currency: str) -> bool:
+        if self.currencies.knows(currency):
+            self._known.add(currency)
+        return currency in self._known
 
     def _start(self, columns: list[str], index: dict[str, int]) -> None:
         # Hot path (500k rows a file): fields are picked in C by one itemgetter, no per-field calls.
@@ -244,7 +267,7 @@ class OrderFileCleaner(FileCleaner[OrderLine]):
             [*values, ""]  # a column the file lacks reads as "" (index -1)
         )
         order_id, customer_id = order_id.strip(), source_id(customer.strip())
-        reasons = [] if utf8 else ["not valid UTF-8"]
+        reasons: list[str] = [] if utf8 else ["not valid UTF-8"]
         if not order_id:
             reasons.append("order id missing")
         if not customer_id:
@@ -255,7 +278,7 @@ class OrderFileCleaner(FileCleaner[OrderLine]):
         is_cancellation = order_id.startswith(self._cancellation_prefixes)
         amount = _amount(quantity, price, total, is_cancellation, reasons)
         currency = currency.strip().upper() or self.mapping.currency
-        if not self.currencies.knows(currency):  # converted per order, not per line: fewer roundings
+        if currency not in self._known and not self._knows(currency):  # converted per order: fewer roundings
             reasons.append(f"no exchange rate from {currency} to {self.currencies.base}")
         if reasons:
             self._reject(line, columns, values, reasons)
@@ -306,7 +329,8 @@ def orders_by_customer(lines: Iterable[OrderLine], currencies: Currencies) -> di
             orders[key] = (ImportedOrder(line.order_id, line.customer_id, line.at, Decimal(0), line.is_cancellation),
                            line.currency)  # fmt: skip
         order = orders[key][0]
-        order.at = min(order.at, line.at)
+        if line.at < order.at:
+            order.at = line.at
         order.amount += line.amount
         order.lines += 1
         if line.is_product and line.category and line.amount > 0:
@@ -409,9 +433,16 @@ def source_id(text: str) -> str:
     return text[:-2] if text.endswith(".0") and text[:-2].isdigit() else text  # 13085.0 from spreadsheets
 
 
-@lru_cache(maxsize=200_000)
+def is_utf8(values: list[str]) -> bool:
+    """Undecodable bytes come through as lone surrogates."""
+    try:
+        "".join(values).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _parse_date(text: str, formats: tuple[str, ...], day_first: bool, zone: str) -> datetime | None:
-    """Dates repeat across an order's lines: the cache makes most rows free."""
     if not text:
         return None
     moment = None
