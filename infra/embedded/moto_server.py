@@ -9,6 +9,7 @@ Serialising DynamoDB requests restores the guarantee our optimistic concurrency 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,13 +20,19 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class AtomicDynamoDB:
+    """Serialises DynamoDB requests, and counts them by operation (what a benchmark's
+    functions cost, whichever process they run in)."""
+
     def __init__(self, app: WsgiApp) -> None:
         self.app, self.lock = app, threading.Lock()
+        self.requests: Counter[str] = Counter()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith("DynamoDB_"):
             return self.app(environ, start_response)
         with self.lock:
+            self.requests[target.split(".", 1)[-1]] += 1
             return list(self.app(environ, start_response))
 
 
@@ -33,8 +40,8 @@ class MotoServer:
     """``port=0`` picks a free port; ``url`` tells which."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
-        app = AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+        self.dynamodb = AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(host, port, self.dynamodb, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 
     @property

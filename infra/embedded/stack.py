@@ -206,6 +206,11 @@ class EmbeddedStack:
         self.stop()
 
     @property
+    def moto(self) -> MotoServer | None:
+        """The local AWS this stack started (None when it uses another endpoint)."""
+        return self._moto
+
+    @property
     def outputs(self) -> dict[str, str]:
         assert self.deployed is not None, "start() first"
         return self.deployed.outputs
