@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from audience.domain.errors import ConcurrentUpdate
@@ -21,6 +21,10 @@ class MemoryProfiles:
     def get_many(self, customer_ids: Iterable[str]) -> Mapping[str, Profile]:
         self.batch_reads += 1
         return {c: self.items[c] for c in customer_ids if c in self.items}
+
+    def scan(self, segment: int, total_segments: int) -> Iterator[Profile]:
+        ids = sorted(self.items)
+        return iter([self.items[c] for c in ids[segment::total_segments]])
 
     def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
         for item in (profile, *retired):

@@ -43,6 +43,12 @@ class MemoryBucket:
     def put_text(self, key: str, text: str) -> None:
         self.objects[key] = text.encode()
 
+    def read_bytes(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.objects[key] = data
+
     def put_file(self, key: str, file: IO[str]) -> None:
         self.objects[key] = file.read().encode()
 

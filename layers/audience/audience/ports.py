@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import IO, Any, Protocol
 
 from audience.domain.events import Message
@@ -19,6 +20,9 @@ class ProfileRepository(Protocol):
 
     def get_many(self, customer_ids: Iterable[str]) -> Mapping[str, Profile]:
         """The stored items among ``customer_ids`` (profiles and redirects); unknown ids are absent."""
+
+    def scan(self, segment: int, total_segments: int) -> Iterator[Profile]:
+        """Every stored item (profiles and redirects) of one of ``total_segments`` parallel scan segments."""
 
     def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
         """Store ``profile`` and the ``retired`` redirect items together, each only if its stored
@@ -44,6 +48,10 @@ class ObjectStore(Protocol):
 
     def put_text(self, key: str, text: str) -> None: ...
 
+    def read_bytes(self, key: str) -> bytes | None: ...
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
     def keys(self, prefix: str) -> list[str]:
         """Every key under ``prefix``, sorted."""
 
@@ -55,3 +63,11 @@ class WorkQueue(Protocol):
     """Work for other invocations of the same function (at-least-once)."""
 
     def send(self, item: Mapping[str, Any]) -> None: ...
+
+
+class ModelRegistry(Protocol):
+    """Which segmentation model version is active."""
+
+    def active(self) -> str | None: ...
+
+    def activate(self, version: str, reason: str, at: datetime) -> None: ...

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -73,6 +74,22 @@ class DynamoProfileRepository:
                 found[profile.customer_id] = profile
         return found
 
+    def scan(self, segment: int, total_segments: int) -> Iterator[Profile]:
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Segment": segment,
+            "TotalSegments": total_segments,
+            "FilterExpression": "sk = :profile",
+            "ExpressionAttributeValues": {":profile": {"S": PROFILE_SK}},
+        }
+        while True:
+            response = self._call("scan", **request)
+            self.stats.read_units += _units(response)
+            yield from (from_item(item) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
         """One conditional put; a transaction when retired ids change with the profile."""
         if not retired:
@@ -135,3 +152,29 @@ def _units(response: dict[str, Any]) -> float:
     consumed = response.get("ConsumedCapacity") or []
     entries = consumed if isinstance(consumed, list) else [consumed]
     return sum(float(entry.get("CapacityUnits", 0)) for entry in entries)
+
+
+class DynamoModelRegistry:
+    """The active model's version: one item (``pk = MODEL#segments``, ``sk = ACTIVE``) in the table."""
+
+    KEY = {"pk": {"S": "MODEL#segments"}, "sk": {"S": "ACTIVE"}}
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def active(self) -> str | None:
+        try:
+            item = client("dynamodb").get_item(TableName=self.table_name, Key=self.KEY, ConsistentRead=True).get("Item")
+        except ClientError as exc:
+            raise as_transient(exc) from exc
+        return item["version"]["S"] if item else None
+
+    def activate(self, version: str, reason: str, at: datetime) -> None:
+        item = {**self.KEY, "version": {"S": version}, "reason": {"S": reason}, "at": {"S": at.isoformat()}}
+        previous = self.active()
+        if previous:
+            item["previous"] = {"S": previous}
+        try:
+            client("dynamodb").put_item(TableName=self.table_name, Item=item)
+        except ClientError as exc:
+            raise as_transient(exc) from exc

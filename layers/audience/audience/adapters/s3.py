@@ -21,16 +21,24 @@ class S3ObjectStore:
         return cast(IO[bytes], io.BufferedReader(_Body(self._call("get_object", Key=key)["Body"]), 1 << 20))
 
     def read_text(self, key: str) -> str | None:
+        data = self.read_bytes(key)
+        return None if data is None else data.decode()
+
+    def read_bytes(self, key: str) -> bytes | None:
         try:
             body = self._call("get_object", Key=key)["Body"]
         except ClientError as exc:
             if error_code(exc) in ("NoSuchKey", "404"):
                 return None
             raise
-        return str(body.read().decode())
+        return bytes(body.read())
 
     def put_text(self, key: str, text: str) -> None:
-        self._call("put_object", Key=key, Body=text.encode(), ContentType="application/json")
+        content_type = "text/html" if key.endswith(".html") else "application/json"
+        self._call("put_object", Key=key, Body=text.encode(), ContentType=content_type)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._call("put_object", Key=key, Body=data, ContentType="application/octet-stream")
 
     def keys(self, prefix: str) -> list[str]:
         pages = client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)

@@ -47,6 +47,7 @@ MAX_EVENT_NAMES = 200  # distinct track event names counted by name; the rest co
 MAX_CATEGORIES = 50  # categories whose spend is kept; the rest count as "(other)"
 MAX_SEEN_MESSAGES = 100  # message-id fingerprints remembered for client-retry detection
 MAX_LEDGER_ENTRIES = 2000  # orders remembered by id (the oldest are forgotten first)
+MAX_SEGMENT_HISTORY = 20  # segment changes kept on the profile (the oldest dropped first)
 TOP_CATEGORIES = 5
 OTHER = "(other)"
 
@@ -100,6 +101,38 @@ class LedgerEntry(NamedTuple):
     day: date
 
 
+class Segments(BaseModel):
+    """Where a model put the customer: the learned segment and the RFM cell."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    model_version: str = Field(alias="modelVersion")
+    segment: int
+    name: str
+    rfm: str
+    r: int = 0
+    f: int = 0
+    m: int = 0
+    assigned_at: AwareDatetime = Field(alias="assignedAt")
+
+    def same_place(self, other: Segments | None) -> bool:
+        return other is not None and (self.name, self.rfm) == (other.name, other.rfm)
+
+
+class SegmentChange(BaseModel):
+    """One entry of the segment history: from where to where, when, why and by which model."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    at: AwareDatetime
+    model_version: str = Field(alias="modelVersion")
+    reason: str
+    segment: str
+    rfm: str
+    previous: str | None = None
+    previous_rfm: str | None = Field(default=None, alias="previousRfm")
+
+
 class DayTotals(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -135,11 +168,27 @@ class Profile(BaseModel):
     ledger: dict[str, LedgerEntry] = Field(
         default_factory=dict, description="Orders and refunds by fingerprint of their id: counted once."
     )
+    segments: Segments | None = None
+    segment_history: list[SegmentChange] = Field(default_factory=list, alias="segmentHistory")
     # Bookkeeping: fingerprints of recent message ids, the last sequence applied per stream
     # lane, and the optimistic-concurrency version of the stored item.
     seen: list[str] = Field(default_factory=list)
     applied: dict[str, SequenceNumber] = Field(default_factory=dict)
     version: int = 0
+
+    def placed(self, segments: Segments, reason: str) -> Profile:
+        """This profile in ``segments``, the change recorded in its history (bounded)."""
+        change = SegmentChange(
+            at=segments.assigned_at,
+            model_version=segments.model_version,
+            reason=reason,
+            segment=segments.name,
+            rfm=segments.rfm,
+            previous=self.segments.name if self.segments else None,
+            previous_rfm=self.segments.rfm if self.segments else None,
+        )
+        history = [*self.segment_history, change][-MAX_SEGMENT_HISTORY:]
+        return self.model_copy(update={"segments": segments, "segment_history": history})
 
     def retire(self, into: str) -> Profile:
         """This id now belongs to ``into``: keep only the redirect (and the stored version)."""
@@ -188,6 +237,10 @@ class Profile(BaseModel):
             },
             "topCategories": [{"category": c, "spend": float(s)} for s, c in top],
             "traits": {name: stamped.v for name, stamped in sorted(self.traits.items())},
+            "segments": self.segments.model_dump(by_alias=True, mode="json") if self.segments else None,
+            "lastSegmentChange": self.segment_history[-1].model_dump(by_alias=True, mode="json")
+            if self.segment_history
+            else None,
             "eventCounts": self.event_counts,
             "trackCounts": self.track_counts,
         }

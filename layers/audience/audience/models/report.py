@@ -1,0 +1,151 @@
+"""The training report: one self-contained HTML page (plots inlined as PNG) per model version."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display in Lambda
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.decomposition import PCA  # noqa: E402
+
+from audience.models.features import FEATURES  # noqa: E402
+from audience.models.training import Matrix, Trained  # noqa: E402
+
+PLOT_SAMPLE = 5_000  # points in the projection and the distributions
+
+
+def render_report(trained: Trained, x: Matrix, decision: dict[str, Any]) -> str:
+    spec, metrics = trained.spec, trained.metrics
+    names = spec.clusters.names
+    rng = np.random.default_rng(0)
+    rows = rng.choice(len(x), min(len(x), PLOT_SAMPLE), replace=False)
+    sections = [
+        ("Decision", _decision_table(decision)),
+        ("Segments", _segments_table(names, trained.labels, x) + _img(_sizes(names, trained.labels))),
+        ("Choosing k", _img(_k_curves(metrics["candidates"])) + _scores_table(metrics)),
+        ("Customers in two dimensions (PCA of the standardised features)",
+         _img(_projection(trained.pipeline[:-1].transform(x[rows]), trained.labels[rows], names))),
+        ("Features by segment", _img(_distributions(x[rows], trained.labels[rows], names))),
+    ]  # fmt: skip
+    drift = decision.get("drift")
+    if drift:
+        sections.append(("Drift against the active model", _img(_drift_charts(drift)) + _moves_table(drift)))
+    body = "\n".join(f"<h2>{html.escape(title)}</h2>\n{content}" for title, content in sections)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Segmentation model {html.escape(spec.version)}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+th{{background:#f4f4f4}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style></head>
+<body><h1>Segmentation model {html.escape(spec.version)}</h1>
+<p>{metrics["rows"]:,} customers; {metrics["kind"]} with k = {metrics["k"]}; silhouette {metrics["silhouette"]:.3f},
+stability (bootstrap ARI) {metrics["stability"]:.3f}; {metrics["outliers"]:,} outliers (IsolationForest) left out of
+fitting and still assigned.</p>
+{body}
+<details><summary>Spec (what the stream scores with)</summary><pre>{html.escape(spec.model_dump_json(indent=1))}</pre></details>
+</body></html>"""
+
+
+def _img(figure: Any) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(figure)
+    return f'<img alt="" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _decision_table(decision: dict[str, Any]) -> str:
+    return _table(["", ""], [["promoted", decision["promoted"]], ["reason", decision["reason"]],
+                             ["active before", decision["active_before"] or "none"], ["at", decision["at"]]])  # fmt: skip
+
+
+def _segments_table(names: list[str], labels: np.ndarray, x: Matrix) -> str:
+    monetary = np.nan_to_num(x[:, FEATURES.index("monetary")])
+    total = monetary.sum() or 1.0
+    rows = []
+    for i, name in enumerate(names):
+        members = labels == i
+        rows.append([i, name, f"{members.sum():,}", f"{members.mean():.1%}", f"{monetary[members].sum() / total:.1%}"])
+    return _table(["id", "segment", "customers", "share", "revenue share"], rows)
+
+
+def _scores_table(metrics: dict[str, Any]) -> str:
+    rows = [[s["k"], f"{s['silhouette']:.3f}", f"{s['calinski_harabasz']:.0f}", f"{s['davies_bouldin']:.3f}",
+             f"{s['rank']:.2f}"] for s in metrics["candidates"]["kmeans"]]  # fmt: skip
+    return _table(["k (k-means)", "silhouette", "Calinski-Harabasz", "Davies-Bouldin", "mean rank"], rows)
+
+
+def _sizes(names: list[str], labels: np.ndarray) -> Any:
+    figure, axis = plt.subplots(figsize=(8, 3))
+    counts = np.bincount(labels, minlength=len(names))
+    axis.barh(names, counts, color=plt.cm.tab10(np.arange(len(names)) % 10))
+    axis.set_xlabel("customers")
+    return figure
+
+
+def _k_curves(candidates: dict[str, list[dict[str, Any]]]) -> Any:
+    figure, axes = plt.subplots(1, 4, figsize=(14, 3))
+    kmeans, gmm = candidates["kmeans"], candidates["gmm"]
+    for axis, key, source in ((axes[0], "silhouette", kmeans), (axes[1], "calinski_harabasz", kmeans),
+                              (axes[2], "davies_bouldin", kmeans), (axes[3], "bic", gmm)):  # fmt: skip
+        axis.plot([s["k"] for s in source], [s[key] for s in source], marker="o")
+        axis.set_title(f"{key} ({'Gaussian mixture' if source is gmm else 'k-means'})", fontsize=9)
+        axis.set_xlabel("k")
+    return figure
+
+
+def _projection(z: Matrix, labels: np.ndarray, names: list[str]) -> Any:
+    points = PCA(n_components=2, random_state=0).fit_transform(z)
+    figure, axis = plt.subplots(figsize=(7, 5))
+    for i, name in enumerate(names):
+        members = labels == i
+        axis.scatter(points[members, 0], points[members, 1], s=4, alpha=0.6, label=name)
+    axis.legend(markerscale=3, fontsize=8)
+    return figure
+
+
+def _distributions(x: Matrix, labels: np.ndarray, names: list[str]) -> Any:
+    shown = ("recency_days", "frequency", "monetary", "average_order_value")
+    figure, axes = plt.subplots(1, len(shown), figsize=(14, 3.5))
+    for axis, feature in zip(axes, shown, strict=True):
+        column = np.log1p(np.clip(np.nan_to_num(x[:, FEATURES.index(feature)]), 0, None))
+        axis.boxplot([column[labels == i] for i in range(len(names))], showfliers=False)
+        axis.set_title(f"log(1 + {feature})", fontsize=9)
+        axis.set_xticks(range(1, len(names) + 1), [str(i) for i in range(len(names))])
+        axis.set_xlabel("segment id")
+    return figure
+
+
+def _drift_charts(drift: dict[str, Any]) -> Any:
+    figure, (psi_axis, share_axis) = plt.subplots(1, 2, figsize=(12, 3.5))
+    psi = drift["psi"]
+    psi_axis.barh(list(psi), list(psi.values()))
+    psi_axis.axvline(0.2, color="red", linestyle="--")
+    psi_axis.set_title("population stability index by feature", fontsize=9)
+    before, after = drift["active_shares"], drift["candidate_shares"]
+    share_axis.bar(np.arange(len(before)) - 0.2, before, width=0.4, label="active model")
+    matched = [0.0] * len(before)
+    for candidate, active in drift["matching"].items():
+        matched[int(active)] = after[int(candidate)]
+    share_axis.bar(np.arange(len(before)) + 0.2, matched, width=0.4, label="candidate (matched)")
+    share_axis.set_title("segment shares", fontsize=9)
+    share_axis.legend(fontsize=8)
+    return figure
+
+
+def _moves_table(drift: dict[str, Any]) -> str:
+    rows = [[move, f"{count:,}"] for move, count in sorted(drift["moves"].items(), key=lambda kv: -kv[1])]
+    shift = json.dumps(drift["centre_shift"])
+    return (f"<p>{drift['moved']:,} customers would move. Centre shift by candidate segment: {html.escape(shift)}</p>"
+            + _table(["from -> to", "customers"], rows[:30]))  # fmt: skip

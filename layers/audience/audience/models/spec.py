@@ -1,0 +1,120 @@
+"""A segmentation model as plain JSON, and scoring one customer from it in plain Python.
+
+The spec holds everything fitted at training (the transforms, the RFM quintile boundaries,
+the clusters and their names), so the stream function can classify a customer with no
+population at hand and without importing numpy or scikit-learn. Training checks that this
+scoring agrees with scikit-learn's on every customer.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_left
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The widely used ten-segment map on the two-digit RF score (../shared/REFERENCE.md).
+RF_SEGMENTS: tuple[tuple[str, str], ...] = (
+    ("[1-2][1-2]", "Hibernating"),
+    ("[1-2][3-4]", "At Risk"),
+    ("[1-2]5", "Can't Lose Them"),
+    ("3[1-2]", "About to Sleep"),
+    ("33", "Need Attention"),
+    ("[3-4][4-5]", "Loyal Customers"),
+    ("41", "Promising"),
+    ("51", "New Customers"),
+    ("[4-5][2-3]", "Potential Loyalists"),
+    ("5[4-5]", "Champions"),
+)
+NO_ORDERS = "Prospects"
+
+
+class Transform(BaseModel):
+    """One input column: log1p if skewed, the median that fills a missing value (and whether a
+    missing flag column follows the inputs), winsorising bounds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    feature: str
+    log: bool
+    median: float
+    flag: bool
+    clip: tuple[float, float]
+
+
+class Rfm(BaseModel):
+    """Quintile boundaries (four cut points each) and the RF-pattern names."""
+
+    model_config = ConfigDict(frozen=True)
+
+    recency: list[float]
+    frequency: list[float]
+    monetary: list[float]
+    names: list[tuple[str, str]] = Field(default_factory=lambda: [list(p) for p in RF_SEGMENTS])  # type: ignore[misc]
+    no_orders: str = NO_ORDERS
+
+    def score(self, recency: float | None, frequency: float, monetary: float) -> tuple[int, int, int, str]:
+        """R, F and M from 1 to 5 (5 best: most recent, most frequent, highest spend) and the name."""
+        if recency is None or frequency <= 0:
+            return 0, 0, 0, self.no_orders
+        r = 5 - bisect_left(self.recency, recency)
+        f = 1 + bisect_left(self.frequency, frequency)
+        m = 1 + bisect_left(self.monetary, monetary)
+        pattern = f"{r}{f}"
+        name = next((n for p, n in self.names if re.fullmatch(p, pattern)), pattern)
+        return r, f, m, name
+
+
+class Clusters(BaseModel):
+    """Learned segments: nearest centroid (k-means) or the most probable component (a Gaussian
+    mixture with full covariances, through the Cholesky factors of its precisions)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["kmeans", "gmm"]
+    centers: list[list[float]]
+    names: list[str]
+    precisions_cholesky: list[list[list[float]]] = Field(default_factory=list)
+    log_weights: list[float] = Field(default_factory=list)
+
+    def assign(self, x: Sequence[float]) -> int:
+        if self.kind == "kmeans":
+            distances = [sum((a - b) ** 2 for a, b in zip(x, c, strict=True)) for c in self.centers]
+            return distances.index(min(distances))
+        scores = []
+        for mean, chol, log_weight in zip(self.centers, self.precisions_cholesky, self.log_weights, strict=True):
+            centred = [a - b for a, b in zip(x, mean, strict=True)]
+            y = [sum(centred[i] * chol[i][j] for i in range(len(centred))) for j in range(len(centred))]
+            log_det = sum(math.log(chol[j][j]) for j in range(len(centred)))
+            scores.append(log_weight + log_det - 0.5 * sum(v * v for v in y))
+        return scores.index(max(scores))
+
+
+class SegmentSpec(BaseModel):
+    """What the retrain function stores as ``models/<version>/spec.json``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    features: list[str]
+    transforms: list[Transform]
+    scale_mean: list[float]
+    scale_std: list[float]
+    rfm: Rfm
+    clusters: Clusters
+
+    def vector(self, row: Sequence[float | None]) -> list[float]:
+        """The standardised vector the clusters live in: transformed inputs, then missing flags."""
+        values, flags = [], []
+        for t, raw in zip(self.transforms, row, strict=True):
+            value = t.median if raw is None else (math.log1p(max(raw, 0.0)) if t.log else raw)
+            values.append(min(max(value, t.clip[0]), t.clip[1]))
+            if t.flag:
+                flags.append(1.0 if raw is None else 0.0)
+        return [(v - m) / s for v, m, s in zip(values + flags, self.scale_mean, self.scale_std, strict=True)]
+
+    def segment(self, row: Sequence[float | None]) -> int:
+        return self.clusters.assign(self.vector(row))

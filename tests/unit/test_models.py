@@ -1,0 +1,155 @@
+"""Segmentation models: features, RFM, training, the JSON spec against scikit-learn, drift,
+the promotion policy, and the retrain/rescore/rollback service with in-memory ports."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from audience.domain.profile import Profile
+from audience.models.drift import PromotionPolicy, decide
+from audience.models.features import FEATURES
+from audience.models.spec import Rfm
+from audience.models.training import TrainingConfig, train
+from audience.services.models import NotEnoughCustomers, feature_matrix, load_model, rescore, retrain, activate
+from tests.synthetic import NOW, customers
+from tests.unit.fakes import MemoryProfiles
+from tests.unit.test_import_service import MemoryBucket
+
+FAST = TrainingConfig(k_range=(2, 6), n_init=2, selection_sample=2_000, silhouette_sample=1_000, bootstrap_rounds=3)
+
+
+class MemoryRegistry:
+    def __init__(self) -> None:
+        self.history: list[tuple[str, str]] = []
+
+    def active(self) -> str | None:
+        return self.history[-1][0] if self.history else None
+
+    def activate(self, version: str, reason: str, at: datetime) -> None:
+        self.history.append((version, reason))
+
+
+def stored(profiles: list[Profile]) -> MemoryProfiles:
+    repository = MemoryProfiles()
+    for p in profiles:
+        repository.items[p.customer_id] = p.model_copy(update={"version": 1})
+    return repository
+
+
+def test_rfm_scores_by_quintile_and_names_by_the_reference_map() -> None:
+    rfm = Rfm(recency=[10, 30, 60, 120], frequency=[1, 2, 4, 8], monetary=[50, 100, 200, 400])
+    assert rfm.score(5, 10, 500) == (5, 5, 5, "Champions")
+    assert rfm.score(200, 1, 20) == (1, 1, 1, "Hibernating")
+    assert rfm.score(200, 9, 20)[3] == "Can't Lose Them"
+    assert rfm.score(5, 1, 20)[3] == "New Customers"
+    assert rfm.score(None, 0, 0) == (0, 0, 0, "Prospects")
+
+
+def test_training_finds_the_generators_segments_and_names_them() -> None:
+    profiles, truth = customers(3_000)
+    trained = train(feature_matrix(profiles, NOW), "v1", FAST)
+    assert trained.metrics["k"] == 4
+    assert adjusted_rand_score(truth, trained.labels) > 0.9
+    names = trained.spec.clusters.names
+    champions = names[int(np.bincount(trained.labels[np.array(truth) == 0]).argmax())]
+    assert champions == "recent, frequent, high spend"
+    assert {"kmeans", "gmm"} == set(trained.metrics["candidates"]) and trained.metrics["stability"] > 0.9
+
+
+@pytest.mark.parametrize("kind", ["kmeans", "gmm"])
+def test_scoring_from_the_spec_agrees_with_scikit_learn_on_every_customer(kind: str) -> None:
+    profiles, _ = customers(1_500, seed=3)
+    profiles += [Profile(customer_id=f"browser-{i}", event_counts={"page": i}, first_seen=NOW - timedelta(days=i))
+                 for i in range(1, 40)]  # fmt: skip  (no orders: missing values, imputed and flagged)
+    x = feature_matrix(profiles, NOW)
+    trained = train(x, "v1", FAST)
+    if trained.spec.clusters.kind != kind:  # force the other family: both must agree
+        config = TrainingConfig(**{**FAST.__dict__, "k_range": (trained.metrics["k"], trained.metrics["k"])})
+        trained = _train_kind(x, kind, config)
+    rows = [[None if np.isnan(v) else float(v) for v in row] for row in x]
+    from_spec = [trained.spec.segment(row) for row in rows]
+    assert from_spec == trained.pipeline.predict(x).tolist()
+    assert any(t.flag for t in trained.spec.transforms)  # missing flags were fitted and are scored
+
+
+def _train_kind(x: np.ndarray, kind: str, config: TrainingConfig):  # type: ignore[no-untyped-def]
+    import audience.models.training as training
+
+    original = training.silhouette
+    try:  # make the wanted family win the comparison between families
+        training.silhouette = lambda z, labels, cfg: original(z, labels, cfg) + (1.0 if kind == "gmm" else 0)  # type: ignore[assignment]
+        return training.train(x, "v1", config)
+    finally:
+        training.silhouette = original
+
+
+def test_the_quality_gate_names_what_failed() -> None:
+    metrics = {"silhouette": 0.1, "min_share": 0.01, "stability": 0.5}
+    promoted, reason = decide(metrics, None, PromotionPolicy())
+    assert not promoted and "silhouette 0.100 < 0.15" in reason and "stability 0.500 < 0.6" in reason
+    assert "smallest segment 0.010" in reason
+
+
+def test_retrain_promotes_a_first_model_then_keeps_it_on_unchanged_data_and_moves_on_a_shift() -> None:
+    profiles, _ = customers(1_200, seed=5)
+    repository, bucket, registry = stored(profiles), MemoryBucket(), MemoryRegistry()
+
+    first = retrain(repository, bucket, registry, PromotionPolicy(), NOW, FAST, scan_segments=2)
+    assert first.promoted and first.reason == "first model" and first.moved == 1_200
+    assert registry.active() == first.version and f"models/{first.version}/spec.json" in bucket.objects
+    assert bucket.objects[first.report_key].startswith(b"<!doctype html>") and b"data:image/png;base64" in bucket.objects[first.report_key]
+    placed = repository.items[profiles[0].customer_id]
+    assert placed.segments is not None and placed.segments.model_version == first.version
+    assert placed.segment_history[-1].reason == f"model {first.version}" and placed.segment_history[-1].previous is None
+
+    writes = repository.writes
+    same = retrain(repository, bucket, registry, PromotionPolicy(), NOW + timedelta(seconds=1), FAST, scan_segments=2)
+    assert not same.promoted and same.moved == 0 and repository.writes == writes
+    assert same.drift is not None and max(same.drift["psi"].values()) < 0.05
+    assert f"models/{same.version}/model.joblib" in bucket.objects  # stored, not promoted
+    assert registry.active() == first.version
+
+    shifted, _ = customers(1_200, seed=5, shift=3.0)
+    for p in shifted:
+        repository.items[p.customer_id] = repository.items[p.customer_id].model_copy(
+            update={"last_order_at": p.last_order_at, "first_order_at": p.first_order_at, "daily": p.daily}
+        )
+    moved = retrain(repository, bucket, registry, PromotionPolicy(), NOW + timedelta(seconds=2), FAST, scan_segments=2)
+    assert moved.promoted and "population moved" in moved.reason and "recency_days" in moved.reason
+    assert moved.drift is not None and moved.drift["moved"] > 0 and moved.drift["moves"]
+    assert moved.moved > 0 and b"Drift against the active model" in bucket.objects[moved.report_key]
+
+
+def test_time_alone_moves_customers_and_a_rollback_restores_a_version() -> None:
+    profiles, _ = customers(600, seed=9)
+    repository, bucket, registry = stored(profiles), MemoryBucket(), MemoryRegistry()
+    first = retrain(repository, bucket, registry, PromotionPolicy(), NOW, FAST, scan_segments=1)
+    before = {c: p.segments.rfm for c, p in repository.items.items() if p.segments}
+
+    moved = rescore(repository, bucket, registry, NOW + timedelta(days=200))
+    assert moved > 0
+    after = {c: p.segments.rfm for c, p in repository.items.items() if p.segments}
+    aged = [c for c in before if before[c] == "Champions" and after[c] != "Champions"]
+    assert aged and repository.items[aged[0]].segment_history[-1].reason == "time-based rescore"
+
+    second = retrain(repository, bucket, registry, PromotionPolicy(drift_psi=0.0), NOW, FAST, scan_segments=1)
+    assert second.promoted and registry.active() == second.version
+    activate(first.version, repository, bucket, registry, NOW, "rollback")
+    assert registry.active() == first.version and registry.history[-1][1] == "rollback"
+    assert load_model(bucket, first.version).spec.version == first.version
+
+
+def test_too_few_customers_is_refused_with_the_count() -> None:
+    profiles, _ = customers(10)
+    with pytest.raises(NotEnoughCustomers, match="10 customers"):
+        retrain(stored(profiles), MemoryBucket(), MemoryRegistry(), PromotionPolicy(), NOW, FAST)
+
+
+def test_feature_rows_follow_the_declared_order() -> None:
+    profiles, _ = customers(1)
+    row = feature_matrix(profiles, NOW)[0]
+    assert len(row) == len(FEATURES) and row[FEATURES.index("frequency")] == profiles[0].orders
