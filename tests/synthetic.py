@@ -26,7 +26,7 @@ ARCHETYPES = (
     Archetype("champions", 4, 25, 120, 400, 900),
     Archetype("lapsed one-off", 400, 1, 25, 6, 500),
     Archetype("regulars", 35, 7, 45, 90, 700),
-    Archetype("big spenders", 90, 3, 900, 40, 600),
+    Archetype("big spenders", 200, 3, 900, 40, 600),  # all beyond the 90-day window
 )
 
 

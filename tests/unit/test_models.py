@@ -63,8 +63,10 @@ def test_training_finds_the_generators_segments_and_names_them() -> None:
 @pytest.mark.parametrize("kind", ["kmeans", "gmm"])
 def test_scoring_from_the_spec_agrees_with_scikit_learn_on_every_customer(kind: str) -> None:
     profiles, _ = customers(1_500, seed=3)
-    profiles += [Profile(customer_id=f"browser-{i}", event_counts={"page": i}, first_seen=NOW - timedelta(days=i))
-                 for i in range(1, 40)]  # fmt: skip  (no orders: missing values, imputed and flagged)
+    profiles += [
+        Profile(customer_id=f"browser-{i}", event_counts={"page": i}, first_seen=NOW - timedelta(days=i))
+        for i in range(1, 40)
+    ]  # fmt: skip  (no orders: missing values, imputed and flagged)
     x = feature_matrix(profiles, NOW)
     trained = train(x, "v1", FAST)
     if trained.spec.clusters.kind != kind:  # force the other family: both must agree
@@ -101,7 +103,10 @@ def test_retrain_promotes_a_first_model_then_keeps_it_on_unchanged_data_and_move
     first = retrain(repository, bucket, registry, PromotionPolicy(), NOW, FAST, scan_segments=2)
     assert first.promoted and first.reason == "first model" and first.moved == 1_200
     assert registry.active() == first.version and f"models/{first.version}/spec.json" in bucket.objects
-    assert bucket.objects[first.report_key].startswith(b"<!doctype html>") and b"data:image/png;base64" in bucket.objects[first.report_key]
+    assert (
+        bucket.objects[first.report_key].startswith(b"<!doctype html>")
+        and b"data:image/png;base64" in bucket.objects[first.report_key]
+    )
     placed = repository.items[profiles[0].customer_id]
     assert placed.segments is not None and placed.segments.model_version == first.version
     assert placed.segment_history[-1].reason == f"model {first.version}" and placed.segment_history[-1].previous is None
@@ -136,7 +141,7 @@ def test_time_alone_moves_customers_and_a_rollback_restores_a_version() -> None:
     aged = [c for c in before if before[c] == "Champions" and after[c] != "Champions"]
     assert aged and repository.items[aged[0]].segment_history[-1].reason == "time-based rescore"
 
-    second = retrain(repository, bucket, registry, PromotionPolicy(drift_psi=0.0), NOW, FAST, scan_segments=1)
+    second = retrain(repository, bucket, registry, PromotionPolicy(min_improvement=-1.0), NOW, FAST, scan_segments=1)
     assert second.promoted and registry.active() == second.version
     activate(first.version, repository, bucket, registry, NOW, "rollback")
     assert registry.active() == first.version and registry.history[-1][1] == "rollback"

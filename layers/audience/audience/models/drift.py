@@ -86,7 +86,9 @@ def compare(
     same = np.array([matching.get(int(c), -1) for c in candidate_labels]) == active_labels
     drift.moved = int((~same).sum())
     pairs, counts = np.unique(np.stack([active_labels[~same], candidate_labels[~same]]), axis=1, return_counts=True)
-    drift.moves = {f"{active_names[a]} -> {candidate_names[c]}": int(n) for (a, c), n in zip(pairs.T, counts, strict=True)}
+    drift.moves = {
+        f"{active_names[a]} -> {candidate_names[c]}": int(n) for (a, c), n in zip(pairs.T, counts, strict=True)
+    }
     return drift
 
 
@@ -109,4 +111,7 @@ def decide(metrics: dict[str, Any], drift: Drift | None, policy: PromotionPolicy
     gain = metrics["silhouette"] - (drift.active_silhouette if drift.active_silhouette is not None else -1.0)
     if gain >= policy.min_improvement:
         return True, f"silhouette better by {gain:.3f} on today's customers"
-    return False, f"no drift and no better (silhouette gain {gain:.3f} < {policy.min_improvement}): keeping the active model"
+    return (
+        False,
+        f"no drift and no better (silhouette gain {gain:.3f} < {policy.min_improvement}): keeping the active model",
+    )

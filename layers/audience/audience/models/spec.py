@@ -53,7 +53,7 @@ class Rfm(BaseModel):
     recency: list[float]
     frequency: list[float]
     monetary: list[float]
-    names: list[tuple[str, str]] = Field(default_factory=lambda: [list(p) for p in RF_SEGMENTS])  # type: ignore[misc]
+    names: list[tuple[str, str]] = Field(default_factory=lambda: list(RF_SEGMENTS))
     no_orders: str = NO_ORDERS
 
     def score(self, recency: float | None, frequency: float, monetary: float) -> tuple[int, int, int, str]:

@@ -111,7 +111,9 @@ def train(x: Matrix, version: str, config: TrainingConfig = TrainingConfig()) ->
     best_kmeans = min(kmeans_scores, key=lambda s: (s["rank"], s["k"]))
     gmm_scores = [_gmm_scores(sample, k, config) for k in range(config.k_range[0], config.k_range[1] + 1)]
     best_gmm = min(gmm_scores, key=lambda s: s["bic"])
-    kind, k = ("gmm", best_gmm["k"]) if best_gmm["silhouette"] > best_kmeans["silhouette"] else ("kmeans", best_kmeans["k"])
+    kind, k = (
+        ("gmm", best_gmm["k"]) if best_gmm["silhouette"] > best_kmeans["silhouette"] else ("kmeans", best_kmeans["k"])
+    )
 
     model = _model(kind, k, config, config.n_init).fit(fit_rows)
     stability = _stability(kind, k, model, sample, rng, config)
@@ -266,7 +268,9 @@ def silhouette(z: Matrix, labels: NDArray[np.int64], config: TrainingConfig) -> 
     return float(silhouette_score(z[rows], labels[rows]))
 
 
-def _stability(kind: str, k: int, model: Any, sample: Matrix, rng: np.random.Generator, config: TrainingConfig) -> float:
+def _stability(
+    kind: str, k: int, model: Any, sample: Matrix, rng: np.random.Generator, config: TrainingConfig
+) -> float:
     """Mean adjusted Rand index between the model's labels of the sample and those of models
     refitted on bootstrap resamples of it."""
     reference = model.predict(sample)

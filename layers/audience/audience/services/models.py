@@ -14,6 +14,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -111,7 +112,7 @@ def retrain(
     if len(customers) < MIN_CUSTOMERS:
         raise NotEnoughCustomers(f"{len(customers)} customers; retraining needs at least {MIN_CUSTOMERS}")
     x = feature_matrix(customers, now)
-    trained = train(x, now.strftime("%Y%m%dT%H%M%SZ"), config)
+    trained = train(x, f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}", config)  # sorts by time, never collides
     active_version = registry.active()
     drift = _drift(store, active_version, trained, x, config) if active_version else None
     promoted, reason = decide(trained.metrics, drift, policy)
@@ -127,7 +128,9 @@ def retrain(
         labels = trained.labels.tolist()
         rows = [tuple(None if np.isnan(v) else float(v) for v in row) for row in x]
         places = {p.customer_id: placement(trained.spec, labels[i], rows[i], now) for i, p in enumerate(customers)}
-        outcome.moved = _write_moves(customers, places.__getitem__, profiles, trained.spec, now, f"model {trained.spec.version}")
+        outcome.moved = _write_moves(
+            customers, places.__getitem__, profiles, trained.spec, now, f"model {trained.spec.version}"
+        )
     return outcome
 
 
@@ -142,7 +145,11 @@ def activate(
 
 
 def rescore(
-    profiles: ProfileRepository, store: ObjectStore, registry: ModelRegistry, now: datetime, reason: str = "time-based rescore",
+    profiles: ProfileRepository,
+    store: ObjectStore,
+    registry: ModelRegistry,
+    now: datetime,
+    reason: str = "time-based rescore",
     scan_segments: int = 4,
 ) -> int:
     """Score every customer with the active model as of ``now``: time moves customers (recency
@@ -158,7 +165,9 @@ def rescore(
 def _drift(store: ObjectStore, active_version: str, trained: Trained, x: np.ndarray, config: TrainingConfig) -> Drift:
     active = load_model(store, active_version)
     z = trained.pipeline[:-1].transform(x)
-    drift = compare(z, active.pipeline.predict(x), trained.labels, active.spec.clusters.names, trained.spec.clusters.names)
+    drift = compare(
+        z, active.pipeline.predict(x), trained.labels, active.spec.clusters.names, trained.spec.clusters.names
+    )
     drift.psi = population_stability(active.metrics["training_bins"], x)
     active_z = active.pipeline[:-1].transform(x)
     drift.active_silhouette = silhouette(active_z, active.pipeline.predict(x), config)
@@ -190,7 +199,9 @@ def _write_moves(
                 break
             except ConcurrentUpdate:
                 if attempt == WRITE_RETRIES:
-                    logger.warning("customer %s kept changing; their segment is left to the next rescore", customer.customer_id)
+                    logger.warning(
+                        "customer %s kept changing; their segment is left to the next rescore", customer.customer_id
+                    )
                     break
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 (jitter, not secrets)
                 profile = profiles.get(customer.customer_id)
