@@ -13,8 +13,8 @@ from audience.domain.profile import Profile
 from audience.models.drift import PromotionPolicy, decide
 from audience.models.features import FEATURES
 from audience.models.spec import Rfm
-from audience.models.training import TrainingConfig, train
-from audience.services.models import NotEnoughCustomers, feature_matrix, load_model, rescore, retrain, activate
+from audience.models.training import TrainingConfig, feature_matrix, train
+from audience.services.models import NotEnoughCustomers, activate, load_model, rescore, retrain
 from tests.synthetic import NOW, customers
 from tests.unit.fakes import MemoryProfiles
 from tests.unit.test_import_service import MemoryBucket

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -157,7 +157,7 @@ def _units(response: dict[str, Any]) -> float:
 class DynamoModelRegistry:
     """The active model's version: one item (``pk = MODEL#segments``, ``sk = ACTIVE``) in the table."""
 
-    KEY = {"pk": {"S": "MODEL#segments"}, "sk": {"S": "ACTIVE"}}
+    KEY: ClassVar[dict[str, Any]] = {"pk": {"S": "MODEL#segments"}, "sk": {"S": "ACTIVE"}}
 
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name

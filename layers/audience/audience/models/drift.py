@@ -71,8 +71,10 @@ def compare(
 ) -> Drift:
     """Match clusters and count moves; ``z`` is every customer in the candidate's space."""
     ka, kc = len(active_names), len(candidate_names)
-    active_means = np.array([z[active_labels == a].mean(axis=0) if (active_labels == a).any() else np.full(z.shape[1], 1e6)
-                             for a in range(ka)])  # fmt: skip
+    far = np.full(z.shape[1], 1e6)  # an active segment nobody is in today matches nothing
+    active_means = np.array(
+        [z[active_labels == a].mean(axis=0) if (active_labels == a).any() else far for a in range(ka)]
+    )
     candidate_means = np.array([z[candidate_labels == c].mean(axis=0) for c in range(kc)])
     cost = np.linalg.norm(candidate_means[:, None, :] - active_means[None, :, :], axis=2)
     rows, cols = linear_sum_assignment(cost)

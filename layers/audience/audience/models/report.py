@@ -11,12 +11,12 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # no display in Lambda
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.decomposition import PCA  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.decomposition import PCA
 
-from audience.models.features import FEATURES  # noqa: E402
-from audience.models.training import Matrix, Trained  # noqa: E402
+from audience.models.features import FEATURES
+from audience.models.training import Matrix, Trained
 
 PLOT_SAMPLE = 5_000  # points in the projection and the distributions
 
@@ -48,7 +48,8 @@ th{{background:#f4f4f4}}td:first-child,th:first-child{{text-align:left}}img{{max
 stability (bootstrap ARI) {metrics["stability"]:.3f}; {metrics["outliers"]:,} outliers (IsolationForest) left out of
 fitting and still assigned.</p>
 {body}
-<details><summary>Spec (what the stream scores with)</summary><pre>{html.escape(spec.model_dump_json(indent=1))}</pre></details>
+<details><summary>Spec (what the stream scores with)</summary>
+<pre>{html.escape(spec.model_dump_json(indent=1))}</pre></details>
 </body></html>"""
 
 
@@ -66,8 +67,9 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _decision_table(decision: dict[str, Any]) -> str:
-    return _table(["", ""], [["promoted", decision["promoted"]], ["reason", decision["reason"]],
-                             ["active before", decision["active_before"] or "none"], ["at", decision["at"]]])  # fmt: skip
+    rows = [["promoted", decision["promoted"]], ["reason", decision["reason"]],
+            ["active before", decision["active_before"] or "none"], ["at", decision["at"]]]  # fmt: skip
+    return _table(["", ""], rows)
 
 
 def _segments_table(names: list[str], labels: np.ndarray, x: Matrix) -> str:

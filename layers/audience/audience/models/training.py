@@ -11,7 +11,9 @@ inlier; stability is the mean adjusted Rand index of refits on bootstrap samples
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -25,7 +27,8 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from audience.models.features import FEATURES, SKEWED
+from audience.domain.profile import Profile
+from audience.models.features import FEATURES, SKEWED, features
 from audience.models.spec import Clusters, Rfm, SegmentSpec, Transform
 
 Matrix = NDArray[np.float64]
@@ -66,6 +69,11 @@ class Winsorizer(BaseEstimator, TransformerMixin):  # type: ignore[misc]
         clipped = np.array(x, dtype=float, copy=True)
         clipped[:, : self.columns] = np.clip(clipped[:, : self.columns], self.low_, self.high_)
         return clipped
+
+
+def feature_matrix(profiles: Iterable[Profile], as_of: datetime) -> Matrix:
+    """Rows of ``FEATURES`` (NaN for a missing value), one per profile."""
+    return np.array([features(p, as_of) for p in profiles], dtype=float).reshape(-1, len(FEATURES))
 
 
 def _log_skewed(x: Matrix) -> Matrix:

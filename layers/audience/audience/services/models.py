@@ -15,7 +15,6 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +36,8 @@ from audience.ports import ModelRegistry, ObjectStore, ProfileRepository
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_TRAINING = TrainingConfig()
+MOVE_BATCH = 100  # BatchGetItem's limit
 MIN_CUSTOMERS = 50  # fewer cannot support ten candidate segments, bootstraps and a gate
 WRITE_RETRIES = 3
 
@@ -88,15 +89,26 @@ def load_model(store: ObjectStore, version: str) -> Model:
     return Model(SegmentSpec.model_validate_json(spec_text), joblib.load(io.BytesIO(pickled)), json.loads(metrics_text))
 
 
-def live_profiles(profiles: ProfileRepository, segments: int) -> list[Profile]:
-    """Every customer's profile (redirects left out), read with ``segments`` parallel scans."""
+@dataclass(frozen=True)
+class Customer:
+    """What retraining keeps per customer (never the whole profile: a million of them must fit)."""
+
+    customer_id: str
+    version: int
+    segments: Segments | None
+
+
+def read_customers(profiles: ProfileRepository, segments: int, now: datetime) -> tuple[list[Customer], np.ndarray]:
+    """Every customer (redirects left out) and their feature rows, read with ``segments``
+    parallel scans; profiles are dropped as soon as their features are taken."""
+
+    def read(segment: int) -> list[tuple[Customer, tuple[float | None, ...]]]:
+        return [(Customer(p.customer_id, p.version, p.segments), features(p, now))
+                for p in profiles.scan(segment, segments) if p.merged_into is None]  # fmt: skip
+
     with ThreadPoolExecutor(max_workers=segments) as pool:
-        parts = pool.map(lambda s: [p for p in profiles.scan(s, segments) if p.merged_into is None], range(segments))
-        return sorted((p for part in parts for p in part), key=lambda p: p.customer_id)
-
-
-def feature_matrix(customers: list[Profile], now: datetime) -> np.ndarray:
-    return np.array([features(p, now) for p in customers], dtype=float)  # None becomes NaN
+        rows = sorted((r for part in pool.map(read, range(segments)) for r in part), key=lambda r: r[0].customer_id)
+    return [c for c, _ in rows], np.array([row for _, row in rows], dtype=float).reshape(len(rows), -1)
 
 
 def retrain(
@@ -105,32 +117,29 @@ def retrain(
     registry: ModelRegistry,
     policy: PromotionPolicy,
     now: datetime,
-    config: TrainingConfig = TrainingConfig(),
+    config: TrainingConfig = DEFAULT_TRAINING,
     scan_segments: int = 4,
 ) -> RetrainOutcome:
-    customers = live_profiles(profiles, scan_segments)
+    customers, x = read_customers(profiles, scan_segments, now)
     if len(customers) < MIN_CUSTOMERS:
         raise NotEnoughCustomers(f"{len(customers)} customers; retraining needs at least {MIN_CUSTOMERS}")
-    x = feature_matrix(customers, now)
     trained = train(x, f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}", config)  # sorts by time, never collides
     active_version = registry.active()
     drift = _drift(store, active_version, trained, x, config) if active_version else None
     promoted, reason = decide(trained.metrics, drift, policy)
+    drift_json = drift.to_json() if drift else None
     decision = {"promoted": promoted, "reason": reason, "active_before": active_version, "at": now.isoformat(),
-                "drift": drift.to_json() if drift else None}  # fmt: skip
+                "drift": drift_json}  # fmt: skip
     save_model(store, trained, decision)
     report_key = f"reports/models/{trained.spec.version}.html"
     store.put_text(report_key, render_report(trained, x, decision))
     outcome = RetrainOutcome(trained.spec.version, promoted, reason, len(customers), 0, report_key, trained.metrics,
-                             decision["drift"])  # fmt: skip
+                             drift_json)  # fmt: skip
     if promoted:
         registry.activate(trained.spec.version, reason, now)
         labels = trained.labels.tolist()
-        rows = [tuple(None if np.isnan(v) else float(v) for v in row) for row in x]
-        places = {p.customer_id: placement(trained.spec, labels[i], rows[i], now) for i, p in enumerate(customers)}
-        outcome.moved = _write_moves(
-            customers, places.__getitem__, profiles, trained.spec, now, f"model {trained.spec.version}"
-        )
+        places = [placement(trained.spec, labels[i], _row(x[i]), now) for i in range(len(customers))]
+        outcome.moved = _write_moves(customers, places, profiles, trained.spec, now, f"model {trained.spec.version}")
     return outcome
 
 
@@ -158,8 +167,9 @@ def rescore(
     if version is None:
         return 0
     spec = load_model(store, version).spec
-    customers = live_profiles(profiles, scan_segments)
-    return _write_moves(customers, lambda customer_id: None, profiles, spec, now, reason)
+    customers, x = read_customers(profiles, scan_segments, now)
+    places = [placement(spec, spec.segment(row), row, now) for row in map(_row, x)]
+    return _write_moves(customers, places, profiles, spec, now, reason)
 
 
 def _drift(store: ObjectStore, active_version: str, trained: Trained, x: np.ndarray, config: TrainingConfig) -> Drift:
@@ -174,38 +184,50 @@ def _drift(store: ObjectStore, active_version: str, trained: Trained, x: np.ndar
     return drift
 
 
+def _row(values: np.ndarray) -> tuple[float | None, ...]:
+    return tuple(None if np.isnan(v) else float(v) for v in values)
+
+
 def _write_moves(
-    customers: list[Profile],
-    known: Callable[[str], Segments | None],
+    customers: list[Customer],
+    places: list[Segments],
     profiles: ProfileRepository,
     spec: SegmentSpec,
     now: datetime,
     reason: str,
 ) -> int:
-    """Write every customer whose place changed (``known`` gives a precomputed place, else the
-    spec scores the profile); a profile changed meanwhile is re-read and placed again."""
+    """Write every customer whose place changed, re-read in batches of ``MOVE_BATCH``; a profile
+    changed since the scan is placed again from its fresh state; a write that conflicts is
+    retried from a fresh read."""
+    moving = [(c, p) for c, p in zip(customers, places, strict=True) if not p.same_place(c.segments)]
     moved = 0
-    for customer in customers:
-        profile: Profile | None = customer
-        placed = known(customer.customer_id) or score(customer, spec, now)
-        for attempt in range(WRITE_RETRIES + 1):
-            assert profile is not None
-            updated = reassigned(profile, placed, reason)
-            if updated is None:
-                break
-            try:
-                profiles.save(updated)
-                moved += 1
-                break
-            except ConcurrentUpdate:
-                if attempt == WRITE_RETRIES:
-                    logger.warning(
-                        "customer %s kept changing; their segment is left to the next rescore", customer.customer_id
-                    )
-                    break
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 (jitter, not secrets)
-                profile = profiles.get(customer.customer_id)
-                if profile is None or profile.merged_into is not None:
-                    break
+    for start in range(0, len(moving), MOVE_BATCH):
+        batch = moving[start : start + MOVE_BATCH]
+        fresh = profiles.get_many([c.customer_id for c, _ in batch])
+        for customer, placed in batch:
+            profile = fresh.get(customer.customer_id)
+            if profile is not None and profile.version != customer.version:
                 placed = score(profile, spec, now)
+            moved += _move(profile, placed, profiles, spec, now, reason)
     return moved
+
+
+def _move(profile: Profile | None, placed: Segments, profiles: ProfileRepository, spec: SegmentSpec, now: datetime,
+          reason: str) -> int:  # fmt: skip
+    for attempt in range(WRITE_RETRIES + 1):
+        if profile is None or profile.merged_into is not None:
+            return 0
+        updated = reassigned(profile, placed, reason)
+        if updated is None:
+            return 0
+        try:
+            profiles.save(updated)
+            return 1
+        except ConcurrentUpdate:
+            if attempt == WRITE_RETRIES:
+                break
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 (jitter, not secrets)
+            profile = profiles.get(profile.customer_id)
+            placed = score(profile, spec, now) if profile is not None else placed
+    logger.warning("a customer kept changing; their segment is left to the next rescore")
+    return 0
