@@ -52,10 +52,13 @@ def test_functions_run_python_3_11_with_the_layer_and_tracing() -> None:
     assert all("Runtime" not in f["Properties"] for f in FUNCTIONS.values())
 
 
-def test_the_layer_is_built_by_sam_from_the_audience_package() -> None:
+def test_the_layers_are_built_by_sam_with_their_makefiles() -> None:
     layer = RESOURCES["AudienceLayer"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.11"}
+    assert layer["Metadata"] == {"BuildMethod": "makefile"}
     assert (ROOT / layer["Properties"]["ContentUri"] / "audience" / "__init__.py").is_file()
+    for name in ("AudienceLayer", "MlLayer"):
+        makefile = (ROOT / RESOURCES[name]["Properties"]["ContentUri"] / "Makefile").read_text()
+        assert f"build-{name}:" in makefile
 
 
 def test_the_stream_function_reads_kinesis_with_partial_failures_bounded_retries_and_a_dead_letter_queue() -> None:
@@ -125,3 +128,12 @@ def test_sam_build_builds_the_layer_and_every_function(tmp_path: Path) -> None:
     assert (built / "AudienceLayer" / "python" / "aws_lambda_powertools").is_dir()
     for logical_id in FUNCTIONS:
         assert (built / logical_id / "app.py").is_file()
+    # Lambda's limit: 250 MB unzipped for a function with all its layers (the retrain function
+    # carries both layers; the ML layer is trimmed by layers/ml/Makefile).
+    retrain_size = sum(_size(built / part) for part in ("RetrainFunction", "AudienceLayer", "MlLayer"))
+    assert (built / "MlLayer" / "python" / "sklearn" / "cluster").is_dir()
+    assert retrain_size < 250 * 2**20, f"{retrain_size / 2**20:.0f} MB"
+
+
+def _size(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
