@@ -9,12 +9,12 @@ AWS_PORT ?= 4566
 API_PORT ?= 3000
 EMBEDDED := $(BIN)/python -m embedded --aws-port $(AWS_PORT) --api-port $(API_PORT)
 
-.PHONY: help venv demo bench test test-unit test-integration test-e2e lint local invoke build validate lock clean
+.PHONY: help venv demo retrain bench test test-unit test-integration test-e2e lint local invoke build validate lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: requirements.lock requirements-dev.txt layers/audience/requirements.txt
+$(BIN)/.installed: requirements.lock requirements-dev.txt layers/audience/requirements.txt layers/ml/requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -28,6 +28,9 @@ demo: $(BIN)/.installed ## start the embedded stack, send sample events, print t
 
 local: $(BIN)/.installed ## start the embedded stack and keep it up (Ctrl-C stops it)
 	$(EMBEDDED) local
+
+retrain: $(BIN)/.installed ## against a running `make local`, fire RetrainFunction with what its schedule sends
+	$(EMBEDDED) invoke RetrainFunction tests/events/retrain_scheduled.json
 
 invoke: $(BIN)/.installed ## run one handler: make invoke FUNCTION=IngestFunction EVENT=tests/events/ingest_order_completed.json
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<logical id> EVENT=<file>"; exit 2; }

@@ -3,9 +3,9 @@ or make a named version active (a rollback).
 
 Events: ``{}`` or an EventBridge scheduled event retrains; ``{"action": "rescore"}`` rescores;
 ``{"action": "activate", "version": "<version>", "reason": "..."}`` activates.
+(No ``from __future__ import annotations``: pydantic resolves the request model's types here.)
 """
 
-from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import UTC, datetime

@@ -58,7 +58,7 @@ def run_demo(args: argparse.Namespace) -> int:
         assert stack.api is not None
         print(f"embedded stack up: AWS at {stack.endpoint}, API at {stack.api.url}")
         print(f"function logs: {LOGS.relative_to(ROOT)}")
-        demo.run(stack.api.url)
+        demo.run(stack)
     print("embedded stack stopped")
     return 0
 

@@ -1,4 +1,5 @@
-"""The demo: a small shop's day of Segment events through the real API, then the profiles."""
+"""The demo: a small shop's day of Segment events through the real API, then the profiles; then a
+year of order history imported from an export, a segmentation model trained on it, and its report."""
 
 from __future__ import annotations
 
@@ -7,14 +8,22 @@ import random
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
+
+from audience.adapters.aws import client
+from embedded.stack import EmbeddedStack
+
+REPORTS = Path(__file__).resolve().parents[2] / ".local" / "reports"
 
 CURRENCIES = ["USD", "USD", "USD", "EUR", "GBP"]
 PAGES = ["Home", "New Arrivals", "Sale", "Product", "Cart"]
 COUNTRIES = ["US", "GB", "DE", "FR", "NL"]
 CATEGORIES = ["Shoes", "Dresses", "Accessories", "Home", "Beauty"]
+# (share of customers, days since the last order, orders, order value): the shop's kinds of buyer
+BUYERS = [(0.2, 6, 14, 110), (0.35, 330, 1, 30), (0.3, 40, 5, 55), (0.15, 180, 3, 600)]
 
 
 def sample_events(customers: int = 25, seed: int = 7) -> list[dict[str, Any]]:
@@ -107,7 +116,24 @@ def _send(request: Request) -> tuple[int, Any]:
         return error.code, json.loads(error.read() or b"null")
 
 
-def run(api: str, batch_size: int = 100) -> None:
+def order_history(customers: int = 400, seed: int = 11, now: datetime | None = None) -> str:
+    """A year of orders of ``customers`` shop customers, as an export in the default layout."""
+    rng = random.Random(seed)  # noqa: S311 (sample data, not secrets)
+    now = now or datetime.now(UTC)
+    rows = ["order_id,customer_id,date,total,currency,category"]
+    for n in range(customers):
+        _, recency, orders, value = rng.choices(BUYERS, weights=[b[0] for b in BUYERS])[0]
+        last = now - timedelta(days=recency * rng.lognormvariate(0, 0.2))
+        for k in range(max(1, round(orders * rng.lognormvariate(0, 0.2)))):
+            when = last - timedelta(days=k * rng.uniform(5, 25))
+            total = round(value * rng.lognormvariate(0, 0.2), 2)
+            rows.append(f"shop-{n:04d}-{k},shop-{n:04d},{when:%Y-%m-%d %H:%M},{total},USD,{rng.choice(CATEGORIES)}")
+    return "\n".join(rows) + "\n"
+
+
+def run(stack: EmbeddedStack, batch_size: int = 100) -> None:
+    assert stack.api is not None and stack.runtime is not None
+    api = stack.api.url
     events = sample_events()
     started = time.monotonic()
     for i in range(0, len(events), batch_size):
@@ -123,6 +149,32 @@ def run(api: str, batch_size: int = 100) -> None:
     profiles = wait_for_profiles(api, expected_event_counts(events))
     print(f"{len(profiles)} profiles up to date {time.monotonic() - started:.2f}s after the first POST\n")
     print(render(profiles))
+    train_on_history(stack)
+
+
+def train_on_history(stack: EmbeddedStack) -> None:
+    """Import a year of orders through the bucket, retrain as the schedule would, show the model."""
+    assert stack.runtime is not None and stack.s3 is not None
+    s3, bucket = client("s3"), stack.outputs["DataBucketName"]
+    s3.put_object(Bucket=bucket, Key="imports/orders/demo-history.csv", Body=order_history().encode())
+    stack.s3.poll()  # deliver the notification now
+    manifest = next(json.loads(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read())
+                    for o in s3.list_objects_v2(Bucket=bucket, Prefix="reports/imports/")["Contents"]
+                    if o["Key"].endswith(".json"))  # fmt: skip
+    print(f"\nimported imports/orders/demo-history.csv: {manifest['rows_read']} rows, {manifest['orders']} orders,"
+          f" {manifest['customers_created']} customers (reconciles: {manifest['reconciles']})")  # fmt: skip
+    outcome = stack.runtime.invoke("RetrainFunction", {"action": "retrain"})
+    spec = json.loads(s3.get_object(Bucket=bucket, Key=f"models/{outcome['version']}/spec.json")["Body"].read())
+    metrics = outcome["metrics"]
+    print(f"model {outcome['version']}: {metrics['kind']}, k={metrics['k']}, silhouette {metrics['silhouette']:.2f},"
+          f" stability {metrics['stability']:.2f}; promoted: {outcome['promoted']} ({outcome['reason']});"
+          f" {outcome['moved']} customers placed")  # fmt: skip
+    for name, share in zip(spec["clusters"]["names"], metrics["shares"], strict=True):
+        print(f"  {share:>6.1%}  {name}")
+    report = REPORTS / f"{outcome['version']}.html"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_bytes(s3.get_object(Bucket=bucket, Key=outcome["report_key"])["Body"].read())
+    print(f"report: {report} (s3://{bucket}/{outcome['report_key']})")
 
 
 def wait_for_profiles(api: str, expected: Counter[str], timeout: float = 60) -> list[dict[str, Any]]:

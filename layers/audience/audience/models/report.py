@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display in Lambda
 import matplotlib.pyplot as plt
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.decomposition import PCA
 
 from audience.models.features import FEATURES
@@ -72,7 +73,7 @@ def _decision_table(decision: dict[str, Any]) -> str:
     return _table(["", ""], rows)
 
 
-def _segments_table(names: list[str], labels: np.ndarray, x: Matrix) -> str:
+def _segments_table(names: list[str], labels: NDArray[np.int64], x: Matrix) -> str:
     monetary = np.nan_to_num(x[:, FEATURES.index("monetary")])
     total = monetary.sum() or 1.0
     rows = []
@@ -84,11 +85,13 @@ def _segments_table(names: list[str], labels: np.ndarray, x: Matrix) -> str:
 
 def _scores_table(metrics: dict[str, Any]) -> str:
     rows = [[s["k"], f"{s['silhouette']:.3f}", f"{s['calinski_harabasz']:.0f}", f"{s['davies_bouldin']:.3f}",
-             f"{s['rank']:.2f}"] for s in metrics["candidates"]["kmeans"]]  # fmt: skip
-    return _table(["k (k-means)", "silhouette", "Calinski-Harabasz", "Davies-Bouldin", "mean rank"], rows)
+             f"{s['min_share']:.3f}", f"{s['rank']:.2f}" if "rank" in s else "not eligible"]
+            for s in metrics["candidates"]["kmeans"]]  # fmt: skip
+    header = ["k (k-means)", "silhouette", "Calinski-Harabasz", "Davies-Bouldin", "smallest share", "mean rank"]
+    return _table(header, rows)
 
 
-def _sizes(names: list[str], labels: np.ndarray) -> Any:
+def _sizes(names: list[str], labels: NDArray[np.int64]) -> Any:
     figure, axis = plt.subplots(figsize=(8, 3))
     counts = np.bincount(labels, minlength=len(names))
     axis.barh(names, counts, color=plt.cm.tab10(np.arange(len(names)) % 10))
@@ -107,7 +110,7 @@ def _k_curves(candidates: dict[str, list[dict[str, Any]]]) -> Any:
     return figure
 
 
-def _projection(z: Matrix, labels: np.ndarray, names: list[str]) -> Any:
+def _projection(z: Matrix, labels: NDArray[np.int64], names: list[str]) -> Any:
     points = PCA(n_components=2, random_state=0).fit_transform(z)
     figure, axis = plt.subplots(figsize=(7, 5))
     for i, name in enumerate(names):
@@ -117,7 +120,7 @@ def _projection(z: Matrix, labels: np.ndarray, names: list[str]) -> Any:
     return figure
 
 
-def _distributions(x: Matrix, labels: np.ndarray, names: list[str]) -> Any:
+def _distributions(x: Matrix, labels: NDArray[np.int64], names: list[str]) -> Any:
     shown = ("recency_days", "frequency", "monetary", "average_order_value")
     figure, axes = plt.subplots(1, len(shown), figsize=(14, 3.5))
     for axis, feature in zip(axes, shown, strict=True):

@@ -42,6 +42,7 @@ class TrainingConfig:
     silhouette_sample: int = 5_000
     bootstrap_rounds: int = 5
     outlier_share: float = 0.01
+    min_share: float = 0.02  # a candidate with a smaller segment is not chosen (the gate would refuse it)
     winsor: tuple[float, float] = (0.01, 0.99)
     seed: int = 7
 
@@ -115,10 +116,12 @@ def train(x: Matrix, version: str, config: TrainingConfig = TrainingConfig()) ->
     sample = fit_rows[rng.choice(len(fit_rows), min(len(fit_rows), config.selection_sample), replace=False)]
 
     kmeans_scores = [_kmeans_scores(sample, k, config) for k in range(config.k_range[0], config.k_range[1] + 1)]
-    _rank(kmeans_scores)
-    best_kmeans = min(kmeans_scores, key=lambda s: (s["rank"], s["k"]))
     gmm_scores = [_gmm_scores(sample, k, config) for k in range(config.k_range[0], config.k_range[1] + 1)]
-    best_gmm = min(gmm_scores, key=lambda s: s["bic"])
+    kmeans_eligible = [s for s in kmeans_scores if s["min_share"] >= config.min_share] or kmeans_scores
+    gmm_eligible = [s for s in gmm_scores if s["min_share"] >= config.min_share] or gmm_scores
+    _rank(kmeans_eligible)
+    best_kmeans = min(kmeans_eligible, key=lambda s: (s["rank"], s["k"]))
+    best_gmm = min(gmm_eligible, key=lambda s: s["bic"])
     kind, k = (
         ("gmm", best_gmm["k"]) if best_gmm["silhouette"] > best_kmeans["silhouette"] else ("kmeans", best_kmeans["k"])
     )
@@ -237,6 +240,7 @@ def _kmeans_scores(sample: Matrix, k: int, config: TrainingConfig) -> dict[str, 
     labels = model.labels_
     return {
         "k": k,
+        "min_share": float(np.bincount(labels, minlength=k).min() / len(labels)),
         "inertia": float(model.inertia_),
         "silhouette": silhouette(sample, labels, config),
         "calinski_harabasz": float(calinski_harabasz_score(sample, labels)),
@@ -249,6 +253,7 @@ def _gmm_scores(sample: Matrix, k: int, config: TrainingConfig) -> dict[str, Any
     labels = model.predict(sample)
     return {
         "k": k,
+        "min_share": float(np.bincount(labels, minlength=k).min() / len(labels)),
         "bic": float(model.bic(sample)),
         "silhouette": silhouette(sample, labels, config),
     }

@@ -31,7 +31,7 @@ from audience.models.drift import Drift, PromotionPolicy, compare, decide, popul
 from audience.models.features import features
 from audience.models.report import render_report
 from audience.models.spec import SegmentSpec
-from audience.models.training import Trained, TrainingConfig, silhouette, train
+from audience.models.training import Matrix, Trained, TrainingConfig, silhouette, train
 from audience.ports import ModelRegistry, ObjectStore, ProfileRepository
 
 logger = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class Customer:
     segments: Segments | None
 
 
-def read_customers(profiles: ProfileRepository, segments: int, now: datetime) -> tuple[list[Customer], np.ndarray]:
+def read_customers(profiles: ProfileRepository, segments: int, now: datetime) -> tuple[list[Customer], Matrix]:
     """Every customer (redirects left out) and their feature rows, read with ``segments``
     parallel scans; profiles are dropped as soon as their features are taken."""
 
@@ -172,7 +172,7 @@ def rescore(
     return _write_moves(customers, places, profiles, spec, now, reason)
 
 
-def _drift(store: ObjectStore, active_version: str, trained: Trained, x: np.ndarray, config: TrainingConfig) -> Drift:
+def _drift(store: ObjectStore, active_version: str, trained: Trained, x: Matrix, config: TrainingConfig) -> Drift:
     active = load_model(store, active_version)
     z = trained.pipeline[:-1].transform(x)
     drift = compare(
@@ -184,7 +184,7 @@ def _drift(store: ObjectStore, active_version: str, trained: Trained, x: np.ndar
     return drift
 
 
-def _row(values: np.ndarray) -> tuple[float | None, ...]:
+def _row(values: Matrix) -> tuple[float | None, ...]:
     return tuple(None if np.isnan(v) else float(v) for v in values)
 
 
