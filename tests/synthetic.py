@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,8 +34,13 @@ ARCHETYPES = (
 def customers(n: int, seed: int = 1, shift: float = 1.0, now: datetime = NOW) -> tuple[list[Profile], list[int]]:
     """``n`` profiles and the index of the archetype each was drawn from. ``shift`` scales every
     customer's recency (2.0: everyone has been away twice as long): a deliberate drift."""
+    drawn = list(draw(n, seed, shift, now))
+    return [p for p, _ in drawn], [k for _, k in drawn]
+
+
+def draw(n: int, seed: int = 1, shift: float = 1.0, now: datetime = NOW) -> Iterator[tuple[Profile, int]]:
+    """The profiles one at a time, each with its archetype (a million need not be held at once)."""
     rng = random.Random(seed)
-    profiles, truth = [], []
     for i in range(n):
         kind = rng.randrange(len(ARCHETYPES))
         a = ARCHETYPES[kind]
@@ -46,35 +52,32 @@ def customers(n: int, seed: int = 1, shift: float = 1.0, now: datetime = NOW) ->
         first_order = last - timedelta(days=(tenure - recency) * 0.8) if orders > 1 else last
         revenue = value * orders
         daily = {last.date(): DayTotals(orders=1, revenue=value)} if recency < 90 else {}
-        profiles.append(
-            Profile.model_construct(
-                customer_id=f"c{seed}-{i:07d}",
-                merged_into=None,
-                known=True,
-                identities=[],
-                first_seen=now - timedelta(days=tenure),
-                last_seen=last,
-                event_counts={"track": round(a.events * rng.lognormvariate(0, 0.15))},
-                track_counts={},
-                orders=orders,
-                revenue=revenue,
-                refunds=0,
-                refunded=Decimal(0),
-                first_order_at=first_order,
-                last_order_at=last,
-                daily=daily,
-                hours=[0] * 24,
-                category_spend={},
-                traits={},
-                context={},
-                unsubscribed_at=None,
-                ledger={},
-                segments=None,
-                segment_history=[],
-                seen=[],
-                applied={},
-                version=0,
-            )
+        profile = Profile.model_construct(
+            customer_id=f"c{seed}-{i:07d}",
+            merged_into=None,
+            known=True,
+            identities=[],
+            first_seen=now - timedelta(days=tenure),
+            last_seen=last,
+            event_counts={"track": round(a.events * rng.lognormvariate(0, 0.15))},
+            track_counts={},
+            orders=orders,
+            revenue=revenue,
+            refunds=0,
+            refunded=Decimal(0),
+            first_order_at=first_order,
+            last_order_at=last,
+            daily=daily,
+            hours=[0] * 24,
+            category_spend={},
+            traits={},
+            context={},
+            unsubscribed_at=None,
+            ledger={},
+            segments=None,
+            segment_history=[],
+            seen=[],
+            applied={},
+            version=0,
         )
-        truth.append(kind)
-    return profiles, truth
+        yield profile, kind

@@ -37,6 +37,7 @@ from audience.services.profiles import StreamRecord, apply_records
 from embedded.s3_notifier import s3_event
 from embedded.stack import EmbeddedStack
 from tests.conftest import ROOT
+from tests.real_data import online_retail_model
 from tests.unit.fakes import MemoryDeadLetters, MemoryProfiles
 
 EVENTS, CUSTOMERS = 1000, 200
@@ -394,6 +395,32 @@ def main() -> None:
         for _ in range(5)
     )
     print(f"   for scale, `import boto3` alone on this machine: {baseline:.0f} ms")
+
+    print("\n6. Training: 1,000,000 synthetic profiles from 4 known segments, in a process of its own")
+    command = [sys.executable, "-m", "tests.benchmarks.training", "1000000"]
+    result = subprocess.run(command, cwd=ROOT, env=os.environ, capture_output=True, text=True, check=True)
+    run = json.loads(result.stdout.strip().splitlines()[-1])
+    print(
+        f"   features {run['features_s']:.0f} s + selection and fitting {run['training_s']:.0f} s + assignment"
+        f" {run['assignment_s']:.1f} s = {run['total_s']:.0f} s (target: < 120 s); peak RSS {run['peak_mb']:,.0f} MB"
+        f" (target: < 2,048 MB)\n   chose {run['kind']} with k={run['k']}; adjusted Rand index against the"
+        f" generator's segments {run['ari']:.3f} (target: >= 0.9); silhouette {run['silhouette']:.3f},"
+        f" stability {run['stability']:.3f}"
+    )
+
+    print("\n7. The model on Online Retail II (imported with the online-retail mapping, as of 2010-12-10)")
+    if not ONLINE_RETAIL.exists():
+        print("   skipped: ../shared/data/online_retail is not beside the project")
+        return
+    outcome, segments, counts = online_retail_model()
+    m = outcome.metrics
+    print(
+        f"   {counts['customers']:,} customers: {m['kind']} with k={m['k']}, silhouette {m['silhouette']:.3f},"
+        f" stability {m['stability']:.3f}, {m['outliers']} outliers; {outcome.reason}"
+    )
+    print(f"   {'segment':<36} {'customers':>9} {'share':>7} {'revenue':>8}")
+    for segment in segments:
+        print(f"   {segment.name:<36} {segment.customers:>9,} {segment.share:>7.1%} {segment.revenue_share:>8.1%}")
 
 
 if __name__ == "__main__":

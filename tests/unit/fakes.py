@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from audience.domain.errors import ConcurrentUpdate
@@ -42,3 +43,14 @@ class MemoryDeadLetters:
 
     def send(self, reason: str, payload: Mapping[str, Any]) -> None:
         self.sent.append((reason, payload))
+
+
+class MemoryRegistry:
+    def __init__(self) -> None:
+        self.history: list[tuple[str, str]] = []
+
+    def active(self) -> str | None:
+        return self.history[-1][0] if self.history else None
+
+    def activate(self, version: str, reason: str, at: datetime) -> None:
+        self.history.append((version, reason))

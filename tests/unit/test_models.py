@@ -3,7 +3,7 @@ the promotion policy, and the retrain/rescore/rollback service with in-memory po
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -16,21 +16,10 @@ from audience.models.spec import Rfm
 from audience.models.training import TrainingConfig, feature_matrix, train
 from audience.services.models import NotEnoughCustomers, activate, load_model, rescore, retrain
 from tests.synthetic import NOW, customers
-from tests.unit.fakes import MemoryProfiles
+from tests.unit.fakes import MemoryProfiles, MemoryRegistry
 from tests.unit.test_import_service import MemoryBucket
 
 FAST = TrainingConfig(k_range=(2, 6), n_init=2, selection_sample=2_000, silhouette_sample=1_000, bootstrap_rounds=3)
-
-
-class MemoryRegistry:
-    def __init__(self) -> None:
-        self.history: list[tuple[str, str]] = []
-
-    def active(self) -> str | None:
-        return self.history[-1][0] if self.history else None
-
-    def activate(self, version: str, reason: str, at: datetime) -> None:
-        self.history.append((version, reason))
 
 
 def stored(profiles: list[Profile]) -> MemoryProfiles:

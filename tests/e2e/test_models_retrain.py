@@ -1,0 +1,43 @@
+"""GIVEN the embedded stack with a year of order history, WHEN the retrain function fires as its
+schedule would, THEN a model is trained, stored, promoted and every customer is placed; a second
+run on the same data promotes nothing and moves nobody."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from embedded.demo import get, order_history
+from embedded.stack import EmbeddedStack
+from tests.conftest import ROOT
+from tests.e2e.test_bulk_import import wait_for_manifest
+
+SCHEDULED = (ROOT / "tests" / "events" / "retrain_scheduled.json").read_text()
+
+
+def test_retraining_places_every_customer_and_a_second_run_on_the_same_data_changes_nothing(
+    api: str, aws: boto3.session.Session, embedded: EmbeddedStack
+) -> None:
+    assert embedded.runtime is not None
+    bucket, s3 = embedded.outputs["DataBucketName"], aws.client("s3")
+    s3.put_object(Bucket=bucket, Key="imports/orders/e2e-history.csv", Body=order_history(customers=300).encode())
+    assert wait_for_manifest(aws, bucket, "imports/orders/e2e-history.csv", 60)["reconciles"]
+
+    first = embedded.runtime.invoke("RetrainFunction", json.loads(SCHEDULED))
+    assert first["promoted"] and first["moved"] >= 300
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"models/{first['version']}/")["Contents"]}
+    assert keys == {f"models/{first['version']}/{n}" for n in ("model.joblib", "spec.json", "metrics.json")}
+    report = s3.get_object(Bucket=bucket, Key=first["report_key"])["Body"].read()
+    assert b"k-means" in report and b"data:image/png;base64" in report
+
+    status, profile = get(f"{api}/v1/customers/shop-0001")
+    assert status == 200 and profile["segments"]["modelVersion"] == first["version"]
+    assert profile["lastSegmentChange"]["reason"] == f"model {first['version']}"
+    assert profile["segments"]["rfm"] in {"Champions", "Loyal Customers", "Hibernating", "At Risk", "Can't Lose Them",
+                                          "About to Sleep", "Need Attention", "Promising", "New Customers",
+                                          "Potential Loyalists"}  # fmt: skip
+
+    second = embedded.runtime.invoke("RetrainFunction", {"action": "retrain"})
+    assert not second["promoted"] and second["moved"] == 0 and "keeping the active model" in second["reason"]
+    assert embedded.runtime.invoke("RetrainFunction", {"action": "rescore"}) == {"moved": 0}
