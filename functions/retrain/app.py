@@ -1,11 +1,12 @@
 """Retrain the segmentation model (the schedule, or on demand), rescore every customer (daily),
 or make a named version active (a rollback).
 
-Events: ``{}`` or an EventBridge scheduled event retrains; ``{"action": "rescore"}`` rescores;
-``{"action": "activate", "version": "<version>", "reason": "..."}`` activates.
+Events: ``{}`` or an EventBridge scheduled event retrains (in this invocation, or fanned out over
+``FAN_OUT_SEGMENTS`` scan segments, or ``{"action": "retrain", "segments": N}``);
+``{"action": "rescore"}`` rescores; ``{"action": "activate", "version": "<version>", "reason":
+"..."}`` activates. SQS work items carry the fanned-out steps (features, train, assign).
 (No ``from __future__ import annotations``: pydantic resolves the request model's types here.)
 """
-
 
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -14,14 +15,25 @@ from typing import Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from audience.adapters.dynamodb import DynamoModelRegistry, DynamoProfileRepository
 from audience.adapters.s3 import S3ObjectStore
+from audience.adapters.sqs import SqsWorkQueue
 from audience.config import Settings
 from audience.models.drift import PromotionPolicy
-from audience.services.models import activate, rescore, retrain
+from audience.services.models import (
+    activate,
+    assign_segment,
+    collect_features,
+    rescore,
+    retrain,
+    start_fan_out,
+    train_fanned_out,
+)
 
 logger = Logger()
 tracer = Tracer()
@@ -36,6 +48,8 @@ class RetrainSettings(Settings):
     min_stability: float = Field(alias="MIN_STABILITY", default=0.6)
     drift_psi: float = Field(alias="DRIFT_PSI", default=0.2)
     scan_segments: int = Field(alias="SCAN_SEGMENTS", default=4, ge=1)
+    fan_out_segments: int = Field(alias="FAN_OUT_SEGMENTS", default=0, ge=0, description="0: in one invocation")
+    work_queue_url: str = Field(alias="RETRAIN_QUEUE_URL")
 
     @property
     def policy(self) -> PromotionPolicy:
@@ -47,15 +61,26 @@ class Request(BaseModel):
     action: Literal["retrain", "rescore", "activate"] = "retrain"
     version: str | None = None
     reason: str = Field(default="activated on demand", max_length=500)
+    segments: int | None = Field(default=None, ge=1, le=1000, description="fan out over this many scan segments")
+
+
+class WorkItem(BaseModel):
+    action: Literal["features", "train", "assign"]
+    run: str
+    segment: int = 0
+    segments: int = 1
 
 
 settings = cache(RetrainSettings.from_env)
+steps = BatchProcessor(event_type=EventType.SQS)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("Records", [{}])[0].get("eventSource") == "aws:sqs":
+        return process_partial_response(event=event, record_handler=_step, processor=steps, context=context)
     request = Request.model_validate({} if event.get("source") == "aws.events" else event)
     store, now = S3ObjectStore(settings().data_bucket), datetime.now(UTC)
     profiles = DynamoProfileRepository(settings().profiles_table)
@@ -69,6 +94,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             raise ValueError("activate needs a version")
         moved = activate(request.version, profiles, store, registry, now, request.reason)
         return {"active": request.version, "moved": moved}
+    fan_out = request.segments or settings().fan_out_segments
+    if fan_out:
+        run = start_fan_out(SqsWorkQueue(settings().work_queue_url), fan_out, now)
+        logger.info("retraining fanned out", extra={"run": run, "segments": fan_out})
+        return {"run": run, "segments": fan_out}
     outcome = retrain(profiles, store, registry, settings().policy, now, scan_segments=settings().scan_segments)
     logger.info("retrained", extra={"version": outcome.version, "promoted": outcome.promoted, "reason": outcome.reason})
     metrics.add_metric(name="ModelPromoted", unit=MetricUnit.Count, value=int(outcome.promoted))
@@ -76,3 +106,22 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = asdict(outcome)
     result["metrics"] = {k: v for k, v in outcome.metrics.items() if k not in ("candidates", "training_bins")}
     return result
+
+
+def _step(record: SQSRecord) -> None:
+    """One fanned-out step of a retraining run."""
+    item = WorkItem.model_validate(record.json_body)
+    store, now, work = S3ObjectStore(settings().data_bucket), datetime.now(UTC), SqsWorkQueue(settings().work_queue_url)
+    profiles = DynamoProfileRepository(settings().profiles_table)
+    if item.action == "features":
+        collect_features(item.run, item.segment, item.segments, profiles, store, work, now)
+    elif item.action == "train":
+        registry = DynamoModelRegistry(settings().profiles_table)
+        outcome = train_fanned_out(item.run, item.segments, store, registry, settings().policy, work, now)
+        if outcome is not None:
+            logger.info("retrained", extra={"version": outcome.version, "promoted": outcome.promoted,
+                                            "reason": outcome.reason})  # fmt: skip
+            metrics.add_metric(name="ModelPromoted", unit=MetricUnit.Count, value=int(outcome.promoted))
+    else:
+        moved = assign_segment(item.run, item.segment, profiles, store, now)
+        metrics.add_metric(name="CustomersMoved", unit=MetricUnit.Count, value=moved)

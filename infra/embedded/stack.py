@@ -13,6 +13,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TextIO
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from embedded.kinesis_poller import KinesisPoller, mappings_from_stack
 from embedded.moto_server import MotoServer
 from embedded.runtime import LambdaRuntime
 from embedded.s3_notifier import S3Notifier, notifications_from_stack
+from embedded.scheduler import Scheduler, schedules_from_stack
 from embedded.sqs_poller import SqsPoller, sqs_mappings_from_stack
 
 REGION = "us-east-1"
@@ -36,7 +38,7 @@ class PortInUse(RuntimeError):
 
 
 class EventSource(Protocol):
-    """Something that turns outside events into invocations (HTTP, Kinesis, SQS, S3; later schedules)."""
+    """Something that turns outside events into invocations (HTTP, Kinesis, SQS, S3, schedules)."""
 
     def start(self) -> None: ...
 
@@ -119,7 +121,7 @@ class EmbeddedStack:
     that is already running instead (a ``make local``, or LocalStack). ``redeploy``: with an
     endpoint, whether to deploy the template there or use the stack as it is. ``api_port``:
     the HTTP front (0 picks a free port; None starts none). ``poll_streams``: run the Kinesis
-    and SQS event source mappings and S3 notifications (off for a one-off ``invoke`` beside a running stack).
+    and SQS event source mappings, S3 notifications and schedules (off for a one-off ``invoke`` beside a running stack).
     """
 
     aws_port: int = 4566
@@ -134,6 +136,7 @@ class EmbeddedStack:
     runtime: LambdaRuntime | None = None
     api: ApiFront | None = None
     s3: S3Notifier | None = None
+    scheduler: Scheduler | None = None
     not_created: list[str] = field(default_factory=list)  # resource types moto skips
     _moto: MotoServer | None = None
     _sources: list[EventSource] = field(default_factory=list)
@@ -178,6 +181,10 @@ class EmbeddedStack:
             self._sources.append(SqsPoller(session, self.runtime, sqs_mappings_from_stack(session, self.deployed)))
             self.s3 = S3Notifier(session, self.runtime, notifications_from_stack(session, self.deployed))
             self._sources.append(self.s3)
+            account = session.client("sts").get_caller_identity()["Account"]
+            schedules = schedules_from_stack(session, datetime.now(UTC))
+            self.scheduler = Scheduler(self.runtime, schedules, REGION, account)
+            self._sources.append(self.scheduler)
         for source in self._sources:
             source.start()
         return self

@@ -5,6 +5,7 @@ run on the same data promotes nothing and moves nobody."""
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 
@@ -41,3 +42,21 @@ def test_retraining_places_every_customer_and_a_second_run_on_the_same_data_chan
     second = embedded.runtime.invoke("RetrainFunction", {"action": "retrain"})
     assert not second["promoted"] and second["moved"] == 0 and "keeping the active model" in second["reason"]
     assert embedded.runtime.invoke("RetrainFunction", {"action": "rescore"}) == {"moved": 0}
+
+    fanned = embedded.runtime.invoke("RetrainFunction", {"action": "retrain", "segments": 3})  # through SQS
+    metrics_key = f"models/{fanned['run']}/metrics.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=metrics_key):
+        time.sleep(0.5)
+    decision = json.loads(s3.get_object(Bucket=bucket, Key=metrics_key)["Body"].read())["decision"]
+    assert decision["active_before"] == first["version"] and not decision["promoted"]  # the same data again
+    parts = s3.list_objects_v2(Bucket=bucket, Prefix=f"work/models/{fanned['run']}/")["Contents"]
+    assert len(parts) == 3  # one features file per scan segment
+
+
+def test_the_retrain_and_rescore_schedules_come_from_the_template(embedded: EmbeddedStack) -> None:
+    assert embedded.scheduler is not None
+    found = {(s.expression, s.input, s.function_arn.rsplit(":", 1)[-1]) for s in embedded.scheduler.schedules}
+    retrain_function = embedded.runtime.function("RetrainFunction").name if embedded.runtime else ""
+    assert ("rate(7 days)", '{"action": "retrain"}', retrain_function) in found
+    assert ("rate(1 day)", '{"action": "rescore"}', retrain_function) in found

@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from audience.adapters.aws import client
-from audience.adapters.dynamodb import DynamoProfileRepository, from_item
+from audience.adapters.dynamodb import PROFILE_SK, DynamoProfileRepository, from_item
 from audience.domain.events import message_to_json, parse_request
 from audience.domain.money import Currencies
 from audience.domain.profile import Profile, StreamPosition
@@ -42,6 +42,8 @@ def profiles_table(aws: boto3.session.Session, embedded: EmbeddedStack) -> dict[
     paginator = aws.client("dynamodb").get_paginator("scan")
     for page in paginator.paginate(TableName=embedded.outputs["ProfilesTableName"]):
         for item in page["Items"]:
+            if item["sk"]["S"] != PROFILE_SK:  # the table also holds the active model's pointer
+                continue
             profile = from_item(item)
             items[profile.customer_id] = profile
     return items

@@ -147,3 +147,28 @@ def test_feature_rows_follow_the_declared_order() -> None:
     profiles, _ = customers(1)
     row = feature_matrix(profiles, NOW)[0]
     assert len(row) == len(FEATURES) and row[FEATURES.index("frequency")] == profiles[0].orders
+
+
+def test_retraining_fanned_out_over_scan_segments_places_every_customer_once() -> None:
+    from audience.services.models import assign_segment, collect_features, start_fan_out, train_fanned_out
+    from tests.unit.test_import_service import MemoryQueue
+
+    profiles, _ = customers(900, seed=21)
+    repository, bucket, registry, queue = stored(profiles), MemoryBucket(), MemoryRegistry(), MemoryQueue()
+    run = start_fan_out(queue, 3, NOW)
+    outcomes, handled = [], 0
+    while handled < len(queue.items):
+        item = queue.items[handled]
+        handled += 1
+        if item["action"] == "features":
+            collect_features(run, int(item["segment"]), 3, repository, bucket, queue, NOW)  # type: ignore[call-overload]
+        elif item["action"] == "train":
+            outcomes.append(train_fanned_out(run, 3, bucket, registry, PromotionPolicy(), queue, NOW, FAST))
+            outcomes.append(train_fanned_out(run, 3, bucket, registry, PromotionPolicy(), queue, NOW, FAST))  # again
+        else:
+            assign_segment(run, int(item["segment"]), repository, bucket, NOW)  # type: ignore[call-overload]
+    assert [i["action"] for i in queue.items] == ["features"] * 3 + ["train"] + ["assign"] * 3
+    first, repeated = outcomes
+    assert first is not None and first.promoted and first.customers == 900 and repeated is None
+    assert registry.active() == run
+    assert all(p.segments is not None and p.segments.model_version == run for p in repository.items.values())

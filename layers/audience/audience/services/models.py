@@ -22,6 +22,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+from numpy.typing import NDArray
 from sklearn.pipeline import Pipeline
 
 from audience.domain.errors import ConcurrentUpdate
@@ -32,7 +33,7 @@ from audience.models.features import features
 from audience.models.report import render_report
 from audience.models.spec import SegmentSpec
 from audience.models.training import Matrix, Trained, TrainingConfig, silhouette, train
-from audience.ports import ModelRegistry, ObjectStore, ProfileRepository
+from audience.ports import ModelRegistry, ObjectStore, ProfileRepository, WorkQueue
 
 logger = logging.getLogger(__name__)
 
@@ -98,16 +99,20 @@ class Customer:
     segments: Segments | None
 
 
-def read_customers(profiles: ProfileRepository, segments: int, now: datetime) -> tuple[list[Customer], Matrix]:
+def read_customers(
+    profiles: ProfileRepository, segments: int, now: datetime, only: int | None = None
+) -> tuple[list[Customer], Matrix]:
     """Every customer (redirects left out) and their feature rows, read with ``segments``
-    parallel scans; profiles are dropped as soon as their features are taken."""
+    parallel scans (or just scan segment ``only``); profiles are dropped as soon as their
+    features are taken."""
 
     def read(segment: int) -> list[tuple[Customer, tuple[float | None, ...]]]:
         return [(Customer(p.customer_id, p.version, p.segments), features(p, now))
                 for p in profiles.scan(segment, segments) if p.merged_into is None]  # fmt: skip
 
-    with ThreadPoolExecutor(max_workers=segments) as pool:
-        rows = sorted((r for part in pool.map(read, range(segments)) for r in part), key=lambda r: r[0].customer_id)
+    wanted = range(segments) if only is None else [only]
+    with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
+        rows = sorted((r for part in pool.map(read, wanted) for r in part), key=lambda r: r[0].customer_id)
     return [c for c, _ in rows], np.array([row for _, row in rows], dtype=float).reshape(len(rows), -1)
 
 
@@ -120,10 +125,101 @@ def retrain(
     config: TrainingConfig = DEFAULT_TRAINING,
     scan_segments: int = 4,
 ) -> RetrainOutcome:
+    """Everything in this invocation: read, train, decide, store, and place every customer."""
     customers, x = read_customers(profiles, scan_segments, now)
+    outcome, trained = _train_and_decide(customers, x, new_version(now), store, registry, policy, now, config)
+    if outcome.promoted:
+        outcome.moved = _place(customers, x, trained.labels, trained.spec, profiles, now)
+    return outcome
+
+
+def new_version(now: datetime) -> str:
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"  # sorts by time, never collides
+
+
+# ---------------------------------------------------------------- the same, fanned out
+# At scale each step runs in its own invocations, chained through the work queue:
+#   start_fan_out -> one "features" item per scan segment -> the last one sends "train"
+#   -> train_fanned_out decides and, on promotion, sends one "assign" item per segment.
+# The run id is the model's version: a "train" delivered twice trains once.
+
+
+def start_fan_out(work: WorkQueue, segments: int, now: datetime) -> str:
+    run = new_version(now)
+    for segment in range(segments):
+        work.send({"action": "features", "run": run, "segment": segment, "segments": segments})
+    return run
+
+
+def collect_features(
+    run: str, segment: int, segments: int, profiles: ProfileRepository, store: ObjectStore, work: WorkQueue,
+    now: datetime,
+) -> bool:  # fmt: skip
+    """Read one scan segment's customers and features into the bucket; the worker that finds
+    every segment there asks for training (returns whether it did)."""
+    customers, x = read_customers(profiles, segments, now, only=segment)
+    store.put_bytes(_part(run, segment), _pack(customers, x))
+    if len(store.keys(f"work/models/{run}/features-")) < segments:
+        return False
+    work.send({"action": "train", "run": run, "segments": segments})
+    return True
+
+
+def train_fanned_out(
+    run: str, segments: int, store: ObjectStore, registry: ModelRegistry, policy: PromotionPolicy, work: WorkQueue,
+    now: datetime, config: TrainingConfig = DEFAULT_TRAINING,
+) -> RetrainOutcome | None:  # fmt: skip
+    """Train on every segment's features; on promotion, one "assign" item per segment. None when
+    this run was trained already (a repeated delivery)."""
+    if store.read_text(model_prefix(run) + "spec.json") is not None:
+        return None
+    parts = [_unpack(store.read_bytes(_part(run, s)) or b"") for s in range(segments)]
+    customers = [c for part, _ in parts for c in part]
+    x = np.concatenate([m for _, m in parts]) if parts else np.empty((0, 0))
+    outcome, _ = _train_and_decide(customers, x, run, store, registry, policy, now, config)
+    if outcome.promoted:
+        for segment in range(segments):
+            work.send({"action": "assign", "run": run, "segment": segment})
+    return outcome
+
+
+def assign_segment(run: str, segment: int, profiles: ProfileRepository, store: ObjectStore, now: datetime) -> int:
+    """Place one segment's customers with the run's model (promoted by ``train_fanned_out``)."""
+    customers, x = _unpack(store.read_bytes(_part(run, segment)) or b"")
+    model = load_model(store, run)
+    return _place(customers, x, model.pipeline.predict(x), model.spec, profiles, now)
+
+
+def _part(run: str, segment: int) -> str:
+    return f"work/models/{run}/features-{segment:05d}.npz"
+
+
+def _pack(customers: list[Customer], x: Matrix) -> bytes:
+    buffer = io.BytesIO()
+    places = [c.segments.model_dump_json(by_alias=True) if c.segments else "" for c in customers]
+    ids, versions = np.array([c.customer_id for c in customers], dtype=str), np.array([c.version for c in customers])
+    np.savez_compressed(buffer, x=x, ids=ids, versions=versions, segments=np.array(places, dtype=str))
+    return buffer.getvalue()
+
+
+def _unpack(data: bytes) -> tuple[list[Customer], Matrix]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as part:
+        customers = [
+            Customer(str(i), int(v), Segments.model_validate_json(str(s)) if s else None)
+            for i, v, s in zip(part["ids"], part["versions"], part["segments"], strict=True)
+        ]
+        return customers, part["x"].reshape(len(customers), -1)
+
+
+def _train_and_decide(
+    customers: list[Customer], x: Matrix, version: str, store: ObjectStore, registry: ModelRegistry,
+    policy: PromotionPolicy, now: datetime, config: TrainingConfig,
+) -> tuple[RetrainOutcome, Trained]:  # fmt: skip
+    """Fit, compare with the active model, decide, store the candidate and its report, and
+    make it active when promoted (placing customers is the caller's step)."""
     if len(customers) < MIN_CUSTOMERS:
         raise NotEnoughCustomers(f"{len(customers)} customers; retraining needs at least {MIN_CUSTOMERS}")
-    trained = train(x, f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}", config)  # sorts by time, never collides
+    trained = train(x, version, config)
     active_version = registry.active()
     drift = _drift(store, active_version, trained, x, config) if active_version else None
     promoted, reason = decide(trained.metrics, drift, policy)
@@ -133,14 +229,19 @@ def retrain(
     save_model(store, trained, decision)
     report_key = f"reports/models/{trained.spec.version}.html"
     store.put_text(report_key, render_report(trained, x, decision))
-    outcome = RetrainOutcome(trained.spec.version, promoted, reason, len(customers), 0, report_key, trained.metrics,
-                             drift_json)  # fmt: skip
     if promoted:
         registry.activate(trained.spec.version, reason, now)
-        labels = trained.labels.tolist()
-        places = [placement(trained.spec, labels[i], _row(x[i]), now) for i in range(len(customers))]
-        outcome.moved = _write_moves(customers, places, profiles, trained.spec, now, f"model {trained.spec.version}")
-    return outcome
+    outcome = RetrainOutcome(trained.spec.version, promoted, reason, len(customers), 0, report_key, trained.metrics,
+                             drift_json)  # fmt: skip
+    return outcome, trained
+
+
+def _place(
+    customers: list[Customer], x: Matrix, labels: NDArray[np.int64], spec: SegmentSpec, profiles: ProfileRepository,
+    now: datetime,
+) -> int:  # fmt: skip
+    places = [placement(spec, int(labels[i]), _row(x[i]), now) for i in range(len(customers))]
+    return _write_moves(customers, places, profiles, spec, now, f"model {spec.version}")
 
 
 def activate(
