@@ -44,9 +44,9 @@ def test_retraining_places_every_customer_and_a_second_run_on_the_same_data_chan
     assert embedded.runtime.invoke("RetrainFunction", {"action": "rescore"}) == {"moved": 0}
 
     fanned = embedded.runtime.invoke("RetrainFunction", {"action": "retrain", "segments": 3})  # through SQS
-    metrics_key = f"models/{fanned['run']}/metrics.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=metrics_key):
+    metrics_key, report_key = f"models/{fanned['run']}/metrics.json", f"reports/models/{fanned['run']}.html"
+    deadline = time.monotonic() + 120  # the report is the train step's last write
+    while time.monotonic() < deadline and "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=report_key):
         time.sleep(0.5)
     decision = json.loads(s3.get_object(Bucket=bucket, Key=metrics_key)["Body"].read())["decision"]
     assert decision["active_before"] == first["version"] and not decision["promoted"]  # the same data again
