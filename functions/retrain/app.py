@@ -18,13 +18,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, Json, field_validator
 
 from audience.adapters.dynamodb import DynamoModelRegistry, DynamoProfileRepository
 from audience.adapters.s3 import S3ObjectStore
 from audience.adapters.sqs import SqsWorkQueue
 from audience.config import Settings
 from audience.models.drift import PromotionPolicy
+from audience.models.training import TrainingConfig
 from audience.services.models import (
     activate,
     assign_segment,
@@ -50,6 +51,18 @@ class RetrainSettings(Settings):
     scan_segments: int = Field(alias="SCAN_SEGMENTS", default=4, ge=1)
     fan_out_segments: int = Field(alias="FAN_OUT_SEGMENTS", default=0, ge=0, description="0: in one invocation")
     work_queue_url: str = Field(alias="RETRAIN_QUEUE_URL")
+    rf_segments: Json[list[tuple[str, str]]] | None = Field(
+        alias="RFM_SEGMENTS", default=None, description='[["5[4-5]", "Champions"], ...]: RF pattern -> name'
+    )
+
+    @field_validator("rf_segments", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value  # the template's default: the built-in map
+
+    @property
+    def training(self) -> TrainingConfig:
+        return TrainingConfig(rf_segments=tuple(self.rf_segments)) if self.rf_segments else TrainingConfig()
 
     @property
     def policy(self) -> PromotionPolicy:
@@ -99,7 +112,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         run = start_fan_out(SqsWorkQueue(settings().work_queue_url), fan_out, now)
         logger.info("retraining fanned out", extra={"run": run, "segments": fan_out})
         return {"run": run, "segments": fan_out}
-    outcome = retrain(profiles, store, registry, settings().policy, now, scan_segments=settings().scan_segments)
+    outcome = retrain(profiles, store, registry, settings().policy, now, settings().training, settings().scan_segments)
     logger.info("retrained", extra={"version": outcome.version, "promoted": outcome.promoted, "reason": outcome.reason})
     metrics.add_metric(name="ModelPromoted", unit=MetricUnit.Count, value=int(outcome.promoted))
     metrics.add_metric(name="CustomersMoved", unit=MetricUnit.Count, value=outcome.moved)
@@ -117,7 +130,9 @@ def _step(record: SQSRecord) -> None:
         collect_features(item.run, item.segment, item.segments, profiles, store, work, now)
     elif item.action == "train":
         registry = DynamoModelRegistry(settings().profiles_table)
-        outcome = train_fanned_out(item.run, item.segments, store, registry, settings().policy, work, now)
+        outcome = train_fanned_out(
+            item.run, item.segments, store, registry, settings().policy, work, now, settings().training
+        )
         if outcome is not None:
             logger.info("retrained", extra={"version": outcome.version, "promoted": outcome.promoted,
                                             "reason": outcome.reason})  # fmt: skip

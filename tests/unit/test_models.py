@@ -172,3 +172,10 @@ def test_retraining_fanned_out_over_scan_segments_places_every_customer_once() -
     assert first is not None and first.promoted and first.customers == 900 and repeated is None
     assert registry.active() == run
     assert all(p.segments is not None and p.segments.model_version == run for p in repository.items.values())
+
+
+def test_the_rf_segment_names_are_configurable() -> None:
+    profiles, _ = customers(300, seed=4)
+    config = TrainingConfig(**{**FAST.__dict__, "rf_segments": (("[1-5][1-5]", "Everyone"),)})
+    trained = train(feature_matrix(profiles, NOW), "v1", config)
+    assert trained.spec.rfm.score(10, 3, 100)[3] == "Everyone"

@@ -29,7 +29,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from audience.domain.profile import Profile
 from audience.models.features import FEATURES, SKEWED, features
-from audience.models.spec import Clusters, Rfm, SegmentSpec, Transform
+from audience.models.spec import RF_SEGMENTS, Clusters, Rfm, SegmentSpec, Transform
 
 Matrix = NDArray[np.float64]
 
@@ -45,6 +45,7 @@ class TrainingConfig:
     min_share: float = 0.02  # a candidate with a smaller segment is not chosen (the gate would refuse it)
     winsor: tuple[float, float] = (0.01, 0.99)
     seed: int = 7
+    rf_segments: tuple[tuple[str, str], ...] = RF_SEGMENTS  # RF-score pattern -> name, first match wins
 
 
 @dataclass
@@ -96,13 +97,14 @@ def transforms(config: TrainingConfig) -> Pipeline:
     )
 
 
-def rfm_boundaries(x: Matrix) -> Rfm:
+def rfm_boundaries(x: Matrix, names: tuple[tuple[str, str], ...] = RF_SEGMENTS) -> Rfm:
     """Quintile cut points of recency, frequency and monetary value over the buyers."""
     buyers = x[~np.isnan(x[:, 0]) & (x[:, 1] > 0)]
     if len(buyers) == 0:
-        return Rfm(recency=[0.0] * 4, frequency=[0.0] * 4, monetary=[0.0] * 4)
+        return Rfm(recency=[0.0] * 4, frequency=[0.0] * 4, monetary=[0.0] * 4, names=list(names))
     cuts = np.quantile(buyers[:, :3], [0.2, 0.4, 0.6, 0.8], axis=0)
-    return Rfm(recency=cuts[:, 0].tolist(), frequency=cuts[:, 1].tolist(), monetary=cuts[:, 2].tolist())
+    return Rfm(recency=cuts[:, 0].tolist(), frequency=cuts[:, 1].tolist(), monetary=cuts[:, 2].tolist(),
+               names=list(names))  # fmt: skip
 
 
 def train(x: Matrix, version: str, config: TrainingConfig = TrainingConfig()) -> Trained:
@@ -130,7 +132,7 @@ def train(x: Matrix, version: str, config: TrainingConfig = TrainingConfig()) ->
     stability = _stability(kind, k, model, sample, rng, config)
     pipeline = Pipeline([*prepared.steps, ("segments", model)])
     labels = model.predict(z)
-    spec = _spec(version, pipeline, rfm_boundaries(x), kind, model)
+    spec = _spec(version, pipeline, rfm_boundaries(x, config.rf_segments), kind, model)
     shares = np.bincount(labels, minlength=k) / len(labels)
     metrics = {
         "kind": kind,
