@@ -1,4 +1,5 @@
-"""Kinesis consumer: folds Segment Spec events into customer profiles.
+"""Kinesis consumer: folds Segment Spec events into customer profiles, and places each changed
+profile in the active model's segments (from its JSON spec: no numpy, no scikit-learn).
 
 Partial batch responses: only the records of customers whose write failed transiently are
 reported in ``batchItemFailures``; undecodable records go to the dead-letter queue.
@@ -16,11 +17,13 @@ from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent, eve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from audience.adapters.dynamodb import DynamoProfileRepository, StoreStats
+from audience.adapters.dynamodb import DynamoModelRegistry, DynamoProfileRepository, StoreStats
+from audience.adapters.s3 import S3ObjectStore
 from audience.adapters.sqs import SqsDeadLetters
 from audience.config import CurrencySettings
 from audience.domain.profile import StreamPosition
 from audience.services.profiles import StreamRecord, apply_records
+from audience.services.scoring import LiveScoring
 
 logger = Logger()
 tracer = Tracer()
@@ -30,14 +33,16 @@ metrics = Metrics()
 class StreamSettings(CurrencySettings):
     profiles_table: str = Field(alias="PROFILES_TABLE")
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL")
+    data_bucket: str = Field(alias="DATA_BUCKET")
 
 
 settings = cache(StreamSettings.from_env)  # read once per container, at first use
 
 
 @cache
-def adapters() -> tuple[DynamoProfileRepository, SqsDeadLetters]:
-    return DynamoProfileRepository(settings().profiles_table), SqsDeadLetters(settings().dead_letter_queue_url)
+def adapters() -> tuple[DynamoProfileRepository, SqsDeadLetters, LiveScoring]:
+    scoring = LiveScoring(DynamoModelRegistry(settings().profiles_table), S3ObjectStore(settings().data_bucket))
+    return DynamoProfileRepository(settings().profiles_table), SqsDeadLetters(settings().dead_letter_queue_url), scoring
 
 
 def to_stream_records(event: KinesisStreamEvent) -> list[StreamRecord]:
@@ -55,10 +60,10 @@ def to_stream_records(event: KinesisStreamEvent) -> list[StreamRecord]:
 @metrics.log_metrics
 @event_source(data_class=KinesisStreamEvent)
 def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict:
-    profiles, dead_letters = adapters()
+    profiles, dead_letters, scoring = adapters()
     profiles.stats = StoreStats()
     now = datetime.now(UTC)
-    outcome = apply_records(to_stream_records(event), profiles, dead_letters, settings().currencies, now)
+    outcome = apply_records(to_stream_records(event), profiles, dead_letters, settings().currencies, now, scoring)
     for name, value in {
         "EventsProcessed": outcome.processed,
         "EventsRejected": outcome.rejected,

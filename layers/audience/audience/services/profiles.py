@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -21,6 +21,7 @@ from audience.ports import DeadLetters, ProfileRepository
 logger = logging.getLogger(__name__)
 
 CONFLICT_RETRIES = 3
+Placer = Callable[[Profile, datetime], Profile]  # a profile in its segments as of a moment
 MAX_REDIRECT_HOPS = 5
 
 
@@ -57,6 +58,7 @@ def apply_records(
     dead_letters: DeadLetters,
     currencies: Currencies,
     now: datetime,
+    place: Placer | None = None,
 ) -> BatchOutcome:
     """Fold a batch of stream records into profiles, at the cost floor of the store.
 
@@ -64,9 +66,10 @@ def apply_records(
     hop). Writes: one per customer touched (a transaction when identities merge). A record that
     can never apply goes to the dead-letter queue and counts as done; a customer whose write
     keeps failing transiently has its records reported as failed, so the caller's retry
-    re-delivers exactly those (the others are recognised as replays).
+    re-delivers exactly those (the others are recognised as replays). ``place`` puts each
+    changed profile in its segments before the write (no extra request).
     """
-    batch = _Batch(profiles, dead_letters, currencies, now)
+    batch = _Batch(profiles, dead_letters, currencies, now, place)
     pending: list[_Pending] = []
     for record in records:
         try:
@@ -101,6 +104,7 @@ class _Batch:
     dead_letters: DeadLetters
     currencies: Currencies
     now: datetime
+    place: Placer | None = None
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
 
     def apply(self, pending: list[_Pending]) -> None:
@@ -124,6 +128,8 @@ class _Batch:
                 self.dead_letter(p.record, str(exc))
             return
 
+        if self.place is not None and updated != merged:  # replays change nothing, not even a segment
+            updated = self.place(updated, self.now)
         retired = [stored[i].retire(group.customer_id) for i in group.absorb]
         retired += [_redirect(i, group.customer_id, stored.get(i)) for i in group.redirect]
         if updated == current and not retired:

@@ -1,0 +1,42 @@
+"""Scoring in the stream: each updated profile is placed with the active model's spec.
+
+The spec is plain JSON scored in plain Python, so the stream function never imports numpy or
+scikit-learn. The active version is looked up at most once per ``refresh`` per container, and
+the spec read again only when the version changes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from audience.domain.profile import Profile
+from audience.models.assign import reassigned, score
+from audience.models.spec import SegmentSpec
+from audience.ports import ModelRegistry, ObjectStore
+
+EVENT_REASON = "profile updated"
+
+
+class LiveScoring:
+    def __init__(self, registry: ModelRegistry, store: ObjectStore, refresh: timedelta = timedelta(minutes=1)) -> None:
+        self.registry, self.store, self.refresh = registry, store, refresh
+        self._spec: SegmentSpec | None = None
+        self._checked: datetime | None = None
+
+    def spec(self, now: datetime) -> SegmentSpec | None:
+        if self._checked is None or now - self._checked >= self.refresh:
+            self._checked = now
+            version = self.registry.active()
+            if version is None:
+                self._spec = None
+            elif self._spec is None or self._spec.version != version:
+                text = self.store.read_text(f"models/{version}/spec.json")
+                self._spec = SegmentSpec.model_validate_json(text) if text else None
+        return self._spec
+
+    def __call__(self, profile: Profile, now: datetime) -> Profile:
+        """The profile in its place under the active model (itself when there is none, or it did not move)."""
+        spec = self.spec(now)
+        if spec is None or profile.merged_into is not None:
+            return profile
+        return reassigned(profile, score(profile, spec, now), EVENT_REASON) or profile

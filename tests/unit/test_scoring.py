@@ -1,0 +1,72 @@
+"""Scoring in the stream: a changed profile is placed with the active model's spec, in the same
+write; replays write nothing; a new active version is picked up after the refresh interval."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from decimal import Decimal
+
+from audience.domain.money import Currencies
+from audience.models.training import TrainingConfig, feature_matrix, train
+from audience.services.models import save_model
+from audience.services.profiles import apply_records
+from audience.services.scoring import EVENT_REASON, LiveScoring
+from tests.conftest import ROOT
+from tests.synthetic import NOW, customers
+from tests.unit.fakes import MemoryDeadLetters, MemoryProfiles, MemoryRegistry
+from tests.unit.test_import_service import MemoryBucket
+from tests.unit.test_profiles_service import order, record
+
+FAST = TrainingConfig(k_range=(2, 5), n_init=2, selection_sample=1_000, silhouette_sample=500, bootstrap_rounds=2)
+
+
+def active_model(version: str = "v1") -> tuple[MemoryBucket, MemoryRegistry]:
+    bucket, registry = MemoryBucket(), MemoryRegistry()
+    profiles, _ = customers(600, seed=13)
+    trained = train(feature_matrix(profiles, NOW), version, FAST)
+    save_model(bucket, trained, {"promoted": True})
+    registry.activate(version, "test", NOW)
+    return bucket, registry
+
+
+def test_an_updated_profile_is_placed_in_the_same_write_and_a_replay_writes_nothing() -> None:
+    bucket, registry = active_model()
+    profiles, scoring = MemoryProfiles(), LiveScoring(registry, bucket)
+    batch = [record(1, order("c1", 120, messageId="m-1")), record(2, order("c1", 80, messageId="m-2"))]
+
+    apply_records(batch, profiles, MemoryDeadLetters(), Currencies("USD"), NOW, scoring)
+
+    placed = profiles.items["c1"]
+    assert profiles.writes == 1 and placed.segments is not None and placed.segments.model_version == "v1"
+    assert placed.segments.rfm != "Prospects" and placed.segment_history[-1].reason == EVENT_REASON
+    apply_records(batch, profiles, MemoryDeadLetters(), Currencies("USD"), NOW + timedelta(days=1), scoring)
+    assert profiles.writes == 1  # a replay changes nothing, not even a segment (the daily rescore ages them)
+
+
+def test_without_an_active_model_profiles_carry_no_segments() -> None:
+    profiles = MemoryProfiles()
+    scoring = LiveScoring(MemoryRegistry(), MemoryBucket())
+    apply_records([record(1, order("c1", Decimal(5)))], profiles, MemoryDeadLetters(), Currencies("USD"), NOW, scoring)
+    assert profiles.items["c1"].segments is None
+
+
+def test_a_new_active_version_is_used_after_the_refresh_interval() -> None:
+    bucket, registry = active_model("v1")
+    other_bucket, _ = active_model("v2")
+    bucket.objects.update({k: v for k, v in other_bucket.objects.items() if k.startswith("models/v2/")})
+    scoring = LiveScoring(registry, bucket, refresh=timedelta(minutes=1))
+    assert scoring.spec(NOW).version == "v1"  # type: ignore[union-attr]
+    registry.activate("v2", "test", NOW)
+    assert scoring.spec(NOW + timedelta(seconds=30)).version == "v1"  # type: ignore[union-attr]
+    assert scoring.spec(NOW + timedelta(minutes=1)).version == "v2"  # type: ignore[union-attr]
+
+
+def test_the_stream_function_scores_without_numpy_or_scikit_learn() -> None:
+    probe = (
+        "import sys; sys.path[:0] = ['functions/stream', 'layers/audience']; import app;"
+        "print(','.join(m for m in ('numpy', 'sklearn', 'scipy') if m in sys.modules) or '-')"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "-"
