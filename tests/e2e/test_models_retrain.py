@@ -9,7 +9,7 @@ import time
 
 import boto3
 
-from embedded.demo import get, order_history
+from embedded.demo import get, order_history, post
 from embedded.stack import EmbeddedStack
 from tests.conftest import ROOT
 from tests.e2e.test_bulk_import import wait_for_manifest
@@ -38,6 +38,14 @@ def test_retraining_places_every_customer_and_a_second_run_on_the_same_data_chan
     assert profile["segments"]["rfm"] in {"Champions", "Loyal Customers", "Hibernating", "At Risk", "Can't Lose Them",
                                           "About to Sleep", "Need Attention", "Promising", "New Customers",
                                           "Potential Loyalists"}  # fmt: skip
+
+    order = {"type": "track", "userId": "scored-live", "event": "Order Completed", "properties": {"total": 640}}
+    assert post(f"{api}/v1/events", order)[0] == 202  # the stream places it with the model just promoted
+    deadline = time.monotonic() + 20
+    while (live := get(f"{api}/v1/customers/scored-live"))[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert live[1]["segments"]["modelVersion"] == first["version"]
+    assert live[1]["lastSegmentChange"]["reason"] == "profile updated" and live[1]["segments"]["rfm"] == "New Customers"
 
     second = embedded.runtime.invoke("RetrainFunction", {"action": "retrain"})
     assert not second["promoted"] and second["moved"] == 0 and "keeping the active model" in second["reason"]
