@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field, Json, field_validator
 
 from audience.adapters.dynamodb import DynamoModelRegistry, DynamoProfileRepository
+from audience.adapters.eventbridge import EventBridgeSegmentEvents
 from audience.adapters.s3 import S3ObjectStore
 from audience.adapters.sqs import SqsWorkQueue
 from audience.config import Settings
@@ -35,6 +36,7 @@ from audience.services.models import (
     start_fan_out,
     train_fanned_out,
 )
+from audience.services.segment_events import PublishingProfiles
 
 logger = Logger()
 tracer = Tracer()
@@ -51,6 +53,7 @@ class RetrainSettings(Settings):
     scan_segments: int = Field(alias="SCAN_SEGMENTS", default=4, ge=1)
     fan_out_segments: int = Field(alias="FAN_OUT_SEGMENTS", default=0, ge=0, description="0: in one invocation")
     work_queue_url: str = Field(alias="RETRAIN_QUEUE_URL")
+    segment_bus: str = Field(alias="SEGMENT_BUS")
     rf_segments: Json[list[tuple[str, str]]] | None = Field(
         alias="RFM_SEGMENTS", default=None, description='[["5[4-5]", "Champions"], ...]: RF pattern -> name'
     )
@@ -96,7 +99,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return process_partial_response(event=event, record_handler=_step, processor=steps, context=context)
     request = Request.model_validate({} if event.get("source") == "aws.events" else event)
     store, now = S3ObjectStore(settings().data_bucket), datetime.now(UTC)
-    profiles = DynamoProfileRepository(settings().profiles_table)
+    profiles = _profiles()
     registry = DynamoModelRegistry(settings().profiles_table)
     if request.action == "rescore":
         moved = rescore(profiles, store, registry, now, scan_segments=settings().scan_segments)
@@ -121,11 +124,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return result
 
 
+def _profiles() -> PublishingProfiles:
+    """Profiles whose writes publish the segment events they carry."""
+    repository = DynamoProfileRepository(settings().profiles_table)
+    return PublishingProfiles(repository, EventBridgeSegmentEvents(settings().segment_bus))
+
+
 def _step(record: SQSRecord) -> None:
     """One fanned-out step of a retraining run."""
     item = WorkItem.model_validate(record.json_body)
     store, now, work = S3ObjectStore(settings().data_bucket), datetime.now(UTC), SqsWorkQueue(settings().work_queue_url)
-    profiles = DynamoProfileRepository(settings().profiles_table)
+    profiles = _profiles()
     if item.action == "features":
         collect_features(item.run, item.segment, item.segments, profiles, store, work, now)
     elif item.action == "train":

@@ -8,7 +8,7 @@ reported in ``batchItemFailures``; undecodable records go to the dead-letter que
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -18,12 +18,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
 from audience.adapters.dynamodb import DynamoModelRegistry, DynamoProfileRepository, StoreStats
+from audience.adapters.eventbridge import EventBridgeSegmentEvents
 from audience.adapters.s3 import S3ObjectStore
 from audience.adapters.sqs import SqsDeadLetters
 from audience.config import CurrencySettings
 from audience.domain.profile import StreamPosition
 from audience.services.profiles import StreamRecord, apply_records
 from audience.services.scoring import LiveScoring
+from audience.services.segment_events import PublishingProfiles
 
 logger = Logger()
 tracer = Tracer()
@@ -34,15 +36,25 @@ class StreamSettings(CurrencySettings):
     profiles_table: str = Field(alias="PROFILES_TABLE")
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL")
     data_bucket: str = Field(alias="DATA_BUCKET")
+    segment_bus: str = Field(alias="SEGMENT_BUS")
+    min_dwell_minutes: int = Field(alias="SEGMENT_MIN_DWELL_MINUTES", default=60, ge=0)
 
 
 settings = cache(StreamSettings.from_env)  # read once per container, at first use
 
 
 @cache
-def adapters() -> tuple[DynamoProfileRepository, SqsDeadLetters, LiveScoring]:
-    scoring = LiveScoring(DynamoModelRegistry(settings().profiles_table), S3ObjectStore(settings().data_bucket))
-    return DynamoProfileRepository(settings().profiles_table), SqsDeadLetters(settings().dead_letter_queue_url), scoring
+def adapters() -> tuple[DynamoProfileRepository, SqsDeadLetters, LiveScoring, EventBridgeSegmentEvents]:
+    scoring = LiveScoring(
+        DynamoModelRegistry(settings().profiles_table),
+        S3ObjectStore(settings().data_bucket),
+        min_dwell=timedelta(minutes=settings().min_dwell_minutes),
+    )
+    profiles, dead_letters = (
+        DynamoProfileRepository(settings().profiles_table),
+        SqsDeadLetters(settings().dead_letter_queue_url),
+    )
+    return profiles, dead_letters, scoring, EventBridgeSegmentEvents(settings().segment_bus)
 
 
 def to_stream_records(event: KinesisStreamEvent) -> list[StreamRecord]:
@@ -60,10 +72,11 @@ def to_stream_records(event: KinesisStreamEvent) -> list[StreamRecord]:
 @metrics.log_metrics
 @event_source(data_class=KinesisStreamEvent)
 def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict:
-    profiles, dead_letters, scoring = adapters()
+    profiles, dead_letters, scoring, bus = adapters()
     profiles.stats = StoreStats()
     now = datetime.now(UTC)
-    outcome = apply_records(to_stream_records(event), profiles, dead_letters, settings().currencies, now, scoring)
+    publishing = PublishingProfiles(profiles, bus)  # segment events go out after each write that moves someone
+    outcome = apply_records(to_stream_records(event), publishing, dead_letters, settings().currencies, now, scoring)
     for name, value in {
         "EventsProcessed": outcome.processed,
         "EventsRejected": outcome.rejected,

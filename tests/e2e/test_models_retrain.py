@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import boto3
 
@@ -25,6 +26,7 @@ def test_retraining_places_every_customer_and_a_second_run_on_the_same_data_chan
     s3.put_object(Bucket=bucket, Key="imports/orders/e2e-history.csv", Body=order_history(customers=300).encode())
     assert wait_for_manifest(aws, bucket, "imports/orders/e2e-history.csv", 60)["reconciles"]
 
+    queue = route_segment_events_to_a_queue(aws, embedded)
     first = embedded.runtime.invoke("RetrainFunction", json.loads(SCHEDULED))
     assert first["promoted"] and first["moved"] >= 300
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"models/{first['version']}/")["Contents"]}
@@ -32,6 +34,9 @@ def test_retraining_places_every_customer_and_a_second_run_on_the_same_data_chan
     report = s3.get_object(Bucket=bucket, Key=first["report_key"])["Body"].read()
     assert b"k-means" in report and b"data:image/png;base64" in report
 
+    promoted = received(aws, queue, lambda d: d["customerId"] == "shop-0001")
+    assert promoted and promoted[0]["detail"]["reason"] == f"model {first['version']}"
+    aws.client("sqs").purge_queue(QueueUrl=queue)  # the promotion's hundreds of entries: read one, enough
     status, profile = get(f"{api}/v1/customers/shop-0001")
     assert status == 200 and profile["segments"]["modelVersion"] == first["version"]
     assert profile["lastSegmentChange"]["reason"] == f"model {first['version']}"
@@ -46,6 +51,11 @@ def test_retraining_places_every_customer_and_a_second_run_on_the_same_data_chan
         time.sleep(0.2)
     assert live[1]["segments"]["modelVersion"] == first["version"]
     assert live[1]["lastSegmentChange"]["reason"] == "profile updated" and live[1]["segments"]["rfm"] == "New Customers"
+    entered = received(aws, queue, lambda d: d["customerId"] == "scored-live")
+    assert {(e["detail-type"], e["detail"]["segmentId"]) for e in entered} >= {
+        ("Audience Entered", "rfm:new-customers")
+    }
+    assert entered[0]["detail"]["reason"] == "profile updated" and entered[0]["detail"]["idempotencyKey"]
 
     second = embedded.runtime.invoke("RetrainFunction", {"action": "retrain"})
     assert not second["promoted"] and second["moved"] == 0 and "keeping the active model" in second["reason"]
@@ -68,3 +78,28 @@ def test_the_retrain_and_rescore_schedules_come_from_the_template(embedded: Embe
     retrain_function = embedded.runtime.function("RetrainFunction").name if embedded.runtime else ""
     assert ("rate(7 days)", '{"action": "retrain"}', retrain_function) in found
     assert ("rate(1 day)", '{"action": "rescore"}', retrain_function) in found
+
+
+def route_segment_events_to_a_queue(aws: boto3.session.Session, embedded: EmbeddedStack) -> str:
+    """What a downstream tool does: a rule on the segment bus that sends the events to its queue."""
+    sqs, events = aws.client("sqs"), aws.client("events")
+    url = sqs.create_queue(QueueName="segment-events-consumer")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = embedded.outputs["SegmentEventBusName"]
+    pattern = {"source": ["audience-engine"], "detail-type": ["Audience Entered", "Audience Exited"]}
+    events.put_rule(Name="to-consumer", EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="to-consumer", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
+    return url
+
+
+def received(aws: boto3.session.Session, queue: str, wanted: Any, timeout: float = 20) -> list[dict[str, Any]]:
+    sqs, found = aws.client("sqs"), []
+    deadline = time.monotonic() + timeout
+    while not found and time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
+            event = json.loads(message["Body"])
+            if wanted(event["detail"]):
+                found.append(event)
+    return found

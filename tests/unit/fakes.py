@@ -8,6 +8,7 @@ from typing import Any
 
 from audience.domain.errors import ConcurrentUpdate
 from audience.domain.profile import Profile
+from audience.domain.segments import SegmentEvent
 
 
 class MemoryProfiles:
@@ -26,6 +27,12 @@ class MemoryProfiles:
     def scan(self, segment: int, total_segments: int) -> Iterator[Profile]:
         ids = sorted(self.items)
         return iter([self.items[c] for c in ids[segment::total_segments]])
+
+    def clear_outbox(self, customer_id: str, stored_version: int) -> None:
+        stored = self.items.get(customer_id)
+        if stored is None or stored.version != stored_version:
+            raise ConcurrentUpdate(customer_id)
+        self.items[customer_id] = stored.model_copy(update={"outbox": [], "version": stored.version + 1})
 
     def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
         for item in (profile, *retired):
@@ -54,3 +61,16 @@ class MemoryRegistry:
 
     def activate(self, version: str, reason: str, at: datetime) -> None:
         self.history.append((version, reason))
+
+
+class MemoryBus:
+    """Accepts every event, except those ``refuse`` says no to (as EventBridge's failed entries)."""
+
+    def __init__(self, refuse: int = 0) -> None:
+        self.events: list[SegmentEvent] = []
+        self.refuse = refuse
+
+    def publish(self, events: Sequence[SegmentEvent]) -> list[SegmentEvent]:
+        refused, accepted = list(events[: self.refuse]), list(events[self.refuse :])
+        self.events += accepted
+        return refused

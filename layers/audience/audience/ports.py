@@ -8,6 +8,7 @@ from typing import IO, Any, Protocol
 
 from audience.domain.events import Message
 from audience.domain.profile import Profile
+from audience.domain.segments import SegmentEvent
 
 
 class EventSink(Protocol):
@@ -23,6 +24,10 @@ class ProfileRepository(Protocol):
 
     def scan(self, segment: int, total_segments: int) -> Iterator[Profile]:
         """Every stored item (profiles and redirects) of one of ``total_segments`` parallel scan segments."""
+
+    def clear_outbox(self, customer_id: str, stored_version: int) -> None:
+        """Empty the profile's outbox and bump its version, only if the stored version is still
+        ``stored_version``; raise ``ConcurrentUpdate`` otherwise."""
 
     def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
         """Store ``profile`` and the ``retired`` redirect items together, each only if its stored
@@ -71,3 +76,8 @@ class ModelRegistry(Protocol):
     def active(self) -> str | None: ...
 
     def activate(self, version: str, reason: str, at: datetime) -> None: ...
+
+
+class SegmentEventSink(Protocol):
+    def publish(self, events: Sequence[SegmentEvent]) -> list[SegmentEvent]:
+        """Put the events on the bus (retrying what can be); return those still not accepted."""

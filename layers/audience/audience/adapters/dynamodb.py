@@ -90,6 +90,16 @@ class DynamoProfileRepository:
                 return
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def clear_outbox(self, customer_id: str, stored_version: int) -> None:
+        self._write(
+            "update_item",
+            TableName=self.table_name,
+            Key=profile_key(customer_id),
+            UpdateExpression="SET version = version + :one REMOVE outbox",
+            ConditionExpression="version = :expected",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":expected": {"N": str(stored_version)}},
+        )
+
     def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
         """One conditional put; a transaction when retired ids change with the profile."""
         if not retired:

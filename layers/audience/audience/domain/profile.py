@@ -36,6 +36,7 @@ from audience.domain.events import (
     parse_order,
 )
 from audience.domain.money import Currencies
+from audience.domain.segments import SegmentChange, SegmentEvent, Segments, events_for
 
 # Money is exact in memory; on the wire it is a JSON number (DynamoDB stores numbers exactly).
 Money = Annotated[Decimal, PlainSerializer(lambda d: float(d), return_type=float, when_used="json")]
@@ -101,38 +102,6 @@ class LedgerEntry(NamedTuple):
     day: date
 
 
-class Segments(BaseModel):
-    """Where a model put the customer: the learned segment and the RFM cell."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
-
-    model_version: str = Field(alias="modelVersion")
-    segment: int
-    name: str
-    rfm: str
-    r: int = 0
-    f: int = 0
-    m: int = 0
-    assigned_at: AwareDatetime = Field(alias="assignedAt")
-
-    def same_place(self, other: Segments | None) -> bool:
-        return other is not None and (self.name, self.rfm) == (other.name, other.rfm)
-
-
-class SegmentChange(BaseModel):
-    """One entry of the segment history: from where to where, when, why and by which model."""
-
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
-
-    at: AwareDatetime
-    model_version: str = Field(alias="modelVersion")
-    reason: str
-    segment: str
-    rfm: str
-    previous: str | None = None
-    previous_rfm: str | None = Field(default=None, alias="previousRfm")
-
-
 class DayTotals(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -170,6 +139,9 @@ class Profile(BaseModel):
     )
     segments: Segments | None = None
     segment_history: list[SegmentChange] = Field(default_factory=list, alias="segmentHistory")
+    outbox: list[SegmentEvent] = Field(
+        default_factory=list, description="Segment events written with the change, removed once published."
+    )
     # Bookkeeping: fingerprints of recent message ids, the last sequence applied per stream
     # lane, and the optimistic-concurrency version of the stored item.
     seen: list[str] = Field(default_factory=list)
@@ -188,7 +160,15 @@ class Profile(BaseModel):
             previous_rfm=self.segments.rfm if self.segments else None,
         )
         history = [*self.segment_history, change][-MAX_SEGMENT_HISTORY:]
-        return self.model_copy(update={"segments": segments, "segment_history": history})
+        events = events_for(self.customer_id, change) if self.personalization_allowed else []
+        return self.model_copy(update={"segments": segments, "segment_history": history,
+                                       "outbox": [*self.outbox, *events]})  # fmt: skip
+
+    @property
+    def personalization_allowed(self) -> bool:
+        """No segment events for a customer who refused personalization (``consent`` trait)."""
+        consent = self.traits.get("consent")
+        return not (consent is not None and isinstance(consent.v, dict) and consent.v.get("personalization") is False)
 
     def retire(self, into: str) -> Profile:
         """This id now belongs to ``into``: keep only the redirect (and the stored version)."""

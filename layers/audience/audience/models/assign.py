@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from audience.domain.profile import Profile, Segments
+from audience.domain.profile import Profile
+from audience.domain.segments import Segments
 from audience.models.features import features, rfm_inputs
 from audience.models.spec import SegmentSpec
 

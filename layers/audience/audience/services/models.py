@@ -26,7 +26,8 @@ from numpy.typing import NDArray
 from sklearn.pipeline import Pipeline
 
 from audience.domain.errors import ConcurrentUpdate
-from audience.domain.profile import Profile, Segments
+from audience.domain.profile import Profile
+from audience.domain.segments import Segments
 from audience.models.assign import placement, reassigned, score
 from audience.models.drift import Drift, PromotionPolicy, compare, decide, population_stability
 from audience.models.features import features

@@ -18,8 +18,16 @@ EVENT_REASON = "profile updated"
 
 
 class LiveScoring:
-    def __init__(self, registry: ModelRegistry, store: ObjectStore, refresh: timedelta = timedelta(minutes=1)) -> None:
-        self.registry, self.store, self.refresh = registry, store, refresh
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        store: ObjectStore,
+        refresh: timedelta = timedelta(minutes=1),
+        min_dwell: timedelta = timedelta(0),
+    ) -> None:
+        """``min_dwell``: a customer placed less than this long ago is not moved by an event
+        (a customer on a boundary does not flap; the daily rescore and retraining still move them)."""
+        self.registry, self.store, self.refresh, self.min_dwell = registry, store, refresh, min_dwell
         self._spec: SegmentSpec | None = None
         self._checked: datetime | None = None
 
@@ -38,5 +46,7 @@ class LiveScoring:
         """The profile in its place under the active model (itself when there is none, or it did not move)."""
         spec = self.spec(now)
         if spec is None or profile.merged_into is not None:
+            return profile
+        if profile.segments is not None and now - profile.segments.assigned_at < self.min_dwell:
             return profile
         return reassigned(profile, score(profile, spec, now), EVENT_REASON) or profile
