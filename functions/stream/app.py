@@ -38,6 +38,7 @@ class StreamSettings(CurrencySettings):
     data_bucket: str = Field(alias="DATA_BUCKET")
     segment_bus: str = Field(alias="SEGMENT_BUS")
     min_dwell_minutes: int = Field(alias="SEGMENT_MIN_DWELL_MINUTES", default=60, ge=0)
+    model_refresh_seconds: int = Field(alias="MODEL_REFRESH_SECONDS", default=60, ge=0)
 
 
 settings = cache(StreamSettings.from_env)  # read once per container, at first use
@@ -48,6 +49,7 @@ def adapters() -> tuple[DynamoProfileRepository, SqsDeadLetters, LiveScoring, Ev
     scoring = LiveScoring(
         DynamoModelRegistry(settings().profiles_table),
         S3ObjectStore(settings().data_bucket),
+        refresh=timedelta(seconds=settings().model_refresh_seconds),
         min_dwell=timedelta(minutes=settings().min_dwell_minutes),
     )
     profiles, dead_letters = (
