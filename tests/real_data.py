@@ -14,8 +14,7 @@ from audience.models.drift import PromotionPolicy
 from audience.services.imports import run_import
 from audience.services.models import RetrainOutcome, retrain
 from tests.conftest import ROOT
-from tests.unit.fakes import MemoryProfiles, MemoryRegistry
-from tests.unit.test_import_service import MemoryBucket
+from tests.unit.fakes import MemoryBucket, MemoryProfiles, MemoryRegistry
 
 RETAIL = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail_II_2009-2010.csv.gz"
 AS_OF = datetime(2010, 12, 10, tzinfo=UTC)  # the day after the file's last invoice

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from audience.domain.errors import ConcurrentUpdate
 from audience.domain.profile import Profile
@@ -74,3 +75,32 @@ class MemoryBus:
         refused, accepted = list(events[: self.refuse]), list(events[self.refuse :])
         self.events += accepted
         return refused
+
+
+class MemoryBucket:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def etag(self, key: str) -> str:
+        return str(hash(self.objects[key]))
+
+    def open(self, key: str) -> IO[bytes]:
+        return io.BytesIO(self.objects[key])
+
+    def read_text(self, key: str) -> str | None:
+        return self.objects[key].decode() if key in self.objects else None
+
+    def put_text(self, key: str, text: str) -> None:
+        self.objects[key] = text.encode()
+
+    def read_bytes(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self.objects[key] = data
+
+    def put_file(self, key: str, file: IO[str]) -> None:
+        self.objects[key] = file.read().encode()
+
+    def keys(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))

@@ -15,8 +15,8 @@ from audience.domain.imports import ColumnMapping, Reject, builtin_mapping
 from audience.domain.money import Currencies
 from audience.services.imports import run_import
 from audience.services.profiles import get_profile
-from tests.unit.fakes import MemoryProfiles
-from tests.unit.test_import_service import FILE, MemoryBucket
+from tests.unit.fakes import MemoryBucket, MemoryProfiles
+from tests.unit.test_import_service import FILE
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 CUSTOMERS = builtin_mapping("customers")

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import IO
 
 from audience.domain.money import Currencies
 from audience.services.imports import apply_chunk, mapping_for, run_import
-from tests.unit.fakes import MemoryProfiles
+from tests.unit.fakes import MemoryBucket, MemoryProfiles
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 CURRENCIES = Currencies("USD", {"GBP": Decimal("1.25")})
@@ -25,35 +23,6 @@ FILE = (
     "103,A,mug,1,2010-03-07 10:00:00,4.00,,United Kingdom\n"
     "101,A,mug,1,2010-03-05 10:00:00,4.00,8,France\n"
 )
-
-
-class MemoryBucket:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def etag(self, key: str) -> str:
-        return str(hash(self.objects[key]))
-
-    def open(self, key: str) -> IO[bytes]:
-        return io.BytesIO(self.objects[key])
-
-    def read_text(self, key: str) -> str | None:
-        return self.objects[key].decode() if key in self.objects else None
-
-    def put_text(self, key: str, text: str) -> None:
-        self.objects[key] = text.encode()
-
-    def read_bytes(self, key: str) -> bytes | None:
-        return self.objects.get(key)
-
-    def put_bytes(self, key: str, data: bytes) -> None:
-        self.objects[key] = data
-
-    def put_file(self, key: str, file: IO[str]) -> None:
-        self.objects[key] = file.read().encode()
-
-    def keys(self, prefix: str) -> list[str]:
-        return sorted(k for k in self.objects if k.startswith(prefix))
 
 
 def test_the_mapping_comes_from_the_folder() -> None:

@@ -16,8 +16,7 @@ from audience.models.spec import Rfm
 from audience.models.training import TrainingConfig, feature_matrix, train
 from audience.services.models import NotEnoughCustomers, activate, load_model, rescore, retrain
 from tests.synthetic import NOW, customers
-from tests.unit.fakes import MemoryProfiles, MemoryRegistry
-from tests.unit.test_import_service import MemoryBucket
+from tests.unit.fakes import MemoryBucket, MemoryProfiles, MemoryRegistry
 
 FAST = TrainingConfig(k_range=(2, 6), n_init=2, selection_sample=2_000, silhouette_sample=1_000, bootstrap_rounds=3)
 

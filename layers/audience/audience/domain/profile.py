@@ -36,7 +36,7 @@ from audience.domain.events import (
     parse_order,
 )
 from audience.domain.money import Currencies
-from audience.domain.segments import SegmentChange, SegmentEvent, Segments, events_for
+from audience.domain.segments import SegmentChange, SegmentEvent, Segments, Tier, events_for, segment_id
 
 # Money is exact in memory; on the wire it is a JSON number (DynamoDB stores numbers exactly).
 Money = Annotated[Decimal, PlainSerializer(lambda d: float(d), return_type=float, when_used="json")]
@@ -138,6 +138,7 @@ class Profile(BaseModel):
         default_factory=dict, description="Orders and refunds by fingerprint of their id: counted once."
     )
     segments: Segments | None = None
+    tier: Tier | None = None
     segment_history: list[SegmentChange] = Field(default_factory=list, alias="segmentHistory")
     outbox: list[SegmentEvent] = Field(
         default_factory=list, description="Segment events written with the change, removed once published."
@@ -150,19 +151,45 @@ class Profile(BaseModel):
 
     def placed(self, segments: Segments, reason: str) -> Profile:
         """This profile in ``segments``, the change recorded in its history (bounded)."""
+        return self._moved(segments, self.tier, reason, segments.assigned_at)
+
+    def tiered(self, tier: Tier | None, reason: str, at: datetime) -> Profile:
+        """This profile in ``tier`` (None: out of any tier), the change recorded in its history."""
+        return self._moved(self.segments, tier, reason, at)
+
+    def _moved(self, segments: Segments | None, tier: Tier | None, reason: str, at: datetime) -> Profile:
         change = SegmentChange(
-            at=segments.assigned_at,
-            model_version=segments.model_version,
+            at=at,
+            model_version=segments.model_version if segments else None,
             reason=reason,
-            segment=segments.name,
-            rfm=segments.rfm,
+            segment=segments.name if segments else None,
+            rfm=segments.rfm if segments else None,
             previous=self.segments.name if self.segments else None,
             previous_rfm=self.segments.rfm if self.segments else None,
+            tier=tier.name if tier else None,
+            previous_tier=self.tier.name if self.tier else None,
         )
         history = [*self.segment_history, change][-MAX_SEGMENT_HISTORY:]
         events = events_for(self.customer_id, change) if self.personalization_allowed else []
-        return self.model_copy(update={"segments": segments, "segment_history": history,
+        return self.model_copy(update={"segments": segments, "tier": tier, "segment_history": history,
                                        "outbox": [*self.outbox, *events]})  # fmt: skip
+
+    def segment_ids(self) -> list[str]:
+        """Every segment the customer is in, as ``kind:slug`` ids (tier first: the most specific)."""
+        ids = [segment_id("tier", self.tier.name)] if self.tier else []
+        if self.segments:
+            ids += [segment_id("rfm", self.segments.rfm), segment_id("learned", self.segments.name)]
+        return ids
+
+    def entered_because(self, segment: str) -> str:
+        """The reason of the latest change that put the customer in ``segment`` (a ``kind:slug`` id)."""
+        for change in reversed(self.segment_history):
+            entered = {"learned": change.segment, "rfm": change.rfm, "tier": change.tier}
+            previous = {"learned": change.previous, "rfm": change.previous_rfm, "tier": change.previous_tier}
+            kind = segment.split(":", 1)[0]
+            if entered.get(kind) and entered[kind] != previous[kind] and segment_id(kind, entered[kind]) == segment:
+                return change.reason
+        return "unknown (history trimmed)"
 
     @property
     def personalization_allowed(self) -> bool:
@@ -218,6 +245,8 @@ class Profile(BaseModel):
             "topCategories": [{"category": c, "spend": float(s)} for s, c in top],
             "traits": {name: stamped.v for name, stamped in sorted(self.traits.items())},
             "segments": self.segments.model_dump(by_alias=True, mode="json") if self.segments else None,
+            "tier": self.tier.model_dump(by_alias=True, mode="json") if self.tier else None,
+            "segmentIds": self.segment_ids(),
             "lastSegmentChange": self.segment_history[-1].model_dump(by_alias=True, mode="json")
             if self.segment_history
             else None,

@@ -1,7 +1,9 @@
-"""Where a model put a customer, the history of moves, and the events a move publishes.
+"""Where a model (and a trigger rule) put a customer, the history of moves, and the events a
+move publishes.
 
 A move publishes ``Audience Exited`` for the segment left and ``Audience Entered`` for the one
-joined, per dimension that changed (the learned segment, the RFM cell), on the stack's
+joined, per dimension that changed (the learned segment, the RFM cell, the tier a trigger rule
+assigns), on the stack's
 EventBridge bus. ``docs/schemas/segment-event.json`` is the detail's JSON Schema
 (``SegmentEventDetail``); the idempotency key is the same for the same move, so a consumer can
 drop a repeat (delivery is at least once).
@@ -36,18 +38,31 @@ class Segments(BaseModel):
         return other is not None and (self.name, self.rfm) == (other.name, other.rfm)
 
 
+class Tier(BaseModel):
+    """The tier a trigger rule put the customer in (for example "High Value"), and since when."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    name: str
+    rule: str = Field(description="the id of the trigger rule that holds")
+    since: AwareDatetime
+
+
 class SegmentChange(BaseModel):
-    """One entry of the segment history: from where to where, when, why and by which model."""
+    """One entry of the segment history: from where to where, when, why and by which model
+    (none when only the tier moved and no model is active)."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
     at: AwareDatetime
-    model_version: str = Field(alias="modelVersion")
+    model_version: str | None = Field(default=None, alias="modelVersion")
     reason: str
-    segment: str
-    rfm: str
+    segment: str | None = None
+    rfm: str | None = None
     previous: str | None = None
     previous_rfm: str | None = Field(default=None, alias="previousRfm")
+    tier: str | None = None
+    previous_tier: str | None = Field(default=None, alias="previousTier")
 
 
 class SegmentEventDetail(BaseModel):
@@ -56,12 +71,14 @@ class SegmentEventDetail(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, title="Audience Engine segment event detail")
 
     customer_id: str = Field(alias="customerId")
-    segment_id: str = Field(alias="segmentId", description="learned:<slug> or rfm:<slug>")
+    segment_id: str = Field(alias="segmentId", description="learned:<slug>, rfm:<slug> or tier:<slug>")
     segment_name: str = Field(alias="segmentName")
-    kind: Literal["learned", "rfm"]
+    kind: Literal["learned", "rfm", "tier"]
     previous_segment: str | None = Field(alias="previousSegment", description="the segment left (or joined, on exit)")
-    reason: str = Field(description="why: a model version's promotion, a time-based rescore, a profile update, ...")
-    model_version: str = Field(alias="modelVersion")
+    reason: str = Field(
+        description="why: trigger:<rule id>, model <version> (a promotion), time-based rescore, profile update, ..."
+    )
+    model_version: str | None = Field(alias="modelVersion", description="the active model (none before the first)")
     time: AwareDatetime
     idempotency_key: str = Field(alias="idempotencyKey", description="the same for the same move: drop repeats")
 
@@ -79,13 +96,19 @@ def segment_id(kind: str, name: str) -> str:
 
 def events_for(customer_id: str, change: SegmentChange) -> list[SegmentEvent]:
     """The events of one move: per dimension that changed, an exit (if there was a segment)
-    and an entry."""
+    and an entry (if there is one: a tier can end)."""
     events = []
-    for kind, new, old in (("learned", change.segment, change.previous), ("rfm", change.rfm, change.previous_rfm)):
+    dimensions = (
+        ("learned", change.segment, change.previous),
+        ("rfm", change.rfm, change.previous_rfm),
+        ("tier", change.tier, change.previous_tier),
+    )
+    for kind, new, old in dimensions:
         if new == old:
             continue
         moves = [(EXITED, old, new)] if old is not None else []
-        for detail_type, name, other in [*moves, (ENTERED, new, old)]:
+        entries = [(ENTERED, new, old)] if new is not None else []
+        for detail_type, name, other in [*moves, *entries]:
             key = hashlib.sha256(f"{customer_id}|{detail_type}|{kind}|{name}|{change.at.isoformat()}".encode())
             detail = SegmentEventDetail(
                 customer_id=customer_id,

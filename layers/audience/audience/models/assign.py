@@ -1,12 +1,15 @@
-"""Place a customer in a model's segments; plain Python, so the stream can do it per event."""
+"""Place a customer in a model's segments and a trigger rule's tier; plain Python, so the
+stream can do it per event."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from audience.domain.profile import Profile
-from audience.domain.segments import Segments
+from audience.domain.segments import Segments, Tier
+from audience.domain.triggers import TriggerRules
 from audience.models.features import features, rfm_inputs
 from audience.models.spec import SegmentSpec
 
@@ -27,3 +30,52 @@ def score(profile: Profile, spec: SegmentSpec, now: datetime) -> Segments:
     """One customer, from the spec alone."""
     row = features(profile, now)
     return placement(spec, spec.segment(row), row, now)
+
+
+@dataclass(frozen=True)
+class Tiers:
+    """The trigger rules in force and the active model's spend percentiles they may need."""
+
+    rules: TriggerRules
+    monetary_percentiles: Sequence[float] = ()
+
+    def due(self, profile: Profile, now: datetime) -> Tier | None:
+        return self.rules.tier(profile, now, self.monetary_percentiles)
+
+    def moves(self, profile: Profile, now: datetime) -> bool:
+        due = self.due(profile, now)
+        return (due.name if due else None) != (profile.tier.name if profile.tier else None)
+
+    def settled(self, profile: Profile, now: datetime, min_dwell: timedelta = timedelta(0)) -> Profile:
+        """``profile`` in the tier due now (itself when that is its tier). A rule that starts to
+        hold moves the customer at once; leaving a tier waits out ``min_dwell``."""
+        due, current = self.due(profile, now), profile.tier
+        if due is not None and (current is None or current.name != due.name):
+            return profile.tiered(due, f"trigger:{due.rule}", now)
+        if due is None and current is not None and now - current.since >= min_dwell:
+            return profile.tiered(None, f"trigger:{current.rule} no longer holds", now)
+        return profile
+
+
+def place(
+    profile: Profile,
+    spec: SegmentSpec | None,
+    rules: TriggerRules,
+    now: datetime,
+    reason: str,
+    min_dwell: timedelta = timedelta(0),
+) -> Profile:
+    """``profile`` in its tier and its model segments as of ``now`` (itself when nothing moved).
+
+    A trigger rule that starts to hold moves the customer at once, into its tier and (ignoring
+    the dwell) into the model segments the update earned, with ``trigger:<rule id>`` as the
+    reason. Otherwise a customer placed less than ``min_dwell`` ago stays where they are: a
+    customer on a boundary does not flap.
+    """
+    result = Tiers(rules, spec.rfm.monetary_percentiles if spec else ()).settled(profile, now, min_dwell)
+    fired = result.tier if result.tier is not None and result.tier is not profile.tier else None
+    if spec is None:
+        return result
+    if fired is None and profile.segments is not None and now - profile.segments.assigned_at < min_dwell:
+        return result
+    return reassigned(result, score(result, spec, now), f"trigger:{fired.rule}" if fired else reason) or result

@@ -55,6 +55,9 @@ class Rfm(BaseModel):
     monetary: list[float]
     names: list[tuple[str, str]] = Field(default_factory=lambda: list(RF_SEGMENTS))
     no_orders: str = NO_ORDERS
+    monetary_percentiles: list[float] = Field(
+        default_factory=list, description="the 1st to 99th percentiles of buyers' net spend (top-spender triggers)"
+    )
 
     def score(self, recency: float | None, frequency: float, monetary: float) -> tuple[int, int, int, str]:
         """R, F and M from 1 to 5 (5 best: most recent, most frequent, highest spend) and the name."""

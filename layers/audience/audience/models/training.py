@@ -98,13 +98,15 @@ def transforms(config: TrainingConfig) -> Pipeline:
 
 
 def rfm_boundaries(x: Matrix, names: tuple[tuple[str, str], ...] = RF_SEGMENTS) -> Rfm:
-    """Quintile cut points of recency, frequency and monetary value over the buyers."""
+    """Quintile cut points of recency, frequency and monetary value over the buyers, and the
+    percentiles of their spend."""
     buyers = x[~np.isnan(x[:, 0]) & (x[:, 1] > 0)]
     if len(buyers) == 0:
         return Rfm(recency=[0.0] * 4, frequency=[0.0] * 4, monetary=[0.0] * 4, names=list(names))
     cuts = np.quantile(buyers[:, :3], [0.2, 0.4, 0.6, 0.8], axis=0)
+    percentiles = np.percentile(buyers[:, 2], np.arange(1, 100)).tolist()
     return Rfm(recency=cuts[:, 0].tolist(), frequency=cuts[:, 1].tolist(), monetary=cuts[:, 2].tolist(),
-               names=list(names))  # fmt: skip
+               names=list(names), monetary_percentiles=percentiles)  # fmt: skip
 
 
 def train(x: Matrix, version: str, config: TrainingConfig = TrainingConfig()) -> Trained:

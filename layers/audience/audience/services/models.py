@@ -28,7 +28,8 @@ from sklearn.pipeline import Pipeline
 from audience.domain.errors import ConcurrentUpdate
 from audience.domain.profile import Profile
 from audience.domain.segments import Segments
-from audience.models.assign import placement, reassigned, score
+from audience.domain.triggers import TriggerRules
+from audience.models.assign import Tiers, placement, reassigned, score
 from audience.models.drift import Drift, PromotionPolicy, compare, decide, population_stability
 from audience.models.features import features
 from audience.models.report import render_report
@@ -98,18 +99,23 @@ class Customer:
     customer_id: str
     version: int
     segments: Segments | None
+    tier_moves: bool = False  # a trigger rule's tier starts or stops (rescoring only)
 
 
 def read_customers(
-    profiles: ProfileRepository, segments: int, now: datetime, only: int | None = None
+    profiles: ProfileRepository,
+    segments: int,
+    now: datetime,
+    only: int | None = None,
+    tiers: Tiers | None = None,
 ) -> tuple[list[Customer], Matrix]:
     """Every customer (redirects left out) and their feature rows, read with ``segments``
     parallel scans (or just scan segment ``only``); profiles are dropped as soon as their
-    features are taken."""
+    features are taken (and, with ``tiers``, whether their tier changes)."""
 
     def read(segment: int) -> list[tuple[Customer, tuple[float | None, ...]]]:
-        return [(Customer(p.customer_id, p.version, p.segments), features(p, now))
-                for p in profiles.scan(segment, segments) if p.merged_into is None]  # fmt: skip
+        return [(Customer(p.customer_id, p.version, p.segments, tiers is not None and tiers.moves(p, now)),
+                 features(p, now)) for p in profiles.scan(segment, segments) if p.merged_into is None]  # fmt: skip
 
     wanted = range(segments) if only is None else [only]
     with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
@@ -262,16 +268,20 @@ def rescore(
     now: datetime,
     reason: str = "time-based rescore",
     scan_segments: int = 4,
+    rules: TriggerRules | None = None,
 ) -> int:
-    """Score every customer with the active model as of ``now``: time moves customers (recency
-    ages them into "At Risk") without a new event. Writes only those who moved."""
+    """Score every customer with the active model as of ``now``, and their trigger tiers with
+    ``rules``: time moves customers (recency ages them into "At Risk", a large order ages out
+    of its window, silence is an engagement drop) without a new event. Writes only those who
+    moved."""
     version = registry.active()
     if version is None:
         return 0
     spec = load_model(store, version).spec
-    customers, x = read_customers(profiles, scan_segments, now)
+    tiers = Tiers(rules, spec.rfm.monetary_percentiles) if rules is not None else None
+    customers, x = read_customers(profiles, scan_segments, now, tiers=tiers)
     places = [placement(spec, spec.segment(row), row, now) for row in map(_row, x)]
-    return _write_moves(customers, places, profiles, spec, now, reason)
+    return _write_moves(customers, places, profiles, spec, now, reason, tiers)
 
 
 def _drift(store: ObjectStore, active_version: str, trained: Trained, x: Matrix, config: TrainingConfig) -> Drift:
@@ -297,11 +307,12 @@ def _write_moves(
     spec: SegmentSpec,
     now: datetime,
     reason: str,
+    tiers: Tiers | None = None,
 ) -> int:
-    """Write every customer whose place changed, re-read in batches of ``MOVE_BATCH``; a profile
-    changed since the scan is placed again from its fresh state; a write that conflicts is
-    retried from a fresh read."""
-    moving = [(c, p) for c, p in zip(customers, places, strict=True) if not p.same_place(c.segments)]
+    """Write every customer whose place (or, with ``tiers``, tier) changed, re-read in batches
+    of ``MOVE_BATCH``; a profile changed since the scan is placed again from its fresh state; a
+    write that conflicts is retried from a fresh read."""
+    moving = [(c, p) for c, p in zip(customers, places, strict=True) if c.tier_moves or not p.same_place(c.segments)]
     moved = 0
     for start in range(0, len(moving), MOVE_BATCH):
         batch = moving[start : start + MOVE_BATCH]
@@ -310,16 +321,17 @@ def _write_moves(
             profile = fresh.get(customer.customer_id)
             if profile is not None and profile.version != customer.version:
                 placed = score(profile, spec, now)
-            moved += _move(profile, placed, profiles, spec, now, reason)
+            moved += _move(profile, placed, profiles, spec, now, reason, tiers)
     return moved
 
 
 def _move(profile: Profile | None, placed: Segments, profiles: ProfileRepository, spec: SegmentSpec, now: datetime,
-          reason: str) -> int:  # fmt: skip
+          reason: str, tiers: Tiers | None) -> int:  # fmt: skip
     for attempt in range(WRITE_RETRIES + 1):
         if profile is None or profile.merged_into is not None:
             return 0
-        updated = reassigned(profile, placed, reason)
+        tiered = tiers.settled(profile, now) if tiers else profile
+        updated = reassigned(tiered, placed, reason) or (tiered if tiered is not profile else None)
         if updated is None:
             return 0
         try:

@@ -1,8 +1,9 @@
-"""Scoring in the stream: each updated profile is placed with the active model's spec.
+"""Scoring in the stream: each updated profile is placed with the active model's spec and the
+trigger rules in force.
 
 The spec is plain JSON scored in plain Python, so the stream function never imports numpy or
-scikit-learn. The active version is looked up at most once per ``refresh`` per container, and
-the spec read again only when the version changes.
+scikit-learn. The active version and the rules are looked up at most once per ``refresh`` per
+container, and the spec read again only when the version changes.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from audience.domain.profile import Profile
-from audience.models.assign import reassigned, score
+from audience.domain.triggers import TriggerRules
+from audience.models.assign import place
 from audience.models.spec import SegmentSpec
 from audience.ports import ModelRegistry, ObjectStore
+from audience.services.configs import LiveConfig
 
 EVENT_REASON = "profile updated"
 
@@ -28,6 +31,7 @@ class LiveScoring:
         """``min_dwell``: a customer placed less than this long ago is not moved by an event
         (a customer on a boundary does not flap; the daily rescore and retraining still move them)."""
         self.registry, self.store, self.refresh, self.min_dwell = registry, store, refresh, min_dwell
+        self.rules = LiveConfig(store, TriggerRules, refresh)
         self._spec: SegmentSpec | None = None
         self._checked: datetime | None = None
 
@@ -43,10 +47,7 @@ class LiveScoring:
         return self._spec
 
     def __call__(self, profile: Profile, now: datetime) -> Profile:
-        """The profile in its place under the active model (itself when there is none, or it did not move)."""
-        spec = self.spec(now)
-        if spec is None or profile.merged_into is not None:
+        """The profile in its tier and its place under the active model (itself when it did not move)."""
+        if profile.merged_into is not None:
             return profile
-        if profile.segments is not None and now - profile.segments.assigned_at < self.min_dwell:
-            return profile
-        return reassigned(profile, score(profile, spec, now), EVENT_REASON) or profile
+        return place(profile, self.spec(now), self.rules.get(now), now, EVENT_REASON, self.min_dwell)

@@ -1,0 +1,117 @@
+"""Trigger rules: conditions on a profile that put a customer in a named tier at once.
+
+Each rule is a condition over the profile as of a moment (a large order in the last days,
+revenue in a window, a place among the top spenders, an engagement drop). The customer's tier
+is the tier of the first rule that holds (rules are in priority order), so it is a pure
+function of the profile: replaying events changes nothing, and a tier ends by itself when its
+condition stops holding (at the next event or the daily rescore).
+
+The rules live in the data bucket (``config/triggers.json``, see ``services/configs``); the
+ones shipped in ``defaults/triggers.json`` apply until a valid file is uploaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from audience.domain.profile import WINDOWS_DAYS, Profile
+from audience.domain.segments import Tier
+
+HIGH_VALUE = "High Value"
+RULE_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=RULE_ID, description="names the rule in reasons: trigger:<id>")
+    tier: str = Field(default=HIGH_VALUE, min_length=1, max_length=64)
+    description: str = ""
+
+    def holds(self, profile: Profile, now: datetime, monetary_percentiles: Sequence[float]) -> bool:
+        raise NotImplementedError
+
+
+class OrderAtLeast(_Rule):
+    """A single order of at least ``amount`` (base currency) in the last ``within_days`` days
+    (orders are told apart by ``order_id``)."""
+
+    kind: Literal["order-at-least"]
+    amount: Decimal = Field(gt=0)
+    within_days: int = Field(default=30, ge=1, le=365)
+
+    def holds(self, profile: Profile, now: datetime, monetary_percentiles: Sequence[float]) -> bool:
+        since = now.date() - timedelta(days=self.within_days - 1)
+        return any(k[0] == "o" and e.amount >= self.amount and e.day >= since for k, e in profile.ledger.items())
+
+
+class RevenueInWindow(_Rule):
+    """Revenue of at least ``amount`` in the last ``days`` days."""
+
+    kind: Literal["revenue-in-window-at-least"]
+    amount: Decimal = Field(gt=0)
+    days: int = Field(ge=1, le=max(WINDOWS_DAYS))
+
+    def holds(self, profile: Profile, now: datetime, monetary_percentiles: Sequence[float]) -> bool:
+        start = now.date() - timedelta(days=self.days - 1)
+        return sum((t.revenue for d, t in profile.daily.items() if d >= start), Decimal(0)) >= self.amount
+
+
+class TopMonetary(_Rule):
+    """Net spend among the top ``percent`` % of buyers, by the active model's percentiles
+    (holds for nobody until a model is active)."""
+
+    kind: Literal["top-monetary-percent"]
+    percent: int = Field(ge=1, le=50)
+
+    def holds(self, profile: Profile, now: datetime, monetary_percentiles: Sequence[float]) -> bool:
+        if len(monetary_percentiles) != 99:
+            return False
+        net = float(profile.revenue - profile.refunded)
+        return net > 0 and net >= monetary_percentiles[99 - self.percent]  # [i] is the (i+1)th percentile
+
+
+class EngagementDrop(_Rule):
+    """A customer who was engaged (at least ``min_events`` events) and has been silent for
+    ``inactive_days`` days. Silence produces no event: the daily rescore finds them."""
+
+    kind: Literal["engagement-drop"]
+    tier: str = Field(default="Win Back", min_length=1, max_length=64)
+    inactive_days: int = Field(ge=1, le=3650)
+    min_events: int = Field(default=10, ge=1)
+
+    def holds(self, profile: Profile, now: datetime, monetary_percentiles: Sequence[float]) -> bool:
+        if profile.last_seen is None or sum(profile.event_counts.values()) < self.min_events:
+            return False
+        return now - profile.last_seen >= timedelta(days=self.inactive_days)
+
+
+Rule = Annotated[OrderAtLeast | RevenueInWindow | TopMonetary | EngagementDrop, Field(discriminator="kind")]
+
+
+class TriggerRules(BaseModel):
+    """``config/triggers.json``: the rules, highest priority first."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rules: list[Rule] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> TriggerRules:
+        ids = [rule.id for rule in self.rules]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"rule ids must be unique: {', '.join(repeated)} repeated")
+        return self
+
+    def tier(self, profile: Profile, now: datetime, monetary_percentiles: Sequence[float] = ()) -> Tier | None:
+        """The tier of the first rule that holds (``since`` is ``now``), or None."""
+        for rule in self.rules:
+            if rule.holds(profile, now, monetary_percentiles):
+                return Tier(name=rule.tier, rule=rule.id, since=now)
+        return None

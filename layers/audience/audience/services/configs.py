@@ -1,0 +1,85 @@
+"""Configuration documents users upload to the data bucket take effect only once checked.
+
+Upload ``config/<name>.json`` (``triggers``, ``personalization``): the config function checks
+it; a valid document is copied to ``live/<name>.json``, which is what the other functions read;
+an invalid one is refused, with every failing item and field in
+``reports/config/<name>-<time>.json`` and the log, and the previous live document stays in
+force. Until a document is accepted, the defaults shipped in ``domain/defaults/`` apply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+
+from audience.domain.documents import default_document, parse_document
+from audience.domain.errors import FieldError, InvalidInput
+from audience.domain.personalization import ContentMapping
+from audience.domain.triggers import TriggerRules
+from audience.ports import ObjectStore
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T", bound=BaseModel)
+
+DOCUMENTS: dict[str, type[BaseModel]] = {"triggers": TriggerRules, "personalization": ContentMapping}
+NAMES = {model: name for name, model in DOCUMENTS.items()}
+UPLOAD_PREFIX, LIVE_PREFIX = "config/", "live/"
+
+
+@dataclass(frozen=True)
+class ConfigOutcome:
+    name: str
+    accepted: bool
+    report_key: str
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+def accept(store: ObjectStore, key: str, now: datetime) -> ConfigOutcome:
+    """Check the uploaded ``config/<name>.json``; put it in force only if it is valid."""
+    name = key.removeprefix(UPLOAD_PREFIX).removesuffix(".json")
+    report_key = f"reports/config/{name}-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
+    text = store.read_text(key)
+    model = DOCUMENTS.get(name)
+    try:
+        if model is None:
+            expected = ", ".join(DOCUMENTS)
+            raise InvalidInput([FieldError("(file)", f"unknown configuration '{name}': expected one of {expected}")])
+        if text is None:
+            raise InvalidInput([FieldError("(file)", "the object is gone")])
+        parse_document(model, text)
+    except InvalidInput as exc:
+        errors = [{"field": e.field, "reason": e.reason} for e in exc.errors]
+        logger.error("configuration %s refused, the previous one stays in force: %s", key, exc)
+        outcome = ConfigOutcome(name, False, report_key, errors)
+    else:
+        store.put_text(f"{LIVE_PREFIX}{name}.json", text)
+        logger.info("configuration %s accepted and in force", key)
+        outcome = ConfigOutcome(name, True, report_key)
+    store.put_text(report_key, json.dumps({"key": key, "at": now.isoformat(), **outcome.__dict__}, indent=2))
+    return outcome
+
+
+class LiveConfig(Generic[T]):
+    """The document in force, read at most once per ``refresh`` (the shipped default if none)."""
+
+    def __init__(self, store: ObjectStore, model: type[T], refresh: timedelta = timedelta(minutes=1)) -> None:
+        self.store, self.model, self.refresh = store, model, refresh
+        self.name = NAMES[model]
+        self._value: T = default_document(model, self.name)
+        self._checked: datetime | None = None
+
+    def get(self, now: datetime) -> T:
+        if self._checked is None or now - self._checked >= self.refresh:
+            self._checked = now
+            text = self.store.read_text(f"{LIVE_PREFIX}{self.name}.json")
+            try:
+                self._value = parse_document(self.model, text) if text else default_document(self.model, self.name)
+            except InvalidInput as exc:  # only accepted documents reach live/: someone wrote it by hand
+                logger.error("live/%s.json is invalid, keeping the previous rules: %s", self.name, exc)
+        return self._value

@@ -1,0 +1,181 @@
+"""Trigger rules: a high-value order moves the customer at once, with the rule as the reason;
+replays move nobody; a customer on a threshold does not flap within the dwell; a bad rules file
+is refused naming the rule and field while the previous rules stay in force."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from audience.domain.documents import parse_document
+from audience.domain.errors import InvalidInput
+from audience.domain.personalization import ContentMapping
+from audience.domain.profile import Profile, Stamped
+from audience.domain.triggers import TriggerRules
+from audience.models.assign import Tiers
+from audience.services.configs import LiveConfig, accept
+from audience.services.models import rescore
+from audience.services.profiles import apply_records
+from audience.services.scoring import LiveScoring
+from tests.synthetic import NOW
+from tests.unit.fakes import MemoryBucket, MemoryDeadLetters, MemoryProfiles
+from tests.unit.test_profiles_service import CURRENCIES, order, record
+from tests.unit.test_scoring import active_model
+
+RULES = {
+    "rules": [
+        {"id": "big-order", "kind": "order-at-least", "amount": 500, "within_days": 30},
+        {"id": "big-spend", "kind": "revenue-in-window-at-least", "amount": 1000, "days": 30},
+    ]
+}
+
+
+def live(bucket: MemoryBucket, rules: dict[str, object]) -> None:
+    bucket.put_text("config/triggers.json", json.dumps(rules))
+    assert accept(bucket, "config/triggers.json", NOW).accepted
+
+
+def test_a_high_value_order_moves_the_customer_at_once_with_the_rule_as_reason() -> None:
+    bucket, registry = active_model()
+    live(bucket, RULES)
+    profiles = MemoryProfiles()
+    scoring = LiveScoring(registry, bucket, min_dwell=timedelta(hours=1))
+    apply_records([record(1, order("c1", 20))], profiles, MemoryDeadLetters(), CURRENCIES, NOW, scoring)
+    assert profiles.items["c1"].tier is None
+    profiles.items["c1"] = profiles.items["c1"].model_copy(update={"outbox": []})
+
+    later = NOW + timedelta(minutes=5)  # within the dwell: only a trigger may move them
+    apply_records([record(2, order("c1", 750))], profiles, MemoryDeadLetters(), CURRENCIES, later, scoring)
+
+    moved = profiles.items["c1"]
+    assert moved.tier is not None and (moved.tier.name, moved.tier.rule) == ("High Value", "big-order")
+    assert moved.segment_history[-1].reason == "trigger:big-order"
+    entered = [e.detail for e in moved.outbox if e.detail_type == "Audience Entered" and e.detail.kind == "tier"]
+    assert [(d.segment_id, d.reason) for d in entered] == [("tier:high-value", "trigger:big-order")]
+    assert "tier:high-value" in moved.segment_ids()
+
+    writes = profiles.writes
+    apply_records([record(2, order("c1", 750))], profiles, MemoryDeadLetters(), CURRENCIES, later, scoring)
+    assert profiles.writes == writes  # the replay moves nobody
+
+
+def test_a_customer_on_a_threshold_does_not_flap_within_the_dwell() -> None:
+    rules = parse_document(TriggerRules, json.dumps(RULES))
+    tiers, dwell = Tiers(rules), timedelta(hours=1)
+    profile = Profile(customer_id="c1")
+    entered = tiers.settled(_with_orders(profile, [Decimal(400)] * 3), NOW, dwell)
+    assert entered.tier is not None and entered.tier.rule == "big-spend"
+
+    refunded = _with_orders(profile, [Decimal(400)] * 2).model_copy(
+        update={"tier": entered.tier, "segment_history": entered.segment_history}
+    )
+    assert tiers.settled(refunded, NOW + timedelta(minutes=30), dwell) is refunded  # held within the dwell
+    left = tiers.settled(refunded, NOW + timedelta(hours=2), dwell)
+    assert left.tier is None and left.segment_history[-1].reason == "trigger:big-spend no longer holds"
+    assert [e.detail_type for e in left.outbox] == ["Audience Exited"]
+
+
+def test_the_daily_rescore_ends_a_tier_whose_condition_lapsed() -> None:
+    bucket, registry = active_model()
+    live(bucket, RULES)
+    profiles = MemoryProfiles()
+    scoring = LiveScoring(registry, bucket)
+    apply_records([record(1, order("c1", 600))], profiles, MemoryDeadLetters(), CURRENCIES, NOW, scoring)
+    assert profiles.items["c1"].tier is not None
+
+    rules = LiveConfig(bucket, TriggerRules).get(NOW)
+    rescore(profiles, bucket, registry, NOW + timedelta(days=10), rules=rules)
+    assert profiles.items["c1"].tier is not None  # the order is still within 30 days
+    rescore(profiles, bucket, registry, NOW + timedelta(days=40), rules=rules)
+    ended = profiles.items["c1"]
+    assert ended.tier is None and ended.segment_history[-1].reason == "trigger:big-order no longer holds"
+
+
+def test_a_bad_rules_file_is_refused_naming_rule_and_field_and_the_previous_stays() -> None:
+    bucket = MemoryBucket()
+    live(bucket, RULES)
+    bad = {"rules": [{"id": "big-order", "kind": "order-at-least", "amount": -5}, {"id": "x", "kind": "nope"}]}
+    bucket.put_text("config/triggers.json", json.dumps(bad))
+
+    outcome = accept(bucket, "config/triggers.json", NOW)
+
+    assert not outcome.accepted
+    assert outcome.errors[0] == {
+        "field": "rules[0] (id 'big-order').amount",
+        "reason": "Input should be greater than 0",
+    }
+    assert outcome.errors[1]["field"] == "rules[1] (id 'x')" and "does not match" in outcome.errors[1]["reason"]
+    assert json.loads(bucket.read_text(outcome.report_key) or "")["errors"] == outcome.errors
+    assert LiveConfig(bucket, TriggerRules).get(NOW).rules[0].amount == 500  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"rules": [{"id": "Bad Id", "kind": "engagement-drop", "inactive_days": 30}]}, "rules[0] (id 'Bad Id').id"),
+        (
+            {"rules": [{"id": "w", "kind": "revenue-in-window-at-least", "amount": 5, "days": 400}]},
+            "rules[0] (id 'w').days",
+        ),
+        ({"rules": [{"id": "t", "kind": "top-monetary-percent", "percent": 1, "extra": 1}]}, "rules[0] (id 't').extra"),
+        ({"rules": "all"}, "rules"),
+    ],
+)
+def test_each_error_names_the_rule_and_the_field(document: object, field: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_document(TriggerRules, json.dumps(document))
+    assert [e.field for e in refused.value.errors] == [field]
+
+
+def test_without_an_uploaded_document_the_shipped_defaults_apply() -> None:
+    rules = LiveConfig(MemoryBucket(), TriggerRules).get(NOW)
+    assert [r.id for r in rules.rules] == ["high-value-order", "high-value-spend", "top-spender", "engagement-drop"]
+
+
+def test_top_spenders_come_from_the_models_percentiles_and_silence_is_an_engagement_drop() -> None:
+    rules = LiveConfig(MemoryBucket(), TriggerRules).get(NOW)
+    percentiles = [float(p) for p in range(1, 100)]  # the 99th percentile is 99
+    spender = _with_orders(Profile(customer_id="c1"), [Decimal(120)], days_ago=200)
+    assert Tiers(rules, percentiles).due(spender, NOW).rule == "top-spender"  # type: ignore[union-attr]
+    assert Tiers(rules).due(spender, NOW) is None  # no model, no percentiles
+
+    quiet = Profile(customer_id="c2", last_seen=NOW - timedelta(days=61), event_counts={"page": 12})
+    assert Tiers(rules).due(quiet, NOW).name == "Win Back"  # type: ignore[union-attr]
+
+
+def test_personalization_follows_the_mapping_and_consent() -> None:
+    mapping = LiveConfig(MemoryBucket(), ContentMapping).get(NOW)
+    rules = parse_document(TriggerRules, json.dumps(RULES))
+    vip = Tiers(rules).settled(_with_orders(Profile(customer_id="c1"), [Decimal(800)]), NOW)
+
+    choice = mapping.choose(vip)
+    assert (choice.personalized, choice.content.id, choice.segment_id) == (True, "vip-rewards", "tier:high-value")
+    assert choice.reason == "trigger:big-order"
+
+    refused = vip.model_copy(update={"traits": {"consent": Stamped({"personalization": False}, NOW)}})
+    choice = mapping.choose(refused)
+    assert (choice.personalized, choice.content.id, choice.reason) == (
+        False,
+        "bestsellers",
+        "no personalization consent",
+    )
+
+
+def _with_orders(profile: Profile, amounts: list[Decimal], days_ago: int = 1) -> Profile:
+    profiles = MemoryProfiles()
+    profiles.items[profile.customer_id] = profile
+    at = (NOW - timedelta(days=days_ago)).isoformat()
+    batch = [record(i, order(profile.customer_id, float(a), timestamp=at)) for i, a in enumerate(amounts, 1)]
+    apply_records(batch, profiles, MemoryDeadLetters(), CURRENCIES, NOW)
+    return profiles.items[profile.customer_id]
+
+
+def test_an_unknown_document_is_refused() -> None:
+    bucket = MemoryBucket()
+    bucket.put_text("config/colours.json", "{}")
+    outcome = accept(bucket, "config/colours.json", NOW)
+    assert not outcome.accepted and "unknown configuration 'colours'" in outcome.errors[0]["reason"]
+    assert bucket.keys("live/") == []
