@@ -9,7 +9,7 @@ AWS_PORT ?= 4566
 API_PORT ?= 3000
 EMBEDDED := $(BIN)/python -m embedded --aws-port $(AWS_PORT) --api-port $(API_PORT)
 
-.PHONY: help venv demo retrain bench test test-unit test-integration test-e2e lint local invoke build validate lock clean
+.PHONY: openapi help venv demo retrain bench test test-unit test-integration test-e2e lint local invoke build validate lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ test-e2e: $(BIN)/.installed
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+openapi: $(BIN)/.installed ## regenerate docs/openapi.json from the API functions' routes
+	$(BIN)/python infra/openapi_document.py > docs/openapi.json
 
 validate: $(BIN)/.installed ## sam validate --lint
 	$(BIN)/sam validate --lint

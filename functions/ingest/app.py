@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from audience.adapters.kinesis import KinesisEventSink
-from audience.api import json_body, register_error_handlers
+from audience.api import json_body, register_error_handlers, responses
 from audience.config import CurrencySettings
 from audience.services.ingest import ingest
 
@@ -28,6 +28,10 @@ class IngestSettings(CurrencySettings):
     events_stream: str = Field(alias="EVENTS_STREAM")
 
 
+class Accepted(BaseModel):
+    accepted: int = Field(description="messages written to the stream")
+
+
 settings = cache(IngestSettings.from_env)  # read once per container, at first use
 
 
@@ -36,14 +40,17 @@ def sink() -> KinesisEventSink:
     return KinesisEventSink(settings().events_stream)
 
 
-@app.post("/v1/events")
-@tracer.capture_method
-def post_events() -> Response[dict[str, int]]:
+@app.post(
+    "/v1/events",
+    summary='Segment Spec events: one message, or {"batch": [...]}',
+    responses=responses(400, 413, 503, success=202),
+)
+def post_events() -> Response[Accepted]:
     metrics.add_metric(name="IngestRequests", unit=MetricUnit.Count, value=1)
     accepted = ingest(json_body(app), datetime.now(UTC), sink(), settings().currencies)
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted)
     logger.info("events accepted", extra={"accepted": accepted})
-    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body={"accepted": accepted})
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=Accepted(accepted=accepted))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

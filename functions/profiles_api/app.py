@@ -1,49 +1,113 @@
-"""GET /v1/customers/{customerId}: the read API for customer profiles."""
+"""The read API for personalization: customers, what to show them, segments and their members.
+
+Powertools' resolver validates parameters and responses, and generates the OpenAPI document
+(``make openapi`` writes ``docs/openapi.json``). API Gateway requires an API key on these routes.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from audience.adapters.dynamodb import DynamoProfileRepository
-from audience.api import register_error_handlers
+from audience.adapters.dynamodb import DynamoModelRegistry, DynamoProfileRepository
+from audience.adapters.s3 import S3ObjectStore
+from audience.api import register_error_handlers, responses
 from audience.config import Settings
+from audience.domain.personalization import Choice, ContentMapping
+from audience.domain.triggers import TriggerRules
+from audience.services.configs import LiveConfig
 from audience.services.profiles import get_profile
+from audience.services.scoring import LiveModel
+from audience.services.segments import MembersPage, SegmentList, list_segments, page
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-app = APIGatewayRestResolver()
+app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
+
+CustomerId = Annotated[str, Path(min_length=1, max_length=256, description="any id the customer is known by")]
 
 
 class ProfilesApiSettings(Settings):
     profiles_table: str = Field(alias="PROFILES_TABLE")
     base_currency: str = Field(alias="BASE_CURRENCY")
+    data_bucket: str = Field(alias="DATA_BUCKET")
+    refresh_seconds: int = Field(alias="MODEL_REFRESH_SECONDS", default=60, ge=0)
 
 
 settings = cache(ProfilesApiSettings.from_env)  # read once per container, at first use
 
 
 @cache
-def profiles() -> DynamoProfileRepository:
-    return DynamoProfileRepository(settings().profiles_table)
+def adapters() -> tuple[DynamoProfileRepository, LiveModel, LiveConfig[TriggerRules], LiveConfig[ContentMapping]]:
+    table, store = settings().profiles_table, S3ObjectStore(settings().data_bucket)
+    refresh = timedelta(seconds=settings().refresh_seconds)
+    return (
+        DynamoProfileRepository(table),
+        LiveModel(DynamoModelRegistry(table), store, refresh),
+        LiveConfig(store, TriggerRules, refresh),
+        LiveConfig(store, ContentMapping, refresh),
+    )
 
 
-@app.get("/v1/customers/<customerId>")
-@tracer.capture_method
-def get_customer(customerId: str) -> dict[str, Any]:  # noqa: N803 (the path parameter's name)
+@app.get(
+    "/v1/customers/<customerId>",
+    summary="A customer's profile, segments, scores, consent and last change",
+    responses=responses(400, 404, 503),
+)
+def get_customer(customerId: CustomerId) -> dict[str, Any]:  # noqa: N803 (the path parameter's name)
     metrics.add_metric(name="ProfileLookups", unit=MetricUnit.Count, value=1)
-    profile = get_profile(customerId, profiles())
+    profile = get_profile(customerId, adapters()[0])
     return profile.public_view(as_of=datetime.now(UTC), currency=settings().base_currency)
+
+
+@app.get(
+    "/v1/customers/<customerId>/personalization",
+    summary="What to show the customer, and why",
+    responses=responses(400, 404, 503),
+)
+def get_personalization(customerId: CustomerId) -> Choice:  # noqa: N803
+    profiles, _, _, mapping = adapters()
+    choice = mapping.get(datetime.now(UTC)).choose(get_profile(customerId, profiles))
+    name = "Personalized" if choice.personalized else "NotPersonalized"
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    return choice
+
+
+@app.get(
+    "/v1/segments",
+    summary="Every segment with its definition, size and model version",
+    responses=responses(503),
+)
+def get_segments() -> SegmentList:
+    profiles, model, rules, _ = adapters()
+    now = datetime.now(UTC)
+    return list_segments(model.spec(now), rules.get(now), profiles)
+
+
+@app.get(
+    "/v1/segments/<segmentId>/customers",
+    summary="A segment's members, a page at a time",
+    responses=responses(400, 404, 503),
+)
+def get_members(
+    segmentId: Annotated[str, Path(max_length=256, description="as GET /v1/segments lists it, e.g. tier:high-value")],  # noqa: N803
+    cursor: Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> MembersPage:
+    profiles, model, rules, _ = adapters()
+    now = datetime.now(UTC)
+    return page(segmentId, model.spec(now), rules.get(now), profiles, limit, cursor)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

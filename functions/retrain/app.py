@@ -25,8 +25,10 @@ from audience.adapters.eventbridge import EventBridgeSegmentEvents
 from audience.adapters.s3 import S3ObjectStore
 from audience.adapters.sqs import SqsWorkQueue
 from audience.config import Settings
+from audience.domain.triggers import TriggerRules
 from audience.models.drift import PromotionPolicy
 from audience.models.training import TrainingConfig
+from audience.services.configs import LiveConfig
 from audience.services.models import (
     activate,
     assign_segment,
@@ -102,7 +104,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     profiles = _profiles()
     registry = DynamoModelRegistry(settings().profiles_table)
     if request.action == "rescore":
-        moved = rescore(profiles, store, registry, now, scan_segments=settings().scan_segments)
+        rules = LiveConfig(store, TriggerRules).get(now)  # the trigger rules in force: tiers age too
+        moved = rescore(profiles, store, registry, now, scan_segments=settings().scan_segments, rules=rules)
         metrics.add_metric(name="CustomersMoved", unit=MetricUnit.Count, value=moved)
         return {"moved": moved}
     if request.action == "activate":

@@ -1,12 +1,15 @@
 """API Gateway's REST proxy integration on 127.0.0.1: HTTP request -> v1 proxy event -> handler.
 
-Routes are read from the API Gateway resources of the deployed stack (paths, methods and the
-function each integration invokes), so they are the template's own.
+Routes are read from the API Gateway resources of the deployed stack (paths, methods, whether
+an API key is required and the function each integration invokes), so they are the template's
+own. Where the template requires a key, the ``x-api-key`` header must carry the local key
+(``API_KEY``, ``local-dev-key`` by default), or the answer is API Gateway's 403.
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 import re
 import threading
 import time
@@ -22,6 +25,7 @@ from embedded.deploy import DeployedStack
 from embedded.runtime import FunctionError, LambdaRuntime
 
 _MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
+LOCAL_API_KEY = "local-dev-key"
 _FUNCTION_ARN = re.compile(r"functions/(arn:aws[^/]*:lambda:[^/]+)/invocations")
 
 
@@ -31,6 +35,7 @@ class Route:
     resource: str  # the path template, e.g. /v1/customers/{customerId}
     function_arn: str
     pattern: re.Pattern[str]
+    api_key_required: bool = False
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if method != self.method and self.method != "ANY":
@@ -49,10 +54,11 @@ def routes_from_stack(session: boto3.session.Session, stack: DeployedStack) -> t
     for api_id in api_ids:
         for resource in apigateway.get_resources(restApiId=api_id, limit=500)["items"]:
             for method in resource.get("resourceMethods", {}):
-                integration = apigateway.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod=method)
-                arn = _FUNCTION_ARN.search(integration.get("methodIntegration", {}).get("uri", ""))
+                found = apigateway.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod=method)
+                arn = _FUNCTION_ARN.search(found.get("methodIntegration", {}).get("uri", ""))
                 if arn:
-                    routes.append(Route(method, resource["path"], arn.group(1), _path_pattern(resource["path"])))
+                    pattern, key_required = _path_pattern(resource["path"]), bool(found.get("apiKeyRequired"))
+                    routes.append(Route(method, resource["path"], arn.group(1), pattern, key_required))
     stages = {api_id: s["stageName"] for api_id in api_ids for s in apigateway.get_stages(restApiId=api_id)["item"]}
     return routes, stages
 
@@ -113,9 +119,15 @@ class ApiFront:
     """A threaded HTTP server in front of the runtime; ``port=0`` picks a free port."""
 
     def __init__(
-        self, runtime: LambdaRuntime, routes: list[Route], stage: str, host: str = "127.0.0.1", port: int = 3000
+        self,
+        runtime: LambdaRuntime,
+        routes: list[Route],
+        stage: str,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        api_key: str = LOCAL_API_KEY,
     ) -> None:
-        self.runtime, self.routes, self.stage = runtime, routes, stage
+        self.runtime, self.routes, self.stage, self.api_key = runtime, routes, stage, api_key
         self.server = ThreadingHTTPServer((host, port), self._request_handler())
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="api-front", daemon=True)
@@ -142,6 +154,10 @@ class ApiFront:
                 break
         else:  # API Gateway's answer for a path and method it has no route for
             return 403, {"Content-Type": ["application/json"]}, b'{"message":"Missing Authentication Token"}'
+        if route.api_key_required:
+            sent = next((v[-1] for k, v in headers.items() if k.lower() == "x-api-key"), "")
+            if not hmac.compare_digest(sent.encode(), self.api_key.encode()):
+                return 403, {"Content-Type": ["application/json"]}, b'{"message":"Forbidden"}'
         event = proxy_event(method, raw_path, headers, body, route, parameters, self.stage)
         try:
             response = self.runtime.invoke(route.function_arn, event)

@@ -21,7 +21,7 @@ from urllib.request import Request, urlopen
 
 import boto3
 
-from embedded.api_front import ApiFront, routes_from_stack
+from embedded.api_front import LOCAL_API_KEY, ApiFront, routes_from_stack
 from embedded.deploy import STACK_NAME, DeployedStack, attach, deploy
 from embedded.kinesis_poller import KinesisPoller, mappings_from_stack
 from embedded.moto_server import MotoServer
@@ -172,7 +172,8 @@ class EmbeddedStack:
             routes, stages = routes_from_stack(session, self.deployed)
             stage = next(iter(stages.values()), self.parameters.get("Stage", "dev"))
             try:
-                self.api = ApiFront(self.runtime, routes, stage, port=self.api_port)
+                api_key = os.environ.get("API_KEY") or LOCAL_API_KEY
+                self.api = ApiFront(self.runtime, routes, stage, port=self.api_port, api_key=api_key)
             except OSError as exc:
                 raise PortInUse(f"port {self.api_port} for the API: {exc}; choose another with API_PORT=...") from exc
             self._sources.append(self.api)

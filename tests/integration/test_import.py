@@ -41,10 +41,18 @@ def test_an_order_export_becomes_profiles_rejects_and_a_manifest(
     assert json.loads(runtime.invoke("ProfilesApiFunction", event)["body"]) == profile
 
 
-def test_the_bucket_tells_the_import_function_about_new_exports(
+def test_the_bucket_tells_the_import_and_config_functions_about_their_uploads(
     aws: boto3.session.Session, stack: DeployedStack
 ) -> None:
     configuration = aws.client("s3").get_bucket_notification_configuration(Bucket=stack.outputs["DataBucketName"])
-    [notification] = configuration["LambdaFunctionConfigurations"]
-    assert notification["LambdaFunctionArn"].endswith(stack.functions["ImportFunction"])
-    assert notification["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "imports/"}]
+    notified = {
+        n["LambdaFunctionArn"].rsplit(":", 1)[-1]: n["Filter"]["Key"]["FilterRules"]
+        for n in configuration["LambdaFunctionConfigurations"]
+    }
+    assert notified == {
+        stack.functions["ImportFunction"]: [{"Name": "prefix", "Value": "imports/"}],
+        stack.functions["ConfigFunction"]: [
+            {"Name": "prefix", "Value": "config/"},
+            {"Name": "suffix", "Value": ".json"},
+        ],
+    }

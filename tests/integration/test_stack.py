@@ -18,7 +18,7 @@ def test_outputs_name_every_resource_users_need(aws: boto3.session.Session, stac
 def test_the_table_has_its_index_and_time_to_live(aws: boto3.session.Session, stack: DeployedStack) -> None:
     dynamodb = aws.client("dynamodb")
     table = dynamodb.describe_table(TableName=stack.outputs["ProfilesTableName"])["Table"]
-    assert [i["IndexName"] for i in table["GlobalSecondaryIndexes"]] == ["bySegment"]
+    assert sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"]) == ["byRfm", "bySegment", "byTier"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     ttl = dynamodb.describe_time_to_live(TableName=stack.outputs["ProfilesTableName"])["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expiresAt")
@@ -39,8 +39,20 @@ def test_the_stream_function_is_mapped_as_the_template_says(aws: boto3.session.S
 def test_the_api_routes_are_the_templates(aws: boto3.session.Session, stack: DeployedStack) -> None:
     apigateway = aws.client("apigateway")
     resources = apigateway.get_resources(restApiId=stack.resources["Api"])["items"]
-    routes = {(r["path"], m) for r in resources for m in r.get("resourceMethods", {})}
-    assert routes == {("/v1/events", "POST"), ("/v1/customers/{customerId}", "GET")}
+    routes = {
+        (r["path"], m): apigateway.get_method(restApiId=stack.resources["Api"], resourceId=r["id"], httpMethod=m)[
+            "apiKeyRequired"
+        ]
+        for r in resources
+        for m in r.get("resourceMethods", {})
+    }
+    assert routes == {
+        ("/v1/events", "POST"): False,  # signed, not keyed
+        ("/v1/customers/{customerId}", "GET"): True,
+        ("/v1/customers/{customerId}/personalization", "GET"): True,
+        ("/v1/segments", "GET"): True,
+        ("/v1/segments/{segmentId}/customers", "GET"): True,
+    }
 
 
 def test_functions_get_resolved_resource_names(aws: boto3.session.Session, stack: DeployedStack) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import openapi_document
 from embedded import template
 from tests.conftest import ROOT
 
@@ -71,7 +73,7 @@ def test_the_stream_function_reads_kinesis_with_partial_failures_bounded_retries
     assert properties["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
 
 
-def test_the_api_routes_are_the_v1_contract() -> None:
+def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document() -> None:
     routes = {
         (e["Properties"]["Method"], e["Properties"]["Path"]): logical_id
         for logical_id, f in FUNCTIONS.items()
@@ -81,7 +83,28 @@ def test_the_api_routes_are_the_v1_contract() -> None:
     assert routes == {
         ("post", "/v1/events"): "IngestFunction",
         ("get", "/v1/customers/{customerId}"): "ProfilesApiFunction",
+        ("get", "/v1/customers/{customerId}/personalization"): "ProfilesApiFunction",
+        ("get", "/v1/segments"): "ProfilesApiFunction",
+        ("get", "/v1/segments/{segmentId}/customers"): "ProfilesApiFunction",
     }
+    published = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    assert published == openapi_document.document(), "docs/openapi.json is stale: run make openapi"
+    assert {(verb, path) for path, ops in published["paths"].items() for verb in ops} == set(routes)
+
+
+def test_every_read_route_needs_an_api_key_and_the_webhook_does_not() -> None:
+    assert RESOURCES["Api"]["Properties"]["Auth"]["ApiKeyRequired"] is True
+    assert RESOURCES["Api"]["Properties"]["Auth"]["UsagePlan"]["Throttle"]["RateLimit"] > 0
+    keyless = {
+        (e["Properties"]["Method"], e["Properties"]["Path"])
+        for f in FUNCTIONS.values()
+        for e in f["Properties"].get("Events", {}).values()
+        if e["Type"] == "Api" and e["Properties"].get("Auth", {}).get("ApiKeyRequired") is False
+    }
+    assert keyless == {("post", "/v1/events")}
+    published = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    secured = {(verb, path) for path, ops in published["paths"].items() for verb, op in ops.items() if "security" in op}
+    assert secured == {(verb, path) for path, ops in published["paths"].items() for verb in ops} - keyless
 
 
 def test_storage_is_private_encrypted_and_recoverable() -> None:

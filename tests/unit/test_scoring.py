@@ -56,10 +56,10 @@ def test_a_new_active_version_is_used_after_the_refresh_interval() -> None:
     other_bucket, _ = active_model("v2")
     bucket.objects.update({k: v for k, v in other_bucket.objects.items() if k.startswith("models/v2/")})
     scoring = LiveScoring(registry, bucket, refresh=timedelta(minutes=1))
-    assert scoring.spec(NOW).version == "v1"  # type: ignore[union-attr]
+    assert scoring.model.spec(NOW).version == "v1"  # type: ignore[union-attr]
     registry.activate("v2", "test", NOW)
-    assert scoring.spec(NOW + timedelta(seconds=30)).version == "v1"  # type: ignore[union-attr]
-    assert scoring.spec(NOW + timedelta(minutes=1)).version == "v2"  # type: ignore[union-attr]
+    assert scoring.model.spec(NOW + timedelta(seconds=30)).version == "v1"  # type: ignore[union-attr]
+    assert scoring.model.spec(NOW + timedelta(minutes=1)).version == "v2"  # type: ignore[union-attr]
 
 
 def test_the_stream_function_scores_without_numpy_or_scikit_learn() -> None:

@@ -92,7 +92,8 @@ def test_the_daily_rescore_ends_a_tier_whose_condition_lapsed() -> None:
     rescore(profiles, bucket, registry, NOW + timedelta(days=40), rules=rules)
     ended = profiles.items["c1"]
     assert ended.tier is None
-    assert [c.reason for c in ended.segment_history if c.previous_tier and not c.tier] == ["trigger:big-order no longer holds"]
+    exits = [c.reason for c in ended.segment_history if c.previous_tier and not c.tier]
+    assert exits == ["trigger:big-order no longer holds"]
 
 
 def test_a_bad_rules_file_is_refused_naming_rule_and_field_and_the_previous_stays() -> None:

@@ -4,10 +4,43 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel, Field
 
-from audience.domain.errors import CustomerNotFound, FieldError, InvalidInput, TransientError
+from audience.domain.errors import FieldError, InvalidInput, NotFound, TransientError
 
 logger = Logger(child=True)
+
+
+class ErrorItem(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the v1 API."""
+
+    message: str
+    errors: list[ErrorItem] | None = Field(default=None, description="each failing field and why (400)")
+
+
+def responses(*errors: int, success: int = 200) -> dict[int, OpenAPIResponse]:
+    """The OpenAPI description of a route's answers: ``success`` with the route's return type,
+    and the ``errors`` with ``ErrorBody``."""
+    described = {
+        400: "invalid request: every failing field and the reason",
+        404: "not found",
+        413: "request too large",
+        503: "temporarily unavailable; the request is safe to repeat",
+    }
+    return {
+        success: {"description": "OK" if success == 200 else "accepted"},
+        **{
+            status: {"description": described[status], "content": {"application/json": {"model": ErrorBody}}}
+            for status in errors
+        },
+    }
 
 
 def json_error(status: int, message: str, errors: list[FieldError] | None = None) -> Response[dict[str, object]]:
@@ -24,8 +57,13 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
     def _invalid(exc: InvalidInput) -> Response[dict[str, object]]:
         return json_error(400, f"invalid request: {len(exc.errors)} error(s)", exc.errors)
 
-    @app.exception_handler(CustomerNotFound)
-    def _not_found(exc: CustomerNotFound) -> Response[dict[str, object]]:
+    @app.exception_handler(RequestValidationError)
+    def _invalid_parameters(exc: RequestValidationError) -> Response[dict[str, object]]:
+        errors = [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        return json_error(400, f"invalid request: {len(errors)} error(s)", errors)
+
+    @app.exception_handler(NotFound)
+    def _not_found(exc: NotFound) -> Response[dict[str, object]]:
         return json_error(404, str(exc))
 
     @app.exception_handler(TransientError)

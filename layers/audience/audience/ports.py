@@ -35,6 +35,15 @@ class ProfileRepository(Protocol):
         ``ConcurrentUpdate`` otherwise and change nothing."""
 
 
+class SegmentMembers(Protocol):
+    """Who is in a segment (``kind:slug`` ids), from the membership indexes."""
+
+    def members(self, segment: str, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
+        """Up to ``limit`` customer ids in id order after ``after``, and the last one if more may follow."""
+
+    def count(self, segment: str) -> int: ...
+
+
 class DeadLetters(Protocol):
     def send(self, reason: str, payload: Mapping[str, Any]) -> None:
         """Park something that can never succeed, with the reason, for an operator."""

@@ -1,8 +1,11 @@
 """Profiles in the single DynamoDB table.
 
 Keys: ``pk = CUSTOMER#<id>``, ``sk = PROFILE`` for a customer's profile, or for a retired id
-the redirect to its customer (``mergedInto``). ``gsi1pk``/``gsi1sk`` feed the ``bySegment``
-index (segments arrive with a later issue).
+the redirect to its customer (``mergedInto``). Segment membership: a profile carries the id of
+its learned segment in ``gsi1pk``, its RFM cell in ``gsi2pk`` and its tier in ``gsi3pk``, each
+the partition key of a keys-only index (``bySegment``, ``byRfm``, ``byTier``) sorted by
+``customerId``; the keys are set only for customers who allow personalization, so the indexes
+list exactly the members an activation may use.
 """
 
 from __future__ import annotations
@@ -42,15 +45,23 @@ def profile_key(customer_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"CUSTOMER#{customer_id}"}, "sk": {"S": PROFILE_SK}}
 
 
+# segment kind -> (index, its partition key attribute); every index is sorted by customerId
+INDEXES = {"learned": ("bySegment", "gsi1pk"), "rfm": ("byRfm", "gsi2pk"), "tier": ("byTier", "gsi3pk")}
+
+
 def to_item(profile: Profile) -> dict[str, Any]:
     plain = json.loads(profile.model_dump_json(by_alias=True, exclude_defaults=True), parse_float=Decimal)
     plain["version"] = profile.version
+    if profile.personalization_allowed:
+        for segment in profile.segment_ids():
+            plain[INDEXES[segment.split(":", 1)[0]][1]] = segment
     item = {name: _SERIALIZER.serialize(value) for name, value in plain.items()}
     return {**item, **profile_key(profile.customer_id)}
 
 
 def from_item(item: dict[str, Any]) -> Profile:
-    plain = {name: _DESERIALIZER.deserialize(value) for name, value in item.items() if name not in ("pk", "sk")}
+    keys = {"pk", "sk", *(attribute for _, attribute in INDEXES.values())}
+    plain = {name: _DESERIALIZER.deserialize(value) for name, value in item.items() if name not in keys}
     return Profile.model_validate(plain)
 
 
@@ -88,6 +99,44 @@ class DynamoProfileRepository:
             yield from (from_item(item) for item in response.get("Items", []))
             if "LastEvaluatedKey" not in response:
                 return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def members(self, segment: str, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
+        """Up to ``limit`` customer ids of ``segment`` (a ``kind:slug`` id) in id order, after
+        ``after``; and the last id returned when more may follow."""
+        index, attribute = INDEXES[segment.split(":", 1)[0]]
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": index,
+            "KeyConditionExpression": "#segment = :segment",
+            "ExpressionAttributeNames": {"#segment": attribute},
+            "ExpressionAttributeValues": {":segment": {"S": segment}},
+            "Limit": limit,
+        }
+        if after is not None:
+            start = {**profile_key(after), "customerId": {"S": after}, attribute: {"S": segment}}
+            request["ExclusiveStartKey"] = start
+        response = self._call("query", **request)
+        ids = [item["customerId"]["S"] for item in response.get("Items", [])]
+        return ids, ids[-1] if "LastEvaluatedKey" in response and ids else None
+
+    def count(self, segment: str) -> int:
+        """How many customers ``segment`` has (a keys-only count, page by page)."""
+        index, attribute = INDEXES[segment.split(":", 1)[0]]
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": index,
+            "KeyConditionExpression": "#segment = :segment",
+            "ExpressionAttributeNames": {"#segment": attribute},
+            "ExpressionAttributeValues": {":segment": {"S": segment}},
+            "Select": "COUNT",
+        }
+        total = 0
+        while True:
+            response = self._call("query", **request)
+            total += int(response.get("Count", 0))
+            if "LastEvaluatedKey" not in response:
+                return total
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def clear_outbox(self, customer_id: str, stored_version: int) -> None:

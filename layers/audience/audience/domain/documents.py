@@ -32,7 +32,7 @@ def default_document(model: type[T], name: str) -> T:
 
 
 def _named(error: Any, raw: Any) -> FieldError:
-    loc, parts = list(error["loc"]), []
+    loc, parts = list(error["loc"]), list[str]()
     node = raw
     while loc:
         part = loc.pop(0)

@@ -25,10 +25,20 @@ class InvalidInput(AudienceError):
         super().__init__(f"{len(errors)} invalid field(s): " + "; ".join(f"{e.field}: {e.reason}" for e in errors))
 
 
-class CustomerNotFound(AudienceError):
+class NotFound(AudienceError):
+    """What the request names does not exist."""
+
+
+class CustomerNotFound(NotFound):
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
         super().__init__(f"customer '{customer_id}' not found")
+
+
+class SegmentNotFound(NotFound):
+    def __init__(self, segment_id: str) -> None:
+        self.segment_id = segment_id
+        super().__init__(f"segment '{segment_id}' not found (GET /v1/segments lists them)")
 
 
 class TransientError(AudienceError):

@@ -187,7 +187,8 @@ class Profile(BaseModel):
             entered = {"learned": change.segment, "rfm": change.rfm, "tier": change.tier}
             previous = {"learned": change.previous, "rfm": change.previous_rfm, "tier": change.previous_tier}
             kind = segment.split(":", 1)[0]
-            if entered.get(kind) and entered[kind] != previous[kind] and segment_id(kind, entered[kind]) == segment:
+            name = entered.get(kind)
+            if name is not None and name != previous[kind] and segment_id(kind, name) == segment:
                 return change.reason
         return "unknown (history trimmed)"
 
@@ -244,6 +245,7 @@ class Profile(BaseModel):
             },
             "topCategories": [{"category": c, "spend": float(s)} for s, c in top],
             "traits": {name: stamped.v for name, stamped in sorted(self.traits.items())},
+            "consent": {"personalization": self.personalization_allowed},
             "segments": self.segments.model_dump(by_alias=True, mode="json") if self.segments else None,
             "tier": self.tier.model_dump(by_alias=True, mode="json") if self.tier else None,
             "segmentIds": self.segment_ids(),

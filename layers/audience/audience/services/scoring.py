@@ -20,18 +20,12 @@ from audience.services.configs import LiveConfig
 EVENT_REASON = "profile updated"
 
 
-class LiveScoring:
-    def __init__(
-        self,
-        registry: ModelRegistry,
-        store: ObjectStore,
-        refresh: timedelta = timedelta(minutes=1),
-        min_dwell: timedelta = timedelta(0),
-    ) -> None:
-        """``min_dwell``: a customer placed less than this long ago is not moved by an event
-        (a customer on a boundary does not flap; the daily rescore and retraining still move them)."""
-        self.registry, self.store, self.refresh, self.min_dwell = registry, store, refresh, min_dwell
-        self.rules = LiveConfig(store, TriggerRules, refresh)
+class LiveModel:
+    """The active model's spec, looked up at most once per ``refresh`` (read again only when the
+    active version changes)."""
+
+    def __init__(self, registry: ModelRegistry, store: ObjectStore, refresh: timedelta = timedelta(minutes=1)) -> None:
+        self.registry, self.store, self.refresh = registry, store, refresh
         self._spec: SegmentSpec | None = None
         self._checked: datetime | None = None
 
@@ -46,8 +40,25 @@ class LiveScoring:
                 self._spec = SegmentSpec.model_validate_json(text) if text else None
         return self._spec
 
+
+class LiveScoring:
+    """Places each updated profile; ``min_dwell``: a customer placed less than this long ago is
+    not moved by an event unless a trigger rule fires (the daily rescore and retraining still
+    move them)."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        store: ObjectStore,
+        refresh: timedelta = timedelta(minutes=1),
+        min_dwell: timedelta = timedelta(0),
+    ) -> None:
+        self.model = LiveModel(registry, store, refresh)
+        self.rules = LiveConfig(store, TriggerRules, refresh)
+        self.min_dwell = min_dwell
+
     def __call__(self, profile: Profile, now: datetime) -> Profile:
         """The profile in its tier and its place under the active model (itself when it did not move)."""
         if profile.merged_into is not None:
             return profile
-        return place(profile, self.spec(now), self.rules.get(now), now, EVENT_REASON, self.min_dwell)
+        return place(profile, self.model.spec(now), self.rules.get(now), now, EVENT_REASON, self.min_dwell)
