@@ -4,6 +4,7 @@ year of order history imported from an export, a segmentation model trained on i
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from collections import Counter
@@ -14,6 +15,7 @@ from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 from audience.adapters.aws import client
+from embedded.api_front import LOCAL_API_KEY
 from embedded.stack import EmbeddedStack
 
 REPORTS = Path(__file__).resolve().parents[2] / ".local" / "reports"
@@ -104,8 +106,10 @@ def post(url: str, body: Any) -> tuple[int, Any]:
     return _send(request)
 
 
-def get(url: str) -> tuple[int, Any]:
-    return _send(Request(url))
+def get(url: str, api_key: str | None = None) -> tuple[int, Any]:
+    """GET with the read API's key (the local one unless ``api_key`` says otherwise; "" sends none)."""
+    key = os.environ.get("API_KEY") or LOCAL_API_KEY if api_key is None else api_key
+    return _send(Request(url, headers={"x-api-key": key} if key else {}))
 
 
 def _send(request: Request) -> tuple[int, Any]:
