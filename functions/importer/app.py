@@ -1,12 +1,14 @@
 """Imports exports dropped under imports/ (orders/, customers/), with rejects and a manifest.
 
 Two triggers, one function: S3 ObjectCreated starts an import; an SQS work item applies one
-chunk of an import too large for one invocation (the S3 invocation fanned it out).
+chunk of an import too large for one invocation (the S3 invocation fanned it out). Imported
+customers who meet a trigger rule enter its tier at once (their segment events are published);
+the model's placement of new customers waits for the daily rescore.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -18,11 +20,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from audience.adapters.dynamodb import DynamoProfileRepository
+from audience.adapters.dynamodb import DynamoModelRegistry, DynamoProfileRepository
+from audience.adapters.eventbridge import EventBridgeSegmentEvents
 from audience.adapters.s3 import S3ObjectStore
 from audience.adapters.sqs import SqsWorkQueue
 from audience.config import CurrencySettings
 from audience.services.imports import Manifest, apply_chunk, run_import
+from audience.services.scoring import LiveTiers
+from audience.services.segment_events import PublishingProfiles
 
 logger = Logger()
 tracer = Tracer()
@@ -35,9 +40,21 @@ class ImportSettings(CurrencySettings):
     data_bucket: str = Field(alias="DATA_BUCKET")
     work_queue_url: str = Field(alias="IMPORT_QUEUE_URL")
     chunk_customers: int = Field(alias="IMPORT_CHUNK_CUSTOMERS", default=20_000, ge=1)
+    segment_bus: str = Field(alias="SEGMENT_BUS")
+    refresh_seconds: int = Field(alias="MODEL_REFRESH_SECONDS", default=60, ge=0)
 
 
 settings = cache(ImportSettings.from_env)  # read once per container, at first use
+
+
+@cache
+def adapters() -> tuple[S3ObjectStore, PublishingProfiles, LiveTiers]:
+    """The bucket, profiles that publish the segment events of each write, and the trigger tiers
+    imported customers are placed in."""
+    table, store = settings().profiles_table, S3ObjectStore(settings().data_bucket)
+    profiles = PublishingProfiles(DynamoProfileRepository(table), EventBridgeSegmentEvents(settings().segment_bus))
+    tiers = LiveTiers(DynamoModelRegistry(table), store, timedelta(seconds=settings().refresh_seconds))
+    return store, profiles, tiers
 
 
 @logger.inject_lambda_context
@@ -48,14 +65,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return process_partial_response(event=event, record_handler=_apply_chunk, processor=chunks, context=context)
     manifests = []
     for record in S3Event(event).records:
+        store, profiles, tiers = adapters()
         manifest = run_import(
             record.s3.get_object.key,
-            S3ObjectStore(settings().data_bucket),
-            DynamoProfileRepository(settings().profiles_table),
+            store,
+            profiles,
             settings().currencies,
             datetime.now(UTC),
             SqsWorkQueue(settings().work_queue_url),
             settings().chunk_customers,
+            tiers,
         )
         _report(manifest)
         manifests.append(f"reports/imports/{manifest.import_id}.json")
@@ -64,13 +83,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 def _apply_chunk(record: SQSRecord) -> None:
     item = record.json_body
+    store, profiles, tiers = adapters()
     manifest = apply_chunk(
-        item["importId"],
-        int(item["chunk"]),
-        S3ObjectStore(settings().data_bucket),
-        DynamoProfileRepository(settings().profiles_table),
-        settings().currencies,
-        datetime.now(UTC),
+        item["importId"], int(item["chunk"]), store, profiles, settings().currencies, datetime.now(UTC), tiers
     )
     logger.info("import chunk applied", extra={"import_id": item["importId"], "chunk": item["chunk"]})
     if manifest is not None:

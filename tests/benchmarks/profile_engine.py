@@ -1,11 +1,14 @@
-"""`make bench`: what the profile engine costs, beside a naive baseline measured in the same run.
+"""`make bench`: what the engine costs, beside a baseline or a target measured or quoted in the same run.
 
-1. DynamoDB cost: 1,000 generated events over 200 customers through the real stream handler
+1. Handler CPU per event with an in-memory repository (decode, validation, identity, fold).
+2. DynamoDB cost: 1,000 generated events over 200 customers through the real stream handler
    against the embedded moto, against a baseline that reads and writes the profile once per
    event (same adapter, same fold). Requests are counted on the client; write units are
    computed from item sizes as DynamoDB bills them (moto reports a constant).
-2. Handler CPU per event with an in-memory repository (decode, validation, identity, fold).
-3. The stream function's import time (`python -X importtime`), and what it must not import.
+3-4. Bulk import: the cleaning stage alone, then the real import handler in a process of its own.
+5. The stream function's import time (`python -X importtime`), and what it must not import.
+6-7. Training on a million synthetic profiles; the model found on Online Retail II.
+8. Freshness: POST an event -> the segment visible through the API and the event delivered.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from audience.ports import ProfileRepository
 from audience.services.profiles import StreamRecord, apply_records
 from embedded.s3_notifier import s3_event
 from embedded.stack import EmbeddedStack
+from tests.benchmarks import freshness
 from tests.conftest import ROOT
 from tests.real_data import online_retail_model
 from tests.unit.fakes import MemoryDeadLetters, MemoryProfiles
@@ -411,16 +415,20 @@ def main() -> None:
     print("\n7. The model on Online Retail II (imported with the online-retail mapping, as of 2010-12-10)")
     if not ONLINE_RETAIL.exists():
         print("   skipped: ../shared/data/online_retail is not beside the project")
-        return
-    outcome, segments, counts = online_retail_model()
-    m = outcome.metrics
-    print(
-        f"   {counts['customers']:,} customers: {m['kind']} with k={m['k']}, silhouette {m['silhouette']:.3f},"
-        f" stability {m['stability']:.3f}, {m['outliers']} outliers; {outcome.reason}"
-    )
-    print(f"   {'segment':<36} {'customers':>9} {'share':>7} {'revenue':>8}")
-    for segment in segments:
-        print(f"   {segment.name:<36} {segment.customers:>9,} {segment.share:>7.1%} {segment.revenue_share:>8.1%}")
+    else:
+        outcome, segments, counts = online_retail_model()
+        m = outcome.metrics
+        print(
+            f"   {counts['customers']:,} customers: {m['kind']} with k={m['k']}, silhouette {m['silhouette']:.3f},"
+            f" stability {m['stability']:.3f}, {m['outliers']} outliers; {outcome.reason}"
+        )
+        print(f"   {'segment':<36} {'customers':>9} {'share':>7} {'revenue':>8}")
+        for segment in segments:
+            print(f"   {segment.name:<36} {segment.customers:>9,} {segment.share:>7.1%} {segment.revenue_share:>8.1%}")
+
+    print(f"\n8. Freshness: POST /v1/events -> segment visible and Audience Entered delivered ({freshness.EVENTS}")
+    print("   customers, one high-value order each, sent one at a time through the embedded stack)")
+    freshness.report(freshness.measure())
 
 
 if __name__ == "__main__":

@@ -17,11 +17,12 @@ from audience.domain.profile import Profile, Stamped
 from audience.domain.triggers import TriggerRules
 from audience.models.assign import Tiers
 from audience.services.configs import LiveConfig, accept
+from audience.services.imports import run_import
 from audience.services.models import rescore
 from audience.services.profiles import apply_records
-from audience.services.scoring import LiveScoring
+from audience.services.scoring import LiveScoring, LiveTiers
 from tests.synthetic import NOW
-from tests.unit.fakes import MemoryBucket, MemoryDeadLetters, MemoryProfiles
+from tests.unit.fakes import MemoryBucket, MemoryDeadLetters, MemoryProfiles, MemoryRegistry
 from tests.unit.test_profiles_service import CURRENCIES, order, record
 from tests.unit.test_scoring import active_model
 
@@ -181,3 +182,21 @@ def test_an_unknown_document_is_refused() -> None:
     outcome = accept(bucket, "config/colours.json", NOW)
     assert not outcome.accepted and "unknown configuration 'colours'" in outcome.errors[0]["reason"]
     assert bucket.keys("live/") == []
+
+
+def test_an_imported_high_value_order_enters_the_tier_at_import() -> None:
+    bucket, profiles = MemoryBucket(), MemoryProfiles()
+    live(bucket, RULES)
+    day = (NOW - timedelta(days=2)).date().isoformat()
+    rows = ["order_id,customer_id,date,total,currency", f"o1,big,{day},650,USD", f"o2,small,{day},20,USD"]
+    bucket.put_text("imports/orders/recent.csv", "\n".join(rows) + "\n")
+
+    manifest = run_import(
+        "imports/orders/recent.csv", bucket, profiles, CURRENCIES, NOW, place=LiveTiers(MemoryRegistry(), bucket)
+    )
+
+    assert manifest.loaded == 2
+    assert profiles.items["big"].tier is not None and profiles.items["big"].tier.rule == "big-order"
+    assert (
+        profiles.items["small"].tier is None and profiles.items["big"].segments is None
+    )  # the model waits for the rescore

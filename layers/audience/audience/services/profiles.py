@@ -86,9 +86,10 @@ def apply_messages(
     dead_letters: DeadLetters,
     currencies: Currencies,
     now: datetime,
+    place: Placer | None = None,
 ) -> BatchOutcome:
     """``apply_records`` for messages already decoded (imported orders, for one)."""
-    batch = _Batch(profiles, dead_letters, currencies, now)
+    batch = _Batch(profiles, dead_letters, currencies, now, place)
     batch.apply([_Pending(record, message) for record, message in messages])
     return batch.outcome
 

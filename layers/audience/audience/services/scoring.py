@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from audience.domain.profile import Profile
 from audience.domain.triggers import TriggerRules
-from audience.models.assign import place
+from audience.models.assign import Tiers, place
 from audience.models.spec import SegmentSpec
 from audience.ports import ModelRegistry, ObjectStore
 from audience.services.configs import LiveConfig
@@ -39,6 +39,21 @@ class LiveModel:
                 text = self.store.read_text(f"models/{version}/spec.json")
                 self._spec = SegmentSpec.model_validate_json(text) if text else None
         return self._spec
+
+
+class LiveTiers:
+    """Places each updated profile in its trigger rules' tier only: what imports do (placing
+    thousands of new customers in the model's segments waits for the daily rescore)."""
+
+    def __init__(self, registry: ModelRegistry, store: ObjectStore, refresh: timedelta = timedelta(minutes=1)) -> None:
+        self.model = LiveModel(registry, store, refresh)
+        self.rules = LiveConfig(store, TriggerRules, refresh)
+
+    def __call__(self, profile: Profile, now: datetime) -> Profile:
+        if profile.merged_into is not None:
+            return profile
+        spec = self.model.spec(now)
+        return Tiers(self.rules.get(now), spec.rfm.monetary_percentiles if spec else ()).settled(profile, now)
 
 
 class LiveScoring:

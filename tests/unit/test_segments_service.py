@@ -1,0 +1,65 @@
+"""The segment listing and paging: definitions from the model and the rules, sizes from the
+membership index, an opaque cursor bound to its segment."""
+
+from __future__ import annotations
+
+import pytest
+
+from audience.domain.documents import default_document
+from audience.domain.errors import InvalidInput, SegmentNotFound
+from audience.domain.segments import segment_id
+from audience.domain.triggers import TriggerRules
+from audience.models.spec import SegmentSpec
+from audience.services.segments import list_segments, page
+from tests.unit.test_scoring import active_model
+
+
+class MemoryMembers:
+    def __init__(self, members: dict[str, list[str]]) -> None:
+        self.by_segment = {segment: sorted(ids) for segment, ids in members.items()}
+
+    def members(self, segment: str, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
+        ids = [i for i in self.by_segment.get(segment, []) if after is None or i > after]
+        return ids[:limit], ids[limit - 1] if len(ids) > limit else None
+
+    def count(self, segment: str) -> int:
+        return len(self.by_segment.get(segment, []))
+
+
+RULES = default_document(TriggerRules, "triggers")
+
+
+def test_segments_come_from_the_rules_and_the_active_model_with_their_sizes() -> None:
+    bucket, _ = active_model()
+    spec = SegmentSpec.model_validate_json(bucket.read_text("models/v1/spec.json") or "")
+    listed = list_segments(spec, RULES, MemoryMembers({"tier:high-value": ["a", "b"]})).segments
+    ids = [s.segment_id for s in listed]
+    assert ids[:2] == ["tier:high-value", "tier:win-back"]
+    assert "rfm:champions" in ids and "rfm:prospects" in ids
+    learned = {segment_id("learned", name) for name in spec.clusters.names}
+    assert {s.segment_id for s in listed if s.kind == "learned"} == learned
+    high_value = listed[0]
+    assert high_value.size == 2 and high_value.model_version is None and "high-value-order" in high_value.definition
+    assert list_segments(None, RULES, MemoryMembers({})).segments[-1].segment_id == "tier:win-back"
+
+
+def test_members_page_through_an_opaque_cursor_bound_to_the_segment() -> None:
+    members = MemoryMembers({"tier:high-value": [f"c{i}" for i in range(5)], "tier:win-back": ["z"]})
+    seen, cursor = [], None
+    while True:
+        current = page("tier:high-value", None, RULES, members, 2, cursor)
+        seen += current.customers
+        if current.next_cursor is None:
+            break
+        cursor = current.next_cursor
+    assert seen == [f"c{i}" for i in range(5)]
+
+    first = page("tier:high-value", None, RULES, members, 2, None).next_cursor
+    with pytest.raises(InvalidInput) as refused:
+        page("tier:win-back", None, RULES, members, 2, first)  # another segment's cursor
+    assert refused.value.errors[0].field == "cursor"
+    for bad in ("not-a-cursor", "e30", "!!!"):
+        with pytest.raises(InvalidInput):
+            page("tier:high-value", None, RULES, members, 2, bad)
+    with pytest.raises(SegmentNotFound):
+        page("rfm:champions", None, RULES, members, 2, None)  # no model: no RFM cells
