@@ -26,6 +26,7 @@ import boto3
 
 from embedded.deploy import DeployedStack
 from embedded.runtime import FunctionError, LambdaRuntime
+from embedded.workers import Workers
 
 log = logging.getLogger(__name__)
 IDLE_POLL_SECONDS = 0.1
@@ -65,11 +66,10 @@ def mappings_from_stack(session: boto3.session.Session, stack: DeployedStack) ->
     return mappings
 
 
-class KinesisPoller:
+class KinesisPoller(Workers):
     def __init__(self, session: boto3.session.Session, runtime: LambdaRuntime, mappings: list[KinesisMapping]) -> None:
+        super().__init__()
         self.session, self.runtime, self.mappings = session, runtime, mappings
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         kinesis = self.session.client("kinesis")
@@ -77,14 +77,7 @@ class KinesisPoller:
             stream_name = mapping.stream_arn.split("/", 1)[1]
             for shard in kinesis.list_shards(StreamName=stream_name)["Shards"]:
                 reader = ShardReader(self.session, self.runtime, mapping, stream_name, shard["ShardId"], self._stop)
-                thread = threading.Thread(target=reader.run, name=f"kinesis-{shard['ShardId']}", daemon=True)
-                thread.start()
-                self._threads.append(thread)
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
+                self.spawn(f"kinesis-{shard['ShardId']}", reader.run)
 
 
 class ShardReader:

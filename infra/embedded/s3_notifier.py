@@ -10,7 +10,6 @@ listing every half second stands in for S3's push.
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ import boto3
 
 from embedded.deploy import DeployedStack
 from embedded.runtime import FunctionError, LambdaRuntime
+from embedded.workers import Workers
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
@@ -54,25 +54,20 @@ def notifications_from_stack(session: boto3.session.Session, stack: DeployedStac
     return found
 
 
-class S3Notifier:
+class S3Notifier(Workers):
     def __init__(
         self, session: boto3.session.Session, runtime: LambdaRuntime, notifications: list[Notification]
     ) -> None:
+        super().__init__()
         self.s3: Any = session.client("s3")
         self.runtime, self.notifications = runtime, notifications
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="s3-notifier", daemon=True)
         self._seen: dict[tuple[str, str], tuple[str, Any]] = {}  # (bucket, key) -> (ETag, LastModified)
 
     def start(self) -> None:
         for notification in self.notifications:  # what is there already was never "created" for us
             for item in self._listing(notification):
                 self._seen[(notification.bucket, item["Key"])] = (item["ETag"], item["LastModified"])
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self.spawn("s3-notifier", self._run)
 
     def poll(self) -> None:
         """Deliver every new or rewritten object once (also callable directly, e.g. by tests)."""

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import boto3
+
+from embedded.workers import Workers
 
 log = logging.getLogger(__name__)
 UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
@@ -74,18 +75,13 @@ def schedules_from_stack(session: boto3.session.Session, started: datetime) -> l
     return found
 
 
-class Scheduler:
+class Scheduler(Workers):
     def __init__(self, runtime: Invoker, schedules: list[Schedule], region: str, account: str) -> None:
+        super().__init__()
         self.runtime, self.schedules, self.region, self.account = runtime, schedules, region, account
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="schedules", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self.spawn("schedules", self._run)
 
     def tick(self, now: datetime) -> list[Schedule]:
         """Invoke every schedule that is due at ``now``; returns those fired."""

@@ -19,6 +19,7 @@ import boto3
 
 from embedded.deploy import DeployedStack
 from embedded.runtime import FunctionError, LambdaRuntime
+from embedded.workers import Workers
 
 log = logging.getLogger(__name__)
 RECEIVE_LIMIT = 10  # SQS returns at most 10 messages per receive
@@ -47,23 +48,15 @@ def sqs_mappings_from_stack(session: boto3.session.Session, stack: DeployedStack
     ]
 
 
-class SqsPoller:
+class SqsPoller(Workers):
     def __init__(self, session: boto3.session.Session, runtime: LambdaRuntime, mappings: list[SqsMapping]) -> None:
+        super().__init__()
         self.session, self.runtime, self.mappings = session, runtime, mappings
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         for mapping in self.mappings:
             reader = QueueReader(self.session, self.runtime, mapping, self._stop)
-            thread = threading.Thread(target=reader.run, name=f"sqs-{mapping.queue_arn.rsplit(':', 1)[1]}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
+            self.spawn(f"sqs-{mapping.queue_arn.rsplit(':', 1)[1]}", reader.run)
 
 
 class QueueReader:
