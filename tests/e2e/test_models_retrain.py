@@ -97,15 +97,18 @@ def test_the_retrain_and_rescore_schedules_come_from_the_template(embedded: Embe
     assert ("rate(1 day)", '{"action": "rescore"}', retrain_function) in found
 
 
-def route_segment_events_to_a_queue(aws: boto3.session.Session, embedded: EmbeddedStack) -> str:
-    """What a downstream tool does: a rule on the segment bus that sends the events to its queue."""
+def route_segment_events_to_a_queue(
+    aws: boto3.session.Session, embedded: EmbeddedStack, name: str = "segment-events-consumer"
+) -> str:
+    """What a downstream tool does: a rule on the segment bus that sends the events to its queue
+    (a test of its own gets a queue of its own: ``name``)."""
     sqs, events = aws.client("sqs"), aws.client("events")
-    url = sqs.create_queue(QueueName="segment-events-consumer")["QueueUrl"]
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     bus = embedded.outputs["SegmentEventBusName"]
     pattern = {"source": ["audience-engine"], "detail-type": ["Audience Entered", "Audience Exited"]}
-    events.put_rule(Name="to-consumer", EventBusName=bus, EventPattern=json.dumps(pattern))
-    events.put_targets(Rule="to-consumer", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
+    events.put_rule(Name=f"to-{name}", EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=f"to-{name}", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
     return url
 
 

@@ -52,7 +52,7 @@ def test_a_high_value_order_moves_the_customer_and_the_event_says_why(
 ) -> None:
     report = upload_config(aws, embedded, RULES)
     assert report["accepted"] is True, report
-    queue = route_segment_events_to_a_queue(aws, embedded)
+    queue = route_segment_events_to_a_queue(aws, embedded, name="triggers-consumer")
     time.sleep(1.5)  # ModelRefreshSeconds in the e2e stack: the stream reads the new rules
     customer = f"vip-{uuid.uuid4().hex[:8]}"
 
@@ -64,7 +64,7 @@ def test_a_high_value_order_moves_the_customer_and_the_event_says_why(
     assert status == 200 and profile["tier"]["name"] == "High Value" and profile["tier"]["rule"] == "e2e-big-order"
     assert profile["lastSegmentChange"]["reason"] == "trigger:e2e-big-order"
     assert "tier:high-value" in profile["segmentIds"]
-    [event] = received(aws, queue, lambda d: d["customerId"] == customer and d["kind"] == "tier")
+    [event] = received(aws, queue, lambda d: d["customerId"] == customer and d["kind"] == "tier", timeout=30)
     assert event["detail-type"] == "Audience Entered"
     assert (event["detail"]["segmentId"], event["detail"]["reason"]) == ("tier:high-value", "trigger:e2e-big-order")
 

@@ -286,13 +286,11 @@ def rescore(
 
 def _drift(store: ObjectStore, active_version: str, trained: Trained, x: Matrix, config: TrainingConfig) -> Drift:
     active = load_model(store, active_version)
-    z = trained.pipeline[:-1].transform(x)
-    drift = compare(
-        z, active.pipeline.predict(x), trained.labels, active.spec.clusters.names, trained.spec.clusters.names
-    )
+    z, active_z = trained.pipeline[:-1].transform(x), active.pipeline[:-1].transform(x)
+    active_labels = active.pipeline[-1].predict(active_z)  # = active.pipeline.predict(x), transformed once
+    drift = compare(z, active_labels, trained.labels, active.spec.clusters.names, trained.spec.clusters.names)
     drift.psi = population_stability(active.metrics["training_bins"], x)
-    active_z = active.pipeline[:-1].transform(x)
-    drift.active_silhouette = silhouette(active_z, active.pipeline.predict(x), config)
+    drift.active_silhouette = silhouette(active_z, active_labels, config)
     return drift
 
 
