@@ -9,7 +9,7 @@ AWS_PORT ?= 4566
 API_PORT ?= 3000
 EMBEDDED := $(BIN)/python -m embedded --aws-port $(AWS_PORT) --api-port $(API_PORT)
 
-.PHONY: openapi help venv demo retrain bench test test-unit test-integration test-e2e lint local invoke build validate lock clean
+.PHONY: security openapi help venv demo retrain bench test test-unit test-integration test-e2e lint local invoke build validate lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -47,7 +47,18 @@ $(LAMBDA_VENV)/.installed: layers/audience/requirements.txt
 bench: $(BIN)/.installed $(LAMBDA_VENV)/.installed ## print the benchmark tables (docs/benchmarks.md records them)
 	LAMBDA_PYTHON=$(LAMBDA_VENV)/bin/python PYTHONPATH=$(PYTHONPATH):$(CURDIR) $(BIN)/python -m tests.benchmarks.profile_engine
 
-test: $(BIN)/.installed ## the whole suite: lint, types, unit, integration, end to end, template
+# checkov in a venv of its own: its dependency tree conflicts with the project's pins.
+CHECKOV_VENV := .venv-checkov
+CHECKOV := checkov==3.3.30
+$(CHECKOV_VENV)/.installed:
+	test -d $(CHECKOV_VENV) || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet $(CHECKOV)
+	touch $@
+
+security: $(CHECKOV_VENV)/.installed ## checkov over template.yaml (each skipped check is justified in the template)
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
+
+test: $(BIN)/.installed security ## the whole suite: lint, types, checkov, unit, integration, end to end, template (cfn-lint)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest

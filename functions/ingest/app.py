@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -13,7 +13,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from audience.adapters.kinesis import KinesisEventSink
-from audience.api import json_body, register_error_handlers, responses
+from audience.adapters.secrets import RotatingSecret
+from audience.api import lower_headers, raw_body, register_error_handlers, responses
 from audience.config import CurrencySettings
 from audience.services.ingest import ingest
 
@@ -26,6 +27,8 @@ register_error_handlers(app)
 
 class IngestSettings(CurrencySettings):
     events_stream: str = Field(alias="EVENTS_STREAM")
+    webhook_secret_name: str = Field(alias="WEBHOOK_SECRET_NAME", default="", description="empty: unsigned")
+    max_event_age_days: int = Field(alias="MAX_EVENT_AGE_DAYS", default=730, ge=1)
 
 
 class Accepted(BaseModel):
@@ -40,14 +43,28 @@ def sink() -> KinesisEventSink:
     return KinesisEventSink(settings().events_stream)
 
 
+@cache
+def webhook_secret() -> RotatingSecret | None:
+    return RotatingSecret(settings().webhook_secret_name) if settings().webhook_secret_name else None
+
+
 @app.post(
     "/v1/events",
     summary='Segment Spec events: one message, or {"batch": [...]}',
-    responses=responses(400, 413, 503, success=202),
+    responses=responses(400, 401, 413, 503, success=202),
 )
 def post_events() -> Response[Accepted]:
     metrics.add_metric(name="IngestRequests", unit=MetricUnit.Count, value=1)
-    accepted = ingest(json_body(app), datetime.now(UTC), sink(), settings().currencies)
+    secret = webhook_secret()
+    accepted = ingest(
+        raw_body(app),
+        lower_headers(app),
+        datetime.now(UTC),
+        sink(),
+        settings().currencies,
+        secret.values() if secret else None,
+        timedelta(days=settings().max_event_age_days),
+    )
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted)
     logger.info("events accepted", extra={"accepted": accepted})
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=Accepted(accepted=accepted))

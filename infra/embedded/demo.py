@@ -15,8 +15,9 @@ from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 from audience.adapters.aws import client
+from audience.domain.signatures import segment_signature
 from embedded.api_front import LOCAL_API_KEY
-from embedded.stack import EmbeddedStack
+from embedded.stack import LOCAL_WEBHOOK_SECRET, EmbeddedStack
 
 REPORTS = Path(__file__).resolve().parents[2] / ".local" / "reports"
 
@@ -101,9 +102,15 @@ def expected_event_counts(events: list[dict[str, Any]]) -> Counter[str]:
     return Counter(e.get("userId") or e["anonymousId"].replace("anon-", "cust-") for e in events)
 
 
-def post(url: str, body: Any) -> tuple[int, Any]:
-    request = Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST")
-    return _send(request)
+def post(url: str, body: Any, secret: str | None = None) -> tuple[int, Any]:
+    """POST JSON signed as Segment signs webhooks (``X-Signature``: hex HMAC-SHA1 of the body)
+    with the local secret, or ``secret`` ("" sends no signature)."""
+    data = json.dumps(body).encode()
+    key = os.environ.get("WEBHOOK_SECRET") or LOCAL_WEBHOOK_SECRET if secret is None else secret
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["X-Signature"] = segment_signature(key, data)
+    return _send(Request(url, data=data, headers=headers, method="POST"))
 
 
 def get(url: str, api_key: str | None = None) -> tuple[int, Any]:

@@ -113,6 +113,25 @@ def is_up(endpoint: str) -> bool:
         return False
 
 
+LOCAL_WEBHOOK_SECRET = "local-dev-secret"  # noqa: S105 (the documented local value, CONTRACTS.md)
+# The secrets moto's CloudFormation cannot create, seeded with the local values (or the
+# environment's): Outputs key -> (environment variable, local value).
+LOCAL_SECRETS = {"WebhookSecretName": ("WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)}
+
+
+def seed_secrets(session: boto3.session.Session, stack: DeployedStack) -> None:
+    """Give each secret the template declares its local value; a changed value becomes the
+    current version and the old one the previous, as a rotation would."""
+    secrets = session.client("secretsmanager")
+    for output, (variable, default) in LOCAL_SECRETS.items():
+        name, value = stack.outputs[output], os.environ.get(variable) or default
+        try:
+            if secrets.get_secret_value(SecretId=name)["SecretString"] != value:
+                secrets.put_secret_value(SecretId=name, SecretString=value)
+        except secrets.exceptions.ResourceNotFoundException:
+            secrets.create_secret(Name=name, SecretString=value)
+
+
 @dataclass
 class EmbeddedStack:
     """``with EmbeddedStack() as stack:`` runs everything until the block ends.
@@ -163,6 +182,7 @@ class EmbeddedStack:
             with quiet_moto() as unsupported:
                 self.deployed = deploy(session, self.stack_name, self.parameters)
             self.not_created = sorted(set(unsupported))
+            seed_secrets(session, self.deployed)
         else:
             self.deployed = attach(session, self.stack_name)
         if self._moto is not None:

@@ -20,8 +20,13 @@ def function_logs() -> io.StringIO:
 def embedded(function_logs: io.StringIO) -> Iterator[EmbeddedStack]:
     """One stack for the session, on free ports so a running `make local` is left alone.
     Imports of more than 1,000 customers fan out (the Online Retail file: 5 chunks); the stream
-    sees a change of the active model within a second."""
-    parameters = {"ImportChunkCustomers": "1000", "ModelRefreshSeconds": "1"}
+    sees a change of the active model within a second, the webhook a rotated secret too."""
+    parameters = {
+        "ImportChunkCustomers": "1000",
+        "ModelRefreshSeconds": "1",
+        "MaxEventAgeDays": "20000",  # the CDNOW log replays orders of 1997 through the webhook
+        "SecretsCacheSeconds": "1",
+    }
     with EmbeddedStack(aws_port=0, api_port=0, log=function_logs, parameters=parameters) as stack:
         yield stack
 

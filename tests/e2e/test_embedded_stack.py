@@ -37,6 +37,18 @@ def stream_length(aws: boto3.session.Session, embedded: EmbeddedStack) -> int:
     return total
 
 
+def test_the_webhook_needs_a_signature_with_the_local_secret(
+    api: str, aws: boto3.session.Session, embedded: EmbeddedStack
+) -> None:
+    before = stream_length(aws, embedded)
+    message = {"type": "page", "userId": f"e2e-{uuid.uuid4().hex[:8]}"}
+    status, body = post(f"{api}/v1/events", message, secret="")
+    assert status == 401 and "missing signature" in body["message"]
+    assert post(f"{api}/v1/events", message, secret="not-the-secret")[0] == 401
+    assert stream_length(aws, embedded) == before  # nothing written
+    assert post(f"{api}/v1/events", message) == (202, {"accepted": 1})  # signed as Segment signs
+
+
 def test_an_order_posted_to_the_webhook_shows_in_the_profile(api: str) -> None:
     customer = f"e2e-{uuid.uuid4().hex[:8]}"
     order = {

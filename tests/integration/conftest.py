@@ -12,7 +12,7 @@ from moto import mock_aws
 from audience.adapters.aws import reset_clients
 from embedded.deploy import DeployedStack, deploy
 from embedded.runtime import LambdaRuntime
-from embedded.stack import REGION, detach_moto_lambda_triggers, quiet_moto
+from embedded.stack import REGION, detach_moto_lambda_triggers, quiet_moto, seed_secrets
 
 
 @pytest.fixture
@@ -35,6 +35,7 @@ def stack(aws: boto3.session.Session) -> DeployedStack:
     with quiet_moto():
         deployed = deploy(aws)
     detach_moto_lambda_triggers()
+    seed_secrets(aws, deployed)
     return deployed
 
 

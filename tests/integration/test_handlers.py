@@ -5,12 +5,18 @@ from __future__ import annotations
 import base64
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pytest
 
+from audience.domain.events import MAX_BATCH
+from audience.domain.signatures import segment_signature, timed_signature
+from audience.services.ingest import MAX_BODY_BYTES
 from embedded.deploy import DeployedStack
 from embedded.runtime import LambdaRuntime
+from embedded.stack import LOCAL_WEBHOOK_SECRET
 from tests.conftest import load_event
 
 
@@ -61,11 +67,64 @@ def test_ingest_refuses_an_invalid_request_whole_and_writes_nothing(
     assert stream_records(aws, stack) == []
 
 
+def signed(event: dict[str, Any], body: str, secret: str = LOCAL_WEBHOOK_SECRET, **headers: str) -> dict[str, Any]:
+    """``event`` with ``body``, signed Segment's way (or with the ``headers`` given instead)."""
+    signature = headers or {"X-Signature": segment_signature(secret, body.encode())}
+    plain = {k: v for k, v in event["headers"].items() if k.lower() not in ("x-signature", "x-audience-signature")}
+    return {**event, "body": body, "headers": {**plain, **signature}}
+
+
 def test_ingest_refuses_a_body_that_is_not_json(stack: DeployedStack, runtime: LambdaRuntime) -> None:
-    event = {**load_event("ingest_order_completed.json"), "body": "{not json"}
+    event = signed(load_event("ingest_order_completed.json"), "{not json")
     response = runtime.invoke("IngestFunction", event)
     assert response["statusCode"] == 400
     assert json.loads(response["body"])["errors"][0]["field"] == "body"
+
+
+def test_unsigned_wrongly_signed_and_stale_requests_are_refused_and_write_nothing(
+    aws: boto3.session.Session, stack: DeployedStack, runtime: LambdaRuntime
+) -> None:
+    event = load_event("ingest_order_completed.json")
+    body = event["body"]
+    stale = timed_signature(LOCAL_WEBHOOK_SECRET, body.encode(), datetime.now(UTC) - timedelta(minutes=10))
+    for refused in (
+        signed(event, body, **{"User-Agent": "curl"}),  # no signature at all
+        signed(event, body, secret="another-secret"),
+        signed(event, body + " ") | {"body": body},  # signed another body
+        signed(event, body, **{"X-Audience-Signature": stale}),  # a replay of an old request
+    ):
+        response = runtime.invoke("IngestFunction", refused)
+        assert response["statusCode"] == 401, response
+        assert LOCAL_WEBHOOK_SECRET not in response["body"]
+    assert stream_records(aws, stack) == []
+
+    fresh = timed_signature(LOCAL_WEBHOOK_SECRET, body.encode(), datetime.now(UTC))
+    assert runtime.invoke("IngestFunction", signed(event, body, **{"X-Audience-Signature": fresh}))["statusCode"] == 202
+    assert runtime.invoke("IngestFunction", signed(event, body))["statusCode"] == 202  # Segment's way
+    assert len(stream_records(aws, stack)) == 2
+
+
+def test_during_a_rotation_both_secrets_are_accepted(
+    aws: boto3.session.Session, stack: DeployedStack, runtime: LambdaRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_PARAMETERS_MAX_AGE", "0")  # read the secret on every request
+    aws.client("secretsmanager").put_secret_value(SecretId=stack.outputs["WebhookSecretName"], SecretString="rotated")
+    event = load_event("ingest_order_completed.json")
+    for secret, status in (("rotated", 202), (LOCAL_WEBHOOK_SECRET, 202), ("never-issued", 401)):
+        assert runtime.invoke("IngestFunction", signed(event, event["body"], secret=secret))["statusCode"] == status
+
+
+def test_too_large_bodies_and_batches_are_refused_with_413(
+    aws: boto3.session.Session, stack: DeployedStack, runtime: LambdaRuntime
+) -> None:
+    event = load_event("ingest_order_completed.json")
+    message = json.loads(event["body"])
+    batch = json.dumps({"batch": [message] * (MAX_BATCH + 1)})
+    huge = json.dumps({**message, "properties": {**message["properties"], "note": "x" * MAX_BODY_BYTES}})
+    for body, limit in ((batch, "at most 500 messages"), (huge, "bytes, the limit")):
+        response = runtime.invoke("IngestFunction", signed(event, body))
+        assert response["statusCode"] == 413 and limit in json.loads(response["body"])["message"]
+    assert stream_records(aws, stack) == []
 
 
 def test_the_stream_function_folds_events_and_dead_letters_what_it_cannot_read(

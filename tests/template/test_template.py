@@ -160,3 +160,19 @@ def test_sam_build_builds_the_layer_and_every_function(tmp_path: Path) -> None:
 
 def _size(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def test_each_function_names_only_the_actions_and_resources_it_uses() -> None:
+    """No SAM policy templates (they grant whole CRUD sets); every statement names its actions
+    and resources: no wildcard action, and a wildcard resource only with a condition (KMS via Kinesis)."""
+    for name, function in FUNCTIONS.items():
+        for policy in function["Properties"]["Policies"]:
+            assert set(policy) == {"Statement"}, f"{name} uses a policy template: {set(policy)}"
+            for statement in policy["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert all("*" not in action for action in actions), (name, actions)
+                if statement["Resource"] == "*":
+                    assert "Condition" in statement, (name, statement)
+    for reader in ("StreamFunction", "ProfilesApiFunction"):  # readers never write to the bucket
+        statements = FUNCTIONS[reader]["Properties"]["Policies"][0]["Statement"]
+        assert all(st["Action"] != "s3:PutObject" for st in statements)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, Field
 
-from audience.domain.errors import FieldError, InvalidInput, NotFound, TransientError
+from audience.domain.errors import FieldError, InvalidInput, NotFound, TooLarge, TransientError, Unauthorized
 
 logger = Logger(child=True)
 
@@ -30,6 +32,7 @@ def responses(*errors: int, success: int = 200) -> dict[int, OpenAPIResponse]:
     and the ``errors`` with ``ErrorBody``."""
     described = {
         400: "invalid request: every failing field and the reason",
+        401: "missing, wrong or stale signature; nothing was written",
         404: "not found",
         413: "request too large",
         503: "temporarily unavailable; the request is safe to repeat",
@@ -62,6 +65,14 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
         errors = [FieldError(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
         return json_error(400, f"invalid request: {len(errors)} error(s)", errors)
 
+    @app.exception_handler(Unauthorized)
+    def _unauthorized(exc: Unauthorized) -> Response[dict[str, object]]:
+        return json_error(401, f"unauthorized: {exc}")
+
+    @app.exception_handler(TooLarge)
+    def _too_large(exc: TooLarge) -> Response[dict[str, object]]:
+        return json_error(413, f"too large: {exc}")
+
     @app.exception_handler(NotFound)
     def _not_found(exc: NotFound) -> Response[dict[str, object]]:
         return json_error(404, str(exc))
@@ -72,9 +83,13 @@ def register_error_handlers(app: APIGatewayRestResolver) -> None:
         return json_error(503, "temporarily unavailable, retry the request (it is safe to repeat)")
 
 
-def json_body(app: APIGatewayRestResolver) -> object:
-    """The request body parsed as JSON, or InvalidInput naming the body."""
-    try:
-        return app.current_event.json_body
-    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
-        raise InvalidInput([FieldError("body", f"not valid JSON ({exc})")]) from None
+def raw_body(app: APIGatewayRestResolver) -> bytes:
+    """The request body's bytes, exactly as sent (what a signature covers)."""
+    event = app.current_event
+    if not event.body:
+        return b""
+    return base64.b64decode(event.body) if event.is_base64_encoded else event.body.encode()
+
+
+def lower_headers(app: APIGatewayRestResolver) -> dict[str, str]:
+    return {name.lower(): value for name, value in (app.current_event.headers or {}).items()}

@@ -25,6 +25,14 @@ class InvalidInput(AudienceError):
         super().__init__(f"{len(errors)} invalid field(s): " + "; ".join(f"{e.field}: {e.reason}" for e in errors))
 
 
+class Unauthorized(AudienceError):
+    """The request is not signed with a secret in force, or the signature is stale."""
+
+
+class TooLarge(AudienceError):
+    """The request is over a size limit (the message says which)."""
+
+
 class NotFound(AudienceError):
     """What the request names does not exist."""
 

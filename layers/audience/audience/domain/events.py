@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -27,8 +27,11 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from audience.domain.errors import FieldError, InvalidInput
+from audience.domain.errors import FieldError, InvalidInput, TooLarge
 from audience.domain.money import Currencies, UnknownCurrency
+
+MAX_BATCH = 500  # messages per request: one Kinesis PutRecords call
+MAX_FUTURE = timedelta(days=1)  # clocks drift; a timestamp further ahead is a bug
 
 # The Segment Spec e-commerce and email events that profiles understand; any other track event
 # name is counted generically.
@@ -173,12 +176,19 @@ def parse_order(track: Track) -> Order:
     return Order.model_validate(track.properties)
 
 
-def parse_request(body: Any, received_at: datetime, currencies: Currencies | None = None) -> list[Message]:
-    """Validate a Segment HTTP API body: one message, or ``{"batch": [...]}``.
+def parse_request(
+    body: Any,
+    received_at: datetime,
+    currencies: Currencies | None = None,
+    max_age: timedelta | None = None,
+) -> list[Message]:
+    """Validate a Segment HTTP API body: one message, or ``{"batch": [...]}`` of at most
+    ``MAX_BATCH`` (``TooLarge`` beyond).
 
     Batch-level ``context`` is merged under each message's own, as Segment's batch endpoint does.
-    An order's currency must be one ``currencies`` can convert. Raises :class:`InvalidInput`
-    with every failing field; returns nothing partial.
+    An order's currency must be one ``currencies`` can convert; a ``timestamp`` may be at most
+    ``MAX_FUTURE`` ahead of ``received_at`` and ``max_age`` behind it. Raises
+    :class:`InvalidInput` with every failing field; returns nothing partial.
     """
     currencies = currencies or Currencies()
     if not isinstance(body, dict):
@@ -187,6 +197,8 @@ def parse_request(body: Any, received_at: datetime, currencies: Currencies | Non
         batch = body["batch"]
         if not isinstance(batch, list) or not batch:
             raise InvalidInput([FieldError("batch", "must be a non-empty list of messages")])
+        if len(batch) > MAX_BATCH:
+            raise TooLarge(f"a batch holds at most {MAX_BATCH} messages, this one {len(batch)}")
         raw = [_with_context(item, _object(body.get("context"))) for item in batch]
         prefixes = [f"batch[{i}]" for i in range(len(raw))]
     else:
@@ -196,12 +208,25 @@ def parse_request(body: Any, received_at: datetime, currencies: Currencies | Non
     errors: list[FieldError] = []
     for item, prefix in zip(raw, prefixes, strict=True):
         message, problems = _validate(item, currencies)
-        if message is not None:
-            messages.append(stamp(message, received_at))
         errors.extend(_field_errors(problems, prefix, item))
+        if message is None:
+            continue
+        if (problem := _out_of_range(message.timestamp, received_at, max_age)) is not None:
+            errors.append(FieldError(f"{prefix}.timestamp" if prefix else "timestamp", problem))
+        messages.append(stamp(message, received_at))
     if errors:
         raise InvalidInput(errors)
     return messages
+
+
+def _out_of_range(timestamp: datetime | None, received_at: datetime, max_age: timedelta | None) -> str | None:
+    if timestamp is None:
+        return None
+    if timestamp > received_at + MAX_FUTURE:
+        return f"more than {MAX_FUTURE.days} day in the future (check the sender's clock)"
+    if max_age is not None and timestamp < received_at - max_age:
+        return f"more than {max_age.days} days in the past (import old history from a file instead)"
+    return None
 
 
 def stamp(message: Message, received_at: datetime) -> Message:

@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
+from audience.domain.errors import FieldError, InvalidInput, TooLarge
 from audience.domain.events import parse_request
 from audience.domain.money import Currencies
+from audience.domain.signatures import verify
 from audience.ports import EventSink
 
+MAX_BODY_BYTES = 512 * 1024  # Segment's own batch limit is 500 KB
 
-def ingest(body: Any, received_at: datetime, sink: EventSink, currencies: Currencies) -> int:
-    """Validate the whole request, then publish it; returns how many messages were accepted.
 
-    Validation comes first and is all-or-nothing, so an invalid request writes nothing.
+def ingest(
+    raw: bytes,
+    headers: Mapping[str, str],
+    received_at: datetime,
+    sink: EventSink,
+    currencies: Currencies,
+    secrets: Sequence[str] | None = None,
+    max_age: timedelta | None = None,
+) -> int:
+    """Check the request (size, then the signature when ``secrets`` is given; header names
+    lower-cased), validate every message, then publish them; returns how many were accepted.
+
+    Every check comes before the write and is all-or-nothing, so a refused request writes nothing.
     """
-    messages = parse_request(body, received_at, currencies)
+    if len(raw) > MAX_BODY_BYTES:
+        raise TooLarge(f"the body is {len(raw):,} bytes, the limit {MAX_BODY_BYTES:,}")
+    if secrets is not None:
+        verify(raw, headers, secrets, received_at)
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+        raise InvalidInput([FieldError("body", f"not valid JSON ({exc})")]) from None
+    messages = parse_request(body, received_at, currencies, max_age)
     sink.publish(messages)
     return len(messages)

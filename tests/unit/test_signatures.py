@@ -1,0 +1,74 @@
+"""Webhook signatures and request limits: what is refused, and that refusing writes nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from audience.domain.errors import InvalidInput, TooLarge, Unauthorized
+from audience.domain.events import MAX_BATCH, parse_request
+from audience.domain.signatures import segment_signature, timed_signature, verify
+from audience.services.ingest import ingest
+from tests.synthetic import NOW
+from tests.unit.test_profiles_service import CURRENCIES
+
+BODY = json.dumps({"type": "track", "userId": "c1", "event": "Product Viewed"}).encode()
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.published: list[object] = []
+
+    def publish(self, messages: list[object]) -> None:
+        self.published += messages
+
+
+def test_segment_style_and_timed_signatures_are_accepted_with_either_secret_in_force() -> None:
+    for secret in ("current", "previous"):
+        verify(BODY, {"x-signature": segment_signature(secret, BODY)}, ["current", "previous"], NOW)
+        verify(BODY, {"x-audience-signature": timed_signature(secret, BODY, NOW)}, ["current", "previous"], NOW)
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({}, "missing signature"),
+        ({"x-signature": segment_signature("other", BODY)}, "does not match"),
+        ({"x-signature": segment_signature("current", BODY + b" ")}, "does not match"),
+        ({"x-audience-signature": timed_signature("current", BODY, NOW - timedelta(minutes=6))}, "stale"),
+        ({"x-audience-signature": timed_signature("current", BODY, NOW + timedelta(minutes=6))}, "stale"),
+        ({"x-audience-signature": "v1=abc"}, "t=<unix seconds>"),
+        ({"x-audience-signature": timed_signature("other", BODY, NOW)}, "does not match"),
+    ],
+)
+def test_refused_signatures_say_why_without_echoing_secrets(headers: dict[str, str], reason: str) -> None:
+    with pytest.raises(Unauthorized) as refused:
+        verify(BODY, headers, ["current"], NOW)
+    assert reason in str(refused.value) and "current" not in str(refused.value)
+
+
+def test_a_refused_request_publishes_nothing() -> None:
+    sink = Sink()
+    with pytest.raises(Unauthorized):
+        ingest(BODY, {}, NOW, sink, CURRENCIES, ["current"])
+    with pytest.raises(TooLarge):
+        ingest(b" " * (512 * 1024 + 1), {}, NOW, sink, CURRENCIES, None)
+    assert sink.published == []
+    assert ingest(BODY, {"x-signature": segment_signature("current", BODY)}, NOW, sink, CURRENCIES, ["current"]) == 1
+
+
+def test_batches_have_a_size_limit_and_timestamps_a_window() -> None:
+    message = {"type": "page", "userId": "c1"}
+    with pytest.raises(TooLarge):
+        parse_request({"batch": [message] * (MAX_BATCH + 1)}, NOW)
+    batch = [
+        {**message, "timestamp": (NOW + timedelta(days=2)).isoformat()},
+        {**message, "timestamp": (NOW - timedelta(days=800)).isoformat()},
+        {**message, "timestamp": (NOW - timedelta(days=30)).isoformat()},
+    ]
+    with pytest.raises(InvalidInput) as refused:
+        parse_request({"batch": batch}, NOW, max_age=timedelta(days=730))
+    assert [e.field for e in refused.value.errors] == ["batch[0].timestamp", "batch[1].timestamp"]
+    assert "future" in refused.value.errors[0].reason and "past" in refused.value.errors[1].reason
