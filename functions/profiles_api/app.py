@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from audience.adapters.dynamodb import DynamoModelRegistry, DynamoProfileRepository
 from audience.adapters.s3 import S3ObjectStore
@@ -25,6 +25,7 @@ from audience.config import Settings
 from audience.domain.personalization import Choice, ContentMapping
 from audience.domain.triggers import TriggerRules
 from audience.services.configs import LiveConfig
+from audience.services.consent import set_consent
 from audience.services.profiles import get_profile
 from audience.services.scoring import LiveModel
 from audience.services.segments import MembersPage, SegmentList, list_segments, page
@@ -69,6 +70,34 @@ def get_customer(customerId: CustomerId) -> dict[str, Any]:  # noqa: N803 (the p
     metrics.add_metric(name="ProfileLookups", unit=MetricUnit.Count, value=1)
     profile = get_profile(customerId, adapters()[0])
     return profile.public_view(as_of=datetime.now(UTC), currency=settings().base_currency)
+
+
+class ConsentRequest(BaseModel):
+    """Any of the purposes; the others keep their state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    analytics: bool | None = None
+    personalization: bool | None = None
+    marketing: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ConsentRequest:
+        if not self.model_dump(exclude_none=True):
+            raise ValueError("give at least one of analytics, personalization, marketing")
+        return self
+
+
+@app.put(
+    "/v1/customers/<customerId>/consent",
+    summary="Record the customer's consent per purpose (timestamped, source api)",
+    responses=responses(400, 404, 503),
+)
+def put_consent(customerId: CustomerId, decisions: ConsentRequest) -> dict[str, Any]:  # noqa: N803
+    metrics.add_metric(name="ConsentChanges", unit=MetricUnit.Count, value=1)
+    now = datetime.now(UTC)
+    profile = set_consent(customerId, decisions.model_dump(exclude_none=True), adapters()[0], now)
+    return {"customerId": profile.customer_id, "consent": profile.public_view(now, settings().base_currency)["consent"]}
 
 
 @app.get(

@@ -115,8 +115,17 @@ def post(url: str, body: Any, secret: str | None = None) -> tuple[int, Any]:
 
 def get(url: str, api_key: str | None = None) -> tuple[int, Any]:
     """GET with the read API's key (the local one unless ``api_key`` says otherwise; "" sends none)."""
+    return keyed("GET", url, api_key=api_key)
+
+
+def keyed(method: str, url: str, body: Any = None, api_key: str | None = None) -> tuple[int, Any]:
+    """A request to a keyed route (the local key unless ``api_key`` says otherwise; "" sends none)."""
     key = os.environ.get("API_KEY") or LOCAL_API_KEY if api_key is None else api_key
-    return _send(Request(url, headers={"x-api-key": key} if key else {}))
+    headers = {"x-api-key": key} if key else {}
+    data = None if body is None else json.dumps(body).encode()
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    return _send(Request(url, data=data, headers=headers, method=method))
 
 
 def _send(request: Request) -> tuple[int, Any]:

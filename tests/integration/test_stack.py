@@ -50,6 +50,7 @@ def test_the_api_routes_are_the_templates(aws: boto3.session.Session, stack: Dep
         ("/v1/events", "POST"): False,  # signed, not keyed
         ("/v1/customers/{customerId}", "GET"): True,
         ("/v1/customers/{customerId}/personalization", "GET"): True,
+        ("/v1/customers/{customerId}/consent", "PUT"): True,
         ("/v1/segments", "GET"): True,
         ("/v1/segments/{segmentId}/customers", "GET"): True,
     }

@@ -84,6 +84,7 @@ def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document()
         ("post", "/v1/events"): "IngestFunction",
         ("get", "/v1/customers/{customerId}"): "ProfilesApiFunction",
         ("get", "/v1/customers/{customerId}/personalization"): "ProfilesApiFunction",
+        ("put", "/v1/customers/{customerId}/consent"): "ProfilesApiFunction",
         ("get", "/v1/segments"): "ProfilesApiFunction",
         ("get", "/v1/segments/{segmentId}/customers"): "ProfilesApiFunction",
     }

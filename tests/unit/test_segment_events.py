@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 from audience.domain.money import Currencies
-from audience.domain.profile import Profile, Stamped
+from audience.domain.profile import Profile
 from audience.domain.segments import SegmentEventDetail, Segments, events_for
 from audience.services.profiles import apply_records
 from audience.services.scoring import LiveScoring
@@ -41,7 +41,7 @@ def test_a_first_placement_enters_and_a_move_exits_then_enters_per_changed_dimen
 
 
 def test_no_events_for_a_customer_without_personalization_consent() -> None:
-    refused = Profile(customer_id="c1", traits={"consent": Stamped({"personalization": False}, NOW)})
+    refused = Profile(customer_id="c1").consented({"personalization": False}, NOW, "api")
     placed = refused.placed(place("recent", "Champions"), "model v1")
     assert placed.segments is not None and placed.outbox == []
 

@@ -13,7 +13,7 @@ import pytest
 from audience.domain.documents import parse_document
 from audience.domain.errors import InvalidInput
 from audience.domain.personalization import ContentMapping
-from audience.domain.profile import Profile, Stamped
+from audience.domain.profile import Profile
 from audience.domain.triggers import TriggerRules
 from audience.models.assign import Tiers
 from audience.services.configs import LiveConfig, accept
@@ -158,7 +158,7 @@ def test_personalization_follows_the_mapping_and_consent() -> None:
     assert (choice.personalized, choice.content.id, choice.segment_id) == (True, "vip-rewards", "tier:high-value")
     assert choice.reason == "trigger:big-order"
 
-    refused = vip.model_copy(update={"traits": {"consent": Stamped({"personalization": False}, NOW)}})
+    refused = vip.consented({"personalization": False}, NOW, "api")
     choice = mapping.choose(refused)
     assert (choice.personalized, choice.content.id, choice.reason) == (
         False,

@@ -102,6 +102,18 @@ class LedgerEntry(NamedTuple):
     day: date
 
 
+PURPOSES = ("analytics", "personalization", "marketing")
+
+
+class ConsentState(NamedTuple):
+    """One purpose's consent: granted or refused, when (event time) and from where (``identify``,
+    ``import`` or ``api``). The later decision wins, whatever the arrival order."""
+
+    granted: bool
+    at: AwareDatetime
+    source: str
+
+
 class DayTotals(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -134,6 +146,9 @@ class Profile(BaseModel):
     traits: dict[str, Stamped] = Field(default_factory=dict)
     context: dict[str, Stamped] = Field(default_factory=dict)
     unsubscribed_at: AwareDatetime | None = Field(default=None, alias="unsubscribedAt")
+    consent: dict[str, ConsentState] = Field(
+        default_factory=dict, description="Per purpose (analytics, personalization, marketing); absent: not asked."
+    )
     ledger: dict[str, LedgerEntry] = Field(
         default_factory=dict, description="Orders and refunds by fingerprint of their id: counted once."
     )
@@ -192,11 +207,25 @@ class Profile(BaseModel):
                 return change.reason
         return "unknown (history trimmed)"
 
+    def allows(self, purpose: str) -> bool:
+        """Whether the customer allows ``purpose``: yes unless they refused it (opt-out)."""
+        state = self.consent.get(purpose)
+        return state is None or state.granted
+
     @property
     def personalization_allowed(self) -> bool:
-        """No segment events for a customer who refused personalization (``consent`` trait)."""
-        consent = self.traits.get("consent")
-        return not (consent is not None and isinstance(consent.v, dict) and consent.v.get("personalization") is False)
+        """No segment events, personalized answers or membership for a customer who refused it."""
+        return self.allows("personalization")
+
+    def consented(self, decisions: dict[str, bool], at: datetime, source: str) -> Profile:
+        """This profile with the ``decisions`` (purpose -> granted) taken at ``at``, each kept only
+        if it is the latest for its purpose."""
+        consent = dict(self.consent)
+        for purpose, granted in decisions.items():
+            current = consent.get(purpose)
+            if purpose in PURPOSES and (current is None or (at, granted) > (current.at, current.granted)):
+                consent[purpose] = ConsentState(granted, at, source)
+        return self.model_copy(update={"consent": consent})
 
     def retire(self, into: str) -> Profile:
         """This id now belongs to ``into``: keep only the redirect (and the stored version)."""
@@ -245,7 +274,11 @@ class Profile(BaseModel):
             },
             "topCategories": [{"category": c, "spend": float(s)} for s, c in top],
             "traits": {name: stamped.v for name, stamped in sorted(self.traits.items())},
-            "consent": {"personalization": self.personalization_allowed},
+            "consent": {
+                purpose: {"granted": self.allows(purpose)}
+                | ({"at": _iso(state.at), "source": state.source} if (state := self.consent.get(purpose)) else {})
+                for purpose in PURPOSES
+            },
             "segments": self.segments.model_dump(by_alias=True, mode="json") if self.segments else None,
             "tier": self.tier.model_dump(by_alias=True, mode="json") if self.tier else None,
             "segmentIds": self.segment_ids(),
@@ -335,6 +368,10 @@ def merge(into: Profile, other: Profile, now: datetime) -> Profile:
             if _newer(stamped.v, stamped.at, target.get(name)):
                 target[name] = stamped
     merged.unsubscribed_at = _latest(into.unsubscribed_at, other.unsubscribed_at)
+    for purpose, state in other.consent.items():
+        current = merged.consent.get(purpose)
+        if current is None or (state.at, state.granted) > (current.at, current.granted):
+            merged.consent[purpose] = state
     for key, entry in other.ledger.items():
         if key in merged.ledger:  # the same order reached both ids: it counts once, at into's amount
             _unbook(merged, key, entry)
@@ -374,7 +411,10 @@ def _apply(profile: Profile, message: Message, currencies: Currencies) -> bool:
             profile.unsubscribed_at = _latest(profile.unsubscribed_at, at)
     elif isinstance(message, Identify):
         for name, value in message.traits.items():
-            if _newer(value, at, profile.traits.get(name)):
+            if name == "consent" and isinstance(value, dict):  # checked at ingest: purpose -> bool
+                source = "import" if (message.message_id or "").startswith("import:") else "identify"
+                profile.consent = profile.consented(value, at, source).consent
+            elif _newer(value, at, profile.traits.get(name)):
                 profile.traits[name] = Stamped(value, at)
     return True
 

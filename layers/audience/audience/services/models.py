@@ -108,14 +108,19 @@ def read_customers(
     now: datetime,
     only: int | None = None,
     tiers: Tiers | None = None,
+    training: bool = False,
 ) -> tuple[list[Customer], Matrix]:
-    """Every customer (redirects left out) and their feature rows, read with ``segments``
-    parallel scans (or just scan segment ``only``); profiles are dropped as soon as their
-    features are taken (and, with ``tiers``, whether their tier changes)."""
+    """Every customer (redirects left out; for ``training``, those who refused analytics too)
+    and their feature rows, read with ``segments`` parallel scans (or just scan segment
+    ``only``); profiles are dropped as soon as their features are taken (and, with ``tiers``,
+    whether their tier changes)."""
+
+    def included(p: Profile) -> bool:
+        return p.merged_into is None and (not training or p.allows("analytics"))
 
     def read(segment: int) -> list[tuple[Customer, tuple[float | None, ...]]]:
         return [(Customer(p.customer_id, p.version, p.segments, tiers is not None and tiers.moves(p, now)),
-                 features(p, now)) for p in profiles.scan(segment, segments) if p.merged_into is None]  # fmt: skip
+                 features(p, now)) for p in profiles.scan(segment, segments) if included(p)]  # fmt: skip
 
     wanted = range(segments) if only is None else [only]
     with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
@@ -133,7 +138,7 @@ def retrain(
     scan_segments: int = 4,
 ) -> RetrainOutcome:
     """Everything in this invocation: read, train, decide, store, and place every customer."""
-    customers, x = read_customers(profiles, scan_segments, now)
+    customers, x = read_customers(profiles, scan_segments, now, training=True)
     outcome, trained = _train_and_decide(customers, x, new_version(now), store, registry, policy, now, config)
     if outcome.promoted:
         outcome.moved = _place(customers, x, trained.labels, trained.spec, profiles, now)
@@ -164,7 +169,7 @@ def collect_features(
 ) -> bool:  # fmt: skip
     """Read one scan segment's customers and features into the bucket; the worker that finds
     every segment there asks for training (returns whether it did)."""
-    customers, x = read_customers(profiles, segments, now, only=segment)
+    customers, x = read_customers(profiles, segments, now, only=segment, training=True)
     store.put_bytes(_part(run, segment), _pack(customers, x))
     if len(store.keys(f"work/models/{run}/features-")) < segments:
         return False
