@@ -20,12 +20,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from audience.adapters.dynamodb import DynamoModelRegistry, DynamoProfileRepository
+from audience.adapters.dynamodb import DynamoModelRegistry, DynamoPrivacy, DynamoProfileRepository
 from audience.adapters.eventbridge import EventBridgeSegmentEvents
 from audience.adapters.s3 import S3ObjectStore
+from audience.adapters.secrets import RotatingSecret
 from audience.adapters.sqs import SqsWorkQueue
 from audience.config import CurrencySettings
 from audience.services.imports import Manifest, apply_chunk, run_import
+from audience.services.privacy import Suppression
 from audience.services.scoring import LiveTiers
 from audience.services.segment_events import PublishingProfiles
 
@@ -42,19 +44,22 @@ class ImportSettings(CurrencySettings):
     chunk_customers: int = Field(alias="IMPORT_CHUNK_CUSTOMERS", default=20_000, ge=1)
     segment_bus: str = Field(alias="SEGMENT_BUS")
     refresh_seconds: int = Field(alias="MODEL_REFRESH_SECONDS", default=60, ge=0)
+    pii_pepper_name: str = Field(alias="PII_PEPPER_NAME", default="", description="empty: no suppression")
 
 
 settings = cache(ImportSettings.from_env)  # read once per container, at first use
 
 
 @cache
-def adapters() -> tuple[S3ObjectStore, PublishingProfiles, LiveTiers]:
-    """The bucket, profiles that publish the segment events of each write, and the trigger tiers
-    imported customers are placed in."""
+def adapters() -> tuple[S3ObjectStore, PublishingProfiles, LiveTiers, Suppression | None]:
+    """The bucket, profiles that publish the segment events of each write, the trigger tiers
+    imported customers are placed in, and the suppression of erased customers."""
     table, store = settings().profiles_table, S3ObjectStore(settings().data_bucket)
     profiles = PublishingProfiles(DynamoProfileRepository(table), EventBridgeSegmentEvents(settings().segment_bus))
     tiers = LiveTiers(DynamoModelRegistry(table), store, timedelta(seconds=settings().refresh_seconds))
-    return store, profiles, tiers
+    name = settings().pii_pepper_name
+    blocked = Suppression(DynamoPrivacy(table), RotatingSecret(name).values()[0]) if name else None
+    return store, profiles, tiers, blocked
 
 
 @logger.inject_lambda_context
@@ -65,7 +70,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return process_partial_response(event=event, record_handler=_apply_chunk, processor=chunks, context=context)
     manifests = []
     for record in S3Event(event).records:
-        store, profiles, tiers = adapters()
+        store, profiles, tiers, blocked = adapters()
         manifest = run_import(
             record.s3.get_object.key,
             store,
@@ -75,6 +80,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             SqsWorkQueue(settings().work_queue_url),
             settings().chunk_customers,
             tiers,
+            blocked,
         )
         _report(manifest)
         manifests.append(f"reports/imports/{manifest.import_id}.json")
@@ -83,10 +89,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 def _apply_chunk(record: SQSRecord) -> None:
     item = record.json_body
-    store, profiles, tiers = adapters()
-    manifest = apply_chunk(
-        item["importId"], int(item["chunk"]), store, profiles, settings().currencies, datetime.now(UTC), tiers
-    )
+    store, profiles, tiers, blocked = adapters()
+    now = datetime.now(UTC)
+    manifest = apply_chunk(item["importId"], int(item["chunk"]), store, profiles, settings().currencies, now, tiers,
+                           blocked)  # fmt: skip
     logger.info("import chunk applied", extra={"import_id": item["importId"], "chunk": item["chunk"]})
     if manifest is not None:
         _report(manifest)

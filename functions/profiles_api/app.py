@@ -18,14 +18,16 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from audience.adapters.dynamodb import DynamoModelRegistry, DynamoProfileRepository
+from audience.adapters.dynamodb import DynamoModelRegistry, DynamoPrivacy, DynamoProfileRepository
 from audience.adapters.s3 import S3ObjectStore
+from audience.adapters.secrets import RotatingSecret
 from audience.api import register_error_handlers, responses
 from audience.config import Settings
 from audience.domain.personalization import Choice, ContentMapping
+from audience.domain.privacy import AuditEntry, Receipt
 from audience.domain.triggers import TriggerRules
 from audience.services.configs import LiveConfig
-from audience.services.consent import set_consent
+from audience.services.privacy import customer_audit, erase_customer, export_customer, record_consent
 from audience.services.profiles import get_profile
 from audience.services.scoring import LiveModel
 from audience.services.segments import MembersPage, SegmentList, list_segments, page
@@ -44,6 +46,7 @@ class ProfilesApiSettings(Settings):
     base_currency: str = Field(alias="BASE_CURRENCY")
     data_bucket: str = Field(alias="DATA_BUCKET")
     refresh_seconds: int = Field(alias="MODEL_REFRESH_SECONDS", default=60, ge=0)
+    pii_pepper_name: str = Field(alias="PII_PEPPER_NAME")
 
 
 settings = cache(ProfilesApiSettings.from_env)  # read once per container, at first use
@@ -95,9 +98,58 @@ class ConsentRequest(BaseModel):
 )
 def put_consent(customerId: CustomerId, decisions: ConsentRequest) -> dict[str, Any]:  # noqa: N803
     metrics.add_metric(name="ConsentChanges", unit=MetricUnit.Count, value=1)
-    now = datetime.now(UTC)
-    profile = set_consent(customerId, decisions.model_dump(exclude_none=True), adapters()[0], now)
+    now, (profiles, store, pepper) = datetime.now(UTC), privacy()
+    chosen = decisions.model_dump(exclude_none=True)
+    profile = record_consent(customerId, chosen, profiles, store, pepper, now, actor())
     return {"customerId": profile.customer_id, "consent": profile.public_view(now, settings().base_currency)["consent"]}
+
+
+@app.delete(
+    "/v1/customers/<customerId>",
+    summary="Erase everything held about the customer; later events and imports for them are dropped",
+    responses=responses(400, 404, 503),
+)
+def delete_customer(customerId: CustomerId) -> Receipt:  # noqa: N803
+    profiles, store, pepper = privacy()
+    receipt = erase_customer(customerId, profiles, store, pepper, datetime.now(UTC), actor())
+    metrics.add_metric(name="CustomersErased", unit=MetricUnit.Count, value=1)
+    return receipt
+
+
+@app.get(
+    "/v1/customers/<customerId>/export",
+    summary="Everything held about the customer, as JSON (the export is audited)",
+    responses=responses(400, 404, 503),
+)
+def get_export(customerId: CustomerId) -> dict[str, Any]:  # noqa: N803
+    profiles, store, pepper = privacy()
+    return export_customer(customerId, profiles, store, pepper, datetime.now(UTC), actor())
+
+
+@app.get(
+    "/v1/customers/<customerId>/audit",
+    summary="The customer's audit trail (consent changes, exports, erasure), also after erasure",
+    responses=responses(400, 503),
+)
+def get_audit(customerId: CustomerId) -> list[AuditEntry]:  # noqa: N803
+    profiles, store, pepper = privacy()
+    return customer_audit(customerId, profiles, store, pepper)
+
+
+@cache
+def privacy() -> tuple[DynamoProfileRepository, DynamoPrivacy, str]:
+    """Profiles, the suppression list and audit trail, and the pepper ids are hashed with."""
+    return (
+        adapters()[0],
+        DynamoPrivacy(settings().profiles_table),
+        RotatingSecret(settings().pii_pepper_name).values()[0],
+    )
+
+
+def actor() -> str:
+    """Who is asking: the API key's id, as API Gateway reports it (the key itself never)."""
+    identity = app.current_event.request_context.identity
+    return f"api-key:{identity.api_key_id}" if identity.api_key_id else "api"
 
 
 @app.get(

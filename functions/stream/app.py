@@ -17,12 +17,14 @@ from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent, eve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
-from audience.adapters.dynamodb import DynamoModelRegistry, DynamoProfileRepository, StoreStats
+from audience.adapters.dynamodb import DynamoModelRegistry, DynamoPrivacy, DynamoProfileRepository, StoreStats
 from audience.adapters.eventbridge import EventBridgeSegmentEvents
 from audience.adapters.s3 import S3ObjectStore
+from audience.adapters.secrets import RotatingSecret
 from audience.adapters.sqs import SqsDeadLetters
 from audience.config import CurrencySettings
 from audience.domain.profile import StreamPosition
+from audience.services.privacy import Suppression
 from audience.services.profiles import StreamRecord, apply_records
 from audience.services.scoring import LiveScoring
 from audience.services.segment_events import PublishingProfiles
@@ -39,6 +41,7 @@ class StreamSettings(CurrencySettings):
     segment_bus: str = Field(alias="SEGMENT_BUS")
     min_dwell_minutes: int = Field(alias="SEGMENT_MIN_DWELL_MINUTES", default=60, ge=0)
     model_refresh_seconds: int = Field(alias="MODEL_REFRESH_SECONDS", default=60, ge=0)
+    pii_pepper_name: str = Field(alias="PII_PEPPER_NAME", default="", description="empty: no suppression")
 
 
 settings = cache(StreamSettings.from_env)  # read once per container, at first use
@@ -57,6 +60,13 @@ def adapters() -> tuple[DynamoProfileRepository, SqsDeadLetters, LiveScoring, Ev
         SqsDeadLetters(settings().dead_letter_queue_url),
     )
     return profiles, dead_letters, scoring, EventBridgeSegmentEvents(settings().segment_bus)
+
+
+@cache
+def suppression() -> Suppression | None:
+    """Drops the events of erased customers (their ids' pseudonyms are suppressed)."""
+    name = settings().pii_pepper_name
+    return Suppression(DynamoPrivacy(settings().profiles_table), RotatingSecret(name).values()[0]) if name else None
 
 
 def to_stream_records(event: KinesisStreamEvent) -> list[StreamRecord]:
@@ -78,11 +88,14 @@ def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict:
     profiles.stats = StoreStats()
     now = datetime.now(UTC)
     publishing = PublishingProfiles(profiles, bus)  # segment events go out after each write that moves someone
-    outcome = apply_records(to_stream_records(event), publishing, dead_letters, settings().currencies, now, scoring)
+    outcome = apply_records(
+        to_stream_records(event), publishing, dead_letters, settings().currencies, now, scoring, suppression()
+    )
     for name, value in {
         "EventsProcessed": outcome.processed,
         "EventsRejected": outcome.rejected,
         "DuplicatesSkipped": outcome.duplicates,
+        "EventsSuppressed": outcome.suppressed,
         "ProfilesUpdated": outcome.profiles_updated,
         "ProfileMerges": outcome.merges,
         "WriteConflicts": outcome.conflicts,

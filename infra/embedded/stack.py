@@ -116,7 +116,10 @@ def is_up(endpoint: str) -> bool:
 LOCAL_WEBHOOK_SECRET = "local-dev-secret"  # noqa: S105 (the documented local value, CONTRACTS.md)
 # The secrets moto's CloudFormation cannot create, seeded with the local values (or the
 # environment's): Outputs key -> (environment variable, local value).
-LOCAL_SECRETS = {"WebhookSecretName": ("WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET)}
+LOCAL_SECRETS = {
+    "WebhookSecretName": ("WEBHOOK_SECRET", LOCAL_WEBHOOK_SECRET),
+    "PiiPepperName": ("PII_PEPPER", "local-dev-pepper"),
+}
 
 
 def seed_secrets(session: boto3.session.Session, stack: DeployedStack) -> None:

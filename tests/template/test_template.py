@@ -85,6 +85,9 @@ def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document()
         ("get", "/v1/customers/{customerId}"): "ProfilesApiFunction",
         ("get", "/v1/customers/{customerId}/personalization"): "ProfilesApiFunction",
         ("put", "/v1/customers/{customerId}/consent"): "ProfilesApiFunction",
+        ("delete", "/v1/customers/{customerId}"): "ProfilesApiFunction",
+        ("get", "/v1/customers/{customerId}/export"): "ProfilesApiFunction",
+        ("get", "/v1/customers/{customerId}/audit"): "ProfilesApiFunction",
         ("get", "/v1/segments"): "ProfilesApiFunction",
         ("get", "/v1/segments/{segmentId}/customers"): "ProfilesApiFunction",
     }

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import IO, Any
 
 from audience.domain.errors import ConcurrentUpdate
+from audience.domain.privacy import AuditEntry
 from audience.domain.profile import Profile
 from audience.domain.segments import SegmentEvent
 
@@ -104,3 +105,32 @@ class MemoryBucket:
 
     def keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix))
+
+
+class MemoryPrivacy:
+    """The suppression list and audit trail, erasing from a ``MemoryProfiles`` as the table does."""
+
+    def __init__(self, profiles: MemoryProfiles) -> None:
+        self.profiles = profiles
+        self.suppression: set[str] = set()
+        self.trail: list[AuditEntry] = []
+
+    def record(self, entry: AuditEntry) -> None:
+        self.trail.append(entry)
+
+    def entries(self, subject: str) -> list[AuditEntry]:
+        return sorted((e for e in self.trail if e.subject == subject), key=lambda e: e.at)
+
+    def erase(self, customer_id: str, redirects: Sequence[str], pseudonyms: Sequence[str], entry: AuditEntry) -> None:
+        if customer_id not in self.profiles.items:
+            raise ConcurrentUpdate("gone")
+        for key in (customer_id, *redirects):
+            self.profiles.items.pop(key, None)
+        self.suppression |= set(pseudonyms)
+        self.trail.append(entry)
+
+    def suppressed(self, pseudonyms: Iterable[str]) -> set[str]:
+        return self.suppression & set(pseudonyms)
+
+    def lift(self, pseudonyms: Sequence[str]) -> None:
+        self.suppression -= set(pseudonyms)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import IO, Any, Protocol
 
 from audience.domain.events import Message
+from audience.domain.privacy import AuditEntry
 from audience.domain.profile import Profile
 from audience.domain.segments import SegmentEvent
 
@@ -42,6 +43,25 @@ class SegmentMembers(Protocol):
         """Up to ``limit`` customer ids in id order after ``after``, and the last one if more may follow."""
 
     def count(self, segment: str) -> int: ...
+
+
+class AuditTrail(Protocol):
+    def record(self, entry: AuditEntry) -> None:
+        """Append ``entry`` (never overwriting one)."""
+
+    def entries(self, subject: str) -> list[AuditEntry]:
+        """The subject's entries, oldest first."""
+
+
+class PrivacyStore(AuditTrail, Protocol):
+    def erase(self, customer_id: str, redirects: Sequence[str], pseudonyms: Sequence[str], entry: AuditEntry) -> None:
+        """At once: delete the profile and the ``redirects`` items, suppress the ``pseudonyms``
+        and record ``entry``; raise ``ConcurrentUpdate`` if the profile changed meanwhile."""
+
+    def suppressed(self, pseudonyms: Iterable[str]) -> set[str]:
+        """Those of ``pseudonyms`` that are suppressed."""
+
+    def lift(self, pseudonyms: Sequence[str]) -> None: ...
 
 
 class DeadLetters(Protocol):

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from audience.adapters.aws import as_transient, client, error_code
 from audience.domain.errors import ConcurrentUpdate, TransientError
+from audience.domain.privacy import AuditEntry
 from audience.domain.profile import Profile
 
 _BATCH_GET_LIMIT = 100
@@ -237,3 +238,94 @@ class DynamoModelRegistry:
             client("dynamodb").put_item(TableName=self.table_name, Item=item)
         except ClientError as exc:
             raise as_transient(exc) from exc
+
+
+class DynamoPrivacy:
+    """Suppression records (``pk = SUPPRESSED#<pseudonym>``) and the audit trail
+    (``pk = AUDIT#<subject>``, ``sk = <time>#<entry id>``, written only if new) in the table."""
+
+    def __init__(self, table_name: str) -> None:
+        self.table_name = table_name
+
+    def record(self, entry: AuditEntry) -> None:
+        self._call("put_item", TableName=self.table_name, Item=_audit_item(entry),
+                   ConditionExpression="attribute_not_exists(pk)")  # fmt: skip
+
+    def entries(self, subject: str) -> list[AuditEntry]:
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :subject",
+            "ExpressionAttributeValues": {":subject": {"S": f"AUDIT#{subject}"}},
+        }
+        found: list[AuditEntry] = []
+        while True:
+            response = self._call("query", **request)
+            found += [AuditEntry.model_validate_json(item["entry"]["S"]) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return found
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def erase(self, customer_id: str, redirects: Sequence[str], pseudonyms: Sequence[str], entry: AuditEntry) -> None:
+        actions: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self.table_name,
+                    "Key": profile_key(customer_id),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+            *({"Delete": {"TableName": self.table_name, "Key": profile_key(r)}} for r in redirects),
+            *(
+                {
+                    "Put": {
+                        "TableName": self.table_name,
+                        "Item": {**_suppression_key(p), "at": {"S": entry.at.isoformat()}},
+                    }
+                }
+                for p in pseudonyms
+            ),
+            {"Put": {"TableName": self.table_name, "Item": _audit_item(entry)}},
+        ]
+        self._call("transact_write_items", TransactItems=actions)
+
+    def suppressed(self, pseudonyms: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(pseudonyms))
+        found: set[str] = set()
+        for start in range(0, len(wanted), _BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                self.table_name: {"Keys": [_suppression_key(p) for p in wanted[start : start + _BATCH_GET_LIMIT]]}
+            }
+            while request:
+                response = self._call("batch_get_item", RequestItems=request)
+                found |= {
+                    i["pk"]["S"].removeprefix("SUPPRESSED#") for i in response["Responses"].get(self.table_name, [])
+                }
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def lift(self, pseudonyms: Sequence[str]) -> None:
+        for p in pseudonyms:
+            self._call("delete_item", TableName=self.table_name, Key=_suppression_key(p))
+
+    def _call(self, operation: str, **request: Any) -> dict[str, Any]:
+        try:
+            response: dict[str, Any] = getattr(client("dynamodb"), operation)(**request)
+        except ClientError as exc:
+            code = error_code(exc)
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if code == "ConditionalCheckFailedException" or "ConditionalCheckFailed" in reasons:
+                raise ConcurrentUpdate(f"an item changed or is gone ({code})") from exc
+            raise as_transient(exc) from exc
+        return response
+
+
+def _suppression_key(pseudonym: str) -> dict[str, Any]:
+    return {"pk": {"S": f"SUPPRESSED#{pseudonym}"}, "sk": {"S": "SUPPRESSED"}}
+
+
+def _audit_item(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "pk": {"S": f"AUDIT#{entry.subject}"},
+        "sk": {"S": f"{entry.at.isoformat()}#{entry.entry_id}"},
+        "entry": {"S": entry.model_dump_json(by_alias=True)},
+    }

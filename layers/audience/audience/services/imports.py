@@ -31,7 +31,7 @@ from audience.domain.imports import (
 from audience.domain.money import Currencies
 from audience.domain.profile import StreamPosition
 from audience.ports import ObjectStore, ProfileRepository, WorkQueue
-from audience.services.profiles import Placer, StreamRecord, apply_messages
+from audience.services.profiles import Blocked, Placer, StreamRecord, apply_messages
 
 KINDS = ("orders", "customers")  # imports/<kind>/[<mapping>/]<file>
 BATCH = 100  # customers per read-fold-write round (BatchGetItem's limit)
@@ -114,11 +114,13 @@ def run_import(
     work: WorkQueue | None = None,
     chunk_customers: int = CHUNK_CUSTOMERS,
     place: Placer | None = None,
+    blocked: Blocked | None = None,
 ) -> Manifest:
     """Import the object at ``key``. Up to ``chunk_customers`` customers are applied here; a
     larger file is cut into chunks of that many customers, each applied by its own invocation
     through ``work`` (see :func:`apply_chunk`), and the manifest is written when the last is done.
-    ``place`` puts each changed profile in its place (the trigger rules' tiers, for imports)."""
+    ``place`` puts each changed profile in its place (the trigger rules' tiers, for imports);
+    the rows of erased customers (``blocked``) are dropped."""
     etag = store.etag(key)
     identity = import_id(key, etag)
     manifest_key = f"reports/imports/{identity}.json"
@@ -147,7 +149,7 @@ def run_import(
         store.put_file(manifest.rejects_key, rejects)
     customers = sorted(messages)
     if len(customers) <= chunk_customers or work is None:
-        _tally(manifest, _apply(messages, customers, identity, profiles, currencies, now, place))
+        _tally(manifest, _apply(messages, customers, identity, profiles, currencies, now, place, blocked))
         return _finish(manifest, manifest_key, store, now)
     return _fan_out(messages, customers, chunk_customers, manifest, store, work)
 
@@ -185,6 +187,7 @@ def apply_chunk(
     currencies: Currencies,
     now: datetime,
     place: Placer | None = None,
+    blocked: Blocked | None = None,
 ) -> Manifest | None:
     """Apply one chunk of a fanned-out import; the invocation that completes the last chunk
     writes the manifest (returned; None while chunks remain). A chunk delivered twice is
@@ -199,7 +202,7 @@ def apply_chunk(
         for line in text.splitlines():
             entry = json.loads(line)
             messages[entry["customer"]] = [message_from_json(m) for m in entry["messages"]]
-        outcome = _apply(messages, sorted(messages), import_identity, profiles, currencies, now, place)
+        outcome = _apply(messages, sorted(messages), import_identity, profiles, currencies, now, place, blocked)
         store.put_text(done_key, json.dumps({"created": outcome[0], "updated": outcome[1]}))
     manifest = Manifest(**json.loads(plan_text))
     done = store.keys(_work(import_identity, "done/"))
@@ -291,6 +294,7 @@ def _apply(
     currencies: Currencies,
     now: datetime,
     place: Placer | None = None,
+    blocked: Blocked | None = None,
 ) -> tuple[int, int]:
     """Apply the messages of ``customers`` through the stream's own path (one batched read and
     one write per customer, conflicts re-read and re-folded, merged ids followed), ``BATCH``
@@ -302,7 +306,7 @@ def _apply(
             for n, message in enumerate(messages[customer]):
                 position = StreamPosition("", identity, n)  # untracked: message ids and the ledger catch repeats
                 batch.append((StreamRecord(message.message_id or "", position, message_to_json(message)), message))
-        outcome = apply_messages(batch, profiles, _ValidatedImport(), currencies, now, place)
+        outcome = apply_messages(batch, profiles, _ValidatedImport(), currencies, now, place, blocked)
         if outcome.failed_item_ids:  # no manifest yet: the retried import skips what was applied
             raise TransientError(f"{len(outcome.failed_item_ids)} records could not be written; retry the import")
         created += outcome.profiles_created

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 CONFLICT_RETRIES = 3
 Placer = Callable[[Profile, datetime], Profile]  # a profile in its segments as of a moment
+Blocked = Callable[[Iterable[str]], set[str]]  # which of these ids belong to an erased customer
 MAX_REDIRECT_HOPS = 5
 
 
@@ -44,6 +45,7 @@ class BatchOutcome:
     profiles_created: int = 0
     merges: int = 0
     conflicts: int = 0
+    suppressed: int = 0  # messages about an erased customer, dropped
 
 
 @dataclass
@@ -59,6 +61,7 @@ def apply_records(
     currencies: Currencies,
     now: datetime,
     place: Placer | None = None,
+    blocked: Blocked | None = None,
 ) -> BatchOutcome:
     """Fold a batch of stream records into profiles, at the cost floor of the store.
 
@@ -67,9 +70,10 @@ def apply_records(
     can never apply goes to the dead-letter queue and counts as done; a customer whose write
     keeps failing transiently has its records reported as failed, so the caller's retry
     re-delivers exactly those (the others are recognised as replays). ``place`` puts each
-    changed profile in its segments before the write (no extra request).
+    changed profile in its segments before the write (no extra request); the messages of any
+    id ``blocked`` names (an erased customer's) are dropped (one batched read).
     """
-    batch = _Batch(profiles, dead_letters, currencies, now, place)
+    batch = _Batch(profiles, dead_letters, currencies, now, place, blocked)
     pending: list[_Pending] = []
     for record in records:
         try:
@@ -87,9 +91,10 @@ def apply_messages(
     currencies: Currencies,
     now: datetime,
     place: Placer | None = None,
+    blocked: Blocked | None = None,
 ) -> BatchOutcome:
     """``apply_records`` for messages already decoded (imported orders, for one)."""
-    batch = _Batch(profiles, dead_letters, currencies, now, place)
+    batch = _Batch(profiles, dead_letters, currencies, now, place, blocked)
     batch.apply([_Pending(record, message) for record, message in messages])
     return batch.outcome
 
@@ -106,9 +111,15 @@ class _Batch:
     currencies: Currencies
     now: datetime
     place: Placer | None = None
+    blocked: Blocked | None = None
     outcome: BatchOutcome = field(default_factory=BatchOutcome)
 
     def apply(self, pending: list[_Pending]) -> None:
+        if self.blocked is not None and pending:
+            erased = self.blocked(identity.identities(p.message for p in pending))
+            kept = [p for p in pending if erased.isdisjoint(p.message.identities)]
+            self.outcome.suppressed += len(pending) - len(kept)
+            pending = kept
         stored = _load_with_redirects(self.profiles, identity.identities(p.message for p in pending))
         for group, items in _groups(pending, stored):
             self.apply_customer(group, items, stored, attempt=0)

@@ -1,0 +1,106 @@
+"""Erasure with a receipt, suppression of the erased, access (export), and the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from audience.domain.errors import ConcurrentUpdate, CustomerNotFound, TransientError
+from audience.domain.privacy import AuditEntry, Receipt, erasure_receipt, pseudonym
+from audience.domain.profile import Profile
+from audience.ports import AuditTrail, PrivacyStore, ProfileRepository
+from audience.services.consent import set_consent
+from audience.services.profiles import CONFLICT_RETRIES, get_profile
+
+
+class Suppression:
+    """Which of some ids belong to an erased customer (by their pseudonyms)."""
+
+    def __init__(self, store: PrivacyStore, pepper: str) -> None:
+        self.store, self.pepper = store, pepper
+
+    def __call__(self, ids: Iterable[str]) -> set[str]:
+        by_pseudonym = {pseudonym(self.pepper, i): i for i in ids}
+        return {by_pseudonym[p] for p in self.store.suppressed(by_pseudonym)} if by_pseudonym else set()
+
+
+def erase_customer(
+    customer_id: str, profiles: ProfileRepository, store: PrivacyStore, pepper: str, now: datetime, actor: str
+) -> Receipt:
+    """Remove every item of the customer (the profile with its history, segments, consent,
+    ledger and idempotency records; the redirects of its merged ids), suppress all its ids, and
+    record the erasure, in one transaction. 404 for an unknown id."""
+    for _ in range(CONFLICT_RETRIES + 1):
+        profile = get_profile(customer_id, profiles)
+        ids = sorted({customer_id, profile.customer_id, *profile.identities})
+        stored = profiles.get_many(ids)
+        redirects = [i for i, item in stored.items() if item.merged_into == profile.customer_id]
+        receipt = erasure_receipt(customer_id, now, len(redirects), len(ids))
+        entry = AuditEntry(subject=pseudonym(pepper, profile.customer_id), at=now, action="customer.erased",
+                           actor=actor, details=receipt.model_dump(mode="json", exclude={"customer_id"}))  # fmt: skip
+        try:
+            store.erase(profile.customer_id, redirects, [pseudonym(pepper, i) for i in ids], entry)
+        except ConcurrentUpdate:
+            continue
+        return receipt
+    raise TransientError("the profile kept changing; retry the erasure")
+
+
+def lift_suppression(customer_id: str, store: PrivacyStore, pepper: str) -> bool:
+    """Consent given again by an erased customer: their events are accepted from now on."""
+    hashed = pseudonym(pepper, customer_id)
+    if hashed not in store.suppressed([hashed]):
+        return False
+    store.lift([hashed])
+    return True
+
+
+def export_customer(
+    customer_id: str, profiles: ProfileRepository, audit: AuditTrail, pepper: str, now: datetime, actor: str
+) -> dict[str, Any]:
+    """Everything held about the customer: the whole stored profile and its audit trail; the
+    export itself is audited."""
+    profile = get_profile(customer_id, profiles)
+    subject = pseudonym(pepper, profile.customer_id)
+    audit.record(AuditEntry(subject=subject, at=now, action="customer.exported", actor=actor))
+    return {
+        "customerId": profile.customer_id,
+        "exportedAt": now.isoformat(),
+        "profile": profile.model_dump(mode="json", by_alias=True, exclude={"outbox", "version"}),
+        "audit": [e.model_dump(mode="json", by_alias=True) for e in audit.entries(subject)],
+    }
+
+
+def customer_audit(customer_id: str, profiles: ProfileRepository, audit: AuditTrail, pepper: str) -> list[AuditEntry]:
+    """The audit trail of a customer, found by the id even after erasure (the trail is keyed by
+    the pseudonym of the customer's id at the time)."""
+    try:
+        subject_id = get_profile(customer_id, profiles).customer_id
+    except CustomerNotFound:
+        subject_id = customer_id
+    return audit.entries(pseudonym(pepper, subject_id))
+
+
+def record_consent(
+    customer_id: str,
+    decisions: dict[str, bool],
+    profiles: ProfileRepository,
+    store: PrivacyStore,
+    pepper: str,
+    now: datetime,
+    actor: str,
+) -> Profile:
+    """Consent from the API, audited. An erased customer who gives consent again is no longer
+    suppressed and starts a new profile with that consent; an unknown id is a 404."""
+    try:
+        profile = set_consent(customer_id, decisions, profiles, now)
+    except CustomerNotFound:
+        if not any(decisions.values()) or not lift_suppression(customer_id, store, pepper):
+            raise
+        profile = Profile(customer_id=customer_id).consented(decisions, now, "api")
+        profiles.save(profile)
+    entry = AuditEntry(subject=pseudonym(pepper, profile.customer_id), at=now, action="consent.changed", actor=actor,
+                       details={"decisions": decisions, "source": "api"})  # fmt: skip
+    store.record(entry)
+    return profile
