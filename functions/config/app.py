@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field
 
+from audience.adapters.dynamodb import DynamoPrivacy
 from audience.adapters.s3 import S3ObjectStore
 from audience.config import Settings
 from audience.services.configs import accept
@@ -25,6 +26,7 @@ metrics = Metrics()
 
 class ConfigSettings(Settings):
     data_bucket: str = Field(alias="DATA_BUCKET")
+    profiles_table: str = Field(alias="PROFILES_TABLE")
 
 
 settings = cache(ConfigSettings.from_env)  # read once per container, at first use
@@ -36,7 +38,8 @@ settings = cache(ConfigSettings.from_env)  # read once per container, at first u
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcomes = []
     for record in S3Event(event).records:
-        outcome = accept(S3ObjectStore(settings().data_bucket), record.s3.get_object.key, datetime.now(UTC))
+        store, audit = S3ObjectStore(settings().data_bucket), DynamoPrivacy(settings().profiles_table)
+        outcome = accept(store, record.s3.get_object.key, datetime.now(UTC), audit)
         name = "ConfigAccepted" if outcome.accepted else "ConfigRefused"
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
         outcomes.append({"name": outcome.name, "accepted": outcome.accepted, "report": outcome.report_key,

@@ -22,7 +22,7 @@ from audience.services.models import rescore
 from audience.services.profiles import apply_records
 from audience.services.scoring import LiveScoring, LiveTiers
 from tests.synthetic import NOW
-from tests.unit.fakes import MemoryBucket, MemoryDeadLetters, MemoryProfiles, MemoryRegistry
+from tests.unit.fakes import MemoryBucket, MemoryDeadLetters, MemoryPrivacy, MemoryProfiles, MemoryRegistry
 from tests.unit.test_profiles_service import CURRENCIES, order, record
 from tests.unit.test_scoring import active_model
 
@@ -103,9 +103,13 @@ def test_a_bad_rules_file_is_refused_naming_rule_and_field_and_the_previous_stay
     bad = {"rules": [{"id": "big-order", "kind": "order-at-least", "amount": -5}, {"id": "x", "kind": "nope"}]}
     bucket.put_text("config/triggers.json", json.dumps(bad))
 
-    outcome = accept(bucket, "config/triggers.json", NOW)
+    audit = MemoryPrivacy(MemoryProfiles())
+    outcome = accept(bucket, "config/triggers.json", NOW, audit)
 
     assert not outcome.accepted
+    [entry] = audit.entries("config")
+    assert (entry.action, entry.actor, entry.details["errors"]) == ("config.refused", "s3 upload config/triggers.json",
+                                                                    outcome.errors)  # fmt: skip
     assert outcome.errors[0] == {
         "field": "rules[0] (id 'big-order').amount",
         "reason": "Input should be greater than 0",

@@ -230,12 +230,17 @@ class DynamoModelRegistry:
         return item["version"]["S"] if item else None
 
     def activate(self, version: str, reason: str, at: datetime) -> None:
+        """Point at ``version`` and append the change to the audit trail (subject ``model``), at once."""
         item = {**self.KEY, "version": {"S": version}, "reason": {"S": reason}, "at": {"S": at.isoformat()}}
         previous = self.active()
         if previous:
             item["previous"] = {"S": previous}
+        entry = AuditEntry(subject="model", at=at, action="model.activated", actor="retrain function",
+                           details={"version": version, "previous": previous, "reason": reason})  # fmt: skip
+        actions = [{"Put": {"TableName": self.table_name, "Item": item}},
+                   {"Put": {"TableName": self.table_name, "Item": _audit_item(entry)}}]  # fmt: skip
         try:
-            client("dynamodb").put_item(TableName=self.table_name, Item=item)
+            client("dynamodb").transact_write_items(TransactItems=actions)
         except ClientError as exc:
             raise as_transient(exc) from exc
 

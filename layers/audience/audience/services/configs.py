@@ -20,8 +20,9 @@ from pydantic import BaseModel
 from audience.domain.documents import default_document, parse_document
 from audience.domain.errors import FieldError, InvalidInput
 from audience.domain.personalization import ContentMapping
+from audience.domain.privacy import AuditEntry
 from audience.domain.triggers import TriggerRules
-from audience.ports import ObjectStore
+from audience.ports import AuditTrail, ObjectStore
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,9 @@ class ConfigOutcome:
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
-def accept(store: ObjectStore, key: str, now: datetime) -> ConfigOutcome:
-    """Check the uploaded ``config/<name>.json``; put it in force only if it is valid."""
+def accept(store: ObjectStore, key: str, now: datetime, audit: AuditTrail | None = None) -> ConfigOutcome:
+    """Check the uploaded ``config/<name>.json``; put it in force only if it is valid; the
+    outcome goes to the audit trail (subject ``config``)."""
     name = key.removeprefix(UPLOAD_PREFIX).removesuffix(".json")
     report_key = f"reports/config/{name}-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
     text = store.read_text(key)
@@ -62,6 +64,10 @@ def accept(store: ObjectStore, key: str, now: datetime) -> ConfigOutcome:
         logger.info("configuration %s accepted and in force", key)
         outcome = ConfigOutcome(name, True, report_key)
     store.put_text(report_key, json.dumps({"key": key, "at": now.isoformat(), **outcome.__dict__}, indent=2))
+    if audit is not None:
+        action = "config.accepted" if outcome.accepted else "config.refused"
+        audit.record(AuditEntry(subject="config", at=now, action=action, actor=f"s3 upload {key}",
+                                details={"name": name, "report": report_key, "errors": outcome.errors}))  # fmt: skip
     return outcome
 
 
