@@ -26,8 +26,9 @@ from audience.adapters.s3 import S3ObjectStore
 from audience.adapters.secrets import RotatingSecret
 from audience.adapters.sqs import SqsWorkQueue
 from audience.config import CurrencySettings
+from audience.domain.privacy import AuditEntry
 from audience.services.imports import Manifest, apply_chunk, run_import
-from audience.services.privacy import Suppression
+from audience.services.privacy import Suppression, scrub_files
 from audience.services.scoring import LiveTiers
 from audience.services.segment_events import PublishingProfiles
 
@@ -90,6 +91,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def _apply_chunk(record: SQSRecord) -> None:
     item = record.json_body
     store, profiles, tiers, blocked = adapters()
+    if "scrub" in item:  # an erasure: this function writes the rejects and merge reports, so it scrubs them
+        work = item["scrub"]
+        counts = scrub_files(store, work["ids"])
+        entry = AuditEntry(subject=work["subject"], at=datetime.now(UTC), action="customer.scrubbed",
+                           actor="import function", details={"receipt": work["receipt"], **counts})  # fmt: skip
+        DynamoPrivacy(settings().profiles_table).record(entry)
+        logger.info("erased customer's files scrubbed", extra=counts)
+        return
     now = datetime.now(UTC)
     manifest = apply_chunk(item["importId"], int(item["chunk"]), store, profiles, settings().currencies, now, tiers,
                            blocked)  # fmt: skip

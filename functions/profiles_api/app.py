@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from audience.adapters.dynamodb import DynamoModelRegistry, DynamoPrivacy, DynamoProfileRepository
 from audience.adapters.s3 import S3ObjectStore
 from audience.adapters.secrets import RotatingSecret
+from audience.adapters.sqs import SqsWorkQueue
 from audience.api import register_error_handlers, responses
 from audience.config import Settings
 from audience.domain.personalization import Choice, ContentMapping
@@ -47,6 +48,7 @@ class ProfilesApiSettings(Settings):
     data_bucket: str = Field(alias="DATA_BUCKET")
     refresh_seconds: int = Field(alias="MODEL_REFRESH_SECONDS", default=60, ge=0)
     pii_pepper_name: str = Field(alias="PII_PEPPER_NAME")
+    import_queue_url: str = Field(alias="IMPORT_QUEUE_URL", description="an erasure's file scrubbing goes there")
 
 
 settings = cache(ProfilesApiSettings.from_env)  # read once per container, at first use
@@ -111,7 +113,8 @@ def put_consent(customerId: CustomerId, decisions: ConsentRequest) -> dict[str, 
 )
 def delete_customer(customerId: CustomerId) -> Receipt:  # noqa: N803
     profiles, store, pepper = privacy()
-    receipt = erase_customer(customerId, profiles, store, pepper, datetime.now(UTC), actor())
+    files = SqsWorkQueue(settings().import_queue_url)
+    receipt = erase_customer(customerId, profiles, store, pepper, datetime.now(UTC), actor(), files)
     metrics.add_metric(name="CustomersErased", unit=MetricUnit.Count, value=1)
     return receipt
 

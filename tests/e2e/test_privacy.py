@@ -12,6 +12,7 @@ import boto3
 
 from embedded.demo import get, keyed, post
 from embedded.stack import EmbeddedStack
+from tests.e2e.test_bulk_import import wait_for_manifest
 from tests.e2e.test_embedded_stack import wait_for
 from tests.e2e.test_models_retrain import received, route_segment_events_to_a_queue
 from tests.e2e.test_triggers_api import order
@@ -54,6 +55,18 @@ def test_erasure_removes_the_customer_everywhere_and_later_events_are_dropped(
     assert post(f"{api}/v1/events", order(user, 42.0, f"{user}-1"))[0] == 202
     wait_for(lambda: get(f"{api}/v1/customers/{user}"), lambda r: r[0] == 200 and r[1]["rfm"]["orders"] == 1)
 
+    s3, bucket = aws.client("s3"), embedded.outputs["DataBucketName"]
+    rows = [
+        "order_id,customer_id,date,total,currency",
+        f"x-1,{user},2026-11-01,not-a-number,USD",
+        "x-2,other,2026-11-01,oops,USD",
+    ]
+    export = "\n".join(rows) + "\n"
+    s3.put_object(Bucket=bucket, Key=f"imports/orders/{user}.csv", Body=export.encode())
+    manifest = wait_for_manifest(aws, bucket, f"imports/orders/{user}.csv", 30)
+    rejects_key = f"rejects/{manifest['import_id']}.jsonl"
+    assert user in s3.get_object(Bucket=bucket, Key=rejects_key)["Body"].read().decode()
+
     status, exported = get(f"{api}/v1/customers/{anonymous}/export")
     assert status == 200 and exported["profile"]["customerId"] == user and exported["profile"]["orders"] == 1
     assert anonymous in exported["profile"]["identities"]
@@ -70,6 +83,12 @@ def test_erasure_removes_the_customer_everywhere_and_later_events_are_dropped(
     assert post(f"{api}/v1/events", order(user, 10.0, f"{user}-2"))[0] == 202  # accepted at the door, then dropped
     time.sleep(2)
     assert get(f"{api}/v1/customers/{user}")[0] == 404
-    status, trail = get(f"{api}/v1/customers/{user}/audit")
-    assert status == 200 and [e["action"] for e in trail] == ["customer.exported", "customer.erased"]
+    _, trail = wait_for(
+        lambda: get(f"{api}/v1/customers/{user}/audit"), lambda r: "customer.scrubbed" in str(r[1]), timeout=30
+    )
+    assert [e["action"] for e in trail] == ["customer.exported", "customer.erased", "customer.scrubbed"]
+    left = s3.get_object(Bucket=bucket, Key=rejects_key)["Body"].read().decode()
+    assert user not in left and "other" in left  # only the erased customer's row is gone
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=rejects_key).get("Versions", [])
+    assert len(versions) == 1  # no earlier version keeps the row
     assert all(user not in json.dumps(e) and anonymous not in json.dumps(e) for e in trail)

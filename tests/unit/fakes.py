@@ -106,6 +106,11 @@ class MemoryBucket:
     def keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix))
 
+    def forget_history(self, key: str, keep_current: bool = True) -> int:
+        if not keep_current:
+            self.objects.pop(key, None)
+        return 0
+
 
 class MemoryPrivacy:
     """The suppression list and audit trail, erasing from a ``MemoryProfiles`` as the table does."""

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 
 from audience.domain.errors import CustomerNotFound
 from audience.domain.privacy import pseudonym
-from audience.services.privacy import Suppression, customer_audit, erase_customer, export_customer, record_consent
+from audience.services.privacy import (
+    Suppression,
+    customer_audit,
+    erase_customer,
+    export_customer,
+    record_consent,
+    scrub_files,
+)
 from audience.services.profiles import apply_records
 from tests.synthetic import NOW
-from tests.unit.fakes import MemoryDeadLetters, MemoryPrivacy, MemoryProfiles
+from tests.unit.fakes import MemoryBucket, MemoryDeadLetters, MemoryPrivacy, MemoryProfiles
 from tests.unit.test_profiles_service import CURRENCIES, order, record
 
 PEPPER = "pepper"
@@ -74,3 +82,24 @@ def test_consent_given_again_lifts_the_suppression() -> None:
     )
     assert profiles.items["u1"].orders == 1
     assert [e.action for e in customer_audit("u1", profiles, privacy, PEPPER)][-1] == "consent.changed"
+
+
+def test_scrubbing_removes_the_erased_customers_rows_from_rejects_and_reports_and_drops_snapshots() -> None:
+    bucket = MemoryBucket()
+    rejects = [{"line": n, "values": {"customer_id": c}, "reasons": ["bad total"]} for n, c in ((2, "u1"), (3, "u9"))]
+    bucket.put_text("rejects/imp-1.jsonl", "".join(json.dumps(r) + "\n" for r in rejects))
+    bucket.put_text(
+        "reports/imports/imp-2-merges.jsonl", json.dumps({"customerId": "u7", "mergedIds": ["anon-1"]}) + "\n"
+    )
+    bucket.put_text("reports/imports/imp-2.json", json.dumps({"rows_read": 3}))
+    bucket.put_text("work/models/run-1/features-00000.npz", "ids and rows")
+
+    counts = scrub_files(bucket, ["u1", "anon-1"])
+
+    assert counts == {"rows": 2, "files": 2, "snapshots": 1}
+    assert [
+        json.loads(line)["values"]["customer_id"]
+        for line in (bucket.read_text("rejects/imp-1.jsonl") or "").splitlines()
+    ] == ["u9"]
+    assert bucket.read_text("reports/imports/imp-2-merges.jsonl") == ""
+    assert bucket.keys("work/models/") == [] and bucket.read_text("reports/imports/imp-2.json") is not None

@@ -92,6 +92,9 @@ class ObjectStore(Protocol):
     def put_file(self, key: str, file: IO[str]) -> None:
         """Upload a file from its current position, streaming."""
 
+    def forget_history(self, key: str, keep_current: bool = True) -> int:
+        """Delete the object's earlier versions (and, unless ``keep_current``, the object)."""
+
 
 class WorkQueue(Protocol):
     """Work for other invocations of the same function (at-least-once)."""

@@ -50,6 +50,22 @@ class S3ObjectStore:
     def put_file(self, key: str, file: IO[str]) -> None:
         client("s3").upload_fileobj(_Encoded(file), self.bucket, key)
 
+    def forget_history(self, key: str, keep_current: bool = True) -> int:
+        """Delete the object's earlier versions (the bucket is versioned), and with
+        ``keep_current=False`` the object too; returns how many versions were deleted."""
+        pages = client("s3").get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key)
+        deleted = 0
+        try:
+            for page in pages:
+                for version in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    if version["Key"] != key or (keep_current and version.get("IsLatest")):
+                        continue
+                    self._call("delete_object", Key=key, VersionId=version["VersionId"])
+                    deleted += 1
+        except ClientError as exc:
+            raise as_transient(exc) from exc
+        return deleted
+
     def _call(self, operation: str, **request: Any) -> Any:
         try:
             return getattr(client("s3"), operation)(Bucket=self.bucket, **request)

@@ -47,6 +47,10 @@ class Receipt(BaseModel):
     suppressed_until: str = Field(
         alias="suppressedUntil", default="consent is given again (PUT /v1/customers/{id}/consent)"
     )
+    files: str = Field(
+        default="queued: the customer's rows leave import rejects and merge reports, and training snapshots are "
+        "deleted, within minutes (the audit trail records customer.scrubbed)"
+    )
 
 
 def erasure_receipt(customer_id: str, at: datetime, redirects: int, identities: int) -> Receipt:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from audience.domain.errors import ConcurrentUpdate, CustomerNotFound, TransientError
 from audience.domain.privacy import AuditEntry, Receipt, erasure_receipt, pseudonym
 from audience.domain.profile import Profile
-from audience.ports import AuditTrail, PrivacyStore, ProfileRepository
+from audience.ports import AuditTrail, ObjectStore, PrivacyStore, ProfileRepository, WorkQueue
 from audience.services.consent import set_consent
 from audience.services.profiles import CONFLICT_RETRIES, get_profile
 
@@ -26,7 +27,13 @@ class Suppression:
 
 
 def erase_customer(
-    customer_id: str, profiles: ProfileRepository, store: PrivacyStore, pepper: str, now: datetime, actor: str
+    customer_id: str,
+    profiles: ProfileRepository,
+    store: PrivacyStore,
+    pepper: str,
+    now: datetime,
+    actor: str,
+    files: WorkQueue | None = None,
 ) -> Receipt:
     """Remove every item of the customer (the profile with its history, segments, consent,
     ledger and idempotency records; the redirects of its merged ids), suppress all its ids, and
@@ -43,6 +50,8 @@ def erase_customer(
             store.erase(profile.customer_id, redirects, [pseudonym(pepper, i) for i in ids], entry)
         except ConcurrentUpdate:
             continue
+        if files is not None:  # the bucket's copies: scrub_files, by the function that writes them
+            files.send({"scrub": {"ids": ids, "subject": entry.subject, "receipt": receipt.receipt_id}})
         return receipt
     raise TransientError("the profile kept changing; retry the erasure")
 
@@ -104,3 +113,38 @@ def record_consent(
                        details={"decisions": decisions, "source": "api"})  # fmt: skip
     store.record(entry)
     return profile
+
+
+# Files that hold customer rows: import rejects (the row as read) and customer-merge provenance.
+ROW_FILES = ("rejects/", "reports/imports/")
+SNAPSHOTS = "work/models/"  # fanned-out training feature files: rebuilt by the next retrain
+
+
+def scrub_files(store: ObjectStore, ids: Sequence[str]) -> dict[str, int]:
+    """Remove an erased customer's rows from the bucket: every JSON Lines row of the rejects
+    and merge reports that names one of ``ids`` (a value equal to it), the earlier versions of
+    each rewritten object (the bucket is versioned), and every training snapshot (they hold
+    ids; the next retrain writes new ones). Model artifacts and reports hold no rows."""
+    wanted, counts = set(ids), {"rows": 0, "files": 0, "snapshots": 0}
+    for key in (k for prefix in ROW_FILES for k in store.keys(prefix) if k.endswith(".jsonl")):
+        text = store.read_text(key) or ""
+        lines = text.splitlines()
+        kept = [line for line in lines if not wanted & _values(json.loads(line))]
+        if len(kept) != len(lines):
+            store.put_text(key, "".join(f"{line}\n" for line in kept))
+            store.forget_history(key)
+            counts["rows"] += len(lines) - len(kept)
+            counts["files"] += 1
+    for key in store.keys(SNAPSHOTS):
+        store.forget_history(key, keep_current=False)
+        counts["snapshots"] += 1
+    return counts
+
+
+def _values(row: Any) -> set[str]:
+    """Every string in a JSON value (ids sit in different fields of different files)."""
+    if isinstance(row, dict):
+        return set().union(*(_values(v) for v in row.values())) if row else set()
+    if isinstance(row, list):
+        return set().union(*(_values(v) for v in row)) if row else set()
+    return {row} if isinstance(row, str) else set()
