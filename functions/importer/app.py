@@ -46,9 +46,16 @@ class ImportSettings(CurrencySettings):
     segment_bus: str = Field(alias="SEGMENT_BUS")
     refresh_seconds: int = Field(alias="MODEL_REFRESH_SECONDS", default=60, ge=0)
     pii_pepper_name: str = Field(alias="PII_PEPPER_NAME", default="", description="empty: no suppression")
+    pii_in_clear: bool = Field(alias="STORE_PII_IN_CLEAR", default=False)
 
 
 settings = cache(ImportSettings.from_env)  # read once per container, at first use
+
+
+@cache
+def pepper() -> str | None:
+    name = settings().pii_pepper_name
+    return RotatingSecret(name).values()[0] if name else None
 
 
 @cache
@@ -58,8 +65,8 @@ def adapters() -> tuple[S3ObjectStore, PublishingProfiles, LiveTiers, Suppressio
     table, store = settings().profiles_table, S3ObjectStore(settings().data_bucket)
     profiles = PublishingProfiles(DynamoProfileRepository(table), EventBridgeSegmentEvents(settings().segment_bus))
     tiers = LiveTiers(DynamoModelRegistry(table), store, timedelta(seconds=settings().refresh_seconds))
-    name = settings().pii_pepper_name
-    blocked = Suppression(DynamoPrivacy(table), RotatingSecret(name).values()[0]) if name else None
+    key = pepper()
+    blocked = Suppression(DynamoPrivacy(table), key) if key else None
     return store, profiles, tiers, blocked
 
 
@@ -82,6 +89,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             settings().chunk_customers,
             tiers,
             blocked,
+            None if settings().pii_in_clear else pepper(),
         )
         _report(manifest)
         manifests.append(f"reports/imports/{manifest.import_id}.json")

@@ -29,6 +29,8 @@ class IngestSettings(CurrencySettings):
     events_stream: str = Field(alias="EVENTS_STREAM")
     webhook_secret_name: str = Field(alias="WEBHOOK_SECRET_NAME", default="", description="empty: unsigned")
     max_event_age_days: int = Field(alias="MAX_EVENT_AGE_DAYS", default=730, ge=1)
+    pii_pepper_name: str = Field(alias="PII_PEPPER_NAME", default="")
+    pii_in_clear: bool = Field(alias="STORE_PII_IN_CLEAR", default=False)
 
 
 class Accepted(BaseModel):
@@ -48,6 +50,13 @@ def webhook_secret() -> RotatingSecret | None:
     return RotatingSecret(settings().webhook_secret_name) if settings().webhook_secret_name else None
 
 
+@cache
+def pepper() -> str | None:
+    """The key contact details are hashed with (None: stored in the clear, as configured)."""
+    name = settings().pii_pepper_name
+    return RotatingSecret(name).values()[0] if name and not settings().pii_in_clear else None
+
+
 @app.post(
     "/v1/events",
     summary='Segment Spec events: one message, or {"batch": [...]}',
@@ -64,6 +73,7 @@ def post_events() -> Response[Accepted]:
         settings().currencies,
         secret.values() if secret else None,
         timedelta(days=settings().max_event_age_days),
+        pepper(),
     )
     metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=accepted)
     logger.info("events accepted", extra={"accepted": accepted})

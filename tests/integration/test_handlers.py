@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from audience.domain.events import MAX_BATCH
+from audience.domain.privacy import pseudonymised
 from audience.domain.signatures import segment_signature, timed_signature
 from audience.services.ingest import MAX_BODY_BYTES
 from embedded.deploy import DeployedStack
@@ -184,3 +185,28 @@ def test_handlers_log_structured_json_with_a_correlation_id(
 def test_the_kinesis_data_is_base64_as_lambda_delivers_it() -> None:
     record = load_event("stream_batch.json")["Records"][0]
     assert json.loads(base64.b64decode(record["kinesis"]["data"]))["type"] == "identify"
+
+
+def test_contact_details_are_hashed_before_the_stream_and_never_logged(
+    aws: boto3.session.Session, stack: DeployedStack, runtime: LambdaRuntime, function_logs: io.StringIO
+) -> None:
+    email, phone = "Ada.Lovelace@Example.com", "+44 20 7946 0958"
+    traits = {"email": email, "phone": phone, "plan": "pro"}
+    body = json.dumps({"type": "identify", "userId": "pii-1", "traits": traits})
+    response = runtime.invoke("IngestFunction", signed(load_event("ingest_order_completed.json"), body))
+    assert response["statusCode"] == 202
+
+    [record] = stream_records(aws, stack)
+    data = record["Data"].decode()
+    sent = json.loads(data)
+    assert sent["traits"] == {**pseudonymised({"email": email, "phone": phone}, "local-dev-pepper"), "plan": "pro"}
+    assert email not in data and "7946" not in data
+    sequence = record["SequenceNumber"]
+    kinesis = {"data": base64.b64encode(record["Data"]).decode(), "sequenceNumber": sequence, "partitionKey": "pii-1"}
+    event = {"Records": [{"kinesis": kinesis, "eventID": f"shardId-000000000000:{sequence}"}]}
+    assert runtime.invoke("StreamFunction", event) == {"batchItemFailures": []}
+
+    items = json.dumps(aws.client("dynamodb").scan(TableName=stack.outputs["ProfilesTableName"])["Items"]).lower()
+    assert "pii-1" in items and email.lower() not in items and "7946" not in items
+    logs = function_logs.getvalue().lower()
+    assert email.lower() not in logs and "7946" not in logs

@@ -20,6 +20,21 @@ def pseudonym(pepper: str, value: str) -> str:
     return hmac.new(pepper.encode(), value.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+PII_TRAITS = ("email", "phone")  # contact details: kept only as keyed hashes unless configured otherwise
+HASHED = "hmac-sha256:"
+
+
+def pseudonymised(traits: dict[str, Any], pepper: str) -> dict[str, Any]:
+    """``traits`` with each contact detail replaced by its keyed hash (of the trimmed, lower-cased
+    value): still comparable (the same email gives the same hash), no longer readable."""
+    return {
+        name: f"{HASHED}{pseudonym(pepper, value.strip().lower())}"
+        if name in PII_TRAITS and isinstance(value, str) and not value.startswith(HASHED)
+        else value
+        for name, value in traits.items()
+    }
+
+
 class AuditEntry(BaseModel):
     """One line of the append-only audit trail: who did what, to whom (a pseudonym, or a
     system subject such as ``model`` or ``config``), when, with what details."""

@@ -29,6 +29,7 @@ from audience.domain.imports import (
     orders_by_customer,
 )
 from audience.domain.money import Currencies
+from audience.domain.privacy import pseudonymised
 from audience.domain.profile import StreamPosition
 from audience.ports import ObjectStore, ProfileRepository, WorkQueue
 from audience.services.profiles import Blocked, Placer, StreamRecord, apply_messages
@@ -115,12 +116,14 @@ def run_import(
     chunk_customers: int = CHUNK_CUSTOMERS,
     place: Placer | None = None,
     blocked: Blocked | None = None,
+    pepper: str | None = None,
 ) -> Manifest:
     """Import the object at ``key``. Up to ``chunk_customers`` customers are applied here; a
     larger file is cut into chunks of that many customers, each applied by its own invocation
     through ``work`` (see :func:`apply_chunk`), and the manifest is written when the last is done.
     ``place`` puts each changed profile in its place (the trigger rules' tiers, for imports);
-    the rows of erased customers (``blocked``) are dropped."""
+    the rows of erased customers (``blocked``) are dropped; with a ``pepper``, contact details
+    are stored as keyed hashes (resolution compares them in the clear first)."""
     etag = store.etag(key)
     identity = import_id(key, etag)
     manifest_key = f"reports/imports/{identity}.json"
@@ -144,7 +147,8 @@ def run_import(
             if mapping.kind == "orders":
                 messages = _orders(OrderFileCleaner(mapping, currencies, keep), body, currencies, manifest)
             else:
-                messages = _customers(CustomerFileCleaner(mapping, keep), body, mapping, identity, now, manifest, store)
+                cleaner = CustomerFileCleaner(mapping, keep)
+                messages = _customers(cleaner, body, mapping, identity, now, manifest, store, pepper)
         rejects.seek(0)
         store.put_file(manifest.rejects_key, rejects)
     customers = sorted(messages)
@@ -254,6 +258,7 @@ def _customers(
     now: datetime,
     manifest: Manifest,
     store: ObjectStore,
+    pepper: str | None = None,
 ) -> Batches:
     """Resolved customers as an ``identify`` of the survivor and an ``alias`` per merged id (the
     stream's identity rules then merge any profiles those ids already have)."""
@@ -265,7 +270,7 @@ def _customers(
     if merges:
         manifest.merges_key = f"reports/imports/{identity}-merges.jsonl"
         store.put_text(manifest.merges_key, "".join(json.dumps(m) + "\n" for m in merges))
-    return {r.record.customer_id: _as_identity(r, now) for r in resolved}
+    return {r.record.customer_id: _as_identity(r, now, pepper) for r in resolved}
 
 
 def _provenance(customer: ResolvedCustomer) -> dict[str, Any]:
@@ -341,10 +346,12 @@ def _as_event(order: ImportedOrder, currency: str) -> Message:
     )
 
 
-def _as_identity(customer: ResolvedCustomer, now: datetime) -> list[Message]:
+def _as_identity(customer: ResolvedCustomer, now: datetime, pepper: str | None = None) -> list[Message]:
     """A customer record is an ``identify`` (as of the import), and each id merged into it an
     ``alias``. Message ids carry the content: the same record imported again is a repeat."""
     survivor, traits = customer.record.customer_id, customer.record.traits()
+    if pepper is not None:
+        traits = pseudonymised(traits, pepper)
     digest = hashlib.sha256(json.dumps(traits, sort_keys=True).encode()).hexdigest()[:16]
     messages: list[Message] = [
         Identify(

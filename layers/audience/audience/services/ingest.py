@@ -7,8 +7,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from audience.domain.errors import FieldError, InvalidInput, TooLarge
-from audience.domain.events import parse_request
+from audience.domain.events import Identify, parse_request
 from audience.domain.money import Currencies
+from audience.domain.privacy import pseudonymised
 from audience.domain.signatures import verify
 from audience.ports import EventSink
 
@@ -23,11 +24,14 @@ def ingest(
     currencies: Currencies,
     secrets: Sequence[str] | None = None,
     max_age: timedelta | None = None,
+    pepper: str | None = None,
 ) -> int:
     """Check the request (size, then the signature when ``secrets`` is given; header names
     lower-cased), validate every message, then publish them; returns how many were accepted.
 
     Every check comes before the write and is all-or-nothing, so a refused request writes nothing.
+    With a ``pepper``, contact details in identify traits are replaced by their keyed hashes
+    before they leave this function: the stream, the table and the logs never see them.
     """
     if len(raw) > MAX_BODY_BYTES:
         raise TooLarge(f"the body is {len(raw):,} bytes, the limit {MAX_BODY_BYTES:,}")
@@ -38,5 +42,10 @@ def ingest(
     except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
         raise InvalidInput([FieldError("body", f"not valid JSON ({exc})")]) from None
     messages = parse_request(body, received_at, currencies, max_age)
+    if pepper is not None:
+        messages = [
+            m.model_copy(update={"traits": pseudonymised(m.traits, pepper)}) if isinstance(m, Identify) else m
+            for m in messages
+        ]
     sink.publish(messages)
     return len(messages)
