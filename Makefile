@@ -9,7 +9,7 @@ AWS_PORT ?= 4566
 API_PORT ?= 3000
 EMBEDDED := $(BIN)/python -m embedded --aws-port $(AWS_PORT) --api-port $(API_PORT)
 
-.PHONY: security openapi help venv demo retrain bench test test-unit test-integration test-e2e lint local invoke build validate lock clean
+.PHONY: fuzz security openapi help venv demo retrain bench test test-unit test-integration test-e2e lint local invoke build validate lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ test: $(BIN)/.installed security ## the whole suite: lint, types, checkov, unit,
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+fuzz: $(BIN)/.installed ## schemathesis against the embedded stack, 500 examples per operation; prints the counts (docs/security.md)
+	FUZZ_EXAMPLES=500 $(BIN)/pytest tests/e2e/test_fuzzing.py -q -s -p no:cacheprovider
 
 test-unit: $(BIN)/.installed
 	$(BIN)/pytest tests/unit

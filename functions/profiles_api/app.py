@@ -22,7 +22,7 @@ from audience.adapters.dynamodb import DynamoModelRegistry, DynamoPrivacy, Dynam
 from audience.adapters.s3 import S3ObjectStore
 from audience.adapters.secrets import RotatingSecret
 from audience.adapters.sqs import SqsWorkQueue
-from audience.api import register_error_handlers, responses
+from audience.api import not_json, register_error_handlers, responses
 from audience.config import Settings
 from audience.domain.personalization import Choice, ContentMapping
 from audience.domain.privacy import AuditEntry, Receipt
@@ -96,7 +96,7 @@ class ConsentRequest(BaseModel):
 @app.put(
     "/v1/customers/<customerId>/consent",
     summary="Record the customer's consent per purpose (timestamped, source api)",
-    responses=responses(400, 404, 503),
+    responses=responses(400, 404, 415, 503),
 )
 def put_consent(customerId: CustomerId, decisions: ConsentRequest) -> dict[str, Any]:  # noqa: N803
     metrics.add_metric(name="ConsentChanges", unit=MetricUnit.Count, value=1)
@@ -198,4 +198,4 @@ def get_members(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return not_json(event) or app.resolve(event, context)

@@ -191,7 +191,12 @@ class ApiFront:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+            def __getattr__(self, name: str) -> Any:
+                """Every method (GET, TRACE, QUERY, ...) is served, as API Gateway answers them all
+                (403 where no route has it)."""
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's name)
                 pass  # requests are visible in the function logs

@@ -72,7 +72,7 @@ def test_retraining_places_every_customer_and_a_second_run_on_the_same_data_chan
     assert entered[0]["detail"]["reason"] == "profile updated" and entered[0]["detail"]["idempotencyKey"]
 
     second = embedded.runtime.invoke("RetrainFunction", {"action": "retrain"})
-    assert not second["promoted"] and second["moved"] == 0 and "keeping the active model" in second["reason"]
+    assert not second["promoted"] and second["moved"] == 0, second["reason"]  # kept, or a weaker candidate refused
     # the first rescore may tier the model's top spenders (their percentiles came with the model);
     # on the same day a second finds nobody to move
     embedded.runtime.invoke("RetrainFunction", {"action": "rescore"})

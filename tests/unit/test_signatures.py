@@ -6,6 +6,8 @@ import json
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audience.domain.errors import InvalidInput, TooLarge, Unauthorized
 from audience.domain.events import MAX_BATCH, parse_request
@@ -72,3 +74,29 @@ def test_batches_have_a_size_limit_and_timestamps_a_window() -> None:
         parse_request({"batch": batch}, NOW, max_age=timedelta(days=730))
     assert [e.field for e in refused.value.errors] == ["batch[0].timestamp", "batch[1].timestamp"]
     assert "future" in refused.value.errors[0].reason and "past" in refused.value.errors[1].reason
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=20,
+)
+MESSAGE = st.fixed_dictionaries(
+    {"type": st.sampled_from(["track", "identify", "page", "alias", "screen", "group", "nope"])},
+    optional={"userId": JSON, "anonymousId": JSON, "event": JSON, "timestamp": JSON, "properties": JSON,
+              "traits": JSON, "previousId": JSON, "messageId": JSON, "context": JSON},
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(JSON, MESSAGE, st.fixed_dictionaries({"batch": st.lists(MESSAGE, max_size=5)})))
+def test_any_body_is_either_accepted_whole_or_refused_with_named_fields(body: object) -> None:
+    sink = Sink()
+    raw = json.dumps(body).encode()
+    try:
+        accepted = ingest(raw, {}, NOW, sink, CURRENCIES)
+    except InvalidInput as refused:
+        assert refused.errors and all(e.field and e.reason for e in refused.errors)
+        assert sink.published == []
+    else:
+        assert accepted == len(sink.published) > 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -35,6 +37,7 @@ def responses(*errors: int, success: int = 200) -> dict[int, OpenAPIResponse]:
         401: "missing, wrong or stale signature; nothing was written",
         404: "not found",
         413: "request too large",
+        415: "the body is not JSON",
         503: "temporarily unavailable; the request is safe to repeat",
     }
     return {
@@ -93,3 +96,16 @@ def raw_body(app: APIGatewayRestResolver) -> bytes:
 
 def lower_headers(app: APIGatewayRestResolver) -> dict[str, str]:
     return {name.lower(): value for name, value in (app.current_event.headers or {}).items()}
+
+
+def not_json(event: dict[str, Any]) -> dict[str, Any] | None:
+    """API Gateway's answer for a body that is not JSON (415), before any parsing; None if it is
+    JSON or there is no body. (The resolver would try to parse a form and fail with a 500.)"""
+    if not event.get("body"):
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    media = str(headers.get("content-type", "application/json")).split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return None
+    body = json.dumps({"message": f"unsupported media type {media!r}: send application/json"})
+    return {"statusCode": 415, "headers": {"Content-Type": "application/json"}, "body": body}

@@ -260,7 +260,8 @@ def _validate(item: Any, currencies: Currencies) -> tuple[Message | None, list[E
         message = _MESSAGE.validate_python(item)
     except ValidationError as exc:
         errors.extend(exc.errors())
-    if isinstance(item, dict) and item.get("type") == "track" and item.get("event") in ORDER_EVENTS:
+    event = item.get("event") if isinstance(item, dict) else None
+    if isinstance(event, str) and item.get("type") == "track" and event in ORDER_EVENTS:
         try:
             order = Order.model_validate(item.get("properties") or {})
         except ValidationError as exc:

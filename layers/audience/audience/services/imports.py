@@ -350,19 +350,18 @@ def _as_identity(customer: ResolvedCustomer, now: datetime, pepper: str | None =
     """A customer record is an ``identify`` (as of the import), and each id merged into it an
     ``alias``. Message ids carry the content: the same record imported again is a repeat."""
     survivor, traits = customer.record.customer_id, customer.record.traits()
-    if pepper is not None:
-        traits = pseudonymised(traits, pepper)
-    digest = hashlib.sha256(json.dumps(traits, sort_keys=True).encode()).hexdigest()[:16]
-    messages: list[Message] = [
-        Identify(
-            type="identify",
-            user_id=survivor,
-            message_id=f"import:customer:{survivor}:{digest}",
-            timestamp=now,
-            received_at=now,
-            traits=traits,
-        )
-    ]
+    stored = pseudonymised(traits, pepper) if pepper is not None else traits
+    digest = hashlib.sha256(json.dumps(stored, sort_keys=True).encode()).hexdigest()[:16]
+    identify = Identify(
+        type="identify",
+        user_id=survivor,
+        message_id=f"import:customer:{survivor}:{digest}",
+        timestamp=now,
+        received_at=now,
+        traits=traits,
+    )
+    identify = identify.model_copy(update={"traits": stored})  # after validation: a hash is no email address
+    messages: list[Message] = [identify]
     messages += [
         Alias(
             type="alias",
