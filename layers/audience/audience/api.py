@@ -99,13 +99,23 @@ def lower_headers(app: APIGatewayRestResolver) -> dict[str, str]:
 
 
 def not_json(event: dict[str, Any]) -> dict[str, Any] | None:
-    """API Gateway's answer for a body that is not JSON (415), before any parsing; None if it is
-    JSON or there is no body. (The resolver would try to parse a form and fail with a 500.)"""
+    """The answer for a body that is not JSON, before any parsing (the resolver would fail on
+    a form without a boundary or on bytes that are not UTF-8): 415 for another media type,
+    400 for a JSON body that does not parse; None when the body is JSON or absent."""
     if not event.get("body"):
         return None
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     media = str(headers.get("content-type", "application/json")).split(";")[0].strip().lower()
-    if media == "application/json" or media.endswith("+json"):
-        return None
-    body = json.dumps({"message": f"unsupported media type {media!r}: send application/json"})
-    return {"statusCode": 415, "headers": {"Content-Type": "application/json"}, "body": body}
+    if media != "application/json" and not media.endswith("+json"):
+        return _answer(415, {"message": f"unsupported media type {media!r}: send application/json"})
+    try:
+        raw = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"]
+        json.loads(raw)
+    except ValueError as exc:  # binascii.Error, UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return _answer(400, {"message": "invalid request: 1 error(s)",
+                             "errors": [{"field": "body", "reason": f"not valid JSON ({exc})"}]})  # fmt: skip
+    return None
+
+
+def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
