@@ -9,6 +9,7 @@ import pytest
 
 from audience.domain.errors import CustomerNotFound
 from audience.domain.privacy import pseudonym
+from audience.services.models import read_customers
 from audience.services.privacy import (
     Suppression,
     customer_audit,
@@ -45,6 +46,7 @@ def test_erasure_removes_every_item_returns_a_receipt_and_suppresses_later_event
     receipt = erase_customer("anon-1", profiles, privacy, PEPPER, NOW, "api-key:k1")
 
     assert profiles.items == {}  # profile, redirect, history, ledger, idempotency records: all gone
+    assert read_customers(profiles, 1, NOW, training=True)[0] == []  # the next training cannot see them
     assert (receipt.removed, receipt.identities, receipt.customer_id) == ({"profile": 1, "redirects": 1}, 2, "anon-1")
     assert privacy.suppression == {pseudonym(PEPPER, "u1"), pseudonym(PEPPER, "anon-1")}
     actions = [e.action for e in customer_audit("u1", profiles, privacy, PEPPER)]

@@ -31,7 +31,7 @@ from audience.domain.segments import Segments
 from audience.domain.triggers import TriggerRules
 from audience.models.assign import Tiers, placement, reassigned, score
 from audience.models.drift import Drift, PromotionPolicy, compare, decide, population_stability
-from audience.models.features import features
+from audience.models.features import FEATURES, features
 from audience.models.report import render_report
 from audience.models.spec import SegmentSpec
 from audience.models.training import Matrix, Trained, TrainingConfig, silhouette, train
@@ -125,7 +125,7 @@ def read_customers(
     wanted = range(segments) if only is None else [only]
     with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
         rows = sorted((r for part in pool.map(read, wanted) for r in part), key=lambda r: r[0].customer_id)
-    return [c for c, _ in rows], np.array([row for _, row in rows], dtype=float).reshape(len(rows), -1)
+    return [c for c, _ in rows], np.array([row for _, row in rows], dtype=float).reshape(len(rows), len(FEATURES))
 
 
 def retrain(
