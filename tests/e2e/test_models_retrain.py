@@ -61,19 +61,6 @@ def test_retraining_places_every_customer_and_a_second_run_on_the_same_data_chan
     second = embedded.runtime.invoke("RetrainFunction", {"action": "retrain"})  # the same data again
     assert not second["promoted"] and second["moved"] == 0, second["reason"]
 
-    order = {"type": "track", "userId": "scored-live", "event": "Order Completed", "properties": {"total": 640}}
-    assert post(f"{api}/v1/events", order)[0] == 202  # the stream places it with the model just promoted
-    deadline = time.monotonic() + 20
-    while (live := get(f"{api}/v1/customers/scored-live"))[0] != 200 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert live[1]["segments"]["modelVersion"] == first["version"]
-    assert live[1]["lastSegmentChange"]["reason"] == "profile updated" and live[1]["segments"]["rfm"] == "New Customers"
-    entered = received(aws, queue, lambda d: d["customerId"] == "scored-live")
-    assert {(e["detail-type"], e["detail"]["segmentId"]) for e in entered} >= {
-        ("Audience Entered", "rfm:new-customers")
-    }
-    assert entered[0]["detail"]["reason"] == "profile updated" and entered[0]["detail"]["idempotencyKey"]
-
     # the first rescore may tier the model's top spenders (their percentiles came with the model);
     # on the same day a second finds nobody to move
     embedded.runtime.invoke("RetrainFunction", {"action": "rescore"})
@@ -88,6 +75,20 @@ def test_retraining_places_every_customer_and_a_second_run_on_the_same_data_chan
     assert decision["active_before"] == first["version"] and not decision["promoted"]  # the same data again
     parts = s3.list_objects_v2(Bucket=bucket, Prefix=f"work/models/{fanned['run']}/")["Contents"]
     assert len(parts) == 3  # one features file per scan segment
+
+    # last, so every retrain above saw the same data: a live order is placed with the model
+    order = {"type": "track", "userId": "scored-live", "event": "Order Completed", "properties": {"total": 640}}
+    assert post(f"{api}/v1/events", order)[0] == 202  # the stream places it with the model just promoted
+    deadline = time.monotonic() + 20
+    while (live := get(f"{api}/v1/customers/scored-live"))[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert live[1]["segments"]["modelVersion"] == first["version"]
+    assert live[1]["lastSegmentChange"]["reason"] == "profile updated" and live[1]["segments"]["rfm"] == "New Customers"
+    entered = received(aws, queue, lambda d: d["customerId"] == "scored-live")
+    assert {(e["detail-type"], e["detail"]["segmentId"]) for e in entered} >= {
+        ("Audience Entered", "rfm:new-customers")
+    }
+    assert entered[0]["detail"]["reason"] == "profile updated" and entered[0]["detail"]["idempotencyKey"]
 
 
 def test_the_retrain_and_rescore_schedules_come_from_the_template(embedded: EmbeddedStack) -> None:
