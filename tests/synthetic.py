@@ -73,8 +73,10 @@ def draw(n: int, seed: int = 1, shift: float = 1.0, now: datetime = NOW) -> Iter
             traits={},
             context={},
             unsubscribed_at=None,
+            consent={},
             ledger={},
             segments=None,
+            tier=None,
             segment_history=[],
             outbox=[],  # every field given: a default_factory costs model_construct an inspect.signature call
             seen=[],
