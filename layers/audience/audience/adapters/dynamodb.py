@@ -81,7 +81,7 @@ class DynamoProfileRepository:
         found: dict[str, Profile] = {}
         for start in range(0, len(ids), _BATCH_GET_LIMIT):
             keys = [profile_key(c) for c in ids[start : start + _BATCH_GET_LIMIT]]
-            for item in self._batch_get(keys):
+            for item in self.batch_get_items(keys):
                 profile = from_item(item)
                 found[profile.customer_id] = profile
         return found
@@ -105,33 +105,17 @@ class DynamoProfileRepository:
     def members(self, segment: str, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
         """Up to ``limit`` customer ids of ``segment`` (a ``kind:slug`` id) in id order, after
         ``after``; and the last id returned when more may follow."""
-        index, attribute = INDEXES[segment.split(":", 1)[0]]
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "IndexName": index,
-            "KeyConditionExpression": "#segment = :segment",
-            "ExpressionAttributeNames": {"#segment": attribute},
-            "ExpressionAttributeValues": {":segment": {"S": segment}},
-            "Limit": limit,
-        }
+        request = {**self._segment_query(segment), "Limit": limit}
         if after is not None:
-            start = {**profile_key(after), "customerId": {"S": after}, attribute: {"S": segment}}
-            request["ExclusiveStartKey"] = start
+            attribute = INDEXES[segment.split(":", 1)[0]][1]
+            request["ExclusiveStartKey"] = {**profile_key(after), "customerId": {"S": after}, attribute: {"S": segment}}
         response = self._call("query", **request)
         ids = [item["customerId"]["S"] for item in response.get("Items", [])]
         return ids, ids[-1] if "LastEvaluatedKey" in response and ids else None
 
     def count(self, segment: str) -> int:
         """How many customers ``segment`` has (a keys-only count, page by page)."""
-        index, attribute = INDEXES[segment.split(":", 1)[0]]
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "IndexName": index,
-            "KeyConditionExpression": "#segment = :segment",
-            "ExpressionAttributeNames": {"#segment": attribute},
-            "ExpressionAttributeValues": {":segment": {"S": segment}},
-            "Select": "COUNT",
-        }
+        request = {**self._segment_query(segment), "Select": "COUNT"}
         total = 0
         while True:
             response = self._call("query", **request)
@@ -139,6 +123,17 @@ class DynamoProfileRepository:
             if "LastEvaluatedKey" not in response:
                 return total
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _segment_query(self, segment: str) -> dict[str, Any]:
+        """A query of the membership index that holds ``segment`` (a ``kind:slug`` id)."""
+        index, attribute = INDEXES[segment.split(":", 1)[0]]
+        return {
+            "TableName": self.table_name,
+            "IndexName": index,
+            "KeyConditionExpression": "#segment = :segment",
+            "ExpressionAttributeNames": {"#segment": attribute},
+            "ExpressionAttributeValues": {":segment": {"S": segment}},
+        }
 
     def clear_outbox(self, customer_id: str, stored_version: int) -> None:
         self._write(
@@ -160,7 +155,8 @@ class DynamoProfileRepository:
         response = self._write("transact_write_items", TransactItems=actions)
         self.stats.write_units += _units(response)
 
-    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def batch_get_items(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The stored items of up to 100 ``keys`` (consistent reads), unprocessed keys retried."""
         items: list[dict[str, Any]] = []
         request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
         for attempt in range(6):
@@ -178,12 +174,10 @@ class DynamoProfileRepository:
         try:
             return self._call(operation, **request)
         except ClientError as exc:
-            code = error_code(exc)
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if code == "ConditionalCheckFailedException" or "ConditionalCheckFailed" in reasons:
-                raise ConcurrentUpdate(f"an item changed since it was read ({code})") from exc
-            if code == "TransactionCanceledException":
-                raise TransientError(f"transaction cancelled: {reasons}") from exc
+            if _lost_condition(exc):
+                raise ConcurrentUpdate(f"an item changed since it was read ({error_code(exc)})") from exc
+            if error_code(exc) == "TransactionCanceledException":
+                raise TransientError(f"transaction cancelled: {_cancellation_reasons(exc)}") from exc
             raise
 
     def _call(self, operation: str, **request: Any) -> dict[str, Any]:
@@ -251,6 +245,7 @@ class DynamoPrivacy:
 
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name
+        self._items = DynamoProfileRepository(table_name)  # batched reads, retried as for profiles
 
     def record(self, entry: AuditEntry) -> None:
         self._call("put_item", TableName=self.table_name, Item=_audit_item(entry),
@@ -297,15 +292,8 @@ class DynamoPrivacy:
         wanted = list(dict.fromkeys(pseudonyms))
         found: set[str] = set()
         for start in range(0, len(wanted), _BATCH_GET_LIMIT):
-            request: dict[str, Any] = {
-                self.table_name: {"Keys": [_suppression_key(p) for p in wanted[start : start + _BATCH_GET_LIMIT]]}
-            }
-            while request:
-                response = self._call("batch_get_item", RequestItems=request)
-                found |= {
-                    i["pk"]["S"].removeprefix("SUPPRESSED#") for i in response["Responses"].get(self.table_name, [])
-                }
-                request = response.get("UnprocessedKeys") or {}
+            keys = [_suppression_key(p) for p in wanted[start : start + _BATCH_GET_LIMIT]]
+            found |= {i["pk"]["S"].removeprefix("SUPPRESSED#") for i in self._items.batch_get_items(keys)}
         return found
 
     def lift(self, pseudonyms: Sequence[str]) -> None:
@@ -316,12 +304,21 @@ class DynamoPrivacy:
         try:
             response: dict[str, Any] = getattr(client("dynamodb"), operation)(**request)
         except ClientError as exc:
-            code = error_code(exc)
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if code == "ConditionalCheckFailedException" or "ConditionalCheckFailed" in reasons:
-                raise ConcurrentUpdate(f"an item changed or is gone ({code})") from exc
+            if _lost_condition(exc):
+                raise ConcurrentUpdate(f"an item changed or is gone ({error_code(exc)})") from exc
             raise as_transient(exc) from exc
         return response
+
+
+def _cancellation_reasons(exc: ClientError) -> list[str | None]:
+    return [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+
+
+def _lost_condition(exc: ClientError) -> bool:
+    """A conditional write (alone or in a transaction) found the item changed."""
+    return error_code(exc) == "ConditionalCheckFailedException" or "ConditionalCheckFailed" in _cancellation_reasons(
+        exc
+    )
 
 
 def _suppression_key(pseudonym: str) -> dict[str, Any]:
