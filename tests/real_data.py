@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from audience.domain.money import Currencies
-from audience.models.drift import PromotionPolicy
+from audience.segmentation.drift import PromotionPolicy
 from audience.services.imports import run_import
 from audience.services.models import RetrainOutcome, retrain
 from tests.conftest import ROOT

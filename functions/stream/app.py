@@ -8,65 +8,21 @@ reported in ``batchItemFailures``; undecodable records go to the dead-letter que
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
 
-from audience.adapters.dynamodb import DynamoModelRegistry, DynamoPrivacy, DynamoProfileRepository, StoreStats
-from audience.adapters.eventbridge import EventBridgeSegmentEvents
-from audience.adapters.s3 import S3ObjectStore
-from audience.adapters.secrets import RotatingSecret
-from audience.adapters.sqs import SqsDeadLetters
-from audience.config import CurrencySettings
+from audience import bootstrap
 from audience.domain.profile import StreamPosition
-from audience.services.privacy import Suppression
+from audience.observability import count, lambda_handler
 from audience.services.profiles import StreamRecord, apply_records
-from audience.services.scoring import LiveScoring
-from audience.services.segment_events import PublishingProfiles
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
-
-
-class StreamSettings(CurrencySettings):
-    profiles_table: str = Field(alias="PROFILES_TABLE")
-    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL")
-    data_bucket: str = Field(alias="DATA_BUCKET")
-    segment_bus: str = Field(alias="SEGMENT_BUS")
-    min_dwell_minutes: int = Field(alias="SEGMENT_MIN_DWELL_MINUTES", default=60, ge=0)
-    model_refresh_seconds: int = Field(alias="MODEL_REFRESH_SECONDS", default=60, ge=0)
-    pii_pepper_name: str = Field(alias="PII_PEPPER_NAME", default="", description="empty: no suppression")
-
-
-settings = cache(StreamSettings.from_env)  # read once per container, at first use
-
-
-@cache
-def adapters() -> tuple[DynamoProfileRepository, SqsDeadLetters, LiveScoring, EventBridgeSegmentEvents]:
-    scoring = LiveScoring(
-        DynamoModelRegistry(settings().profiles_table),
-        S3ObjectStore(settings().data_bucket),
-        refresh=timedelta(seconds=settings().model_refresh_seconds),
-        min_dwell=timedelta(minutes=settings().min_dwell_minutes),
-    )
-    profiles, dead_letters = (
-        DynamoProfileRepository(settings().profiles_table),
-        SqsDeadLetters(settings().dead_letter_queue_url),
-    )
-    return profiles, dead_letters, scoring, EventBridgeSegmentEvents(settings().segment_bus)
-
-
-@cache
-def suppression() -> Suppression | None:
-    """Drops the events of erased customers (their ids' pseudonyms are suppressed)."""
-    name = settings().pii_pepper_name
-    return Suppression(DynamoPrivacy(settings().profiles_table), RotatingSecret(name).values()[0]) if name else None
+deps = cache(bootstrap.stream)  # once per container
 
 
 def to_stream_records(event: KinesisStreamEvent) -> list[StreamRecord]:
@@ -79,31 +35,26 @@ def to_stream_records(event: KinesisStreamEvent) -> list[StreamRecord]:
     return records
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@lambda_handler(logger, metrics)
 @event_source(data_class=KinesisStreamEvent)
 def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict:
-    profiles, dead_letters, scoring, bus = adapters()
-    profiles.stats = StoreStats()
-    now = datetime.now(UTC)
-    publishing = PublishingProfiles(profiles, bus)  # segment events go out after each write that moves someone
-    outcome = apply_records(
-        to_stream_records(event), publishing, dead_letters, settings().currencies, now, scoring, suppression()
+    d = deps()
+    d.stats.reset()
+    outcome = apply_records(to_stream_records(event), d.profiles, d.dead_letters, d.currencies, datetime.now(UTC),
+                            d.scoring, d.suppression)  # fmt: skip
+    count(
+        metrics,
+        EventsProcessed=outcome.processed,
+        EventsRejected=outcome.rejected,
+        DuplicatesSkipped=outcome.duplicates,
+        EventsSuppressed=outcome.suppressed,
+        ProfilesUpdated=outcome.profiles_updated,
+        ProfileMerges=outcome.merges,
+        WriteConflicts=outcome.conflicts,
+        RecordsRetried=len(outcome.failed_item_ids),
+        DynamoDBRequests=d.stats.requests,
+        DynamoDBRetries=d.stats.retries,
+        DynamoDBReadUnits=d.stats.read_units,  # as DynamoDB reports ConsumedCapacity
+        DynamoDBWriteUnits=d.stats.write_units,
     )
-    for name, value in {
-        "EventsProcessed": outcome.processed,
-        "EventsRejected": outcome.rejected,
-        "DuplicatesSkipped": outcome.duplicates,
-        "EventsSuppressed": outcome.suppressed,
-        "ProfilesUpdated": outcome.profiles_updated,
-        "ProfileMerges": outcome.merges,
-        "WriteConflicts": outcome.conflicts,
-        "RecordsRetried": len(outcome.failed_item_ids),
-        "DynamoDBRequests": profiles.stats.requests,
-        "DynamoDBRetries": profiles.stats.retries,
-        "DynamoDBReadUnits": profiles.stats.read_units,  # as DynamoDB reports ConsumedCapacity
-        "DynamoDBWriteUnits": profiles.stats.write_units,
-    }.items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     return {"batchItemFailures": [{"itemIdentifier": item_id} for item_id in outcome.failed_item_ids]}

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from audience.models.features import features
-from audience.models.training import TrainingConfig, train
+from audience.segmentation.features import features
+from audience.segmentation.training import TrainingConfig, train
 from tests.synthetic import NOW, draw
 
 

@@ -10,11 +10,12 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from audience.domain.profile import Profile
-from audience.models.drift import PromotionPolicy, decide
-from audience.models.features import FEATURES
-from audience.models.spec import Rfm
-from audience.models.training import TrainingConfig, feature_matrix, train
-from audience.services.models import NotEnoughCustomers, activate, load_model, rescore, retrain
+from audience.segmentation.drift import PromotionPolicy, decide
+from audience.segmentation.features import FEATURES
+from audience.segmentation.spec import Rfm
+from audience.segmentation.store import BucketModelStore
+from audience.segmentation.training import TrainingConfig, feature_matrix, train
+from audience.services.models import NotEnoughCustomers, activate, rescore, retrain
 from tests.synthetic import NOW, customers
 from tests.unit.fakes import MemoryBucket, MemoryProfiles, MemoryRegistry
 
@@ -67,7 +68,7 @@ def test_scoring_from_the_spec_agrees_with_scikit_learn_on_every_customer(kind: 
 
 
 def _train_kind(x: np.ndarray, kind: str, config: TrainingConfig):  # type: ignore[no-untyped-def]
-    import audience.models.training as training
+    import audience.segmentation.training as training
 
     original = training.silhouette
     try:  # make the wanted family win the comparison between families
@@ -133,7 +134,7 @@ def test_time_alone_moves_customers_and_a_rollback_restores_a_version() -> None:
     assert second.promoted and registry.active() == second.version
     activate(first.version, repository, bucket, registry, NOW, "rollback")
     assert registry.active() == first.version and registry.history[-1][1] == "rollback"
-    assert load_model(bucket, first.version).spec.version == first.version
+    assert BucketModelStore(bucket).load(first.version).spec.version == first.version
 
 
 def test_too_few_customers_is_refused_with_the_count() -> None:

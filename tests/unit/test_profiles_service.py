@@ -12,7 +12,8 @@ from audience.domain.errors import ConcurrentUpdate, TransientError
 from audience.domain.events import message_to_json, parse_request
 from audience.domain.money import Currencies
 from audience.domain.profile import Profile, StreamPosition
-from audience.services.profiles import CONFLICT_RETRIES, StreamRecord, apply_records, get_profile
+from audience.services.profiles import StreamRecord, apply_records, get_profile
+from audience.services.unit_of_work import CONFLICT_RETRIES
 from tests.unit.fakes import MemoryDeadLetters, MemoryProfiles
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)

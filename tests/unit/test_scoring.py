@@ -9,8 +9,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from audience.domain.money import Currencies
-from audience.models.training import TrainingConfig, feature_matrix, train
-from audience.services.models import save_model
+from audience.segmentation.store import BucketModelStore
+from audience.segmentation.training import TrainingConfig, feature_matrix, train
 from audience.services.profiles import apply_records
 from audience.services.scoring import EVENT_REASON, LiveScoring
 from tests.conftest import ROOT
@@ -25,7 +25,7 @@ def active_model(version: str = "v1") -> tuple[MemoryBucket, MemoryRegistry]:
     bucket, registry = MemoryBucket(), MemoryRegistry()
     profiles, _ = customers(600, seed=13)
     trained = train(feature_matrix(profiles, NOW), version, FAST)
-    save_model(bucket, trained, {"promoted": True})
+    BucketModelStore(bucket).save(trained, {"promoted": True})
     registry.activate(version, "test", NOW)
     return bucket, registry
 

@@ -9,7 +9,7 @@ from audience.domain.documents import default_document
 from audience.domain.errors import InvalidInput, SegmentNotFound
 from audience.domain.segments import segment_id
 from audience.domain.triggers import TriggerRules
-from audience.models.spec import SegmentSpec
+from audience.segmentation.spec import SegmentSpec
 from audience.services.segments import list_segments, page
 from tests.unit.test_scoring import active_model
 

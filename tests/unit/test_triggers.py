@@ -15,8 +15,8 @@ from audience.domain.errors import InvalidInput
 from audience.domain.personalization import ContentMapping
 from audience.domain.profile import Profile
 from audience.domain.triggers import TriggerRules
-from audience.models.assign import Tiers
-from audience.services.configs import LiveConfig, accept
+from audience.segmentation.assign import Tiers
+from audience.services.documents import LiveDocument, accept
 from audience.services.imports import run_import
 from audience.services.models import rescore
 from audience.services.profiles import apply_records
@@ -87,7 +87,7 @@ def test_the_daily_rescore_ends_a_tier_whose_condition_lapsed() -> None:
     apply_records([record(1, order("c1", 600))], profiles, MemoryDeadLetters(), CURRENCIES, NOW, scoring)
     assert profiles.items["c1"].tier is not None
 
-    rules = LiveConfig(bucket, TriggerRules).get(NOW)
+    rules = LiveDocument(bucket, TriggerRules).get(NOW)
     rescore(profiles, bucket, registry, NOW + timedelta(days=10), rules=rules)
     assert profiles.items["c1"].tier is not None  # the order is still within 30 days
     rescore(profiles, bucket, registry, NOW + timedelta(days=40), rules=rules)
@@ -116,7 +116,7 @@ def test_a_bad_rules_file_is_refused_naming_rule_and_field_and_the_previous_stay
     }
     assert outcome.errors[1]["field"] == "rules[1] (id 'x')" and "does not match" in outcome.errors[1]["reason"]
     assert json.loads(bucket.read_text(outcome.report_key) or "")["errors"] == outcome.errors
-    assert LiveConfig(bucket, TriggerRules).get(NOW).rules[0].amount == 500  # type: ignore[union-attr]
+    assert LiveDocument(bucket, TriggerRules).get(NOW).rules[0].amount == 500  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -138,12 +138,12 @@ def test_each_error_names_the_rule_and_the_field(document: object, field: str) -
 
 
 def test_without_an_uploaded_document_the_shipped_defaults_apply() -> None:
-    rules = LiveConfig(MemoryBucket(), TriggerRules).get(NOW)
+    rules = LiveDocument(MemoryBucket(), TriggerRules).get(NOW)
     assert [r.id for r in rules.rules] == ["high-value-order", "high-value-spend", "top-spender", "engagement-drop"]
 
 
 def test_top_spenders_come_from_the_models_percentiles_and_silence_is_an_engagement_drop() -> None:
-    rules = LiveConfig(MemoryBucket(), TriggerRules).get(NOW)
+    rules = LiveDocument(MemoryBucket(), TriggerRules).get(NOW)
     percentiles = [float(p) for p in range(1, 100)]  # the 99th percentile is 99
     spender = _with_orders(Profile(customer_id="c1"), [Decimal(120)], days_ago=200)
     assert Tiers(rules, percentiles).due(spender, NOW).rule == "top-spender"  # type: ignore[union-attr]
@@ -154,7 +154,7 @@ def test_top_spenders_come_from_the_models_percentiles_and_silence_is_an_engagem
 
 
 def test_personalization_follows_the_mapping_and_consent() -> None:
-    mapping = LiveConfig(MemoryBucket(), ContentMapping).get(NOW)
+    mapping = LiveDocument(MemoryBucket(), ContentMapping).get(NOW)
     rules = parse_document(TriggerRules, json.dumps(RULES))
     vip = Tiers(rules).settled(_with_orders(Profile(customer_id="c1"), [Decimal(800)]), NOW)
 

@@ -41,6 +41,10 @@ class StoreStats:
     read_units: float = 0.0
     write_units: float = 0.0
 
+    def reset(self) -> None:
+        """Start counting afresh (each invocation reports its own)."""
+        self.requests, self.retries, self.read_units, self.write_units = 0, 0, 0.0, 0.0
+
 
 def profile_key(customer_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"CUSTOMER#{customer_id}"}, "sk": {"S": PROFILE_SK}}

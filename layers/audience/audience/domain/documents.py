@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from audience.domain.errors import FieldError, InvalidInput
 
 T = TypeVar("T", bound=BaseModel)
+
+
+class Document(BaseModel):
+    """A configuration document users upload as ``config/<document>.json``."""
+
+    document: ClassVar[str]
 
 
 def parse_document(model: type[T], text: str | bytes) -> T:

@@ -9,8 +9,11 @@ always gets the default.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from audience.domain.documents import Document
 from audience.domain.profile import Profile
 
 SEGMENT_ID = r"^(learned|rfm|tier):[a-z0-9-]+$"
@@ -45,7 +48,9 @@ class Choice(BaseModel):
     reason: str = Field(description="why the customer is in that segment, or why nothing personal is shown")
 
 
-class ContentMapping(BaseModel):
+class ContentMapping(Document):
+    document: ClassVar[str] = "personalization"
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     rules: list[ContentRule] = Field(default_factory=list, max_length=500)

@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from audience.domain.documents import Document
 from audience.domain.profile import WINDOWS_DAYS, Profile
 from audience.domain.segments import Tier
 
@@ -94,8 +95,10 @@ class EngagementDrop(_Rule):
 Rule = Annotated[OrderAtLeast | RevenueInWindow | TopMonetary | EngagementDrop, Field(discriminator="kind")]
 
 
-class TriggerRules(BaseModel):
+class TriggerRules(Document):
     """``config/triggers.json``: the rules, highest priority first."""
+
+    document: ClassVar[str] = "triggers"
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from audience.domain.errors import ConcurrentUpdate, TransientError
 from audience.domain.profile import Profile
 from audience.ports import ProfileRepository
-from audience.services.profiles import CONFLICT_RETRIES, get_profile
+from audience.services.profiles import get_profile
+from audience.services.unit_of_work import until_unchanged
 
 
 def set_consent(customer_id: str, decisions: dict[str, bool], profiles: ProfileRepository, now: datetime) -> Profile:
     """Record ``decisions`` (purpose -> granted) on the customer's profile, as of ``now``, from
     the API; the write is conditional, retried from a fresh read if the profile changed."""
-    for _ in range(CONFLICT_RETRIES + 1):
+
+    def attempt(_: int) -> Profile:
         profile = get_profile(customer_id, profiles)
         updated = profile.consented(decisions, now, "api")
         if updated.consent == profile.consent:
             return profile
-        try:
-            profiles.save(updated)
-        except ConcurrentUpdate:
-            continue
+        profiles.save(updated)
         return updated.model_copy(update={"version": updated.version + 1})
-    raise TransientError("the profile kept changing; retry the request")
+
+    return until_unchanged(attempt, f"the profile of {customer_id!r}")

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import IO, Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from audience.domain.customers import CustomerFileCleaner, ResolvedCustomer, resolve
 from audience.domain.errors import TransientError
@@ -106,6 +106,15 @@ def mapping_for(key: str, store: ObjectStore) -> ColumnMapping:
     return mapping
 
 
+class ChunkWork(BaseModel):
+    """A work item: apply one chunk of a fanned-out import."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    import_id: str = Field(alias="importId", min_length=1)
+    chunk: int = Field(ge=0)
+
+
 def run_import(
     key: str,
     store: ObjectStore,
@@ -179,7 +188,7 @@ def _fan_out(
         store.put_text(_work(identity, f"chunk-{n:05d}.jsonl"), "".join(lines))
     store.put_text(_work(identity, "plan.json"), manifest.to_json())
     for n in range(manifest.chunks):
-        work.send({"importId": identity, "chunk": n})
+        work.send(ChunkWork(import_id=identity, chunk=n).model_dump(by_alias=True))
     return manifest
 
 

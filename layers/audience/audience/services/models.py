@@ -10,39 +10,37 @@ customer, writing only those whose segment changed.
 from __future__ import annotations
 
 import io
-import json
 import logging
-import random
-import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import joblib
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.pipeline import Pipeline
+from pydantic import BaseModel, Field, TypeAdapter
 
-from audience.domain.errors import ConcurrentUpdate
 from audience.domain.profile import Profile
 from audience.domain.segments import Segments
 from audience.domain.triggers import TriggerRules
-from audience.models.assign import Tiers, placement, reassigned, score
-from audience.models.drift import Drift, PromotionPolicy, compare, decide, population_stability
-from audience.models.features import FEATURES, features
-from audience.models.report import render_report
-from audience.models.spec import SegmentSpec
-from audience.models.training import Matrix, Trained, TrainingConfig, silhouette, train
 from audience.ports import ModelRegistry, ObjectStore, ProfileRepository, WorkQueue
+from audience.segmentation.assign import Tiers, placement, reassigned, score
+from audience.segmentation.drift import Drift, PromotionPolicy, compare, decide, population_stability
+from audience.segmentation.features import FEATURES, features
+from audience.segmentation.report import render_report
+from audience.segmentation.spec import SegmentSpec
+from audience.segmentation.store import BucketModelStore
+from audience.segmentation.training import Matrix, Trained, TrainingConfig, silhouette, train
+from audience.services.documents import LiveDocument
+from audience.services.unit_of_work import KeptConflicting, until_unchanged
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRAINING = TrainingConfig()
 MOVE_BATCH = 100  # BatchGetItem's limit
 MIN_CUSTOMERS = 50  # fewer cannot support ten candidate segments, bootstraps and a gate
-WRITE_RETRIES = 3
 
 
 class NotEnoughCustomers(Exception):
@@ -59,37 +57,6 @@ class RetrainOutcome:
     report_key: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     drift: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Model:
-    """A stored model: the fitted pipeline (scikit-learn) and its spec (plain JSON)."""
-
-    spec: SegmentSpec
-    pipeline: Pipeline
-    metrics: dict[str, Any]
-
-
-def model_prefix(version: str) -> str:
-    return f"models/{version}/"
-
-
-def save_model(store: ObjectStore, trained: Trained, decision: dict[str, Any]) -> None:
-    prefix = model_prefix(trained.spec.version)
-    buffer = io.BytesIO()
-    joblib.dump(trained.pipeline, buffer)
-    store.put_bytes(prefix + "model.joblib", buffer.getvalue())
-    store.put_text(prefix + "spec.json", trained.spec.model_dump_json(indent=2))
-    store.put_text(prefix + "metrics.json", json.dumps({**trained.metrics, "decision": decision}, indent=2))
-
-
-def load_model(store: ObjectStore, version: str) -> Model:
-    prefix = model_prefix(version)
-    spec_text, metrics_text = store.read_text(prefix + "spec.json"), store.read_text(prefix + "metrics.json")
-    pickled = store.read_bytes(prefix + "model.joblib")
-    if spec_text is None or metrics_text is None or pickled is None:
-        raise LookupError(f"model {version} is not in the bucket (models/{version}/)")
-    return Model(SegmentSpec.model_validate_json(spec_text), joblib.load(io.BytesIO(pickled)), json.loads(metrics_text))
 
 
 @dataclass(frozen=True)
@@ -183,7 +150,7 @@ def train_fanned_out(
 ) -> RetrainOutcome | None:  # fmt: skip
     """Train on every segment's features; on promotion, one "assign" item per segment. None when
     this run was trained already (a repeated delivery)."""
-    if store.read_text(model_prefix(run) + "spec.json") is not None:
+    if BucketModelStore(store).spec(run) is not None:
         return None
     parts = [_unpack(store.read_bytes(_part(run, s)) or b"") for s in range(segments)]
     customers = [c for part, _ in parts for c in part]
@@ -198,7 +165,7 @@ def train_fanned_out(
 def assign_segment(run: str, segment: int, profiles: ProfileRepository, store: ObjectStore, now: datetime) -> int:
     """Place one segment's customers with the run's model (promoted by ``train_fanned_out``)."""
     customers, x = _unpack(store.read_bytes(_part(run, segment)) or b"")
-    model = load_model(store, run)
+    model = BucketModelStore(store).load(run)
     return _place(customers, x, model.pipeline.predict(x), model.spec, profiles, now)
 
 
@@ -238,7 +205,7 @@ def _train_and_decide(
     drift_json = drift.to_json() if drift else None
     decision = {"promoted": promoted, "reason": reason, "active_before": active_version, "at": now.isoformat(),
                 "drift": drift_json}  # fmt: skip
-    save_model(store, trained, decision)
+    BucketModelStore(store).save(trained, decision)
     report_key = f"reports/models/{trained.spec.version}.html"
     store.put_text(report_key, render_report(trained, x, decision))
     if promoted:
@@ -261,7 +228,7 @@ def activate(
 ) -> int:
     """Make ``version`` the active model (a rollback, or a promotion overriding the policy) and
     reassign every customer with it; returns how many moved."""
-    load_model(store, version)  # raises LookupError for a version that is not stored
+    BucketModelStore(store).load(version)  # raises LookupError for a version that is not stored
     registry.activate(version, reason, now)
     return rescore(profiles, store, registry, now, reason=f"{reason} ({version})")
 
@@ -282,7 +249,7 @@ def rescore(
     version = registry.active()
     if version is None:
         return 0
-    spec = load_model(store, version).spec
+    spec = BucketModelStore(store).load(version).spec
     tiers = Tiers(rules, spec.rfm.monetary_percentiles) if rules is not None else None
     customers, x = read_customers(profiles, scan_segments, now, tiers=tiers)
     places = [placement(spec, spec.segment(row), row, now) for row in map(_row, x)]
@@ -290,7 +257,7 @@ def rescore(
 
 
 def _drift(store: ObjectStore, active_version: str, trained: Trained, x: Matrix, config: TrainingConfig) -> Drift:
-    active = load_model(store, active_version)
+    active = BucketModelStore(store).load(active_version)
     z, active_z = trained.pipeline[:-1].transform(x), active.pipeline[:-1].transform(x)
     active_labels = active.pipeline[-1].predict(active_z)  # = active.pipeline.predict(x), transformed once
     drift = compare(z, active_labels, trained.labels, active.spec.clusters.names, trained.spec.clusters.names)
@@ -330,21 +297,110 @@ def _write_moves(
 
 def _move(profile: Profile | None, placed: Segments, profiles: ProfileRepository, spec: SegmentSpec, now: datetime,
           reason: str, tiers: Tiers | None) -> int:  # fmt: skip
-    for attempt in range(WRITE_RETRIES + 1):
-        if profile is None or profile.merged_into is not None:
+    """Write the customer's new place (1) or nothing (0); a lost race re-reads and places again."""
+    state = (profile, placed)
+
+    def attempt(n: int) -> int:
+        nonlocal state
+        if n > 0 and state[0] is not None:
+            fresh = profiles.get(state[0].customer_id)
+            state = (fresh, score(fresh, spec, now) if fresh is not None else state[1])
+        current, place = state
+        if current is None or current.merged_into is not None:
             return 0
-        tiered = tiers.settled(profile, now) if tiers else profile
-        updated = reassigned(tiered, placed, reason) or (tiered if tiered is not profile else None)
+        tiered = tiers.settled(current, now) if tiers else current
+        updated = reassigned(tiered, place, reason) or (tiered if tiered is not current else None)
         if updated is None:
             return 0
-        try:
-            profiles.save(updated)
-            return 1
-        except ConcurrentUpdate:
-            if attempt == WRITE_RETRIES:
-                break
-            time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 (jitter, not secrets)
-            profile = profiles.get(profile.customer_id)
-            placed = score(profile, spec, now) if profile is not None else placed
-    logger.warning("a customer kept changing; their segment is left to the next rescore")
-    return 0
+        profiles.save(updated)
+        return 1
+
+    try:
+        return until_unchanged(attempt, "a customer")
+    except KeptConflicting:
+        logger.warning("a customer kept changing; their segment is left to the next rescore")
+        return 0
+
+
+# ---------------------------------------------------------------- what the retrain function is asked
+
+
+class RetrainRequest(BaseModel):
+    """Fit a candidate and promote it if warranted (the weekly schedule; ``segments``: fan out)."""
+
+    action: Literal["retrain"] = "retrain"
+    segments: int | None = Field(default=None, ge=1, le=1000, description="fan out over this many scan segments")
+
+
+class RescoreRequest(BaseModel):
+    """Place every customer again under the active model and the rules in force (daily)."""
+
+    action: Literal["rescore"]
+
+
+class ActivateRequest(BaseModel):
+    """Make a stored version active (a rollback) and place every customer under it."""
+
+    action: Literal["activate"]
+    version: str = Field(min_length=1)
+    reason: str = Field(default="activated on demand", max_length=500)
+
+
+class WorkItem(BaseModel):
+    """One fanned-out step of a retraining run, as the work queue carries it."""
+
+    action: Literal["features", "train", "assign"]
+    run: str
+    segment: int = 0
+    segments: int = 1
+
+
+Request = Annotated[RetrainRequest | RescoreRequest | ActivateRequest, Field(discriminator="action")]
+REQUEST: TypeAdapter[RetrainRequest | RescoreRequest | ActivateRequest] = TypeAdapter(Request)
+
+
+def parse_request(event: Mapping[str, Any]) -> RetrainRequest | RescoreRequest | ActivateRequest:
+    """An EventBridge schedule's event (or ``{}``) retrains; otherwise ``action`` says what to do."""
+    body = {} if event.get("source") == "aws.events" else event
+    return REQUEST.validate_python({"action": "retrain", **body})
+
+
+@dataclass(frozen=True)
+class Retraining:
+    """The retrain function's service: its stores and policies, and one method per kind of request."""
+
+    profiles: ProfileRepository  # publishing: every move goes out as a segment event
+    store: ObjectStore
+    registry: ModelRegistry
+    work: WorkQueue
+    policy: PromotionPolicy
+    training: TrainingConfig
+    scan_segments: int
+    fan_out_segments: int
+
+    def handle(self, request: RetrainRequest | RescoreRequest | ActivateRequest, now: datetime) -> dict[str, Any]:
+        """Do what ``request`` asks; the answer is what the invocation returns."""
+        if isinstance(request, RescoreRequest):
+            rules = LiveDocument(self.store, TriggerRules).get(now)  # the rules in force: tiers age too
+            return {"moved": rescore(self.profiles, self.store, self.registry, now, scan_segments=self.scan_segments,
+                                     rules=rules)}  # fmt: skip
+        if isinstance(request, ActivateRequest):
+            moved = activate(request.version, self.profiles, self.store, self.registry, now, request.reason)
+            return {"active": request.version, "moved": moved}
+        fan_out = request.segments or self.fan_out_segments
+        if fan_out:
+            return {"run": start_fan_out(self.work, fan_out, now), "segments": fan_out}
+        outcome = retrain(self.profiles, self.store, self.registry, self.policy, now, self.training, self.scan_segments)
+        result = asdict(outcome)
+        result["metrics"] = {k: v for k, v in outcome.metrics.items() if k not in ("candidates", "training_bins")}
+        return result
+
+    def step(self, item: WorkItem, now: datetime) -> RetrainOutcome | int | None:
+        """One fanned-out step: features (None), train (the outcome once trained), assign (customers moved)."""
+        if item.action == "features":
+            collect_features(item.run, item.segment, item.segments, self.profiles, self.store, self.work, now)
+            return None
+        if item.action == "train":
+            return train_fanned_out(item.run, item.segments, self.store, self.registry, self.policy, self.work, now,
+                                    self.training)  # fmt: skip
+        return assign_segment(item.run, item.segment, self.profiles, self.store, now)

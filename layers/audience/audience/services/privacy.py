@@ -7,12 +7,15 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from audience.domain.errors import ConcurrentUpdate, CustomerNotFound, TransientError
+from pydantic import BaseModel, Field
+
+from audience.domain.errors import CustomerNotFound
 from audience.domain.privacy import AuditEntry, Receipt, erasure_receipt, pseudonym
 from audience.domain.profile import Profile
 from audience.ports import AuditTrail, ObjectStore, PrivacyStore, ProfileRepository, WorkQueue
 from audience.services.consent import set_consent
-from audience.services.profiles import CONFLICT_RETRIES, get_profile
+from audience.services.profiles import get_profile
+from audience.services.unit_of_work import until_unchanged
 
 
 class Suppression:
@@ -24,6 +27,18 @@ class Suppression:
     def __call__(self, ids: Iterable[str]) -> set[str]:
         by_pseudonym = {pseudonym(self.pepper, i): i for i in ids}
         return {by_pseudonym[p] for p in self.store.suppressed(by_pseudonym)} if by_pseudonym else set()
+
+
+class Scrub(BaseModel):
+    ids: list[str] = Field(min_length=1)
+    subject: str = Field(description="the erased customer's pseudonym, the audit trail's subject")
+    receipt: str
+
+
+class ScrubWork(BaseModel):
+    """A work item for the import function: remove an erased customer's rows from the bucket."""
+
+    scrub: Scrub
 
 
 def erase_customer(
@@ -38,7 +53,8 @@ def erase_customer(
     """Remove every item of the customer (the profile with its history, segments, consent,
     ledger and idempotency records; the redirects of its merged ids), suppress all its ids, and
     record the erasure, in one transaction. 404 for an unknown id."""
-    for _ in range(CONFLICT_RETRIES + 1):
+
+    def attempt(_: int) -> tuple[Receipt, AuditEntry, list[str]]:
         profile = get_profile(customer_id, profiles)
         ids = sorted({customer_id, profile.customer_id, *profile.identities})
         stored = profiles.get_many(ids)
@@ -46,14 +62,13 @@ def erase_customer(
         receipt = erasure_receipt(customer_id, now, len(redirects), len(ids))
         entry = AuditEntry(subject=pseudonym(pepper, profile.customer_id), at=now, action="customer.erased",
                            actor=actor, details=receipt.model_dump(mode="json", exclude={"customer_id"}))  # fmt: skip
-        try:
-            store.erase(profile.customer_id, redirects, [pseudonym(pepper, i) for i in ids], entry)
-        except ConcurrentUpdate:
-            continue
-        if files is not None:  # the bucket's copies: scrub_files, by the function that writes them
-            files.send({"scrub": {"ids": ids, "subject": entry.subject, "receipt": receipt.receipt_id}})
-        return receipt
-    raise TransientError("the profile kept changing; retry the erasure")
+        store.erase(profile.customer_id, redirects, [pseudonym(pepper, i) for i in ids], entry)
+        return receipt, entry, ids
+
+    receipt, entry, ids = until_unchanged(attempt, f"the profile of {customer_id!r}")
+    if files is not None:  # the bucket's copies: scrub_files, by the function that writes them
+        files.send(ScrubWork(scrub=Scrub(ids=ids, subject=entry.subject, receipt=receipt.receipt_id)).model_dump())
+    return receipt
 
 
 def lift_suppression(customer_id: str, store: PrivacyStore, pepper: str) -> bool:
@@ -118,6 +133,16 @@ def record_consent(
 # Files that hold customer rows: import rejects (the row as read) and customer-merge provenance.
 ROW_FILES = ("rejects/", "reports/imports/")
 SNAPSHOTS = "work/models/"  # fanned-out training feature files: rebuilt by the next retrain
+
+
+def scrub_erased(ids: Sequence[str], subject: str, receipt: str, store: ObjectStore, audit: AuditTrail,
+                 now: datetime) -> dict[str, int]:  # fmt: skip
+    """The file half of an erasure (the import function runs it: it writes those files), audited
+    as ``customer.scrubbed`` under the erasure's subject and receipt."""
+    counts = scrub_files(store, ids)
+    audit.record(AuditEntry(subject=subject, at=now, action="customer.scrubbed", actor="import function",
+                            details={"receipt": receipt, **counts}))  # fmt: skip
+    return counts
 
 
 def scrub_files(store: ObjectStore, ids: Sequence[str]) -> dict[str, int]:

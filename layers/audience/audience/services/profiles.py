@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,15 +10,15 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from audience.domain import identity
-from audience.domain.errors import ConcurrentUpdate, CustomerNotFound, TransientError
+from audience.domain.errors import CustomerNotFound, TransientError
 from audience.domain.events import Message, message_from_json
 from audience.domain.money import Currencies, UnknownCurrency
 from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold, merge
 from audience.ports import DeadLetters, ProfileRepository
+from audience.services.unit_of_work import until_unchanged
 
 logger = logging.getLogger(__name__)
 
-CONFLICT_RETRIES = 3
 Placer = Callable[[Profile, datetime], Profile]  # a profile in its segments as of a moment
 Blocked = Callable[[Iterable[str]], set[str]]  # which of these ids belong to an erased customer
 MAX_REDIRECT_HOPS = 5
@@ -122,12 +120,33 @@ class _Batch:
             pending = kept
         stored = _load_with_redirects(self.profiles, identity.identities(p.message for p in pending))
         for group, items in _groups(pending, stored):
-            self.apply_customer(group, items, stored, attempt=0)
+            self.apply_customer(group, items, stored)
 
-    def apply_customer(
-        self, group: identity.Group, items: list[_Pending], stored: Mapping[str, Profile], attempt: int
-    ) -> None:
-        """Merge the group's retired ids into its customer, fold its events, write it all once."""
+    def apply_customer(self, group: identity.Group, items: list[_Pending], stored: Mapping[str, Profile]) -> None:
+        """One customer's records, written once; a lost race re-reads the customer's ids, plans
+        and folds again (the unit of work's retries), and then leaves them to the stream's retry."""
+
+        def attempt(n: int) -> None:
+            if n == 0:
+                self.write_customer(group, items, stored)
+                return
+            fresh = _load_with_redirects(
+                self.profiles, identity.identities(p.message for p in items) | {group.customer_id}
+            )
+            for sub_group, sub_items in _groups(items, fresh):  # replays of what a sub-group wrote are skipped
+                self.write_customer(sub_group, sub_items, fresh)
+
+        def conflicted() -> None:
+            self.outcome.conflicts += 1
+
+        try:
+            until_unchanged(attempt, f"customer {group.customer_id!r}", on_conflict=conflicted)
+        except TransientError as exc:
+            self.retry_later(items, str(exc))
+
+    def write_customer(self, group: identity.Group, items: list[_Pending], stored: Mapping[str, Profile]) -> None:
+        """Merge the group's retired ids into its customer, fold its events, write it all once
+        (``ConcurrentUpdate`` if a stored item changed since ``stored`` was read)."""
         current = stored.get(group.customer_id) or Profile(customer_id=group.customer_id)
         merged = current
         for absorbed in group.absorb:
@@ -147,22 +166,7 @@ class _Batch:
         if updated == current and not retired:
             self.outcome.duplicates += skipped  # every record was a replay or a repeated message
             return
-        try:
-            self.profiles.save(updated, retired)
-        except ConcurrentUpdate:
-            self.outcome.conflicts += 1
-            if attempt < CONFLICT_RETRIES:  # back off a little, re-read this customer's ids, fold again
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 (jitter, not secrets)
-                ids = identity.identities(p.message for p in items) | {group.customer_id}
-                fresh = _load_with_redirects(self.profiles, ids)
-                for sub_group, sub_items in _groups(items, fresh):
-                    self.apply_customer(sub_group, sub_items, fresh, attempt + 1)
-            else:
-                self.retry_later(items, "kept conflicting")
-            return
-        except TransientError as exc:
-            self.retry_later(items, str(exc))
-            return
+        self.profiles.save(updated, retired)
         self.outcome.duplicates += skipped
         self.outcome.processed += len(items) - skipped
         self.outcome.profiles_updated += 1

@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 
 from audience.domain.profile import Profile
 from audience.domain.triggers import TriggerRules
-from audience.models.assign import Tiers, place
-from audience.models.spec import SegmentSpec
 from audience.ports import ModelRegistry, ObjectStore
-from audience.services.configs import LiveConfig
+from audience.segmentation.assign import Tiers, place
+from audience.segmentation.spec import SegmentSpec
+from audience.segmentation.store import BucketModelStore
+from audience.services.documents import LiveDocument
 
 EVENT_REASON = "profile updated"
 
@@ -25,7 +26,7 @@ class LiveModel:
     active version changes)."""
 
     def __init__(self, registry: ModelRegistry, store: ObjectStore, refresh: timedelta = timedelta(minutes=1)) -> None:
-        self.registry, self.store, self.refresh = registry, store, refresh
+        self.registry, self.models, self.refresh = registry, BucketModelStore(store), refresh
         self._spec: SegmentSpec | None = None
         self._checked: datetime | None = None
 
@@ -36,8 +37,7 @@ class LiveModel:
             if version is None:
                 self._spec = None
             elif self._spec is None or self._spec.version != version:
-                text = self.store.read_text(f"models/{version}/spec.json")
-                self._spec = SegmentSpec.model_validate_json(text) if text else None
+                self._spec = self.models.spec(version)
         return self._spec
 
 
@@ -47,7 +47,7 @@ class LiveTiers:
 
     def __init__(self, registry: ModelRegistry, store: ObjectStore, refresh: timedelta = timedelta(minutes=1)) -> None:
         self.model = LiveModel(registry, store, refresh)
-        self.rules = LiveConfig(store, TriggerRules, refresh)
+        self.rules = LiveDocument(store, TriggerRules, refresh)
 
     def __call__(self, profile: Profile, now: datetime) -> Profile:
         if profile.merged_into is not None:
@@ -69,7 +69,7 @@ class LiveScoring:
         min_dwell: timedelta = timedelta(0),
     ) -> None:
         self.model = LiveModel(registry, store, refresh)
-        self.rules = LiveConfig(store, TriggerRules, refresh)
+        self.rules = LiveDocument(store, TriggerRules, refresh)
         self.min_dwell = min_dwell
 
     def __call__(self, profile: Profile, now: datetime) -> Profile:

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from audience.domain.errors import FieldError, InvalidInput, SegmentNotFound
 from audience.domain.segments import segment_id
 from audience.domain.triggers import TriggerRules
-from audience.models.spec import SegmentSpec
 from audience.ports import SegmentMembers
+from audience.segmentation.spec import SegmentSpec
 
 
 class SegmentInfo(BaseModel):

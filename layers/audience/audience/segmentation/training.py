@@ -28,8 +28,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from audience.domain.profile import Profile
-from audience.models.features import FEATURES, SKEWED, features
-from audience.models.spec import RF_SEGMENTS, Clusters, Rfm, SegmentSpec, Transform
+from audience.segmentation.features import FEATURES, SKEWED, features
+from audience.segmentation.spec import RF_SEGMENTS, Clusters, Rfm, SegmentSpec, Transform
 
 Matrix = NDArray[np.float64]
 

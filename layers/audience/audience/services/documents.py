@@ -15,42 +15,46 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel
-
-from audience.domain.documents import default_document, parse_document
+from audience.domain.documents import Document, default_document, parse_document
 from audience.domain.errors import FieldError, InvalidInput
-from audience.domain.personalization import ContentMapping
 from audience.domain.privacy import AuditEntry
 from audience.domain.triggers import TriggerRules
 from audience.ports import AuditTrail, ObjectStore
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T", bound=BaseModel)
+T = TypeVar("T", bound="Document")
 
-DOCUMENTS: dict[str, type[BaseModel]] = {"triggers": TriggerRules, "personalization": ContentMapping}
-NAMES = {model: name for name, model in DOCUMENTS.items()}
 UPLOAD_PREFIX, LIVE_PREFIX = "config/", "live/"
 
 
+def documents() -> dict[str, type[Document]]:
+    """Every document users may upload, by name. (Imported here, not at the top: the functions
+    that only read the trigger rules, the stream first, need not load the content mapping.)"""
+    from audience.domain.personalization import ContentMapping
+
+    return {model.document: model for model in (TriggerRules, ContentMapping)}
+
+
 @dataclass(frozen=True)
-class ConfigOutcome:
+class DocumentOutcome:
     name: str
     accepted: bool
     report_key: str
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
-def accept(store: ObjectStore, key: str, now: datetime, audit: AuditTrail | None = None) -> ConfigOutcome:
+def accept(store: ObjectStore, key: str, now: datetime, audit: AuditTrail | None = None) -> DocumentOutcome:
     """Check the uploaded ``config/<name>.json``; put it in force only if it is valid; the
     outcome goes to the audit trail (subject ``config``)."""
     name = key.removeprefix(UPLOAD_PREFIX).removesuffix(".json")
     report_key = f"reports/config/{name}-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
     text = store.read_text(key)
-    model = DOCUMENTS.get(name)
+    known = documents()
+    model = known.get(name)
     try:
         if model is None:
-            expected = ", ".join(DOCUMENTS)
+            expected = ", ".join(known)
             raise InvalidInput([FieldError("(file)", f"unknown configuration '{name}': expected one of {expected}")])
         if text is None:
             raise InvalidInput([FieldError("(file)", "the object is gone")])
@@ -58,11 +62,11 @@ def accept(store: ObjectStore, key: str, now: datetime, audit: AuditTrail | None
     except InvalidInput as exc:
         errors = [{"field": e.field, "reason": e.reason} for e in exc.errors]
         logger.error("configuration %s refused, the previous one stays in force: %s", key, exc)
-        outcome = ConfigOutcome(name, False, report_key, errors)
+        outcome = DocumentOutcome(name, False, report_key, errors)
     else:
         store.put_text(f"{LIVE_PREFIX}{name}.json", text)
         logger.info("configuration %s accepted and in force", key)
-        outcome = ConfigOutcome(name, True, report_key)
+        outcome = DocumentOutcome(name, True, report_key)
     store.put_text(report_key, json.dumps({"key": key, "at": now.isoformat(), **outcome.__dict__}, indent=2))
     if audit is not None:
         action = "config.accepted" if outcome.accepted else "config.refused"
@@ -71,12 +75,12 @@ def accept(store: ObjectStore, key: str, now: datetime, audit: AuditTrail | None
     return outcome
 
 
-class LiveConfig(Generic[T]):
+class LiveDocument(Generic[T]):
     """The document in force, read at most once per ``refresh`` (the shipped default if none)."""
 
     def __init__(self, store: ObjectStore, model: type[T], refresh: timedelta = timedelta(minutes=1)) -> None:
         self.store, self.model, self.refresh = store, model, refresh
-        self.name = NAMES[model]
+        self.name = model.document
         self._value: T = default_document(model, self.name)
         self._checked: datetime | None = None
 

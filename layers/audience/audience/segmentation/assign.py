@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from audience.domain.profile import Profile
 from audience.domain.segments import Segments, Tier
 from audience.domain.triggers import TriggerRules
-from audience.models.features import features, rfm_inputs
-from audience.models.spec import SegmentSpec
+from audience.segmentation.features import features, rfm_inputs
+from audience.segmentation.spec import SegmentSpec
 
 
 def placement(spec: SegmentSpec, segment: int, row: Sequence[float | None], now: datetime) -> Segments:

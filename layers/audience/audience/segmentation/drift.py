@@ -17,8 +17,8 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 from scipy.optimize import linear_sum_assignment
 
-from audience.models.features import FEATURES
-from audience.models.training import Matrix, bin_shares
+from audience.segmentation.features import FEATURES
+from audience.segmentation.training import Matrix, bin_shares
 
 PSI_FLOOR = 1e-4  # an empty bin counts as this share: the index stays finite
 

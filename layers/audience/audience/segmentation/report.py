@@ -16,8 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.decomposition import PCA
 
-from audience.models.features import FEATURES
-from audience.models.training import Matrix, Trained
+from audience.segmentation.features import FEATURES
+from audience.segmentation.training import Matrix, Trained
 
 PLOT_SAMPLE = 5_000  # points in the projection and the distributions
 

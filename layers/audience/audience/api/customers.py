@@ -1,0 +1,49 @@
+"""``/v1/customers/{customerId}``: the profile and what to show the customer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
+
+from audience.api.edge import responses
+from audience.api.views import CustomerView
+from audience.bootstrap import ProfilesApiDeps
+from audience.domain.personalization import Choice
+from audience.observability import count
+from audience.services.profiles import get_profile
+
+metrics = Metrics()  # Powertools instances share one metric set: the handler flushes it
+CustomerId = Annotated[str, Path(min_length=1, max_length=256, description="any id the customer is known by")]
+
+
+def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
+    routes = Router()  # type: ignore[no-untyped-call]
+
+    @routes.get(
+        "/v1/customers/<customerId>",
+        summary="A customer's profile, segments, scores, consent and last change",
+        responses=responses(400, 404, 503),
+    )
+    def get_customer(customerId: CustomerId) -> CustomerView:  # noqa: N803 (the path parameter's name)
+        d = deps()
+        count(metrics, ProfileLookups=1)
+        profile = get_profile(customerId, d.profiles)
+        return CustomerView.model_validate(profile.public_view(as_of=datetime.now(UTC), currency=d.currency))
+
+    @routes.get(
+        "/v1/customers/<customerId>/personalization",
+        summary="What to show the customer, and why",
+        responses=responses(400, 404, 503),
+    )
+    def get_personalization(customerId: CustomerId) -> Choice:  # noqa: N803
+        d = deps()
+        choice = d.content.get(datetime.now(UTC)).choose(get_profile(customerId, d.profiles))
+        count(metrics, **{"Personalized" if choice.personalized else "NotPersonalized": 1})
+        return choice
+
+    return routes

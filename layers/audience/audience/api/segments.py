@@ -1,0 +1,38 @@
+"""``/v1/segments``: every segment, and a segment's members a page at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from audience.api.edge import responses
+from audience.bootstrap import ProfilesApiDeps
+from audience.services.segments import MembersPage, SegmentList, list_segments, page
+
+SegmentId = Annotated[str, Path(max_length=256, description="as GET /v1/segments lists it, e.g. tier:high-value")]
+
+
+def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
+    routes = Router()  # type: ignore[no-untyped-call]
+
+    @routes.get("/v1/segments", summary="Every segment with its definition, size and model version",
+                responses=responses(503))  # fmt: skip
+    def get_segments() -> SegmentList:
+        d, now = deps(), datetime.now(UTC)
+        return list_segments(d.model.spec(now), d.rules.get(now), d.profiles)
+
+    @routes.get("/v1/segments/<segmentId>/customers", summary="A segment's members, a page at a time",
+                responses=responses(400, 404, 503))  # fmt: skip
+    def get_members(
+        segmentId: SegmentId,  # noqa: N803
+        cursor: Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> MembersPage:
+        d, now = deps(), datetime.now(UTC)
+        return page(segmentId, d.model.spec(now), d.rules.get(now), d.profiles, limit, cursor)
+
+    return routes

@@ -1,0 +1,104 @@
+"""The read API's response bodies, so ``docs/openapi.json`` describes every answer a client gets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from audience.domain.privacy import AuditEntry
+from audience.domain.segments import SegmentChange, Segments, Tier
+
+
+class View(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+
+class Rfm(View):
+    orders: int
+    revenue: float
+    refunds: int
+    refunded: float
+    net_revenue: float = Field(alias="netRevenue")
+    average_order_value: float | None = Field(alias="averageOrderValue")
+    first_order_at: str | None = Field(alias="firstOrderAt")
+    last_order_at: str | None = Field(alias="lastOrderAt")
+    days_since_last_order: int | None = Field(alias="daysSinceLastOrder")
+    mean_days_between_orders: float | None = Field(alias="meanDaysBetweenOrders")
+
+
+class Window(View):
+    orders: int
+    revenue: float
+
+
+class Engagement(View):
+    page_views: int = Field(alias="pageViews")
+    product_views: int = Field(alias="productViews")
+    cart_adds: int = Field(alias="cartAdds")
+    cart_views: int = Field(alias="cartViews")
+    checkouts_started: int = Field(alias="checkoutsStarted")
+    email_opens: int = Field(alias="emailOpens")
+    email_clicks: int = Field(alias="emailClicks")
+    click_through_rate: float | None = Field(alias="clickThroughRate")
+    unsubscribed: bool
+
+
+class Context(View):
+    """The latest values the customer's events carried (each absent until one did)."""
+
+    device_type: str | None = Field(default=None, alias="deviceType")
+    country: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    preferred_hour: int | None = Field(alias="preferredHour", description="the local hour most events arrive in")
+
+
+class CategorySpend(View):
+    category: str
+    spend: float
+
+
+class ConsentState(View):
+    granted: bool
+    at: str | None = Field(default=None, description="when it was decided (absent: never asked, allowed)")
+    source: str | None = Field(default=None, description="identify, import or api")
+
+
+class CustomerView(View):
+    """``GET /v1/customers/{customerId}``: the unified profile, as of the request."""
+
+    customer_id: str = Field(alias="customerId")
+    identities: list[str]
+    currency: str
+    first_seen: str | None = Field(alias="firstSeen")
+    last_seen: str | None = Field(alias="lastSeen")
+    rfm: Rfm
+    windows: dict[str, Window] = Field(description="rolling windows: 30d, 90d")
+    engagement: Engagement
+    context: Context
+    top_categories: list[CategorySpend] = Field(alias="topCategories")
+    traits: dict[str, Any] = Field(description="identify traits as sent (contact details as keyed hashes)")
+    consent: dict[str, ConsentState] = Field(description="analytics, personalization, marketing")
+    segments: Segments | None
+    tier: Tier | None
+    segment_ids: list[str] = Field(alias="segmentIds")
+    last_segment_change: SegmentChange | None = Field(alias="lastSegmentChange")
+    event_counts: dict[str, int] = Field(alias="eventCounts")
+    track_counts: dict[str, int] = Field(alias="trackCounts")
+
+
+class ConsentView(View):
+    """``PUT /v1/customers/{customerId}/consent``: the customer's consent after the change."""
+
+    customer_id: str = Field(alias="customerId")
+    consent: dict[str, ConsentState]
+
+
+class Export(View):
+    """``GET /v1/customers/{customerId}/export``: everything held about the customer."""
+
+    customer_id: str = Field(alias="customerId")
+    exported_at: str = Field(alias="exportedAt", description="ISO 8601")
+    profile: dict[str, Any] = Field(description="the stored profile, every field")
+    audit: list[AuditEntry]
