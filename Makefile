@@ -9,7 +9,7 @@ AWS_PORT ?= 4566
 API_PORT ?= 3000
 EMBEDDED := $(BIN)/python -m embedded --aws-port $(AWS_PORT) --api-port $(API_PORT)
 
-.PHONY: fuzz security openapi help venv demo retrain bench test test-unit test-integration test-e2e lint local invoke build validate lock clean
+.PHONY: fuzz security openapi help venv demo retrain bench test test-fast test-unit test-integration test-e2e lint local invoke build validate lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -58,10 +58,18 @@ $(CHECKOV_VENV)/.installed:
 security: $(CHECKOV_VENV)/.installed ## checkov over template.yaml (each skipped check is justified in the template)
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
+# Tests spread over the cores (pytest-xdist; each worker that runs end-to-end tests starts its own
+# embedded stack on free ports). TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= auto
+
 test: $(BIN)/.installed security ## the whole suite: lint, types, checkov, unit, integration, end to end, template (cfn-lint)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
+
+test-fast: $(BIN)/.installed ## the inner loop: lint, unit and template tests (no moto, no SAM CLI), in under two minutes
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n $(TEST_WORKERS) tests/unit tests/template -m "not slow" -q
 
 fuzz: $(BIN)/.installed ## schemathesis against the embedded stack, 500 examples per operation; prints the counts (docs/security.md)
 	FUZZ_EXAMPLES=500 $(BIN)/pytest tests/e2e/test_fuzzing.py -q -s -p no:cacheprovider

@@ -5,9 +5,8 @@ chunk of an import too large for one invocation (the S3 invocation fanned it out
 erased customer's rows from the files this function writes. Imported customers who meet a
 trigger rule enter its tier at once; the model's placement of new customers waits for the
 daily rescore.
+(No ``from __future__ import annotations``: pydantic resolves the work record's types here.)
 """
-
-from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache

@@ -5,9 +5,8 @@ Events: ``{}`` or an EventBridge scheduled event retrains (in this invocation, o
 ``FAN_OUT_SEGMENTS`` scan segments, or ``{"action": "retrain", "segments": N}``);
 ``{"action": "rescore"}`` rescores; ``{"action": "activate", "version": "<version>", "reason":
 "..."}`` activates. SQS work items carry the fanned-out steps (features, train, assign).
+(No ``from __future__ import annotations``: pydantic resolves the work record's types here.)
 """
-
-from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache

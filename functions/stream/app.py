@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.utilities.data_classes import KinesisStreamEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from audience import bootstrap
@@ -25,19 +25,20 @@ metrics = Metrics()
 deps = cache(bootstrap.stream)  # once per container
 
 
-def to_stream_records(event: KinesisStreamEvent) -> list[StreamRecord]:
+def to_stream_records(event: dict[str, Any]) -> list[StreamRecord]:
+    """The records of a Kinesis event. (Read from the event's dict: Powertools' data classes
+    package would add ~50 ms to every cold start for these four fields.)"""
     records = []
-    for record in event.records:
-        sequence = record.kinesis.sequence_number
-        shard_id = record.event_id.split(":", 1)[0]  # eventID is "<shardId>:<sequenceNumber>"
-        position = StreamPosition(shard_id, record.kinesis.partition_key, int(sequence))
-        records.append(StreamRecord(sequence, position, base64.b64decode(record.kinesis.data)))
+    for record in event["Records"]:
+        kinesis, sequence = record["kinesis"], record["kinesis"]["sequenceNumber"]
+        shard_id = record["eventID"].split(":", 1)[0]  # eventID is "<shardId>:<sequenceNumber>"
+        position = StreamPosition(shard_id, kinesis["partitionKey"], int(sequence))
+        records.append(StreamRecord(sequence, position, base64.b64decode(kinesis["data"])))
     return records
 
 
 @lambda_handler(logger, metrics)
-@event_source(data_class=KinesisStreamEvent)
-def handler(event: KinesisStreamEvent, context: LambdaContext) -> dict:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     d = deps()
     d.stats.reset()
     outcome = apply_records(to_stream_records(event), d.profiles, d.dead_letters, d.currencies, datetime.now(UTC),

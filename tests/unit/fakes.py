@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import IO, Any
 
+from audience.adapters.dynamodb import StoreStats
 from audience.domain.errors import ConcurrentUpdate
+from audience.domain.events import Message
 from audience.domain.privacy import AuditEntry
 from audience.domain.profile import Profile
 from audience.domain.segments import SegmentEvent
@@ -35,6 +37,15 @@ class MemoryProfiles:
         if stored is None or stored.version != stored_version:
             raise ConcurrentUpdate(customer_id)
         self.items[customer_id] = stored.model_copy(update={"outbox": [], "version": stored.version + 1})
+
+    def members(self, segment: str, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
+        """As the membership indexes answer: customers who allow personalization, in id order."""
+        ids = sorted(c for c, p in self.items.items() if p.personalization_allowed and segment in p.segment_ids())
+        page = [c for c in ids if after is None or c > after][:limit]
+        return page, page[-1] if len(page) == limit else None
+
+    def count(self, segment: str) -> int:
+        return len(self.members(segment, len(self.items) + 1)[0])
 
     def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
         for item in (profile, *retired):
@@ -139,3 +150,69 @@ class MemoryPrivacy:
 
     def lift(self, pseudonyms: Sequence[str]) -> None:
         self.suppression -= set(pseudonyms)
+
+
+class MemorySink:
+    """The event stream: what the webhook published."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def publish(self, messages: Sequence[Message]) -> None:
+        self.messages += messages
+
+
+class MemoryQueue:
+    def __init__(self) -> None:
+        self.items: list[Mapping[str, Any]] = []
+
+    def send(self, item: Mapping[str, Any]) -> None:
+        self.items.append(item)
+
+
+class MemoryInfrastructure:
+    """The composition root's infrastructure in memory: ``bootstrap.<function>(settings, infra)``
+    builds a function's real bundle on these fakes (one table, bucket, bus and stream; a queue
+    per URL; secrets by name)."""
+
+    def __init__(self, secrets: Mapping[str, list[str]] | None = None) -> None:
+        self.table = MemoryProfiles()
+        self.models = MemoryRegistry()
+        self.audit = MemoryPrivacy(self.table)
+        self.objects = MemoryBucket()
+        self.published = MemoryBus()
+        self.sink = MemorySink()
+        self.queues: dict[str, MemoryQueue] = {}
+        self.dead = MemoryDeadLetters()
+        self.secrets = dict(secrets or {})
+        self.store_stats = StoreStats()
+
+    def profiles(self, table: str) -> MemoryProfiles:
+        return self.table
+
+    def registry(self, table: str) -> MemoryRegistry:
+        return self.models
+
+    def privacy(self, table: str) -> MemoryPrivacy:
+        return self.audit
+
+    def bucket(self, name: str) -> MemoryBucket:
+        return self.objects
+
+    def bus(self, name: str) -> MemoryBus:
+        return self.published
+
+    def events(self, stream: str) -> MemorySink:
+        return self.sink
+
+    def queue(self, url: str) -> MemoryQueue:
+        return self.queues.setdefault(url, MemoryQueue())
+
+    def dead_letters(self, url: str) -> MemoryDeadLetters:
+        return self.dead
+
+    def secret(self, name: str) -> Callable[[], list[str]]:
+        return lambda: self.secrets[name]
+
+    def stats(self) -> StoreStats:
+        return self.store_stats

@@ -54,7 +54,8 @@ if TYPE_CHECKING:
 
 
 class Infrastructure(Protocol):
-    """Where the adapters come from: ``AwsInfrastructure`` in Lambda, fakes in tests."""
+    """Where the adapters come from: ``adapters.infrastructure.AwsInfrastructure`` in Lambda,
+    ``tests.unit.fakes.MemoryInfrastructure`` in tests."""
 
     def profiles(self, table: str) -> Profiles: ...
     def registry(self, table: str) -> ModelRegistry: ...
@@ -71,63 +72,10 @@ class Infrastructure(Protocol):
         """What the profile table's requests cost in this invocation (reset by the handler)."""
 
 
-class AwsInfrastructure:
-    """boto3 adapters (clients made lazily, cached per container; ``AWS_ENDPOINT_URL`` honoured)."""
+def _aws() -> Infrastructure:
+    from audience.adapters.infrastructure import AwsInfrastructure
 
-    def __init__(self) -> None:
-        from audience.adapters.dynamodb import StoreStats
-
-        self._stats = StoreStats()
-
-    def profiles(self, table: str) -> Profiles:
-        from audience.adapters.dynamodb import DynamoProfileRepository
-
-        repository = DynamoProfileRepository(table)
-        repository.stats = self._stats
-        return repository
-
-    def registry(self, table: str) -> ModelRegistry:
-        from audience.adapters.dynamodb import DynamoModelRegistry
-
-        return DynamoModelRegistry(table)
-
-    def privacy(self, table: str) -> PrivacyStore:
-        from audience.adapters.dynamodb import DynamoPrivacy
-
-        return DynamoPrivacy(table)
-
-    def bucket(self, name: str) -> ObjectStore:
-        from audience.adapters.s3 import S3ObjectStore
-
-        return S3ObjectStore(name)
-
-    def bus(self, name: str) -> SegmentEventSink:
-        from audience.adapters.eventbridge import EventBridgeSegmentEvents
-
-        return EventBridgeSegmentEvents(name)
-
-    def events(self, stream: str) -> EventSink:
-        from audience.adapters.kinesis import KinesisEventSink
-
-        return KinesisEventSink(stream)
-
-    def queue(self, url: str) -> WorkQueue:
-        from audience.adapters.sqs import SqsWorkQueue
-
-        return SqsWorkQueue(url)
-
-    def dead_letters(self, url: str) -> DeadLetters:
-        from audience.adapters.sqs import SqsDeadLetters
-
-        return SqsDeadLetters(url)
-
-    def secret(self, name: str) -> Callable[[], list[str]]:
-        from audience.adapters.secrets import RotatingSecret
-
-        return RotatingSecret(name).values
-
-    def stats(self) -> StoreStats:
-        return self._stats
+    return AwsInfrastructure()
 
 
 # ---------------------------------------------------------------- the rules decided once
@@ -170,7 +118,7 @@ class IngestDeps:
 
 
 def ingest(settings: IngestSettings | None = None, infra: Infrastructure | None = None) -> IngestDeps:
-    settings, infra = settings or IngestSettings.from_env(), infra or AwsInfrastructure()
+    settings, infra = settings or IngestSettings.from_env(), infra or _aws()
     return IngestDeps(
         sink=infra.events(settings.events_stream),
         signing_secrets=infra.secret(settings.webhook_secret_name) if settings.webhook_secret_name else None,
@@ -193,7 +141,7 @@ class StreamDeps:
 def stream(settings: StreamSettings | None = None, infra: Infrastructure | None = None) -> StreamDeps:
     from audience.services.scoring import LiveScoring
 
-    settings, infra = settings or StreamSettings.from_env(), infra or AwsInfrastructure()
+    settings, infra = settings or StreamSettings.from_env(), infra or _aws()
     scoring = LiveScoring(
         infra.registry(settings.profiles_table),
         infra.bucket(settings.data_bucket),
@@ -228,7 +176,7 @@ def profiles_api(settings: ProfilesApiSettings | None = None, infra: Infrastruct
     from audience.services.documents import LiveDocument
     from audience.services.scoring import LiveModel
 
-    settings, infra = settings or ProfilesApiSettings.from_env(), infra or AwsInfrastructure()
+    settings, infra = settings or ProfilesApiSettings.from_env(), infra or _aws()
     bucket, refresh = infra.bucket(settings.data_bucket), settings.refresh
     pepper = _pepper(settings, infra)
     assert pepper is not None  # the settings require PII_PEPPER_NAME
@@ -260,7 +208,7 @@ class ImportDeps:
 def importer(settings: ImportSettings | None = None, infra: Infrastructure | None = None) -> ImportDeps:
     from audience.services.scoring import LiveTiers
 
-    settings, infra = settings or ImportSettings.from_env(), infra or AwsInfrastructure()
+    settings, infra = settings or ImportSettings.from_env(), infra or _aws()
     bucket, pepper = infra.bucket(settings.data_bucket), _pepper(settings, infra)
     return ImportDeps(
         store=bucket,
@@ -282,7 +230,7 @@ class DocumentDeps:
 
 
 def documents(settings: DocumentSettings | None = None, infra: Infrastructure | None = None) -> DocumentDeps:
-    settings, infra = settings or DocumentSettings.from_env(), infra or AwsInfrastructure()
+    settings, infra = settings or DocumentSettings.from_env(), infra or _aws()
     return DocumentDeps(store=infra.bucket(settings.data_bucket), audit=infra.privacy(settings.profiles_table))
 
 
@@ -291,7 +239,7 @@ def retrain(settings: RetrainSettings | None = None, infra: Infrastructure | Non
     from audience.segmentation.training import TrainingConfig
     from audience.services.models import Retraining
 
-    settings, infra = settings or RetrainSettings.from_env(), infra or AwsInfrastructure()
+    settings, infra = settings or RetrainSettings.from_env(), infra or _aws()
     training = TrainingConfig(rf_segments=tuple(settings.rf_segments)) if settings.rf_segments else TrainingConfig()
     policy = PromotionPolicy(min_silhouette=settings.min_silhouette, min_cluster_share=settings.min_cluster_share,
                              min_stability=settings.min_stability, drift_psi=settings.drift_psi)  # fmt: skip

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from audience.domain.events import Message
-from audience.domain.privacy import AuditEntry
-from audience.domain.profile import Profile
-from audience.domain.segments import SegmentEvent
+if TYPE_CHECKING:  # annotations only: a function imports the domain models its own path uses
+    from audience.domain.events import Message
+    from audience.domain.privacy import AuditEntry
+    from audience.domain.profile import Profile
+    from audience.domain.segments import SegmentEvent
 
 
 class EventSink(Protocol):

@@ -1,0 +1,180 @@
+"""Each handler as Lambda calls it, with its bundle built by the composition root on the in-memory
+infrastructure: the handler's own logic (parsing, dispatch, answers) without moto."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable
+from copy import deepcopy
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from audience import bootstrap
+from audience.domain.privacy import AuditEntry, pseudonym
+from audience.domain.signatures import segment_signature
+from audience.settings import (
+    DocumentSettings,
+    ImportSettings,
+    IngestSettings,
+    ProfilesApiSettings,
+    RetrainSettings,
+    StreamSettings,
+)
+from embedded.runtime import LambdaContext
+from tests.conftest import ROOT, load_event
+from tests.unit.fakes import MemoryInfrastructure
+
+COMMON = {
+    "PROFILES_TABLE": "profiles",
+    "DATA_BUCKET": "data",
+    "SEGMENT_BUS": "bus",
+    "BASE_CURRENCY": "USD",
+    "CURRENCY_RATES": '{"USD": 1, "EUR": 1.1}',
+    "PII_PEPPER_NAME": "pepper",
+    "IMPORT_QUEUE_URL": "import-queue",
+}
+PEPPER, WEBHOOK_SECRET = "pepper-value", "webhook-secret"
+
+
+def handler_module(function: str, deps: Callable[[], Any]) -> ModuleType:
+    """``functions/<function>/app.py`` as Lambda loads it, its bundle replaced by ``deps``."""
+    spec = importlib.util.spec_from_file_location(f"handler_{function}", ROOT / "functions" / function / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.deps = deps
+    return module
+
+
+def context() -> LambdaContext:
+    return LambdaContext("test", "arn:aws:lambda:us-east-1:123456789012:function:test", 512, 30)
+
+
+@pytest.fixture
+def infra(monkeypatch: pytest.MonkeyPatch) -> MemoryInfrastructure:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "AudienceEngine")  # as the template sets it
+    return MemoryInfrastructure(secrets={"pepper": [PEPPER], "webhook": [WEBHOOK_SECRET]})
+
+
+def test_the_stream_handler_folds_records_and_parks_the_unreadable_one(infra: MemoryInfrastructure) -> None:
+    settings = StreamSettings.from_env({**COMMON, "DEAD_LETTER_QUEUE_URL": "dlq"})
+    app = handler_module("stream", lambda: bootstrap.stream(settings, infra))
+
+    answer = app.handler(load_event("stream_batch.json"), context())
+
+    assert answer == {"batchItemFailures": []}
+    assert infra.table.items["cust-001"].orders == 1
+    assert [reason for reason, _ in infra.dead.sent] and "undecodable" in infra.dead.sent[0][0]
+
+
+def test_the_ingest_handler_accepts_a_signed_order_and_hashes_contact_details(infra: MemoryInfrastructure) -> None:
+    settings = IngestSettings.from_env({**COMMON, "EVENTS_STREAM": "events", "WEBHOOK_SECRET_NAME": "webhook"})
+    app = handler_module("ingest", lambda: bootstrap.ingest(settings, infra))
+    body = json.dumps({"type": "identify", "userId": "u1", "traits": {"email": "ada@example.com"}})
+    event = deepcopy(load_event("ingest_order_completed.json"))
+    event.update(body=body, headers={"Content-Type": "application/json",
+                                     "X-Signature": segment_signature(WEBHOOK_SECRET, body.encode())})  # fmt: skip
+
+    answer = app.handler(event, context())
+
+    assert answer["statusCode"] == 202 and json.loads(answer["body"]) == {"accepted": 1}
+    assert infra.sink.messages[0].traits["email"] != "ada@example.com"  # a keyed hash, not the address
+
+    event["headers"]["X-Signature"] = "0" * 40
+    assert app.handler(event, context())["statusCode"] == 401
+
+
+def test_contact_details_stay_in_the_clear_only_when_the_stack_says_so(infra: MemoryInfrastructure) -> None:
+    hashed = IngestSettings.from_env({**COMMON, "EVENTS_STREAM": "events"})
+    clear = IngestSettings.from_env({**COMMON, "EVENTS_STREAM": "events", "STORE_PII_IN_CLEAR": "true"})
+
+    assert bootstrap.ingest(hashed, infra).contact_key == PEPPER
+    assert bootstrap.ingest(clear, infra).contact_key is None
+    assert bootstrap.importer(ImportSettings.from_env({**COMMON, "STORE_PII_IN_CLEAR": "true"}), infra).suppression
+
+
+def test_the_read_api_answers_typed_bodies_and_an_erasure_asks_for_file_scrubbing(
+    infra: MemoryInfrastructure,
+) -> None:
+    settings = ProfilesApiSettings.from_env(COMMON)
+    app = handler_module("profiles_api", lambda: bootstrap.profiles_api(settings, infra))
+    stream = handler_module("stream", lambda: bootstrap.stream(StreamSettings.from_env({**COMMON,
+                                                               "DEAD_LETTER_QUEUE_URL": "dlq"}), infra))  # fmt: skip
+    stream.handler(load_event("stream_batch.json"), context())
+    get = load_event("profiles_api_get_customer.json")
+
+    profile = app.handler(get, context())
+    assert profile["statusCode"] == 200
+    body = json.loads(profile["body"])
+    assert body["customerId"] == "cust-001" and body["rfm"]["orders"] == 1 and "preferredHour" in body["context"]
+
+    erase = {**get, "httpMethod": "DELETE", "requestContext": {**get["requestContext"], "httpMethod": "DELETE"}}
+    receipt = json.loads(app.handler(erase, context())["body"])
+    assert receipt["customerId"] == "cust-001" and receipt["receiptId"]
+    assert "cust-001" not in infra.table.items
+    [work] = infra.queues["import-queue"].items
+    assert work["scrub"]["subject"] == pseudonym(PEPPER, "cust-001") and "cust-001" in work["scrub"]["ids"]
+    assert app.handler(get, context())["statusCode"] == 404
+
+
+def test_the_import_handler_scrubs_an_erased_customers_rows_and_audits_it(infra: MemoryInfrastructure) -> None:
+    app = handler_module("importer", lambda: bootstrap.importer(ImportSettings.from_env(COMMON), infra))
+    infra.objects.put_text("rejects/i1.jsonl", '{"row": {"customer_id": "c1"}}\n{"row": {"customer_id": "c2"}}\n')
+    work = {"scrub": {"ids": ["c1"], "subject": "subject-1", "receipt": "r1"}}
+
+    answer = app.handler(sqs_event([work, {"chunk": "not a chunk"}]), context())
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"}]}  # the malformed item alone is retried
+    assert infra.objects.read_text("rejects/i1.jsonl") == '{"row": {"customer_id": "c2"}}\n'
+    [entry] = infra.audit.entries("subject-1")
+    assert isinstance(entry, AuditEntry) and entry.action == "customer.scrubbed" and entry.details["rows"] == 1
+
+
+def test_the_retrain_handler_dispatches_typed_requests(infra: MemoryInfrastructure) -> None:
+    settings = RetrainSettings.from_env({**COMMON, "RETRAIN_QUEUE_URL": "retrain-queue"})
+    app = handler_module("retrain", lambda: bootstrap.retrain(settings, infra))
+
+    assert app.handler({"action": "rescore"}, context()) == {"moved": 0}
+    assert app.handler({"action": "retrain", "segments": 3}, context())["segments"] == 3
+    assert [item["action"] for item in infra.queues["retrain-queue"].items] == ["features"] * 3
+    with pytest.raises(ValueError, match="version"):
+        app.handler({"action": "activate"}, context())
+
+
+def test_the_config_handler_refuses_an_invalid_document_and_keeps_the_previous(infra: MemoryInfrastructure) -> None:
+    app = handler_module("config", lambda: bootstrap.documents(DocumentSettings.from_env(COMMON), infra))
+    infra.objects.put_text("config/triggers.json", '{"rules": [{"id": "x", "kind": "order-at-least", "amount": -1}]}')
+
+    [outcome] = app.handler(s3_event("config/triggers.json"), context())["outcomes"]
+
+    assert not outcome["accepted"] and outcome["errors"] and infra.objects.read_text("live/triggers.json") is None
+
+
+def sqs_event(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    attributes = {"ApproximateReceiveCount": "1", "SentTimestamp": "1", "SenderId": "s",
+                  "ApproximateFirstReceiveTimestamp": "1"}  # fmt: skip
+    queue = "arn:aws:sqs:us-east-1:123456789012:q"
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": "h",
+                "body": json.dumps(body),
+                "attributes": attributes,
+                "messageAttributes": {},
+                "md5OfBody": "0",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue,
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def s3_event(key: str) -> dict[str, Any]:
+    return {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                         "s3": {"bucket": {"name": "data"}, "object": {"key": key, "size": 1}}}]}  # fmt: skip
