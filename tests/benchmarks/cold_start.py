@@ -2,8 +2,8 @@
 
 Each figure is the median of fresh interpreters of the Lambda-like virtualenv (the layer's
 requirements and boto3, nothing of the dev tools). A function's figure is its handler module
-as `sam build` packages it plus the AWS adapters its first invocation builds its bundle from
-(``audience.adapters.infrastructure``: moving an import to the first call does not flatter it), with tracing off
+as `sam build` packages it plus the AWS adapter modules its first invocation builds its bundle
+from (boto3 among them: moving an import to the first call does not flatter it), with tracing off
 (``POWERTOOLS_TRACE_DISABLED``) and on (as in Lambda with ``Tracing: Active``).
 
 Run alone: ``python -m tests.benchmarks.cold_start``.
@@ -19,7 +19,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDA_PYTHON = os.environ.get("LAMBDA_PYTHON", str(ROOT / ".venv-lambda" / "bin" / "python"))
-FUNCTIONS = ("stream", "ingest")
+FUNCTIONS = {  # the function's folder, and the adapters its first invocation builds its bundle from
+    "stream": ("dynamodb", "s3", "sqs", "eventbridge", "secrets"),
+    "ingest": ("kinesis", "secrets"),
+}
 TARGET_RATIO = 1.5
 
 PROBE = """
@@ -27,7 +30,8 @@ import importlib.util, sys, time
 started = time.perf_counter()
 spec = importlib.util.spec_from_file_location("app", sys.argv[1])
 module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
-import audience.adapters.infrastructure
+for adapter in sys.argv[2:]:
+    importlib.import_module(f"audience.adapters.{adapter}")
 elapsed = (time.perf_counter() - started) * 1000
 heavy = ",".join(m for m in ("sklearn", "scipy", "pandas", "numpy", "aws_xray_sdk") if m in sys.modules) or "-"
 print(elapsed, heavy)
@@ -54,11 +58,11 @@ def measure(repeats: int = 7) -> list[tuple[str, float, str]]:
     rows: dict[str, list[tuple[float, str]]] = {}
     for _ in range(repeats):
         rows.setdefault("import boto3 (baseline)", []).append(_run(["-c", BOTO3]))
-        for function in FUNCTIONS:
+        for function, adapters in FUNCTIONS.items():
             app = str(ROOT / "functions" / function / "app.py")
             for tracing in (False, True):
                 label = f"{function}: tracing {'on' if tracing else 'off'}"
-                rows.setdefault(label, []).append(_run(["-c", PROBE, app], tracing))
+                rows.setdefault(label, []).append(_run(["-c", PROBE, app, *adapters], tracing))
     return [(label, statistics.median(t for t, _ in runs), runs[-1][1]) for label, runs in rows.items()]
 
 

@@ -14,9 +14,8 @@ imports the import cleaners).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from audience.settings import (
     DocumentSettings,
@@ -106,10 +105,10 @@ def _suppression(infra: Infrastructure, table: str, pepper: str | None) -> Suppr
 
 
 # ---------------------------------------------------------------- one bundle per function
+# (Named tuples: as frozen as dataclasses, and a fifth of the cost to define at cold start.)
 
 
-@dataclass(frozen=True)
-class IngestDeps:
+class IngestDeps(NamedTuple):
     sink: EventSink
     signing_secrets: Callable[[], list[str]] | None  # None: the webhook is unsigned
     contact_key: str | None
@@ -128,8 +127,7 @@ def ingest(settings: IngestSettings | None = None, infra: Infrastructure | None 
     )
 
 
-@dataclass(frozen=True)
-class StreamDeps:
+class StreamDeps(NamedTuple):
     profiles: ProfileRepository
     dead_letters: DeadLetters
     scoring: LiveScoring
@@ -158,8 +156,7 @@ def stream(settings: StreamSettings | None = None, infra: Infrastructure | None 
     )
 
 
-@dataclass(frozen=True)
-class ProfilesApiDeps:
+class ProfilesApiDeps(NamedTuple):
     profiles: Profiles
     privacy: PrivacyStore
     pepper: str
@@ -192,8 +189,7 @@ def profiles_api(settings: ProfilesApiSettings | None = None, infra: Infrastruct
     )
 
 
-@dataclass(frozen=True)
-class ImportDeps:
+class ImportDeps(NamedTuple):
     store: ObjectStore
     profiles: ProfileRepository
     tiers: LiveTiers
@@ -223,8 +219,7 @@ def importer(settings: ImportSettings | None = None, infra: Infrastructure | Non
     )
 
 
-@dataclass(frozen=True)
-class DocumentDeps:
+class DocumentDeps(NamedTuple):
     store: ObjectStore
     audit: PrivacyStore
 

@@ -1,50 +1,76 @@
 """The AWS side of the composition root: every adapter, built on boto3 (clients made lazily and
-cached per container; ``AWS_ENDPOINT_URL`` honoured)."""
+cached per container; ``AWS_ENDPOINT_URL`` honoured).
+
+Each adapter's module is imported when the adapter is first built: a function loads only the
+adapters its bundle holds (the webhook never imports the DynamoDB or S3 code).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from audience.adapters.dynamodb import DynamoModelRegistry, DynamoPrivacy, DynamoProfileRepository, StoreStats
-from audience.adapters.eventbridge import EventBridgeSegmentEvents
-from audience.adapters.kinesis import KinesisEventSink
-from audience.adapters.s3 import S3ObjectStore
-from audience.adapters.secrets import RotatingSecret
-from audience.adapters.sqs import SqsDeadLetters, SqsWorkQueue
+if TYPE_CHECKING:
+    from audience.adapters.dynamodb import DynamoModelRegistry, DynamoPrivacy, DynamoProfileRepository, StoreStats
+    from audience.adapters.eventbridge import EventBridgeSegmentEvents
+    from audience.adapters.kinesis import KinesisEventSink
+    from audience.adapters.s3 import S3ObjectStore
+    from audience.adapters.sqs import SqsDeadLetters, SqsWorkQueue
 
 
 class AwsInfrastructure:
     def __init__(self) -> None:
-        self._stats = StoreStats()  # what this container's profile requests cost
+        self._stats: StoreStats | None = None  # what this container's profile requests cost
 
     def profiles(self, table: str) -> DynamoProfileRepository:
+        from audience.adapters.dynamodb import DynamoProfileRepository
+
         repository = DynamoProfileRepository(table)
-        repository.stats = self._stats
+        repository.stats = self.stats()
         return repository
 
     def registry(self, table: str) -> DynamoModelRegistry:
+        from audience.adapters.dynamodb import DynamoModelRegistry
+
         return DynamoModelRegistry(table)
 
     def privacy(self, table: str) -> DynamoPrivacy:
+        from audience.adapters.dynamodb import DynamoPrivacy
+
         return DynamoPrivacy(table)
 
     def bucket(self, name: str) -> S3ObjectStore:
+        from audience.adapters.s3 import S3ObjectStore
+
         return S3ObjectStore(name)
 
     def bus(self, name: str) -> EventBridgeSegmentEvents:
+        from audience.adapters.eventbridge import EventBridgeSegmentEvents
+
         return EventBridgeSegmentEvents(name)
 
     def events(self, stream: str) -> KinesisEventSink:
+        from audience.adapters.kinesis import KinesisEventSink
+
         return KinesisEventSink(stream)
 
     def queue(self, url: str) -> SqsWorkQueue:
+        from audience.adapters.sqs import SqsWorkQueue
+
         return SqsWorkQueue(url)
 
     def dead_letters(self, url: str) -> SqsDeadLetters:
+        from audience.adapters.sqs import SqsDeadLetters
+
         return SqsDeadLetters(url)
 
     def secret(self, name: str) -> Callable[[], list[str]]:
+        from audience.adapters.secrets import RotatingSecret
+
         return RotatingSecret(name).values
 
     def stats(self) -> StoreStats:
+        from audience.adapters.dynamodb import StoreStats
+
+        self._stats = self._stats or StoreStats()
         return self._stats
