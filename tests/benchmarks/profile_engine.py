@@ -6,7 +6,7 @@
    event (same adapter, same fold). Requests are counted on the client; write units are
    computed from item sizes as DynamoDB bills them (moto reports a constant).
 3-4. Bulk import: the cleaning stage alone, then the real import handler in a process of its own.
-5. The stream function's import time (`python -X importtime`), and what it must not import.
+5. Cold start: the stream and webhook functions' imports beside `import boto3` (and what they must not import).
 6-7. Training on a million synthetic profiles; the model found on Online Retail II.
 8. Freshness: POST an event -> the segment visible through the API and the event delivered.
 """
@@ -39,7 +39,7 @@ from audience.ports import ProfileRepository
 from audience.services.profiles import StreamRecord, apply_records
 from embedded.s3_notifier import s3_event
 from embedded.stack import EmbeddedStack
-from tests.benchmarks import freshness
+from tests.benchmarks import cold_start, freshness
 from tests.conftest import ROOT
 from tests.real_data import online_retail_model
 from tests.unit.fakes import MemoryDeadLetters, MemoryProfiles
@@ -48,7 +48,7 @@ EVENTS, CUSTOMERS = 1000, 200
 NOW = datetime.now(UTC)
 CURRENCIES = Currencies("USD", {"EUR": Decimal("1.08"), "GBP": Decimal("1.27")})
 SHARD = "shardId-000000000000"
-TARGETS = {"requests": 0.25, "cpu_us": 50.0, "import_ms": 400.0}
+TARGETS = {"requests": 0.25, "cpu_us": 50.0}
 # The interpreter with only what Lambda has (make bench builds it); else this one, dev tools and all.
 LAMBDA_PYTHON = os.environ.get("LAMBDA_PYTHON", sys.executable)
 
@@ -295,39 +295,6 @@ def import_through_handler() -> tuple[float, float, float, float, int] | None:
 
 
 # ---------------------------------------------------------------- stream function import
-IMPORT_PROBE = """
-import importlib.util, sys, time
-started = time.perf_counter()
-spec = importlib.util.spec_from_file_location("app", "functions/stream/app.py")
-module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
-elapsed = (time.perf_counter() - started) * 1000
-print(elapsed, ",".join(m for m in ("sklearn", "scipy", "pandas") if m in sys.modules) or "-")
-"""
-
-
-def imports(tracing: bool, repeats: int = 5) -> tuple[float, str, list[tuple[str, float]]]:
-    env = {
-        **os.environ,
-        "AWS_LAMBDA_FUNCTION_NAME": "stream",
-        "POWERTOOLS_SERVICE_NAME": "stream",
-        "POWERTOOLS_TRACE_DISABLED": str(not tracing).lower(),
-        "PYTHONPATH": f"{ROOT / 'layers' / 'audience'}",
-    }
-    timings, heavy, slowest = [], "-", []
-    for _ in range(repeats):
-        command = [LAMBDA_PYTHON, "-X", "importtime", "-c", IMPORT_PROBE]
-        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-        elapsed, heavy = result.stdout.split()
-        timings.append(float(elapsed))
-        top = []
-        for line in result.stderr.splitlines()[1:]:
-            _, cumulative, name = line.removeprefix("import time:").split("|")
-            if name.startswith(" ") and not name.startswith("  "):  # top level: one space of indent
-                top.append((name.strip(), int(cumulative) / 1000))
-        slowest = sorted(top, key=lambda t: -t[1])[:6]
-    return statistics.median(timings), heavy, slowest
-
-
 def main() -> None:
     print(f"Audience Engine benchmarks, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {sys.version.split()[0]}")
     print("\n1. Handler CPU per event, in-memory repository (median of 7 runs after a warm-up;")
@@ -374,31 +341,9 @@ def main() -> None:
             f" ({ready:,.0f} MB after imports; target: < 512 MB; the function is given 1,024 MB)"
         )
 
-    print("\n5. Stream function import (python -X importtime, median of 5 fresh interpreters,")
-    print(f"   {LAMBDA_PYTHON}: the layer's requirements and boto3 only)")
-    for tracing in (True, False):
-        total, heavy, slowest = imports(tracing)
-        print(
-            f"   {'with X-Ray tracing (Tracing: Active)' if tracing else 'tracing off (POWERTOOLS_TRACE_DISABLED)':<42}"
-            f" {total:>6.0f} ms   (target: < {TARGETS['import_ms']:.0f} ms)   scikit-learn/scipy/pandas: {heavy}"
-        )
-        print("      slowest: " + ", ".join(f"{name} {ms:.0f} ms" for name, ms in slowest))
-    baseline = statistics.median(
-        float(
-            subprocess.run(
-                [
-                    LAMBDA_PYTHON,
-                    "-c",
-                    "import time; t = time.perf_counter(); import boto3; print((time.perf_counter() - t) * 1000)",
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )
-        for _ in range(5)
-    )
-    print(f"   for scale, `import boto3` alone on this machine: {baseline:.0f} ms")
+    print("\n5. Cold start: what the stream and webhook functions import before their first event")
+    print(f"   (median of fresh interpreters of {cold_start.LAMBDA_PYTHON}: the layer's requirements and boto3 only)")
+    cold_start.report(cold_start.measure())
 
     print("\n6. Training: 1,000,000 synthetic profiles from 4 known segments, in a process of its own")
     command = [sys.executable, "-m", "tests.benchmarks.training", "1000000"]

@@ -1,6 +1,7 @@
 """GIVEN the published OpenAPI document, WHEN schemathesis (on hypothesis) sends generated
 requests, valid and malformed, to every operation of the embedded stack, THEN no answer is a
-5xx, no error body echoes a secret, and rejected requests write nothing.
+5xx, every answer's body matches the schema documented for its status (the typed responses are
+a contract), no error body echoes a secret, and rejected requests write nothing.
 
 The webhook's requests are unsigned (schemathesis writes the body): every one must be refused
 before anything is written. ``FUZZ_EXAMPLES`` sets the examples per operation (``make fuzz``
@@ -17,6 +18,7 @@ import boto3
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import response_schema_conformance
 
 from embedded.api_front import LOCAL_API_KEY
 from embedded.stack import LOCAL_WEBHOOK_SECRET, EmbeddedStack
@@ -43,6 +45,7 @@ def test_generated_requests_get_no_server_error_and_no_echoed_secret(
     STATUSES[(f"{case.method} {case.path}", response.status_code)] += 1
     assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:300]}"
     assert not any(secret in response.text for secret in SECRETS)
+    case.validate_response(response, checks=[response_schema_conformance])
     if case.path == "/v1/events":
         assert 400 <= response.status_code < 500  # unsigned (or no such method): refused whatever the body
 

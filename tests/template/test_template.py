@@ -111,6 +111,25 @@ def test_every_read_route_needs_an_api_key_and_the_webhook_does_not() -> None:
     assert secured == {(verb, path) for path, ops in published["paths"].items() for verb in ops} - keyless
 
 
+def test_every_success_answer_in_the_openapi_document_is_typed() -> None:
+    """A client generated from the document knows every 2xx body: a model ($ref) or a list of
+    them, never a bare object."""
+    published = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    schemas = published["components"]["schemas"]
+    untyped = []
+    for path, operations in published["paths"].items():
+        for verb, operation in operations.items():
+            for status, answer in operation["responses"].items():
+                if not status.startswith("2"):
+                    continue
+                schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+                schema = schema.get("items", schema) if schema.get("type") == "array" else schema
+                ref = schema.get("$ref", "").removeprefix("#/components/schemas/")
+                if not (schemas.get(ref, {}).get("properties") or schema.get("properties")):
+                    untyped.append(f"{verb.upper()} {path} {status}")
+    assert untyped == []
+
+
 def test_storage_is_private_encrypted_and_recoverable() -> None:
     table = RESOURCES["ProfilesTable"]["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"

@@ -170,6 +170,7 @@ class ProfilesApiDeps(NamedTuple):
 def profiles_api(settings: ProfilesApiSettings | None = None, infra: Infrastructure | None = None) -> ProfilesApiDeps:
     from audience.domain.personalization import ContentMapping
     from audience.domain.triggers import TriggerRules
+    from audience.segmentation.store import BucketModelStore
     from audience.services.documents import LiveDocument
     from audience.services.scoring import LiveModel
 
@@ -181,7 +182,7 @@ def profiles_api(settings: ProfilesApiSettings | None = None, infra: Infrastruct
         profiles=infra.profiles(settings.profiles_table),
         privacy=infra.privacy(settings.profiles_table),
         pepper=pepper,
-        model=LiveModel(infra.registry(settings.profiles_table), bucket, refresh),
+        model=LiveModel(infra.registry(settings.profiles_table), BucketModelStore(bucket), refresh),
         rules=LiveDocument(bucket, TriggerRules, refresh),
         content=LiveDocument(bucket, ContentMapping, refresh),
         scrubbing=infra.queue(settings.import_queue_url),

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from audience.domain.profile import Profile
 from audience.domain.triggers import TriggerRules
-from audience.ports import ModelRegistry, ObjectStore
+from audience.ports import ModelRegistry, ModelStore, ObjectStore
 from audience.segmentation.assign import Tiers, place
 from audience.segmentation.spec import SegmentSpec
 from audience.segmentation.store import BucketModelStore
@@ -25,8 +25,8 @@ class LiveModel:
     """The active model's spec, looked up at most once per ``refresh`` (read again only when the
     active version changes)."""
 
-    def __init__(self, registry: ModelRegistry, store: ObjectStore, refresh: timedelta = timedelta(minutes=1)) -> None:
-        self.registry, self.models, self.refresh = registry, BucketModelStore(store), refresh
+    def __init__(self, registry: ModelRegistry, models: ModelStore, refresh: timedelta = timedelta(minutes=1)) -> None:
+        self.registry, self.models, self.refresh = registry, models, refresh
         self._spec: SegmentSpec | None = None
         self._checked: datetime | None = None
 
@@ -46,7 +46,7 @@ class LiveTiers:
     thousands of new customers in the model's segments waits for the daily rescore)."""
 
     def __init__(self, registry: ModelRegistry, store: ObjectStore, refresh: timedelta = timedelta(minutes=1)) -> None:
-        self.model = LiveModel(registry, store, refresh)
+        self.model = LiveModel(registry, BucketModelStore(store), refresh)
         self.rules = LiveDocument(store, TriggerRules, refresh)
 
     def __call__(self, profile: Profile, now: datetime) -> Profile:
@@ -68,7 +68,7 @@ class LiveScoring:
         refresh: timedelta = timedelta(minutes=1),
         min_dwell: timedelta = timedelta(0),
     ) -> None:
-        self.model = LiveModel(registry, store, refresh)
+        self.model = LiveModel(registry, BucketModelStore(store), refresh)
         self.rules = LiveDocument(store, TriggerRules, refresh)
         self.min_dwell = min_dwell
 
