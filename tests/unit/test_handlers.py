@@ -7,6 +7,7 @@ import importlib.util
 import json
 from collections.abc import Callable
 from copy import deepcopy
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
@@ -105,10 +106,15 @@ def test_the_read_api_answers_typed_bodies_and_an_erasure_asks_for_file_scrubbin
                                                                "DEAD_LETTER_QUEUE_URL": "dlq"}), infra))  # fmt: skip
     stream.handler(load_event("stream_batch.json"), context())
     get = load_event("profiles_api_get_customer.json")
+    consent = {**get, "httpMethod": "PUT", "path": "/v1/customers/cust-001/consent", "body": '{"marketing": false}',
+               "resource": "/v1/customers/{customerId}/consent"}  # fmt: skip
+    assert json.loads(app.handler(consent, context())["body"])["consent"]["marketing"]["granted"] is False
 
     profile = app.handler(get, context())
     assert profile["statusCode"] == 200
     body = json.loads(profile["body"])
+    stored = infra.table.items["cust-001"].public_view(datetime.now(UTC), "USD")
+    assert body == json.loads(json.dumps(stored))  # the typed view answers exactly what the profile shows
     assert body["customerId"] == "cust-001" and body["rfm"]["orders"] == 1 and "preferredHour" in body["context"]
 
     erase = {**get, "httpMethod": "DELETE", "requestContext": {**get["requestContext"], "httpMethod": "DELETE"}}

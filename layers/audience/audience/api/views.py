@@ -10,6 +10,10 @@ from audience.domain.privacy import AuditEntry
 from audience.domain.segments import SegmentChange, Segments, Tier
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class View(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True)
 
@@ -47,10 +51,10 @@ class Engagement(View):
 class Context(View):
     """The latest values the customer's events carried (each absent until one did)."""
 
-    device_type: str | None = Field(default=None, alias="deviceType")
-    country: str | None = None
-    locale: str | None = None
-    timezone: str | None = None
+    device_type: str | None = Field(default=None, alias="deviceType", exclude_if=_absent)
+    country: str | None = Field(default=None, exclude_if=_absent)
+    locale: str | None = Field(default=None, exclude_if=_absent)
+    timezone: str | None = Field(default=None, exclude_if=_absent)
     preferred_hour: int | None = Field(alias="preferredHour", description="the local hour most events arrive in")
 
 
@@ -61,8 +65,8 @@ class CategorySpend(View):
 
 class ConsentState(View):
     granted: bool
-    at: str | None = Field(default=None, description="when it was decided (absent: never asked, allowed)")
-    source: str | None = Field(default=None, description="identify, import or api")
+    at: str | None = Field(default=None, description="when it was decided (absent: never asked)", exclude_if=_absent)
+    source: str | None = Field(default=None, description="identify, import or api", exclude_if=_absent)
 
 
 class CustomerView(View):
