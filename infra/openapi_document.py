@@ -14,20 +14,29 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 API_FUNCTIONS = ("ingest", "profiles_api")  # the functions behind API Gateway routes
-KEYLESS = {("/v1/events", "post")}  # the webhook is signed instead of keyed
+TRACKING = ("batch", "track", "identify", "page", "screen", "group", "alias")
+
+
+def _json_body(description: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": {"type": "object",
+                                                                           "description": description}}}}  # fmt: skip
+
+
+# The webhook is signed and the tracking API takes a source's write key, instead of the API key.
+KEYLESS = {("/v1/events", "post")} | {(f"/v1/{call}", "post") for call in TRACKING}
 REQUEST_BODIES = {  # bodies the function parses itself (field errors name the path in the body)
-    ("/v1/events", "post"): {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "description": "a Segment Spec message (track, identify, page, screen, group, alias) "
-                    'or {"batch": [messages]} with an optional shared context',
-                }
-            }
-        },
-    }
+    ("/v1/events", "post"): _json_body(
+        "a Segment Spec message (track, identify, page, screen, group, alias) "
+        'or {"batch": [messages]} with an optional shared context'
+    ),
+    ("/v1/batch", "post"): _json_body(
+        'Segment\'s batch: {"batch": [messages], "context", "integrations", "sentAt", "writeKey"}; '
+        "Content-Encoding: gzip accepted; at most 32 KB a message, 500 KB a batch"
+    ),
+    **{
+        (f"/v1/{call}", "post"): _json_body(f"one Segment Spec {call} message (its type implied by the path)")
+        for call in TRACKING[1:]
+    },
 }
 
 

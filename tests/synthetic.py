@@ -72,6 +72,7 @@ def draw(n: int, seed: int = 1, shift: float = 1.0, now: datetime = NOW) -> Iter
             category_spend={},
             traits={},
             context={},
+            groups={},
             unsubscribed_at=None,
             consent={},
             ledger={},

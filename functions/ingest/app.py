@@ -1,4 +1,6 @@
-"""POST /v1/events: the Segment Spec webhook. Validates, then writes to Kinesis."""
+"""Events in: the Segment HTTP Tracking API (``POST /v1/batch``, ``/v1/track``, ... with a
+source's write key) and the signed webhook (``POST /v1/events``). Both validate, then write to
+Kinesis."""
 
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from audience import bootstrap
-from audience.api.edge import lower_headers, raw_body, register_error_handlers, responses
+from audience.api.edge import ErrorItem, lower_headers, raw_body, register_error_handlers, responses
+from audience.domain.tracking import CALLS
 from audience.observability import count, lambda_handler
-from audience.services.ingest import ingest
+from audience.services.ingest import ingest, track
 
 logger = Logger()
 metrics = Metrics()
@@ -27,9 +30,18 @@ class Accepted(BaseModel):
     accepted: int = Field(description="messages written to the stream")
 
 
+class Tracked(BaseModel):
+    """Segment's ``{"success": true}``, and what was refused: a bad message never sinks the others."""
+
+    success: bool = True
+    accepted: int = Field(description="messages written to the stream")
+    rejected: int = Field(description="messages refused (each parked with its reasons for an operator)")
+    errors: list[ErrorItem] = Field(default_factory=list, description="every refused field and why")
+
+
 @app.post(
     "/v1/events",
-    summary='Segment Spec events: one message, or {"batch": [...]}',
+    summary='Signed webhook: Segment Spec events, one message or {"batch": [...]}',
     responses=responses(400, 401, 413, 503, success=202),
 )
 def post_events() -> Response[Accepted]:
@@ -41,6 +53,24 @@ def post_events() -> Response[Accepted]:
     count(metrics, EventsAccepted=accepted)
     logger.info("events accepted", extra={"accepted": accepted})
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=Accepted(accepted=accepted))
+
+
+def tracking_route(call: str) -> None:
+    @app.post(f"/v1/{call}", summary=f"Segment HTTP Tracking API: {call} (write key as HTTP Basic user)",
+              responses=responses(400, 401, 413, 503))  # fmt: skip
+    def post_tracking() -> Tracked:
+        d = deps()
+        done = track(raw_body(app), lower_headers(app), call, datetime.now(UTC), d.sink, d.write_keys,
+                     d.dead_letters, d.currencies, d.max_age, d.contact_key)  # fmt: skip
+        count(metrics, TrackingRequests=1, EventsAccepted=done.accepted, EventsRejected=done.refused_messages)
+        logger.info("tracked", extra={"source": done.source, "accepted": done.accepted,
+                                      "rejected": done.refused_messages})  # fmt: skip
+        errors = [ErrorItem(field=e.field, reason=e.reason) for e in done.refused]
+        return Tracked(accepted=done.accepted, rejected=done.refused_messages, errors=errors)
+
+
+for tracking_call in ("batch", *CALLS):
+    tracking_route(tracking_call)
 
 
 @lambda_handler(logger, metrics, correlation_paths.API_GATEWAY_REST)

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import boto3
 
@@ -41,7 +41,8 @@ class Route:
         if method != self.method and self.method != "ANY":
             return None
         found = self.pattern.fullmatch(path)
-        return found.groupdict() if found else None
+        # API Gateway hands path parameters to the function URL-decoded (ユーザー, +, %2F ...)
+        return {name: unquote(value) for name, value in found.groupdict().items()} if found else None
 
 
 def routes_from_stack(session: boto3.session.Session, stack: DeployedStack) -> tuple[list[Route], dict[str, str]]:

@@ -13,6 +13,7 @@ from audience.domain.events import Message
 from audience.domain.privacy import AuditEntry
 from audience.domain.profile import Profile
 from audience.domain.segments import SegmentEvent
+from audience.domain.sources import SourceRegistry
 
 
 class MemoryProfiles:
@@ -186,6 +187,7 @@ class MemoryInfrastructure:
         self.dead = MemoryDeadLetters()
         self.secrets = dict(secrets or {})
         self.store_stats = StoreStats()
+        self.source_registry = MemorySources()
 
     def profiles(self, table: str) -> MemoryProfiles:
         return self.table
@@ -198,6 +200,9 @@ class MemoryInfrastructure:
 
     def bucket(self, name: str) -> MemoryBucket:
         return self.objects
+
+    def sources(self, table: str) -> MemorySources:
+        return self.source_registry
 
     def bus(self, name: str) -> MemoryBus:
         return self.published
@@ -216,3 +221,16 @@ class MemoryInfrastructure:
 
     def stats(self) -> StoreStats:
         return self.store_stats
+
+
+class MemorySources:
+    def __init__(self) -> None:
+        self.registry = SourceRegistry()
+
+    def load(self) -> SourceRegistry:
+        return self.registry
+
+    def save(self, registry: SourceRegistry) -> None:
+        if registry.version != self.registry.version:
+            raise ConcurrentUpdate("the source registry changed")
+        self.registry = registry.model_copy(update={"version": registry.version + 1})

@@ -91,7 +91,7 @@ def test_every_failing_field_is_named_with_its_path_and_reason() -> None:
         "batch[0].properties.currency": "String should match pattern '^[A-Z]{3}$'",
         "batch[1].timestamp": "Input should have timezone info",
         "batch[2].previousId": "Field required",
-        "batch[3].type": "type is required ('track', 'identify', 'page', 'screen' or 'alias')",
+        "batch[3].type": "type is required ('track', 'identify', 'page', 'screen', 'group' or 'alias')",
         "batch[4].event": "Field required",
     }
 

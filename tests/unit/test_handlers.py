@@ -36,6 +36,7 @@ COMMON = {
     "CURRENCY_RATES": '{"USD": 1, "EUR": 1.1}',
     "PII_PEPPER_NAME": "pepper",
     "IMPORT_QUEUE_URL": "import-queue",
+    "DEAD_LETTER_QUEUE_URL": "dlq",
 }
 PEPPER, WEBHOOK_SECRET = "pepper-value", "webhook-secret"
 
@@ -61,7 +62,7 @@ def infra(monkeypatch: pytest.MonkeyPatch) -> MemoryInfrastructure:
 
 
 def test_the_stream_handler_folds_records_and_parks_the_unreadable_one(infra: MemoryInfrastructure) -> None:
-    settings = StreamSettings.from_env({**COMMON, "DEAD_LETTER_QUEUE_URL": "dlq"})
+    settings = StreamSettings.from_env(COMMON)
     app = handler_module("stream", lambda: bootstrap.stream(settings, infra))
 
     answer = app.handler(load_event("stream_batch.json"), context())
@@ -102,8 +103,7 @@ def test_the_read_api_answers_typed_bodies_and_an_erasure_asks_for_file_scrubbin
 ) -> None:
     settings = ProfilesApiSettings.from_env(COMMON)
     app = handler_module("profiles_api", lambda: bootstrap.profiles_api(settings, infra))
-    stream = handler_module("stream", lambda: bootstrap.stream(StreamSettings.from_env({**COMMON,
-                                                               "DEAD_LETTER_QUEUE_URL": "dlq"}), infra))  # fmt: skip
+    stream = handler_module("stream", lambda: bootstrap.stream(StreamSettings.from_env(COMMON), infra))  # fmt: skip
     stream.handler(load_event("stream_batch.json"), context())
     get = load_event("profiles_api_get_customer.json")
     consent = {**get, "httpMethod": "PUT", "path": "/v1/customers/cust-001/consent", "body": '{"marketing": false}',

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from audience.settings import (
+    ConfigurationError,
     DocumentSettings,
     ImportSettings,
     IngestSettings,
@@ -41,12 +42,14 @@ if TYPE_CHECKING:
         ProfileRepository,
         SegmentEventSink,
         SegmentMembers,
+        SourceStore,
         WorkQueue,
     )
     from audience.services.documents import LiveDocument
     from audience.services.models import Retraining
     from audience.services.privacy import Suppression
     from audience.services.scoring import LiveModel, LiveScoring, LiveTiers
+    from audience.services.sources import WriteKeys
 
     class Profiles(ProfileRepository, SegmentMembers, Protocol):
         """The profile table: items, and who is in each segment."""
@@ -59,6 +62,7 @@ class Infrastructure(Protocol):
     def profiles(self, table: str) -> Profiles: ...
     def registry(self, table: str) -> ModelRegistry: ...
     def privacy(self, table: str) -> PrivacyStore: ...
+    def sources(self, table: str) -> SourceStore: ...
     def bucket(self, name: str) -> ObjectStore: ...
     def bus(self, name: str) -> SegmentEventSink: ...
     def events(self, stream: str) -> EventSink: ...
@@ -111,17 +115,28 @@ def _suppression(infra: Infrastructure, table: str, pepper: str | None) -> Suppr
 class IngestDeps(NamedTuple):
     sink: EventSink
     signing_secrets: Callable[[], list[str]] | None  # None: the webhook is unsigned
+    write_keys: WriteKeys  # the tracking API's sources
+    dead_letters: DeadLetters  # refused tracking messages, with their reasons
     contact_key: str | None
     currencies: Currencies
     max_age: timedelta
 
 
 def ingest(settings: IngestSettings | None = None, infra: Infrastructure | None = None) -> IngestDeps:
+    from audience.services.sources import WriteKeys
+
     settings, infra = settings or IngestSettings.from_env(), infra or _aws()
+    pepper = _pepper(settings, infra)
+    if pepper is None:
+        raise ConfigurationError("IngestSettings: PII_PEPPER_NAME is needed to check write keys")
     return IngestDeps(
         sink=infra.events(settings.events_stream),
         signing_secrets=infra.secret(settings.webhook_secret_name) if settings.webhook_secret_name else None,
-        contact_key=_contact_key(settings, _pepper(settings, infra)),
+        write_keys=WriteKeys(
+            infra.sources(settings.profiles_table), pepper, timedelta(seconds=settings.secrets_cache_seconds)
+        ),
+        dead_letters=infra.dead_letters(settings.dead_letter_queue_url),
+        contact_key=_contact_key(settings, pepper),
         currencies=settings.currencies,
         max_age=timedelta(days=settings.max_event_age_days),
     )

@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # annotations only: a function imports the domain models its 
     from audience.domain.privacy import AuditEntry
     from audience.domain.profile import Profile
     from audience.domain.segments import SegmentEvent
+    from audience.domain.sources import SourceRegistry
     from audience.segmentation.spec import SegmentSpec
 
 
@@ -118,6 +119,16 @@ class ModelStore(Protocol):
 
     def spec(self, version: str) -> SegmentSpec | None:
         """The version's plain-JSON spec (what the stream and the API score with), None if absent."""
+
+
+class SourceStore(Protocol):
+    """The registry of sources and their write keys' hashes."""
+
+    def load(self) -> SourceRegistry: ...
+
+    def save(self, registry: SourceRegistry) -> None:
+        """Store ``registry`` only if the stored version is still ``registry.version`` (bumping
+        it); raise ``ConcurrentUpdate`` otherwise."""
 
 
 class SegmentEventSink(Protocol):

@@ -83,10 +83,13 @@ class Money(Settings):
 # ---------------------------------------------------------------- each function's settings
 
 
-class IngestSettings(Money, Pepper):
+class IngestSettings(Money, Table, Pepper):
     events_stream: str = Field(alias="EVENTS_STREAM")
     webhook_secret_name: str = Field(alias="WEBHOOK_SECRET_NAME", default="", description="empty: unsigned")
     max_event_age_days: int = Field(alias="MAX_EVENT_AGE_DAYS", default=730, ge=1)
+    dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL", description="refused tracking messages")
+    secrets_cache_seconds: int = Field(alias="POWERTOOLS_PARAMETERS_MAX_AGE", default=300, ge=0,
+                                       description="how long secrets and the write keys are cached")  # fmt: skip
 
 
 class StreamSettings(Money, Table, Bucket, Bus, Refresh, Pepper):

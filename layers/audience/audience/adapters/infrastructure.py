@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from audience.adapters.eventbridge import EventBridgeSegmentEvents
     from audience.adapters.kinesis import KinesisEventSink
     from audience.adapters.s3 import S3ObjectStore
+    from audience.adapters.sources import DynamoSources
     from audience.adapters.sqs import SqsDeadLetters, SqsWorkQueue
 
 
@@ -38,6 +39,11 @@ class AwsInfrastructure:
         from audience.adapters.dynamodb import DynamoPrivacy
 
         return DynamoPrivacy(table)
+
+    def sources(self, table: str) -> DynamoSources:
+        from audience.adapters.sources import DynamoSources
+
+        return DynamoSources(table)
 
     def bucket(self, name: str) -> S3ObjectStore:
         from audience.adapters.s3 import S3ObjectStore

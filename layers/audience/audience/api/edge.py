@@ -22,9 +22,14 @@ class ErrorItem(BaseModel):
     reason: str
 
 
-class ErrorBody(BaseModel):
-    """Every error answer of the v1 API."""
+CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 413: "too_large",
+         415: "unsupported_media_type", 503: "unavailable"}  # fmt: skip
 
+
+class ErrorBody(BaseModel):
+    """Every error answer of the v1 API (``code`` and ``message``, as Segment's tracking API answers)."""
+
+    code: str = Field(description=", ".join(CODES.values()))
     message: str
     errors: list[ErrorItem] | None = Field(default=None, description="each failing field and why (400)")
 
@@ -50,7 +55,7 @@ def responses(*errors: int, success: int = 200) -> dict[int, OpenAPIResponse]:
 
 
 def json_error(status: int, message: str, errors: list[FieldError] | None = None) -> Response[dict[str, object]]:
-    body: dict[str, object] = {"message": message}
+    body: dict[str, object] = {"code": CODES[status], "message": message}
     if errors is not None:
         body["errors"] = [{"field": e.field, "reason": e.reason} for e in errors]
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
@@ -107,12 +112,12 @@ def not_json(event: dict[str, Any]) -> dict[str, Any] | None:
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     media = str(headers.get("content-type", "application/json")).split(";")[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
-        return _answer(415, {"message": f"unsupported media type {media!r}: send application/json"})
+        return _answer(415, {"code": CODES[415], "message": f"unsupported media type {media!r}: send application/json"})
     try:
         raw = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"]
         json.loads(raw)
     except ValueError as exc:  # binascii.Error, UnicodeDecodeError and JSONDecodeError are ValueErrors
-        return _answer(400, {"message": "invalid request: 1 error(s)",
+        return _answer(400, {"code": CODES[400], "message": "invalid request: 1 error(s)",
                              "errors": [{"field": "body", "reason": f"not valid JSON ({exc})"}]})  # fmt: skip
     return None
 

@@ -63,6 +63,12 @@ class CategorySpend(View):
     spend: float
 
 
+class GroupView(View):
+    group_id: str = Field(alias="groupId", description="the account: a company, a team, a household")
+    traits: dict[str, Any] = Field(description="the group's traits as last sent")
+    at: str = Field(description="when they were sent")
+
+
 class ConsentState(View):
     granted: bool
     at: str | None = Field(default=None, description="when it was decided (absent: never asked)", exclude_if=_absent)
@@ -83,6 +89,7 @@ class CustomerView(View):
     context: Context
     top_categories: list[CategorySpend] = Field(alias="topCategories")
     traits: dict[str, Any] = Field(description="identify traits as sent (contact details as keyed hashes)")
+    groups: list[GroupView] = Field(description="the accounts the customer belongs to (group calls)")
     consent: dict[str, ConsentState] = Field(description="analytics, personalization, marketing")
     segments: Segments | None
     tier: Tier | None

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -60,18 +61,34 @@ _MESSAGE_ID_NAMESPACE = uuid.UUID("6f1c2d8e-3b4a-4c5d-9e7f-0a1b2c3d4e5f")
 Text = Annotated[str, Field(min_length=1, max_length=512)]
 
 
+def _number_as_text(value: Any) -> Any:
+    """Ids sent as JSON numbers (raw HTTP senders do) are the same ids as strings, as the SDKs send them."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+Id = Annotated[str, BeforeValidator(_number_as_text), Field(min_length=1, max_length=512)]
+
+
 class _Message(BaseModel):
     """Fields common to every Segment Spec message."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
-    user_id: Text | None = Field(default=None, alias="userId")
-    anonymous_id: Text | None = Field(default=None, alias="anonymousId")
+    user_id: Id | None = Field(default=None, alias="userId")
+    anonymous_id: Id | None = Field(default=None, alias="anonymousId")
     message_id: Text | None = Field(default=None, alias="messageId")
     timestamp: AwareDatetime | None = None
     sent_at: AwareDatetime | None = Field(default=None, alias="sentAt")
     received_at: AwareDatetime | None = Field(default=None, alias="receivedAt")
     context: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _original_timestamp(cls, data: Any) -> Any:
+        """Segment's libraries send ``originalTimestamp`` when the client's clock set no ``timestamp``."""
+        if isinstance(data, dict) and data.get("timestamp") is None and data.get("originalTimestamp") is not None:
+            return {**data, "timestamp": data["originalTimestamp"]}
+        return data
 
     @model_validator(mode="after")
     def _needs_an_identity(self) -> _Message:
@@ -107,6 +124,16 @@ class Identify(_Message):
     type: Literal["identify"]
     traits: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _traits_in_context(cls, data: Any) -> Any:
+        """RudderStack's libraries send identify traits in ``context.traits``."""
+        if isinstance(data, dict) and not data.get("traits"):
+            context = data.get("context")
+            if isinstance(context, dict) and isinstance(context.get("traits"), dict):
+                return {**data, "traits": context["traits"]}
+        return data
+
     @field_validator("traits")
     @classmethod
     def _check_traits(cls, traits: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
@@ -122,8 +149,8 @@ class Alias(_Message):
     """``previousId`` (an anonymous or older user id) and ``userId`` are the same person."""
 
     type: Literal["alias"]
-    user_id: Text = Field(alias="userId")
-    previous_id: Text = Field(alias="previousId")
+    user_id: Id = Field(alias="userId")
+    previous_id: Id = Field(alias="previousId")
 
     @property
     def identities(self) -> tuple[str, ...]:
@@ -142,7 +169,15 @@ class Screen(_Message):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
-Message = Annotated[Track | Identify | Page | Screen | Alias, Field(discriminator="type")]
+class Group(_Message):
+    """The customer belongs to an account (a company, a team, a household) with these traits."""
+
+    type: Literal["group"]
+    group_id: Id = Field(alias="groupId")
+    traits: dict[str, Any] = Field(default_factory=dict)
+
+
+Message = Annotated[Track | Identify | Page | Screen | Group | Alias, Field(discriminator="type")]
 _MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
 
 
@@ -199,7 +234,7 @@ def parse_request(
             raise InvalidInput([FieldError("batch", "must be a non-empty list of messages")])
         if len(batch) > MAX_BATCH:
             raise TooLarge(f"a batch holds at most {MAX_BATCH} messages, this one {len(batch)}")
-        raw = [_with_context(item, _object(body.get("context"))) for item in batch]
+        raw = [with_context(item, _object(body.get("context"))) for item in batch]
         prefixes = [f"batch[{i}]" for i in range(len(raw))]
     else:
         raw, prefixes = [body], [""]
@@ -207,11 +242,11 @@ def parse_request(
     messages: list[Message] = []
     errors: list[FieldError] = []
     for item, prefix in zip(raw, prefixes, strict=True):
-        message, problems = _validate(item, currencies)
-        errors.extend(_field_errors(problems, prefix, item))
+        message, problems = validate_message(item, currencies)
+        errors.extend(field_errors(problems, prefix, item))
         if message is None:
             continue
-        if (problem := _out_of_range(message.timestamp, received_at, max_age)) is not None:
+        if (problem := out_of_range(message.timestamp, received_at, max_age)) is not None:
             errors.append(FieldError(f"{prefix}.timestamp" if prefix else "timestamp", problem))
         messages.append(stamp(message, received_at))
     if errors:
@@ -219,7 +254,7 @@ def parse_request(
     return messages
 
 
-def _out_of_range(timestamp: datetime | None, received_at: datetime, max_age: timedelta | None) -> str | None:
+def out_of_range(timestamp: datetime | None, received_at: datetime, max_age: timedelta | None) -> str | None:
     if timestamp is None:
         return None
     if timestamp > received_at + MAX_FUTURE:
@@ -230,12 +265,15 @@ def _out_of_range(timestamp: datetime | None, received_at: datetime, max_age: ti
 
 
 def stamp(message: Message, received_at: datetime) -> Message:
-    """Set ``receivedAt`` and a deterministic ``messageId`` when the sender gave none.
+    """Set ``receivedAt``, times in UTC, and a deterministic ``messageId`` when the sender gave none.
 
     The id is derived from the message's content, so a client that retries the same
     payload produces the same id and the profile engine can recognise the repeat.
     """
-    updates: dict[str, Any] = {"received_at": received_at}
+    updates: dict[str, Any] = {"received_at": received_at.astimezone(UTC)}
+    for name in ("timestamp", "sent_at"):  # stored in UTC, whatever offset the sender wrote
+        if (moment := getattr(message, name)) is not None:
+            updates[name] = moment.astimezone(UTC)
     if message.message_id is None:
         canonical = json.dumps(message.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
         digest = hashlib.sha256(canonical.encode()).hexdigest()
@@ -253,7 +291,7 @@ def message_to_json(message: Message) -> bytes:
     return message.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
-def _validate(item: Any, currencies: Currencies) -> tuple[Message | None, list[ErrorDetails]]:
+def validate_message(item: Any, currencies: Currencies) -> tuple[Message | None, list[ErrorDetails]]:
     """The message, or every error in it: the envelope's and, for an order, its properties'."""
     message, errors = None, []
     try:
@@ -276,7 +314,7 @@ def _validate(item: Any, currencies: Currencies) -> tuple[Message | None, list[E
     return (None if errors else message), errors
 
 
-def _with_context(item: Any, shared: dict[str, Any]) -> Any:
+def with_context(item: Any, shared: dict[str, Any]) -> Any:
     if not shared or not isinstance(item, dict):
         return item
     return {**item, "context": {**shared, **_object(item.get("context"))}}
@@ -286,7 +324,7 @@ def _object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _field_errors(errors: list[ErrorDetails], prefix: str, item: Any) -> list[FieldError]:
+def field_errors(errors: list[ErrorDetails], prefix: str, item: Any) -> list[FieldError]:
     tag = item.get("type") if isinstance(item, dict) else None
     found = []
     for error in errors:
@@ -298,10 +336,10 @@ def _field_errors(errors: list[ErrorDetails], prefix: str, item: Any) -> list[Fi
             path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
         reason = error["msg"]
         if error["type"] == "union_tag_invalid":
-            reason = "type must be one of 'track', 'identify', 'page', 'screen', 'alias'"
+            reason = "type must be one of 'track', 'identify', 'page', 'screen', 'group', 'alias'"
             path = f"{prefix}.type" if prefix else "type"
         elif error["type"] == "union_tag_not_found":
-            reason = "type is required ('track', 'identify', 'page', 'screen' or 'alias')"
+            reason = "type is required ('track', 'identify', 'page', 'screen', 'group' or 'alias')"
             path = f"{prefix}.type" if prefix else "type"
         found.append(FieldError(path or "body", reason.removeprefix("Value error, ")))
     return found

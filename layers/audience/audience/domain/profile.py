@@ -30,6 +30,7 @@ from audience.domain.events import (
     PRODUCT_VIEWED,
     RECOGNISED_EVENTS,
     Alias,
+    Group,
     Identify,
     Message,
     Track,
@@ -46,6 +47,7 @@ SequenceNumber = Annotated[int, PlainSerializer(str, return_type=str, when_used=
 WINDOWS_DAYS = (30, 90)  # rolling windows the profile answers for
 MAX_EVENT_NAMES = 200  # distinct track event names counted by name; the rest count as "(other)"
 MAX_CATEGORIES = 50  # categories whose spend is kept; the rest count as "(other)"
+MAX_GROUPS = 20  # accounts a customer belongs to; the least recently seen is dropped beyond
 MAX_SEEN_MESSAGES = 100  # message-id fingerprints remembered for client-retry detection
 MAX_LEDGER_ENTRIES = 2000  # orders remembered by id (the oldest are forgotten first)
 MAX_SEGMENT_HISTORY = 20  # segment changes kept on the profile (the oldest dropped first)
@@ -145,6 +147,7 @@ class Profile(BaseModel):
     category_spend: dict[str, Money] = Field(default_factory=dict, alias="categorySpend")
     traits: dict[str, Stamped] = Field(default_factory=dict)
     context: dict[str, Stamped] = Field(default_factory=dict)
+    groups: dict[str, Stamped] = Field(default_factory=dict, description="group id -> its latest traits")
     unsubscribed_at: AwareDatetime | None = Field(default=None, alias="unsubscribedAt")
     consent: dict[str, ConsentState] = Field(
         default_factory=dict, description="Per purpose (analytics, personalization, marketing); absent: not asked."
@@ -274,6 +277,10 @@ class Profile(BaseModel):
             },
             "topCategories": [{"category": c, "spend": float(s)} for s, c in top],
             "traits": {name: stamped.v for name, stamped in sorted(self.traits.items())},
+            "groups": [
+                {"groupId": group, "traits": stamped.v, "at": _iso(stamped.at)}
+                for group, stamped in sorted(self.groups.items())
+            ],
             "consent": {
                 purpose: {"granted": self.allows(purpose)}
                 | ({"at": _iso(state.at), "source": state.source} if (state := self.consent.get(purpose)) else {})
@@ -363,10 +370,12 @@ def merge(into: Profile, other: Profile, now: datetime) -> Profile:
     merged.hours = [a + b for a, b in zip(into.hours, other.hours, strict=True)]
     for category, spend in other.category_spend.items():
         _add_spend(merged.category_spend, category, spend)
-    for target, source in ((merged.traits, other.traits), (merged.context, other.context)):
+    for target, source in ((merged.traits, other.traits), (merged.context, other.context),
+                           (merged.groups, other.groups)):  # fmt: skip
         for name, stamped in source.items():
             if _newer(stamped.v, stamped.at, target.get(name)):
                 target[name] = stamped
+    _bound_groups(merged)
     merged.unsubscribed_at = _latest(into.unsubscribed_at, other.unsubscribed_at)
     for purpose, state in other.consent.items():
         current = merged.consent.get(purpose)
@@ -409,6 +418,10 @@ def _apply(profile: Profile, message: Message, currencies: Currencies) -> bool:
         _count_event(profile.track_counts, message.event, 1)
         if message.event == EMAIL_UNSUBSCRIBED:
             profile.unsubscribed_at = _latest(profile.unsubscribed_at, at)
+    elif isinstance(message, Group):
+        if _newer(message.traits, at, profile.groups.get(message.group_id)):
+            profile.groups[message.group_id] = Stamped(message.traits, at)
+            _bound_groups(profile)
     elif isinstance(message, Identify):
         for name, value in message.traits.items():
             if name == "consent" and isinstance(value, dict):  # checked at ingest: purpose -> bool
@@ -515,6 +528,13 @@ def _add_spend(spend: dict[str, Decimal], category: str, amount: Decimal) -> Non
 def _add_day(profile: Profile, day: date, orders: int, revenue: Decimal) -> None:
     totals = profile.daily.get(day) or DayTotals()
     profile.daily[day] = DayTotals(orders=totals.orders + orders, revenue=totals.revenue + revenue)
+
+
+def _bound_groups(profile: Profile) -> None:
+    """Keep the ``MAX_GROUPS`` accounts seen most recently."""
+    if len(profile.groups) > MAX_GROUPS:
+        newest = sorted(profile.groups.items(), key=lambda g: (g[1].at, g[0]), reverse=True)[:MAX_GROUPS]
+        profile.groups = dict(sorted(newest))
 
 
 def _copy(profile: Profile) -> Profile:

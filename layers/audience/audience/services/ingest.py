@@ -1,17 +1,24 @@
-"""Accept Segment Spec messages from the webhook."""
+"""Accept Segment Spec messages: the signed webhook, and the Segment HTTP Tracking API."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from audience.domain.errors import FieldError, InvalidInput, TooLarge
-from audience.domain.events import Identify, parse_request
+from audience.domain.events import Group, Identify, Message, parse_request
 from audience.domain.money import Currencies
 from audience.domain.privacy import pseudonymised
 from audience.domain.signatures import verify
-from audience.ports import EventSink
+from audience.domain.tracking import MAX_BATCH_BYTES, read_request, write_key_in
+from audience.ports import DeadLetters, EventSink
+from audience.services.sources import WriteKeys
 
 MAX_BODY_BYTES = 512 * 1024  # Segment's own batch limit is 500 KB
 
@@ -42,10 +49,109 @@ def ingest(
     except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
         raise InvalidInput([FieldError("body", f"not valid JSON ({exc})")]) from None
     messages = parse_request(body, received_at, currencies, max_age)
-    if pepper is not None:
-        messages = [
-            m.model_copy(update={"traits": pseudonymised(m.traits, pepper)}) if isinstance(m, Identify) else m
-            for m in messages
-        ]
-    sink.publish(messages)
+    sink.publish(_hashed(messages, pepper))
     return len(messages)
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What a tracking request did: messages written, and each refused field with its reason."""
+
+    source: str
+    accepted: int
+    refused: list[FieldError]
+    refused_messages: int
+
+
+def track(
+    raw: bytes,
+    headers: Mapping[str, str],
+    call: str,
+    received_at: datetime,
+    sink: EventSink,
+    write_keys: WriteKeys,
+    dead_letters: DeadLetters,
+    currencies: Currencies,
+    max_age: timedelta | None = None,
+    pepper: str | None = None,
+) -> Tracked:
+    """``POST /v1/<call>`` of the Segment HTTP Tracking API (``call``: ``batch`` or a message type).
+
+    The whole request is refused only when it cannot be read: too large (also once inflated, for
+    ``Content-Encoding: gzip``), not JSON, or without a live write key (HTTP Basic ``key:``, or
+    ``writeKey`` in the body). Otherwise every valid message is written; each invalid one goes to
+    the dead-letter queue with its reasons and the source's name (contact details hashed), and
+    the answer says what was refused and why."""
+    body = _json_body(_inflated(raw, headers))
+    source = write_keys.source_of(_basic_user(headers) or write_key_in(body) or "", received_at)
+    batch = read_request(body, call, received_at, currencies, max_age)
+    if batch.messages:
+        sink.publish(_hashed(batch.messages, pepper))
+    for position, item in batch.refused_items:
+        reasons = [f"{e.field}: {e.reason}" for e in batch.refused if _names(e.field, call, position)]
+        parked = {"source": source, "call": call, "position": position, "message": _hashed_item(item, pepper)}
+        dead_letters.send(f"tracking message refused ({'; '.join(reasons)})", parked)
+    return Tracked(source, len(batch.messages), batch.refused, len(batch.refused_items))
+
+
+def _inflated(raw: bytes, headers: Mapping[str, str]) -> bytes:
+    """The body as sent, or inflated (at most ``MAX_BATCH_BYTES``: no zip bombs)."""
+    if len(raw) > MAX_BODY_BYTES:
+        raise TooLarge(f"the body is {len(raw):,} bytes, the limit {MAX_BODY_BYTES:,}")
+    if headers.get("content-encoding", "").strip().lower() != "gzip":
+        return raw
+    inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        body = inflate.decompress(raw, MAX_BATCH_BYTES + 1)
+    except zlib.error as exc:
+        raise InvalidInput([FieldError("body", f"Content-Encoding is gzip but the body is not ({exc})")]) from None
+    if len(body) > MAX_BATCH_BYTES or inflate.unconsumed_tail:
+        raise TooLarge(f"the body inflates past {MAX_BATCH_BYTES:,} bytes")
+    return body
+
+
+def _json_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+        raise InvalidInput([FieldError("body", f"not valid JSON ({exc})")]) from None
+
+
+def _basic_user(headers: Mapping[str, str]) -> str | None:
+    """The user name of ``Authorization: Basic base64(user:password)`` (the write key, empty password)."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        user, _, _ = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user or None
+
+
+def _names(path: str, call: str, position: int) -> bool:
+    """Whether an error's field path is in message ``position`` of the request."""
+    if call != "batch":
+        return True
+    return path == f"batch[{position}]" or path.startswith((f"batch[{position}].", f"batch[{position}]["))
+
+
+def _hashed(messages: Sequence[Message], pepper: str | None) -> list[Message]:
+    """Contact details in identify and group traits replaced by their keyed hashes (with a pepper)."""
+    if pepper is None:
+        return list(messages)
+    return [m.model_copy(update={"traits": pseudonymised(m.traits, pepper)}) if isinstance(m, Identify | Group)
+            else m for m in messages]  # fmt: skip
+
+
+def _hashed_item(item: Any, pepper: str | None) -> Any:
+    """A refused message as sent, but for its contact details (hashed, as if it had been accepted)."""
+    if pepper is None or not isinstance(item, dict):
+        return item
+    hashed = dict(item)
+    if isinstance(item.get("traits"), dict):
+        hashed["traits"] = pseudonymised(item["traits"], pepper)
+    context = item.get("context")
+    if isinstance(context, dict) and isinstance(context.get("traits"), dict):
+        hashed["context"] = {**context, "traits": pseudonymised(context["traits"], pepper)}
+    return hashed

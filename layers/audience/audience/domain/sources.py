@@ -1,0 +1,85 @@
+"""Sources and their write keys: what the Segment-compatible tracking API authenticates.
+
+A source (``web``, ``ios``, ``backend``) has one or more write keys; a key is kept only as its
+keyed hash (HMAC-SHA256 under the PII pepper) with a short public id (the first 8 hex digits of
+that hash) to name it by. Rotating a key: issue a new one for the same source, move the senders
+to it, then revoke the old one by its id. The registry is one small document (sources are few).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from audience.domain.errors import FieldError, InvalidInput, NotFound
+
+SOURCE_NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
+MAX_KEYS_PER_SOURCE = 10
+
+
+def key_hash(pepper: str, key: str) -> str:
+    return hmac.new(pepper.encode(), key.encode(), hashlib.sha256).hexdigest()
+
+
+class WriteKey(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    key_id: str = Field(alias="keyId", description="the first 8 hex digits of the key's hash: safe to show")
+    hash: str
+    created_at: AwareDatetime = Field(alias="createdAt")
+    revoked_at: AwareDatetime | None = Field(default=None, alias="revokedAt")
+
+
+class Source(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    name: str = Field(pattern=SOURCE_NAME)
+    created_at: AwareDatetime = Field(alias="createdAt")
+    keys: list[WriteKey] = Field(default_factory=list)
+
+
+class SourceRegistry(BaseModel):
+    """Every source by name; ``version`` guards concurrent changes (conditional writes)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    sources: dict[str, Source] = Field(default_factory=dict)
+    version: int = 0
+
+    def source_of(self, hashed: str) -> Source | None:
+        """The source whose unrevoked key has this hash."""
+        for source in self.sources.values():
+            if any(hmac.compare_digest(k.hash, hashed) and k.revoked_at is None for k in source.keys):
+                return source
+        return None
+
+    def issued(self, name: str, hashed: str, now: datetime) -> SourceRegistry:
+        """With a new key for ``name`` (the source is created if new); the old keys stay valid."""
+        if not _valid_name(name):
+            raise InvalidInput([FieldError("name", "lower-case letters, digits and '-', at most 63")])
+        source = self.sources.get(name) or Source(name=name, created_at=now)
+        if sum(k.revoked_at is None for k in source.keys) >= MAX_KEYS_PER_SOURCE:
+            raise InvalidInput([FieldError("name", f"{name} has {MAX_KEYS_PER_SOURCE} live keys: revoke one first")])
+        key = WriteKey(key_id=hashed[:8], hash=hashed, created_at=now)
+        updated = source.model_copy(update={"keys": [*source.keys, key]})
+        return self.model_copy(update={"sources": {**self.sources, name: updated}})
+
+    def revoked(self, name: str, key_id: str | None, now: datetime) -> tuple[SourceRegistry, list[str]]:
+        """Without ``name``'s key ``key_id`` (every live key when None); and the ids revoked."""
+        source = self.sources.get(name)
+        if source is None:
+            raise NotFound(f"no source named {name!r}")
+        chosen = [k for k in source.keys if k.revoked_at is None and key_id in (None, k.key_id)]
+        if key_id is not None and not chosen:
+            raise NotFound(f"{name} has no live key {key_id!r}")
+        keys = [k.model_copy(update={"revoked_at": now}) if k in chosen else k for k in source.keys]
+        updated = source.model_copy(update={"keys": keys})
+        return self.model_copy(update={"sources": {**self.sources, name: updated}}), [k.key_id for k in chosen]
+
+
+def _valid_name(name: str) -> bool:
+    return re.fullmatch(SOURCE_NAME, name) is not None

@@ -1,0 +1,57 @@
+"""Write keys: issue, revoke, and authenticate the tracking API's requests by them."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from audience.domain.errors import Unauthorized
+from audience.domain.sources import SourceRegistry, key_hash
+from audience.ports import SourceStore
+from audience.services.unit_of_work import until_unchanged
+
+
+def issue_key(name: str, store: SourceStore, pepper: str, now: datetime, key: str | None = None) -> tuple[str, str]:
+    """A new write key for source ``name`` (created if new): the key (shown once, never stored)
+    and its public id. ``key``: register this key instead of a random one (the embedded stack's
+    documented local key); registering a live key again changes nothing."""
+    key = key or secrets.token_urlsafe(24)
+    hashed = key_hash(pepper, key)
+
+    def attempt(_: int) -> None:
+        registry = store.load()
+        if registry.source_of(hashed) is None:
+            store.save(registry.issued(name, hashed, now))
+
+    until_unchanged(attempt, "the source registry")
+    return key, hashed[:8]
+
+
+def revoke_keys(name: str, key_id: str | None, store: SourceStore, now: datetime) -> list[str]:
+    """Revoke ``name``'s key ``key_id`` (every live key of the source when None); the ids revoked."""
+
+    def attempt(_: int) -> list[str]:
+        registry, revoked = store.load().revoked(name, key_id, now)
+        store.save(registry)
+        return revoked
+
+    return until_unchanged(attempt, "the source registry")
+
+
+class WriteKeys:
+    """Which source a write key belongs to. The registry is read at most once per ``refresh``
+    per container, so a revoked key stops working within that time."""
+
+    def __init__(self, store: SourceStore, pepper: str, refresh: timedelta = timedelta(seconds=60)) -> None:
+        self.store, self.pepper, self.refresh = store, pepper, refresh
+        self._registry: SourceRegistry | None = None
+        self._read_at: datetime | None = None
+
+    def source_of(self, key: str, now: datetime) -> str:
+        """The name of the source ``key`` belongs to; ``Unauthorized`` for an unknown or revoked key."""
+        if self._read_at is None or now - self._read_at >= self.refresh or self._registry is None:
+            self._registry, self._read_at = self.store.load(), now
+        source = self._registry.source_of(key_hash(self.pepper, key)) if key else None
+        if source is None:
+            raise Unauthorized("unknown or revoked write key")
+        return source.name
