@@ -8,8 +8,11 @@ export SAM_CLI_TELEMETRY := 0
 AWS_PORT ?= 4566
 API_PORT ?= 3000
 EMBEDDED := $(BIN)/python -m embedded --aws-port $(AWS_PORT) --api-port $(API_PORT)
+# make local PARAMETERS="MaxEventAgeDays=20000 StreamBatchSize=100": template parameters, as
+# `sam deploy --parameter-overrides` takes them, over samconfig.toml's (CONFIG_ENV picks its env).
+export PARAMETERS CONFIG_ENV
 
-.PHONY: fuzz security openapi help venv demo retrain bench test test-fast test-unit test-integration test-e2e lint local invoke build validate lock clean
+.PHONY: fuzz security openapi help venv demo retrain bench source revoke-source sources test test-fast test-unit test-integration test-e2e lint local invoke build validate lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -26,11 +29,30 @@ venv: $(BIN)/.installed
 demo: $(BIN)/.installed ## start the embedded stack, send sample events, print the profiles, stop
 	$(EMBEDDED) demo
 
-local: $(BIN)/.installed ## start the embedded stack and keep it up (Ctrl-C stops it)
+local: $(BIN)/.installed ## start the embedded stack and keep it up (Ctrl-C stops it); PARAMETERS="Key=Value ..."
 	$(EMBEDDED) local
 
 retrain: $(BIN)/.installed ## against a running `make local`, fire RetrainFunction with what its schedule sends
 	$(EMBEDDED) invoke RetrainFunction tests/events/retrain_scheduled.json
+
+# Sources of the tracking API: against `make local` by default, against your AWS account with TARGET=aws.
+ifeq ($(TARGET),aws)
+SOURCES := $(BIN)/python infra/sources.py --stack $(or $(STACK),audience-engine)
+else
+SOURCES := AWS_ENDPOINT_URL=http://127.0.0.1:$(AWS_PORT) AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local \
+	AWS_SECRET_ACCESS_KEY=local $(BIN)/python infra/sources.py
+endif
+
+source: $(BIN)/.installed ## issue a write key for a source: make source NAME=web (TARGET=aws: on AWS)
+	@test -n "$(NAME)" || { echo "usage: make source NAME=<source> [TARGET=aws] [STACK=...]"; exit 2; }
+	$(SOURCES) create $(NAME)
+
+revoke-source: $(BIN)/.installed ## revoke a source's keys: make revoke-source NAME=web [KEY=<key id>]
+	@test -n "$(NAME)" || { echo "usage: make revoke-source NAME=<source> [KEY=<key id>] [TARGET=aws]"; exit 2; }
+	$(SOURCES) revoke $(NAME) $(if $(KEY),--key $(KEY))
+
+sources: $(BIN)/.installed ## list the sources and their write keys' ids
+	$(SOURCES) list
 
 invoke: $(BIN)/.installed ## run one handler: make invoke FUNCTION=IngestFunction EVENT=tests/events/ingest_order_completed.json
 	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<logical id> EVENT=<file>"; exit 2; }

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from audience import bootstrap
-from audience.api.edge import ErrorItem, lower_headers, raw_body, register_error_handlers, responses
+from audience.api.edge import ErrorItem, Tracked, lower_headers, raw_body, register_error_handlers, responses
 from audience.domain.tracking import CALLS
 from audience.observability import count, lambda_handler
 from audience.services.ingest import ingest, track
@@ -28,15 +28,6 @@ deps = cache(bootstrap.ingest)  # once per container
 
 class Accepted(BaseModel):
     accepted: int = Field(description="messages written to the stream")
-
-
-class Tracked(BaseModel):
-    """Segment's ``{"success": true}``, and what was refused: a bad message never sinks the others."""
-
-    success: bool = True
-    accepted: int = Field(description="messages written to the stream")
-    rejected: int = Field(description="messages refused (each parked with its reasons for an operator)")
-    errors: list[ErrorItem] = Field(default_factory=list, description="every refused field and why")
 
 
 @app.post(

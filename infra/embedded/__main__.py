@@ -8,13 +8,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
+import tomllib
 from pathlib import Path
 
 from embedded import demo
-from embedded.stack import EmbeddedStack, PortInUse, is_up, log_file
+from embedded.api_front import LOCAL_API_KEY
+from embedded.stack import LOCAL_WRITE_KEY, EmbeddedStack, PortInUse, is_up, log_file
 from embedded.template import ROOT
 
 LOGS = ROOT / ".local" / "logs" / "functions.log"
@@ -29,6 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("ENDPOINT") or None,
         help="deploy to this running AWS endpoint instead of starting moto",
     )
+    parser.add_argument(
+        "--parameters",
+        default=os.environ.get("PARAMETERS", ""),
+        help='template parameters as `sam deploy --parameter-overrides` takes them: "Key=Value Key2=Value2"'
+        " (over samconfig.toml's parameter_overrides)",
+    )
+    parser.add_argument("--config-env", default=os.environ.get("CONFIG_ENV", "default"), help="samconfig.toml's env")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("local", help="start the stack and keep it up until Ctrl-C")
     commands.add_parser("demo", help="start the stack, send sample events, print the profiles, stop")
@@ -43,8 +53,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def parameters(args: argparse.Namespace) -> dict[str, str]:
+    """samconfig.toml's ``parameter_overrides`` for the config env, then ``--parameters`` over them."""
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text()) if (ROOT / "samconfig.toml").exists() else {}
+    configured = config.get(args.config_env, {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
+    configured = configured if isinstance(configured, str) else " ".join(configured)
+    pairs = shlex.split(configured) + shlex.split(args.parameters)
+    found = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise SystemExit(f"error: parameter {pair!r} is not Key=Value")
+        found[name] = value
+    return found
+
+
 def run_local(args: argparse.Namespace) -> int:
-    with EmbeddedStack(aws_port=args.aws_port, api_port=args.api_port, endpoint=args.endpoint, log=sys.stdout) as stack:
+    with EmbeddedStack(aws_port=args.aws_port, api_port=args.api_port, endpoint=args.endpoint, log=sys.stdout,
+                       parameters=parameters(args)) as stack:  # fmt: skip
         assert stack.api is not None
         print(_banner(stack), file=sys.stderr, flush=True)
         _wait_for_interrupt()
@@ -54,7 +80,8 @@ def run_local(args: argparse.Namespace) -> int:
 
 def run_demo(args: argparse.Namespace) -> int:
     stack_log = log_file(LOGS)
-    with EmbeddedStack(aws_port=args.aws_port, api_port=args.api_port, endpoint=args.endpoint, log=stack_log) as stack:
+    with EmbeddedStack(aws_port=args.aws_port, api_port=args.api_port, endpoint=args.endpoint, log=stack_log,
+                       parameters=parameters(args)) as stack:  # fmt: skip
         assert stack.api is not None
         print(f"embedded stack up: AWS at {stack.endpoint}, API at {stack.api.url}")
         print(f"function logs: {LOGS.relative_to(ROOT)}")
@@ -80,6 +107,7 @@ def run_invoke(args: argparse.Namespace) -> int:
 
 def _banner(stack: EmbeddedStack) -> str:
     assert stack.api is not None
+    write_key, api_key = os.environ.get("WRITE_KEY") or LOCAL_WRITE_KEY, os.environ.get("API_KEY") or LOCAL_API_KEY
     outputs = "\n".join(f"  {k}: {v}" for k, v in stack.outputs.items())
     return f"""
 Audience Engine embedded stack is up (Ctrl-C stops it).
@@ -88,11 +116,13 @@ Audience Engine embedded stack is up (Ctrl-C stops it).
   API:          {stack.api.url}/v1
 Stack outputs:
 {outputs}
+Template parameters: {" ".join(f"{k}={v}" for k, v in sorted(stack.parameters.items())) or "the defaults"}
 Not created by moto (not needed to run locally): {", ".join(stack.not_created) or "none"}
+Keys: tracking write key {write_key} (HTTP Basic user), read API key {api_key} (x-api-key)
 Try:
-  curl -s -X POST {stack.api.url}/v1/events -H 'Content-Type: application/json' \\
-    -d '{{"type":"track","userId":"42","event":"Order Completed","properties":{{"total":99.5,"currency":"USD"}}}}'
-  curl -s {stack.api.url}/v1/customers/42
+  curl -s -u {write_key}: {stack.api.url}/v1/track -H 'Content-Type: application/json' \\
+    -d '{{"userId":"42","event":"Order Completed","properties":{{"order_id":"o-1","total":99.5,"currency":"USD"}}}}'
+  curl -s {stack.api.url}/v1/customers/42 -H 'x-api-key: {api_key}'
 """
 
 

@@ -173,5 +173,6 @@ def _import(name: str, path: Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise FileNotFoundError(f"handler module {path} not found")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as Lambda's import does: annotations resolve in the module's namespace
     spec.loader.exec_module(module)
     return module

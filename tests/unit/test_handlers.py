@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from collections.abc import Callable
 from copy import deepcopy
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ def handler_module(function: str, deps: Callable[[], Any]) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"handler_{function}", ROOT / "functions" / function / "app.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as Lambda's import does: annotations resolve in the module's namespace
     spec.loader.exec_module(module)
     module.deps = deps
     return module

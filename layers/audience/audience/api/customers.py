@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import unquote
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
+from pydantic import AfterValidator
 
 from audience.api.edge import responses
 from audience.api.views import CustomerView
@@ -18,7 +20,11 @@ from audience.observability import count
 from audience.services.profiles import get_profile
 
 metrics = Metrics()  # Powertools instances share one metric set: the handler flushes it
-CustomerId = Annotated[str, Path(min_length=1, max_length=256, description="any id the customer is known by")]
+# API Gateway's REST proxy hands the function the path as sent (percent-encoded) and the resolver
+# routes on it: the id is decoded here, so ids such as "ユーザー" or "a+b" read back.
+CustomerId = Annotated[
+    str, Path(min_length=1, max_length=768, description="any id the customer is known by"), AfterValidator(unquote)
+]
 
 
 def router(deps: Callable[[], ProfilesApiDeps]) -> Router:

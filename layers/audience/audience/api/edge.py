@@ -34,6 +34,16 @@ class ErrorBody(BaseModel):
     errors: list[ErrorItem] | None = Field(default=None, description="each failing field and why (400)")
 
 
+class Tracked(BaseModel):
+    """Segment's ``{"success": true}`` for the tracking API, and what was refused: a bad message
+    never sinks the others."""
+
+    success: bool = True
+    accepted: int = Field(description="messages written to the stream")
+    rejected: int = Field(description="messages refused (each parked with its reasons for an operator)")
+    errors: list[ErrorItem] = Field(default_factory=list, description="every refused field and why")
+
+
 def responses(*errors: int, success: int = 200) -> dict[int, OpenAPIResponse]:
     """The OpenAPI description of a route's answers: ``success`` with the route's return type,
     and the ``errors`` with ``ErrorBody``."""

@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from pydantic import AfterValidator
 
 from audience.api.edge import responses
 from audience.bootstrap import ProfilesApiDeps
 from audience.services.segments import MembersPage, SegmentList, list_segments, page
 
-SegmentId = Annotated[str, Path(max_length=256, description="as GET /v1/segments lists it, e.g. tier:high-value")]
+SegmentId = Annotated[
+    str, Path(max_length=768, description="as GET /v1/segments lists it, e.g. tier:high-value"), AfterValidator(unquote)
+]
 
 
 def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
