@@ -73,6 +73,9 @@ def test_the_stream_function_reads_kinesis_with_partial_failures_bounded_retries
     assert properties["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
 
 
+TRACKING = ("batch", "track", "identify", "page", "screen", "group", "alias")  # Segment's HTTP Tracking API
+
+
 def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document() -> None:
     routes = {
         (e["Properties"]["Method"], e["Properties"]["Path"]): logical_id
@@ -82,6 +85,7 @@ def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document()
     }
     assert routes == {
         ("post", "/v1/events"): "IngestFunction",
+        **{("post", f"/v1/{call}"): "IngestFunction" for call in TRACKING},
         ("get", "/v1/customers/{customerId}"): "ProfilesApiFunction",
         ("get", "/v1/customers/{customerId}/personalization"): "ProfilesApiFunction",
         ("put", "/v1/customers/{customerId}/consent"): "ProfilesApiFunction",
@@ -96,7 +100,7 @@ def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document()
     assert {(verb, path) for path, ops in published["paths"].items() for verb in ops} == set(routes)
 
 
-def test_every_read_route_needs_an_api_key_and_the_webhook_does_not() -> None:
+def test_every_read_route_needs_an_api_key_and_the_webhook_and_tracking_api_do_not() -> None:
     assert RESOURCES["Api"]["Properties"]["Auth"]["ApiKeyRequired"] is True
     assert RESOURCES["Api"]["Properties"]["Auth"]["UsagePlan"]["Throttle"]["RateLimit"] > 0
     keyless = {
@@ -105,7 +109,7 @@ def test_every_read_route_needs_an_api_key_and_the_webhook_does_not() -> None:
         for e in f["Properties"].get("Events", {}).values()
         if e["Type"] == "Api" and e["Properties"].get("Auth", {}).get("ApiKeyRequired") is False
     }
-    assert keyless == {("post", "/v1/events")}
+    assert keyless == {("post", "/v1/events")} | {("post", f"/v1/{call}") for call in TRACKING}  # signed, write keys
     published = json.loads((ROOT / "docs" / "openapi.json").read_text())
     secured = {(verb, path) for path, ops in published["paths"].items() for verb, op in ops.items() if "security" in op}
     assert secured == {(verb, path) for path, ops in published["paths"].items() for verb in ops} - keyless
