@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         help='template parameters as `sam deploy --parameter-overrides` takes them: "Key=Value Key2=Value2"'
         " (over samconfig.toml's parameter_overrides)",
     )
-    parser.add_argument("--config-env", default=os.environ.get("CONFIG_ENV", "default"), help="samconfig.toml's env")
+    parser.add_argument("--config-env", default=os.environ.get("CONFIG_ENV") or "default", help="samconfig.toml's env")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("local", help="start the stack and keep it up until Ctrl-C")
     commands.add_parser("demo", help="start the stack, send sample events, print the profiles, stop")

@@ -151,3 +151,16 @@ def test_group_calls_are_kept_on_the_profile_and_merge_by_time() -> None:
                       CURRENCIES, NOW)  # fmt: skip
     [view] = profile.public_view(NOW, "USD")["groups"]
     assert view["groupId"] == "acme" and view["traits"] == {"plan": "pro"}
+
+
+def test_a_key_issued_a_moment_ago_works_at_once_and_a_revoked_one_stops_within_the_refresh() -> None:
+    store = MemorySources()
+    keys = WriteKeys(store, PEPPER, refresh=timedelta(minutes=5), recheck=timedelta(seconds=1))
+    first, _ = issue_key("web", store, PEPPER, NOW)
+    assert keys.source_of(first, NOW) == "web"
+    second, _ = issue_key("ios", store, PEPPER, NOW)
+    assert keys.source_of(second, NOW + timedelta(seconds=2)) == "ios"  # unknown: the registry is read again
+    revoke_keys("web", None, store, NOW)
+    assert keys.source_of(first, NOW + timedelta(seconds=3)) == "web"  # cached: revocation within the refresh
+    with pytest.raises(Unauthorized):
+        keys.source_of(first, NOW + timedelta(minutes=6))

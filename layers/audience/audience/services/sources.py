@@ -40,18 +40,27 @@ def revoke_keys(name: str, key_id: str | None, store: SourceStore, now: datetime
 
 class WriteKeys:
     """Which source a write key belongs to. The registry is read at most once per ``refresh``
-    per container, so a revoked key stops working within that time."""
+    per container, so a revoked key stops working within that time; an unknown key makes it read
+    again (at most once per ``recheck``), so a key issued a moment ago works at once."""
 
-    def __init__(self, store: SourceStore, pepper: str, refresh: timedelta = timedelta(seconds=60)) -> None:
-        self.store, self.pepper, self.refresh = store, pepper, refresh
-        self._registry: SourceRegistry | None = None
+    def __init__(self, store: SourceStore, pepper: str, refresh: timedelta = timedelta(seconds=60),
+                 recheck: timedelta = timedelta(seconds=1)) -> None:  # fmt: skip
+        self.store, self.pepper, self.refresh, self.recheck = store, pepper, refresh, recheck
+        self._registry = SourceRegistry()
         self._read_at: datetime | None = None
 
     def source_of(self, key: str, now: datetime) -> str:
         """The name of the source ``key`` belongs to; ``Unauthorized`` for an unknown or revoked key."""
-        if self._read_at is None or now - self._read_at >= self.refresh or self._registry is None:
-            self._registry, self._read_at = self.store.load(), now
-        source = self._registry.source_of(key_hash(self.pepper, key)) if key else None
+        hashed = key_hash(self.pepper, key) if key else ""
+        if self._read_at is None or now - self._read_at >= self.refresh:
+            self._read(now)
+        source = self._registry.source_of(hashed) if hashed else None
+        if source is None and hashed and now - self._read_at >= self.recheck:  # type: ignore[operator]
+            self._read(now)
+            source = self._registry.source_of(hashed)
         if source is None:
             raise Unauthorized("unknown or revoked write key")
         return source.name
+
+    def _read(self, now: datetime) -> None:
+        self._registry, self._read_at = self.store.load(), now
