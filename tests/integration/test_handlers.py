@@ -164,7 +164,7 @@ def test_the_same_stream_batch_three_times_gives_identical_profiles(
 def test_an_unknown_customer_is_a_404_with_a_clear_message(stack: DeployedStack, runtime: LambdaRuntime) -> None:
     response = runtime.invoke("ProfilesApiFunction", load_event("profiles_api_get_customer.json"))
     assert response["statusCode"] == 404
-    assert json.loads(response["body"]) == {"message": "customer 'cust-001' not found"}
+    assert json.loads(response["body"]) == {"code": "not_found", "message": "customer 'cust-001' not found"}
 
 
 def test_handlers_log_structured_json_with_a_correlation_id(

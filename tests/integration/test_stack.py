@@ -48,6 +48,10 @@ def test_the_api_routes_are_the_templates(aws: boto3.session.Session, stack: Dep
     }
     assert routes == {
         ("/v1/events", "POST"): False,  # signed, not keyed
+        **{
+            (f"/v1/{call}", "POST"): False
+            for call in ("batch", "track", "identify", "page", "screen", "group", "alias")
+        },
         ("/v1/customers/{customerId}", "GET"): True,
         ("/v1/customers/{customerId}/personalization", "GET"): True,
         ("/v1/customers/{customerId}/consent", "PUT"): True,
