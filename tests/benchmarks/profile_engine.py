@@ -9,6 +9,7 @@
 5. Cold start: the stream and webhook functions' imports beside `import boto3` (and what they must not import).
 6-7. Training on a million synthetic profiles; the model found on Online Retail II.
 8. Freshness: POST an event -> the segment visible through the API and the event delivered.
+9. Local load: 16 clients post batches of 20 to the tracking API; accepted/s, latency, time to fold.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from audience.ports import ProfileRepository
 from audience.services.profiles import StreamRecord, apply_records
 from embedded.s3_notifier import s3_event
 from embedded.stack import EmbeddedStack
-from tests.benchmarks import cold_start, freshness
+from tests.benchmarks import cold_start, freshness, load
 from tests.conftest import ROOT
 from tests.real_data import online_retail_model
 from tests.unit.fakes import MemoryDeadLetters, MemoryProfiles
@@ -374,6 +375,9 @@ def main() -> None:
     print(f"\n8. Freshness: POST /v1/events -> segment visible and Audience Entered delivered ({freshness.EVENTS}")
     print("   customers, one high-value order each, sent one at a time through the embedded stack)")
     freshness.report(freshness.measure())
+
+    print("\n9. Local load: the tracking API through the embedded stack (moto-bound; AWS scales out)")
+    load.report(load.measure())
 
 
 if __name__ == "__main__":
