@@ -229,12 +229,8 @@ def parse_request(
     if not isinstance(body, dict):
         raise InvalidInput([FieldError("body", "must be a JSON object")])
     if "batch" in body:
-        batch = body["batch"]
-        if not isinstance(batch, list) or not batch:
-            raise InvalidInput([FieldError("batch", "must be a non-empty list of messages")])
-        if len(batch) > MAX_BATCH:
-            raise TooLarge(f"a batch holds at most {MAX_BATCH} messages, this one {len(batch)}")
-        raw = [with_context(item, _object(body.get("context"))) for item in batch]
+        batch = batch_items(body)
+        raw = [with_context(item, as_object(body.get("context"))) for item in batch]
         prefixes = [f"batch[{i}]" for i in range(len(raw))]
     else:
         raw, prefixes = [body], [""]
@@ -314,13 +310,23 @@ def validate_message(item: Any, currencies: Currencies) -> tuple[Message | None,
     return (None if errors else message), errors
 
 
+def batch_items(body: dict[str, Any]) -> list[Any]:
+    """The messages of ``{"batch": [...]}``: a non-empty list of at most ``MAX_BATCH``."""
+    batch = body.get("batch")
+    if not isinstance(batch, list) or not batch:
+        raise InvalidInput([FieldError("batch", "must be a non-empty list of messages")])
+    if len(batch) > MAX_BATCH:
+        raise TooLarge(f"a batch holds at most {MAX_BATCH} messages, this one {len(batch)}")
+    return batch
+
+
 def with_context(item: Any, shared: dict[str, Any]) -> Any:
     if not shared or not isinstance(item, dict):
         return item
-    return {**item, "context": {**shared, **_object(item.get("context"))}}
+    return {**item, "context": {**shared, **as_object(item.get("context"))}}
 
 
-def _object(value: Any) -> dict[str, Any]:
+def as_object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 

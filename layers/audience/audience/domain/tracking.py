@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from audience.domain.errors import FieldError, InvalidInput, TooLarge
+from audience.domain.errors import FieldError, InvalidInput
 from audience.domain.events import (
-    MAX_BATCH,
     Message,
+    as_object,
+    batch_items,
     field_errors,
     out_of_range,
     stamp,
@@ -62,11 +63,7 @@ def read_request(
     if not isinstance(body, dict):
         raise InvalidInput([FieldError("body", "must be a JSON object")])
     if call == "batch":
-        items = body.get("batch")
-        if not isinstance(items, list) or not items:
-            raise InvalidInput([FieldError("batch", "must be a non-empty list of messages")])
-        if len(items) > MAX_BATCH:
-            raise TooLarge(f"a batch holds at most {MAX_BATCH} messages, this one {len(items)}")
+        items = batch_items(body)
         shared = {k: body[k] for k in ("context", "integrations", "sentAt") if k in body}
         prefixes = [f"batch[{i}]" for i in range(len(items))]
     else:
@@ -109,10 +106,10 @@ def _read_one(
 def _normalised(item: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
     """The message with the batch's ``context`` and ``integrations`` under its own, its ``sentAt``
     (or the batch's), and RudderStack's top-level ``channel`` kept in ``context``."""
-    context = {**_object(shared.get("context")), **_object(item.get("context"))}
+    context = {**as_object(shared.get("context")), **as_object(item.get("context"))}
     if isinstance(item.get("channel"), str):
         context.setdefault("channel", item["channel"])
-    integrations = {**_object(shared.get("integrations")), **_object(item.get("integrations"))}
+    integrations = {**as_object(shared.get("integrations")), **as_object(item.get("integrations"))}
     raw = {**item, "context": context}
     if integrations:
         raw["integrations"] = integrations
@@ -126,7 +123,3 @@ def _without_skew(message: Message, received_at: datetime) -> Message:
     if message.timestamp is None or message.sent_at is None:
         return message
     return message.model_copy(update={"timestamp": message.timestamp + (received_at - message.sent_at)})
-
-
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}

@@ -40,15 +40,10 @@ def ingest(
     With a ``pepper``, contact details in identify traits are replaced by their keyed hashes
     before they leave this function: the stream, the table and the logs never see them.
     """
-    if len(raw) > MAX_BODY_BYTES:
-        raise TooLarge(f"the body is {len(raw):,} bytes, the limit {MAX_BODY_BYTES:,}")
+    _within_limit(raw)
     if secrets is not None:
         verify(raw, headers, secrets, received_at)
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
-        raise InvalidInput([FieldError("body", f"not valid JSON ({exc})")]) from None
-    messages = parse_request(body, received_at, currencies, max_age)
+    messages = parse_request(_json_body(raw), received_at, currencies, max_age)
     sink.publish(_hashed(messages, pepper))
     return len(messages)
 
@@ -96,8 +91,7 @@ def track(
 
 def _inflated(raw: bytes, headers: Mapping[str, str]) -> bytes:
     """The body as sent, or inflated (at most ``MAX_BATCH_BYTES``: no zip bombs)."""
-    if len(raw) > MAX_BODY_BYTES:
-        raise TooLarge(f"the body is {len(raw):,} bytes, the limit {MAX_BODY_BYTES:,}")
+    _within_limit(raw)
     if headers.get("content-encoding", "").strip().lower() != "gzip":
         return raw
     inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
@@ -108,6 +102,11 @@ def _inflated(raw: bytes, headers: Mapping[str, str]) -> bytes:
     if len(body) > MAX_BATCH_BYTES or inflate.unconsumed_tail:
         raise TooLarge(f"the body inflates past {MAX_BATCH_BYTES:,} bytes")
     return body
+
+
+def _within_limit(raw: bytes) -> None:
+    if len(raw) > MAX_BODY_BYTES:
+        raise TooLarge(f"the body is {len(raw):,} bytes, the limit {MAX_BODY_BYTES:,}")
 
 
 def _json_body(raw: bytes) -> Any:
