@@ -7,6 +7,7 @@ import csv
 import numpy as np
 import pytest
 
+from audience.value import scoring
 from audience.value.btyd import Grouped, bgnbd_log_likelihood, fit_bgnbd, fit_gamma_gamma
 from tests.conftest import ROOT
 
@@ -62,3 +63,20 @@ def test_the_gradient_is_the_likelihoods_own_and_grouping_changes_nothing() -> N
     assert gradient == pytest.approx(numeric, rel=1e-5)
     assert ll == pytest.approx(bgnbd_log_likelihood(params, one_each)[0], rel=1e-12)
     assert len(grouped.rows) < 400
+
+
+@needs_cdnow
+def test_the_plain_python_scoring_equals_numpy_and_scipy_on_every_customer() -> None:
+    x, t_x, big_t, zbar = columns("cdnow_customers_summary_with_transactions.csv", "x", "t_x", "T", "zbar")
+    model, spend = fit_bgnbd(x, t_x, big_t), fit_gamma_gamma(x, zbar)
+    r, alpha, a, b = model.r, model.alpha, model.a, model.b
+
+    alive = [scoring.p_alive(r, alpha, a, b, *row) for row in zip(x, t_x, big_t, strict=True)]
+    orders = [scoring.expected_orders(r, alpha, a, b, 39.0, *row) for row in zip(x, t_x, big_t, strict=True)]
+    spends = [scoring.expected_spend(spend.p, spend.q, spend.v, *row) for row in zip(x, zbar, strict=True)]
+
+    assert alive == pytest.approx(list(model.p_alive(x, t_x, big_t)), rel=1e-9, abs=1e-12)
+    assert orders == pytest.approx(list(model.conditional_expected(39.0, x, t_x, big_t)), rel=1e-9, abs=1e-12)
+    assert spends == pytest.approx(list(spend.expected_spend(x, zbar)), rel=1e-9)
+    with pytest.raises(ValueError, match="0 <= z < 1"):
+        scoring.hyp2f1(1, 1, 2, 1.0)
