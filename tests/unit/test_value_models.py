@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+from collections import defaultdict
+from datetime import date
 
 import numpy as np
 import pytest
 
 from audience.value import scoring
 from audience.value.btyd import Grouped, bgnbd_log_likelihood, fit_bgnbd, fit_gamma_gamma
+from audience.value.history import summarise
 from tests.conftest import ROOT
 
 CDNOW = ROOT.parent / "shared" / "data" / "cdnow"
@@ -80,3 +83,20 @@ def test_the_plain_python_scoring_equals_numpy_and_scipy_on_every_customer() -> 
     assert spends == pytest.approx(list(spend.expected_spend(x, zbar)), rel=1e-9)
     with pytest.raises(ValueError, match="0 <= z < 1"):
         scoring.hyp2f1(1, 1, 2, 1.0)
+
+
+@needs_cdnow
+def test_the_cdnow_log_gives_the_published_calibration_and_holdout_figures() -> None:
+    purchases: dict[str, set[date]] = defaultdict(set)
+    for line in (CDNOW / "CDNOW_sample.txt").read_text().splitlines():
+        _, customer, day, *_ = line.split()
+        purchases[customer].add(date(int(day[:4]), int(day[4:6]), int(day[6:])))
+    histories = summarise(purchases, calibration_end=date(1997, 9, 30), end=date(1998, 6, 30))
+
+    model = fit_bgnbd(histories.x, histories.t_x, histories.big_t)
+
+    assert len(histories.customers) == 2357 and histories.x.sum() == 2457 and histories.holdout.sum() == 1882
+    assert model.log_likelihood == pytest.approx(-9582.43, abs=0.01)
+    weeks = 39.0  # the holdout, weeks 40-78: the aggregate forecast for the cohort
+    forecast = (model.expected(histories.big_t + weeks) - model.expected(histories.big_t)).sum()
+    assert forecast == pytest.approx(1666.7, abs=0.1)  # published; 1,882 happened
