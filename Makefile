@@ -89,7 +89,7 @@ test: $(BIN)/.installed security ## the whole suite: lint, types, checkov, unit,
 	$(BIN)/mypy
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
-test-fast: $(BIN)/.installed ## the inner loop: lint, unit and template tests (no moto, no SAM CLI), in under two minutes
+test-fast: $(BIN)/.installed ## the inner loop: lint, unit and template tests (no moto, no SAM CLI), about two minutes on two cores
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(TEST_WORKERS) tests/unit tests/template -m "not slow" -q
 
