@@ -10,6 +10,7 @@
 6-7. Training on a million synthetic profiles; the model found on Online Retail II.
 8. Freshness: POST an event -> the segment visible through the API and the event delivered.
 9. Local load: 16 clients post batches of 20 to the tracking API; accepted/s, latency, time to fold.
+10. Customer value: fitting BG/NBD + Gamma-Gamma on a million customers, beside lifetimes.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from audience.ports import ProfileRepository
 from audience.services.profiles import StreamRecord, apply_records
 from embedded.s3_notifier import s3_event
 from embedded.stack import EmbeddedStack
-from tests.benchmarks import cold_start, freshness, load
+from tests.benchmarks import cold_start, freshness, load, value_fit
 from tests.conftest import ROOT
 from tests.real_data import online_retail_model
 from tests.unit.fakes import MemoryDeadLetters, MemoryProfiles
@@ -378,6 +379,10 @@ def main() -> None:
 
     print("\n9. Local load: the tracking API through the embedded stack (moto-bound; AWS scales out)")
     load.report(load.measure())
+
+    print("\n10. Customer value: BG/NBD + Gamma-Gamma on 1,000,000 customers drawn from known parameters,")
+    print("    beside lifetimes' BetaGeoFitter on the same data (LIFETIMES_PYTHON: a virtualenv with lifetimes)")
+    value_fit.report(value_fit.measure())
 
 
 if __name__ == "__main__":

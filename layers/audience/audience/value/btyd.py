@@ -33,9 +33,14 @@ class Grouped:
 
     @classmethod
     def of(cls, *columns: Vector, decimals: int = 4) -> Grouped:
+        """Rows rounded to ``decimals``, sorted, and runs of equal rows counted (a lexicographic
+        sort: several times faster than ``np.unique(axis=0)`` on a million rows)."""
         stacked = np.round(np.column_stack([np.asarray(c, dtype=float) for c in columns]), decimals)
-        rows, counts = np.unique(stacked, axis=0, return_counts=True)
-        return cls(rows, counts.astype(float))
+        if len(stacked) == 0:
+            return cls(stacked, np.zeros(0))
+        ordered = stacked[np.lexsort(stacked.T[::-1])]
+        starts = np.flatnonzero(np.concatenate(([True], np.any(ordered[1:] != ordered[:-1], axis=1))))
+        return cls(ordered[starts], np.diff(np.append(starts, len(ordered))).astype(float))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,90 @@
+"""Fitting BG/NBD + Gamma-Gamma on customers drawn from known parameters, beside `lifetimes`'
+`BetaGeoFitter` on the same data in the same run (in its own virtualenv: LIFETIMES_PYTHON).
+
+Run alone: ``python -m tests.benchmarks.value_fit [customers]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from audience.value.btyd import fit_bgnbd, fit_gamma_gamma
+
+TRUTH = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+SPEND = {"p": 6.25, "q": 3.74, "v": 15.44}
+LIFETIMES_PYTHON = os.environ.get("LIFETIMES_PYTHON", "/tmp/lt/bin/python")
+LIFETIMES_FIT = """
+import sys, time, resource, json, numpy as np
+from lifetimes import BetaGeoFitter
+d = np.load(sys.argv[1])
+started = time.perf_counter()
+fitter = BetaGeoFitter().fit(d["x"], d["t_x"], d["T"])
+print(json.dumps({"seconds": time.perf_counter() - started, **fitter.params_.to_dict(),
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def simulate(customers: int, seed: int = 1) -> dict[str, np.ndarray]:
+    """BG/NBD histories over 1-52 weeks, and Gamma-Gamma spends, from the parameters above."""
+    rng = np.random.default_rng(seed)
+    rate = rng.gamma(TRUTH["r"], 1 / TRUTH["alpha"], customers)
+    drop = rng.beta(TRUTH["a"], TRUTH["b"], customers)
+    big_t = rng.integers(1, 53, customers).astype(float)
+    x, t_x, clock = np.zeros(customers), np.zeros(customers), np.zeros(customers)
+    active = np.ones(customers, dtype=bool)
+    while active.any():
+        clock[active] += rng.exponential(1 / np.maximum(rate[active], 1e-12))
+        bought = active & (clock <= big_t)
+        x[bought] += 1
+        t_x[bought] = clock[bought]
+        active = bought & (rng.random(customers) >= drop)  # after each purchase, drop out with p
+    nu = rng.gamma(SPEND["q"], 1 / SPEND["v"], customers)
+    spends = np.where(x > 0, rng.gamma(SPEND["p"] * np.maximum(x, 1), 1 / nu) / np.maximum(x, 1), 0)
+    return {"x": x, "t_x": t_x.round(2), "T": big_t, "zbar": spends}
+
+
+def measure(customers: int = 1_000_000) -> dict[str, object]:
+    data = simulate(customers)
+    started = time.perf_counter()
+    model = fit_bgnbd(data["x"], data["t_x"], data["T"])
+    spend = fit_gamma_gamma(data["x"], data["zbar"])
+    ours_s = time.perf_counter() - started
+    ours_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    fitted = {"r": model.r, "alpha": model.alpha, "a": model.a, "b": model.b, "p": spend.p, "q": spend.q,
+              "v": spend.v}  # fmt: skip
+    theirs: dict[str, float] | None = None
+    if Path(LIFETIMES_PYTHON).exists():
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "data.npz"
+            np.savez(path, **{k: data[k] for k in ("x", "t_x", "T")})
+            result = subprocess.run([LIFETIMES_PYTHON, "-c", LIFETIMES_FIT, str(path)], capture_output=True,
+                                    text=True, check=True)  # fmt: skip
+            theirs = json.loads(result.stdout.strip().splitlines()[-1])
+    return {"customers": customers, "ours_s": ours_s, "ours_mb": ours_mb, "fitted": fitted, "lifetimes": theirs}
+
+
+def report(run: dict[str, object]) -> None:
+    fitted, theirs = run["fitted"], run["lifetimes"]
+    assert isinstance(fitted, dict)
+    worst = max(abs(fitted[k] / v - 1) for k, v in {**TRUTH, **SPEND}.items())
+    print(f"   {run['customers']:,} customers: ours BG/NBD + Gamma-Gamma {run['ours_s']:.2f} s, peak RSS"
+          f" {run['ours_mb']:,.0f} MB; parameters within {worst:.1%} of the truth (target: 2%, < 10 s)")  # fmt: skip
+    print("   fitted " + ", ".join(f"{k} {v:.4f}" for k, v in fitted.items()))
+    if not isinstance(theirs, dict):
+        print("   lifetimes: not measured (no LIFETIMES_PYTHON virtualenv with lifetimes)")
+        return
+    print(f"   lifetimes BetaGeoFitter alone: {theirs['seconds']:.1f} s, peak RSS {theirs['peak_mb']:,.0f} MB;"
+          f" ours is {theirs['seconds'] / float(run['ours_s']):.0f}x faster (target: >= 20x)")  # type: ignore[arg-type]  # fmt: skip
+
+
+if __name__ == "__main__":
+    report(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000))
