@@ -66,8 +66,16 @@ $(LAMBDA_VENV)/.installed: layers/audience/requirements.txt
 	$(LAMBDA_VENV)/bin/python -m pip install --quiet -r layers/audience/requirements.txt $$(grep '^boto3==' requirements.lock)
 	touch $@
 
-bench: $(BIN)/.installed $(LAMBDA_VENV)/.installed ## print the benchmark tables (docs/benchmarks.md records them)
-	LAMBDA_PYTHON=$(LAMBDA_VENV)/bin/python PYTHONPATH=$(PYTHONPATH):$(CURDIR) $(BIN)/python -m tests.benchmarks.profile_engine
+# lifetimes (the baseline of the value models) in a venv of its own: its pins are not ours.
+LIFETIMES_VENV := .venv-lifetimes
+$(LIFETIMES_VENV)/.installed:
+	test -d $(LIFETIMES_VENV) || $(PYTHON) -m venv $(LIFETIMES_VENV)
+	$(LIFETIMES_VENV)/bin/python -m pip install --quiet lifetimes==0.11.3
+	touch $@
+
+bench: $(BIN)/.installed $(LAMBDA_VENV)/.installed $(LIFETIMES_VENV)/.installed ## print the benchmark tables (docs/benchmarks.md records them)
+	LAMBDA_PYTHON=$(LAMBDA_VENV)/bin/python LIFETIMES_PYTHON=$(LIFETIMES_VENV)/bin/python \
+		PYTHONPATH=$(PYTHONPATH):$(CURDIR) $(BIN)/python -m tests.benchmarks.profile_engine
 
 # checkov in a venv of its own: its dependency tree conflicts with the project's pins.
 CHECKOV_VENV := .venv-checkov
@@ -125,4 +133,4 @@ lock: ## re-pin the whole dependency tree from requirements-dev.txt
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) $(LAMBDA_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LAMBDA_VENV) $(LIFETIMES_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

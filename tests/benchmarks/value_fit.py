@@ -21,7 +21,7 @@ from audience.value.btyd import fit_bgnbd, fit_gamma_gamma
 
 TRUTH = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 SPEND = {"p": 6.25, "q": 3.74, "v": 15.44}
-LIFETIMES_PYTHON = os.environ.get("LIFETIMES_PYTHON", "/tmp/lt/bin/python")
+LIFETIMES_PYTHON = os.environ.get("LIFETIMES_PYTHON", ".venv-lifetimes/bin/python")  # make bench creates it
 LIFETIMES_FIT = """
 import sys, time, resource, json, numpy as np
 from lifetimes import BetaGeoFitter
