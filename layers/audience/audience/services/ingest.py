@@ -49,7 +49,7 @@ def ingest(
 
 
 @dataclass(frozen=True)
-class Tracked:
+class TrackingOutcome:
     """What a tracking request did: messages written, and each refused field with its reason."""
 
     source: str
@@ -69,7 +69,7 @@ def track(
     currencies: Currencies,
     max_age: timedelta | None = None,
     pepper: str | None = None,
-) -> Tracked:
+) -> TrackingOutcome:
     """``POST /v1/<call>`` of the Segment HTTP Tracking API (``call``: ``batch`` or a message type).
 
     The whole request is refused only when it cannot be read: too large (also once inflated, for
@@ -86,7 +86,7 @@ def track(
         reasons = [f"{e.field}: {e.reason}" for e in batch.refused if _names(e.field, call, position)]
         parked = {"source": source, "call": call, "position": position, "message": _hashed_item(item, pepper)}
         dead_letters.send(f"tracking message refused ({'; '.join(reasons)})", parked)
-    return Tracked(source, len(batch.messages), batch.refused, len(batch.refused_items))
+    return TrackingOutcome(source, len(batch.messages), batch.refused, len(batch.refused_items))
 
 
 def _inflated(raw: bytes, headers: Mapping[str, str]) -> bytes:
