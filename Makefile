@@ -32,8 +32,12 @@ demo: $(BIN)/.installed ## start the embedded stack, send sample events, print t
 local: $(BIN)/.installed ## start the embedded stack and keep it up (Ctrl-C stops it); PARAMETERS="Key=Value ..."
 	$(EMBEDDED) local
 
-retrain: $(BIN)/.installed ## against a running `make local`, fire RetrainFunction with what its schedule sends
-	$(EMBEDDED) invoke RetrainFunction tests/events/retrain_scheduled.json
+retrain: $(BIN)/.installed ## against `make local`: what the schedule sends; AS_OF=2010-12-10T00:00:00Z CALIBRATION_END=2010-09-09: a value backtest
+	@event=tests/events/retrain_scheduled.json; \
+	if [ -n "$(AS_OF)$(CALIBRATION_END)" ]; then event=$$(mktemp --suffix=.json); \
+	  $(BIN)/python -c 'import json, sys; a, c = sys.argv[1:]; print(json.dumps({"action": "retrain", \
+	    **({"asOf": a} if a else {}), **({"calibrationEnd": c} if c else {})}))' "$(AS_OF)" "$(CALIBRATION_END)" > $$event; fi; \
+	$(EMBEDDED) invoke RetrainFunction $$event
 
 # Sources of the tracking API: against `make local` by default, against your AWS account with TARGET=aws.
 ifeq ($(TARGET),aws)

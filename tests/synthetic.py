@@ -78,6 +78,7 @@ def draw(n: int, seed: int = 1, shift: float = 1.0, now: datetime = NOW) -> Iter
             ledger={},
             segments=None,
             tier=None,
+            predictions=None,
             segment_history=[],
             outbox=[],  # every field given: a default_factory costs model_construct an inspect.signature call
             seen=[],

@@ -1,5 +1,5 @@
 """The read API for personalization: customers, what to show them, their privacy, segments and
-their members. One router per resource (``audience.api``); API Gateway requires an API key.
+their members, the models in force. One router per resource (``audience.api``); API Gateway requires an API key.
 
 Powertools' resolver validates parameters and responses, and generates the OpenAPI document
 (``make openapi`` writes ``docs/openapi.json``).
@@ -15,7 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from audience import bootstrap
-from audience.api import customers, privacy, segments
+from audience.api import customers, models, privacy, segments
 from audience.api.edge import not_json, register_error_handlers
 from audience.observability import lambda_handler
 
@@ -24,7 +24,7 @@ metrics = Metrics()
 deps = cache(bootstrap.profiles_api)  # once per container
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
-for resource in (customers, privacy, segments):
+for resource in (customers, privacy, segments, models):
     app.include_router(resource.router(lambda: deps()))  # looked up at call time: tests replace deps
 
 

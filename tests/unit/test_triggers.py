@@ -14,7 +14,7 @@ from audience.domain.documents import parse_document
 from audience.domain.errors import InvalidInput
 from audience.domain.personalization import ContentMapping
 from audience.domain.profile import Profile
-from audience.domain.triggers import TriggerRules
+from audience.domain.triggers import Population, TriggerRules
 from audience.segmentation.assign import Tiers
 from audience.services.documents import LiveDocument, accept
 from audience.services.imports import run_import
@@ -146,7 +146,7 @@ def test_top_spenders_come_from_the_models_percentiles_and_silence_is_an_engagem
     rules = LiveDocument(MemoryBucket(), TriggerRules).get(NOW)
     percentiles = [float(p) for p in range(1, 100)]  # the 99th percentile is 99
     spender = _with_orders(Profile(customer_id="c1"), [Decimal(120)], days_ago=200)
-    assert Tiers(rules, percentiles).due(spender, NOW).rule == "top-spender"  # type: ignore[union-attr]
+    assert Tiers(rules, Population(percentiles)).due(spender, NOW).rule == "top-spender"  # type: ignore[union-attr]
     assert Tiers(rules).due(spender, NOW) is None  # no model, no percentiles
 
     quiet = Profile(customer_id="c2", last_seen=NOW - timedelta(days=61), event_counts={"page": 12})

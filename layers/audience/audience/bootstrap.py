@@ -48,8 +48,9 @@ if TYPE_CHECKING:
     from audience.services.documents import LiveDocument
     from audience.services.models import Retraining
     from audience.services.privacy import Suppression
-    from audience.services.scoring import LiveModel, LiveScoring, LiveTiers
+    from audience.services.scoring import LiveModel, LiveScoring, LiveTiers, LiveValue
     from audience.services.sources import WriteKeys
+    from audience.services.value import ValueModels
 
     class Profiles(ProfileRepository, SegmentMembers, Protocol):
         """The profile table: items, and who is in each segment."""
@@ -124,6 +125,7 @@ class IngestDeps(NamedTuple):
 
 def ingest(settings: IngestSettings | None = None, infra: Infrastructure | None = None) -> IngestDeps:
     from audience.services.sources import WriteKeys
+    from audience.services.value import ValueModels
 
     settings, infra = settings or IngestSettings.from_env(), infra or _aws()
     pepper = _pepper(settings, infra)
@@ -178,6 +180,8 @@ class ProfilesApiDeps(NamedTuple):
     model: LiveModel
     rules: LiveDocument[TriggerRules]
     content: LiveDocument[ContentMapping]
+    value: LiveValue
+    values: ValueModels
     scrubbing: WorkQueue  # an erasure's file scrubbing, done by the import function
     currency: str
 
@@ -187,7 +191,8 @@ def profiles_api(settings: ProfilesApiSettings | None = None, infra: Infrastruct
     from audience.domain.triggers import TriggerRules
     from audience.segmentation.store import BucketModelStore
     from audience.services.documents import LiveDocument
-    from audience.services.scoring import LiveModel
+    from audience.services.scoring import LiveModel, LiveValue
+    from audience.services.value import ValueModels
 
     settings, infra = settings or ProfilesApiSettings.from_env(), infra or _aws()
     bucket, refresh = infra.bucket(settings.data_bucket), settings.refresh
@@ -200,6 +205,8 @@ def profiles_api(settings: ProfilesApiSettings | None = None, infra: Infrastruct
         model=LiveModel(infra.registry(settings.profiles_table), BucketModelStore(bucket), refresh),
         rules=LiveDocument(bucket, TriggerRules, refresh),
         content=LiveDocument(bucket, ContentMapping, refresh),
+        value=LiveValue(bucket, refresh),
+        values=ValueModels(bucket),
         scrubbing=infra.queue(settings.import_queue_url),
         currency=settings.base_currency,
     )

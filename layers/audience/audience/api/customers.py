@@ -38,8 +38,13 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
     def get_customer(customerId: CustomerId) -> CustomerView:  # noqa: N803 (the path parameter's name)
         d = deps()
         count(metrics, ProfileLookups=1)
-        profile = get_profile(customerId, d.profiles)
-        return CustomerView.model_validate(profile.public_view(as_of=datetime.now(UTC), currency=d.currency))
+        profile, now = get_profile(customerId, d.profiles), datetime.now(UTC)
+        view = profile.public_view(as_of=now, currency=d.currency)
+        value = d.value.spec(now)
+        if profile.predictions and value and value.version == profile.predictions.model_version:
+            drivers = value.explain(profile, profile.predictions.as_of)
+            view["predictions"]["churnDrivers"] = [d.model_dump(by_alias=True) for d in drivers]
+        return CustomerView.model_validate(view)
 
     @routes.get(
         "/v1/customers/<customerId>/personalization",

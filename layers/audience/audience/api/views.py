@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from audience.domain.predictions import Driver, Predictions
 from audience.domain.privacy import AuditEntry
 from audience.domain.segments import SegmentChange, Segments, Tier
 
@@ -75,6 +76,13 @@ class ConsentState(View):
     source: str | None = Field(default=None, description="identify, import or api", exclude_if=_absent)
 
 
+class PredictionsView(Predictions):
+    """The value model's predictions, with the top drivers of the churn risk (occlusion: how much
+    the risk would fall were the customer typical in that one feature) while that model is in force."""
+
+    churn_drivers: list[Driver] = Field(default_factory=list, alias="churnDrivers")
+
+
 class CustomerView(View):
     """``GET /v1/customers/{customerId}``: the unified profile, as of the request."""
 
@@ -93,6 +101,7 @@ class CustomerView(View):
     consent: dict[str, ConsentState] = Field(description="analytics, personalization, marketing")
     segments: Segments | None
     tier: Tier | None
+    predictions: PredictionsView | None = Field(description="the value model's; absent for customers with no order")
     segment_ids: list[str] = Field(alias="segmentIds")
     last_segment_change: SegmentChange | None = Field(alias="lastSegmentChange")
     event_counts: dict[str, int] = Field(alias="eventCounts")
@@ -113,3 +122,55 @@ class Export(View):
     exported_at: str = Field(alias="exportedAt", description="ISO 8601")
     profile: dict[str, Any] = Field(description="the stored profile, every field")
     audit: list[AuditEntry]
+
+
+class PurchaseModelView(View):
+    kind: str = Field(description="bgnbd or mbgnbd")
+    time_unit: str = Field(alias="timeUnit", description="the unit of t, T and 1/alpha: day")
+    name: str
+    parameters: dict[str, float] = Field(description="r, alpha, a, b")
+    log_likelihood: float = Field(alias="logLikelihood")
+    chosen_because: str = Field(alias="chosenBecause")
+
+
+class SpendModelView(View):
+    parameters: dict[str, float] = Field(description="Gamma-Gamma p, q, v")
+    log_likelihood: float = Field(alias="logLikelihood")
+
+
+class HoldoutRow(View):
+    x: int | str = Field(description="repeat order days in the calibration period (the last row: 7+)")
+    customers: int
+    actual: float = Field(description="mean order days in the holdout")
+    predicted: float
+
+
+class HoldoutView(View):
+    log_likelihood: float = Field(alias="logLikelihood")
+    parameters: dict[str, float]
+    mae: float = Field(description="per-customer mean absolute error of order days in the holdout")
+    correlation: float | None
+    predicted_total: float = Field(alias="predictedTotal")
+    actual_total: float = Field(alias="actualTotal")
+    by_repeat_days: list[HoldoutRow] = Field(alias="byRepeatDays")
+
+
+class Holdout(View):
+    days: int
+    candidates: dict[str, HoldoutView] = Field(description="BG/NBD and MBG/NBD on the same split")
+
+
+class ValueModelView(View):
+    """``GET /v1/models/value``: the value model in force, how it was chosen and how it scored."""
+
+    version: str
+    as_of: str = Field(alias="asOf")
+    calibration_end: str = Field(alias="calibrationEnd")
+    buyers: int
+    repeat_buyers: int = Field(alias="repeatBuyers")
+    purchase_model: PurchaseModelView = Field(alias="purchaseModel")
+    spend_model: SpendModelView = Field(alias="spendModel")
+    holdout: Holdout
+    churn: dict[str, Any] = Field(description="trees against BG/NBD on the holdout: AUC, log loss, Brier, calibration")
+    clv: dict[str, float] = Field(description="buyers' 12-month value: mean, median, p90, total")
+    report: str = Field(description="the report's key in the data bucket")

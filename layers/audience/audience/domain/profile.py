@@ -37,6 +37,7 @@ from audience.domain.events import (
     parse_order,
 )
 from audience.domain.money import Currencies
+from audience.domain.predictions import Predictions
 from audience.domain.segments import SegmentChange, SegmentEvent, Segments, Tier, events_for, segment_id
 
 # Money is exact in memory; on the wire it is a JSON number (DynamoDB stores numbers exactly).
@@ -157,6 +158,7 @@ class Profile(BaseModel):
     )
     segments: Segments | None = None
     tier: Tier | None = None
+    predictions: Predictions | None = Field(default=None, description="The value model's, as of their asOf.")
     segment_history: list[SegmentChange] = Field(default_factory=list, alias="segmentHistory")
     outbox: list[SegmentEvent] = Field(
         default_factory=list, description="Segment events written with the change, removed once published."
@@ -288,6 +290,7 @@ class Profile(BaseModel):
             },
             "segments": self.segments.model_dump(by_alias=True, mode="json") if self.segments else None,
             "tier": self.tier.model_dump(by_alias=True, mode="json") if self.tier else None,
+            "predictions": self.predictions.model_dump(by_alias=True, mode="json") if self.predictions else None,
             "segmentIds": self.segment_ids(),
             "lastSegmentChange": self.segment_history[-1].model_dump(by_alias=True, mode="json")
             if self.segment_history

@@ -1,7 +1,10 @@
 """Trigger rules: conditions on a profile that put a customer in a named tier at once.
 
 Each rule is a condition over the profile as of a moment (a large order in the last days,
-revenue in a window, a place among the top spenders, an engagement drop). The customer's tier
+revenue in a window, a place among the top spenders, an engagement drop, a prediction of the
+value model: a place among the top customers by 12-month value, a churn risk, a low probability
+of being alive), or ``all`` of several (for example "High value at risk": top 10 % by value and
+a churn risk of at least 0.6). The customer's tier
 is the tier of the first rule that holds (rules are in priority order), so it is a pure
 function of the profile: replaying events changes nothing, and a tier ends by itself when its
 condition stops holding (at the next event or the daily rescore).
@@ -15,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -27,14 +30,25 @@ HIGH_VALUE = "High Value"
 RULE_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
+class Population(NamedTuple):
+    """What a rule compares a customer with: buyers' 1st..99th percentiles of net spend (the
+    segmentation model's) and of 12-month value (the value model's); empty before a fit."""
+
+    monetary: Sequence[float] = ()
+    clv: Sequence[float] = ()
+
+
+NOBODY = Population()
+
+
 class _Rule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(pattern=RULE_ID, description="names the rule in reasons: trigger:<id>")
+    id: str | None = Field(default=None, pattern=RULE_ID, description="names the rule in reasons: trigger:<id>")
     tier: str = Field(default=HIGH_VALUE, min_length=1, max_length=64)
     description: str = ""
 
-    def holds(self, profile: Profile, now: datetime, monetary_percentiles: Sequence[float]) -> bool:
+    def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
         raise NotImplementedError
 
 
@@ -46,7 +60,7 @@ class OrderAtLeast(_Rule):
     amount: Decimal = Field(gt=0)
     within_days: int = Field(default=30, ge=1, le=365)
 
-    def holds(self, profile: Profile, now: datetime, monetary_percentiles: Sequence[float]) -> bool:
+    def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
         since = now.date() - timedelta(days=self.within_days - 1)
         return any(k[0] == "o" and e.amount >= self.amount and e.day >= since for k, e in profile.ledger.items())
 
@@ -58,7 +72,7 @@ class RevenueInWindow(_Rule):
     amount: Decimal = Field(gt=0)
     days: int = Field(ge=1, le=max(WINDOWS_DAYS))
 
-    def holds(self, profile: Profile, now: datetime, monetary_percentiles: Sequence[float]) -> bool:
+    def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
         start = now.date() - timedelta(days=self.days - 1)
         return sum((t.revenue for d, t in profile.daily.items() if d >= start), Decimal(0)) >= self.amount
 
@@ -70,11 +84,9 @@ class TopMonetary(_Rule):
     kind: Literal["top-monetary-percent"]
     percent: int = Field(ge=1, le=50)
 
-    def holds(self, profile: Profile, now: datetime, monetary_percentiles: Sequence[float]) -> bool:
-        if len(monetary_percentiles) != 99:
-            return False
+    def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
         net = float(profile.revenue - profile.refunded)
-        return net > 0 and net >= monetary_percentiles[99 - self.percent]  # [i] is the (i+1)th percentile
+        return net > 0 and _among_top(net, population.monetary, self.percent)
 
 
 class EngagementDrop(_Rule):
@@ -86,13 +98,75 @@ class EngagementDrop(_Rule):
     inactive_days: int = Field(ge=1, le=3650)
     min_events: int = Field(default=10, ge=1)
 
-    def holds(self, profile: Profile, now: datetime, monetary_percentiles: Sequence[float]) -> bool:
+    def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
         if profile.last_seen is None or sum(profile.event_counts.values()) < self.min_events:
             return False
         return now - profile.last_seen >= timedelta(days=self.inactive_days)
 
 
-Rule = Annotated[OrderAtLeast | RevenueInWindow | TopMonetary | EngagementDrop, Field(discriminator="kind")]
+class ClvTopPercent(_Rule):
+    """Predicted 12-month value among the top ``percent`` % of buyers (holds for nobody until a
+    value model is active)."""
+
+    kind: Literal["clv-top-percent"]
+    percent: int = Field(ge=1, le=50)
+
+    def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
+        predicted = profile.predictions
+        return predicted is not None and predicted.clv_12m > 0 and _among_top(predicted.clv_12m, population.clv,
+                                                                              self.percent)  # fmt: skip
+
+
+class ChurnRiskAtLeast(_Rule):
+    """A churn risk (probability of no order in the value model's horizon) of at least ``risk``."""
+
+    kind: Literal["churn-risk-at-least"]
+    tier: str = Field(default="At Risk", min_length=1, max_length=64)
+    risk: float = Field(gt=0, le=1)
+
+    def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
+        return profile.predictions is not None and profile.predictions.churn_risk >= self.risk
+
+
+class PAliveBelow(_Rule):
+    """A probability of being alive (not lapsed for good) below ``probability``."""
+
+    kind: Literal["p-alive-below"]
+    tier: str = Field(default="Lapsing", min_length=1, max_length=64)
+    probability: float = Field(gt=0, le=1)
+
+    def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
+        return profile.predictions is not None and profile.predictions.p_alive < self.probability
+
+
+class AllOf(_Rule):
+    """Every one of ``conditions`` holds (conditions are rules without an id or tier)."""
+
+    kind: Literal["all"]
+    conditions: list[Condition] = Field(min_length=2, max_length=10)
+
+    def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
+        return all(condition.holds(profile, now, population) for condition in self.conditions)
+
+
+Rule = Annotated[
+    OrderAtLeast
+    | RevenueInWindow
+    | TopMonetary
+    | EngagementDrop
+    | ClvTopPercent
+    | ChurnRiskAtLeast
+    | PAliveBelow
+    | AllOf,
+    Field(discriminator="kind"),
+]
+Condition = Rule
+AllOf.model_rebuild()
+
+
+def _among_top(value: float, percentiles: Sequence[float], percent: int) -> bool:
+    """``value`` at or above the (100 - ``percent``)th of 99 percentiles ([i] is the (i+1)th)."""
+    return len(percentiles) == 99 and value >= percentiles[99 - percent]
 
 
 class TriggerRules(Document):
@@ -106,15 +180,18 @@ class TriggerRules(Document):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> TriggerRules:
-        ids = [rule.id for rule in self.rules]
+        missing = [i for i, rule in enumerate(self.rules) if rule.id is None]
+        if missing:
+            raise ValueError(f"every rule needs an id: rules[{missing[0]}] has none")
+        ids = [rule.id or "" for rule in self.rules]
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         if repeated:
             raise ValueError(f"rule ids must be unique: {', '.join(repeated)} repeated")
         return self
 
-    def tier(self, profile: Profile, now: datetime, monetary_percentiles: Sequence[float] = ()) -> Tier | None:
+    def tier(self, profile: Profile, now: datetime, population: Population = NOBODY) -> Tier | None:
         """The tier of the first rule that holds (``since`` is ``now``), or None."""
         for rule in self.rules:
-            if rule.holds(profile, now, monetary_percentiles):
-                return Tier(name=rule.tier, rule=rule.id, since=now)
+            if rule.holds(profile, now, population):
+                return Tier(name=rule.tier, rule=rule.id or "", since=now)
         return None

@@ -1,5 +1,5 @@
-"""Place a customer in a model's segments and a trigger rule's tier; plain Python, so the
-stream can do it per event."""
+"""Place a customer in a model's segments and a trigger rule's tier, with the value model's
+predictions the rules may read; plain Python, so the stream can do it per event."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 
 from audience.domain.profile import Profile
 from audience.domain.segments import Segments, Tier
-from audience.domain.triggers import TriggerRules
+from audience.domain.triggers import NOBODY, Population, TriggerRules
 from audience.segmentation.features import features, rfm_inputs
 from audience.segmentation.spec import SegmentSpec
+from audience.value.spec import ValueSpec
 
 
 def placement(spec: SegmentSpec, segment: int, row: Sequence[float | None], now: datetime) -> Segments:
@@ -34,21 +35,35 @@ def score(profile: Profile, spec: SegmentSpec, now: datetime) -> Segments:
 
 @dataclass(frozen=True)
 class Tiers:
-    """The trigger rules in force and the active model's spend percentiles they may need."""
+    """The trigger rules in force, the populations they compare with, and the value model whose
+    predictions they may read (kept current on the profile first, within ``tolerance``)."""
 
     rules: TriggerRules
-    monetary_percentiles: Sequence[float] = ()
+    population: Population = NOBODY
+    value: ValueSpec | None = None
+    tolerance: float = 0.0
+
+    @classmethod
+    def of(cls, rules: TriggerRules, spec: SegmentSpec | None, value: ValueSpec | None, tolerance: float = 0) -> Tiers:
+        population = Population(spec.rfm.monetary_percentiles if spec else (), value.clv_percentiles if value else ())
+        return cls(rules, population, value, tolerance)
+
+    def predicted(self, profile: Profile, now: datetime) -> Profile:
+        return self.value.refreshed(profile, now, self.tolerance) if self.value else profile
 
     def due(self, profile: Profile, now: datetime) -> Tier | None:
-        return self.rules.tier(profile, now, self.monetary_percentiles)
+        return self.rules.tier(profile, now, self.population)
 
     def moves(self, profile: Profile, now: datetime) -> bool:
-        due = self.due(profile, now)
-        return (due.name if due else None) != (profile.tier.name if profile.tier else None)
+        """Whether the customer's predictions or tier change (what a rescore must write)."""
+        predicted = self.predicted(profile, now)
+        due = self.due(predicted, now)
+        return predicted is not profile or (due.name if due else None) != (profile.tier.name if profile.tier else None)
 
     def settled(self, profile: Profile, now: datetime, min_dwell: timedelta = timedelta(0)) -> Profile:
-        """``profile`` in the tier due now (itself when that is its tier). A rule that starts to
-        hold moves the customer at once; leaving a tier waits out ``min_dwell``."""
+        """``profile`` with current predictions in the tier due now (itself when nothing changed).
+        A rule that starts to hold moves the customer at once; leaving a tier waits out ``min_dwell``."""
+        profile = self.predicted(profile, now)
         due, current = self.due(profile, now), profile.tier
         if due is not None and (current is None or current.name != due.name):
             return profile.tiered(due, f"trigger:{due.rule}", now)
@@ -64,15 +79,17 @@ def place(
     now: datetime,
     reason: str,
     min_dwell: timedelta = timedelta(0),
+    value: ValueSpec | None = None,
 ) -> Profile:
-    """``profile`` in its tier and its model segments as of ``now`` (itself when nothing moved).
+    """``profile`` with the ``value`` model's predictions, in its tier and its model segments as
+    of ``now`` (itself when nothing moved).
 
     A trigger rule that starts to hold moves the customer at once, into its tier and (ignoring
     the dwell) into the model segments the update earned, with ``trigger:<rule id>`` as the
     reason. Otherwise a customer placed less than ``min_dwell`` ago stays where they are: a
     customer on a boundary does not flap.
     """
-    result = Tiers(rules, spec.rfm.monetary_percentiles if spec else ()).settled(profile, now, min_dwell)
+    result = Tiers.of(rules, spec, value).settled(profile, now, min_dwell)
     fired = result.tier if result.tier is not None and result.tier is not profile.tier else None
     if spec is None:
         return result

@@ -22,22 +22,25 @@ from audience.segmentation.training import Matrix, Trained
 PLOT_SAMPLE = 5_000  # points in the projection and the distributions
 
 
-def render_report(trained: Trained, x: Matrix, decision: dict[str, Any]) -> str:
+def render_report(trained: Trained, x: Matrix, decision: dict[str, Any], value: str = "") -> str:
+    """The page; ``value``: the value model's section (``value/report.py``) when one was fitted."""
     spec, metrics = trained.spec, trained.metrics
     names = spec.clusters.names
     rng = np.random.default_rng(0)
     rows = rng.choice(len(x), min(len(x), PLOT_SAMPLE), replace=False)
     sections = [
         ("Decision", _decision_table(decision)),
-        ("Segments", _segments_table(names, trained.labels, x) + _img(_sizes(names, trained.labels))),
-        ("Choosing k", _img(_k_curves(metrics["candidates"])) + _scores_table(metrics)),
+        ("Segments", _segments_table(names, trained.labels, x) + figure_html(_sizes(names, trained.labels))),
+        ("Choosing k", figure_html(_k_curves(metrics["candidates"])) + _scores_table(metrics)),
         ("Customers in two dimensions (PCA of the standardised features)",
-         _img(_projection(trained.pipeline[:-1].transform(x[rows]), trained.labels[rows], names))),
-        ("Features by segment", _img(_distributions(x[rows], trained.labels[rows], names))),
+         figure_html(_projection(trained.pipeline[:-1].transform(x[rows]), trained.labels[rows], names))),
+        ("Features by segment", figure_html(_distributions(x[rows], trained.labels[rows], names))),
     ]  # fmt: skip
     drift = decision.get("drift")
     if drift:
-        sections.append(("Drift against the active model", _img(_drift_charts(drift)) + _moves_table(drift)))
+        sections.append(("Drift against the active model", figure_html(_drift_charts(drift)) + _moves_table(drift)))
+    if value:
+        sections.append(("Value: lifetime value, probability alive, churn risk", value))
     body = "\n".join(f"<h2>{html.escape(title)}</h2>\n{content}" for title, content in sections)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Segmentation model {html.escape(spec.version)}</title>
@@ -54,14 +57,14 @@ fitting and still assigned.</p>
 </body></html>"""
 
 
-def _img(figure: Any) -> str:
+def figure_html(figure: Any) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
     plt.close(figure)
     return f'<img alt="" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> str:
+def table_html(header: list[str], rows: list[list[Any]]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -70,7 +73,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 def _decision_table(decision: dict[str, Any]) -> str:
     rows = [["promoted", decision["promoted"]], ["reason", decision["reason"]],
             ["active before", decision["active_before"] or "none"], ["at", decision["at"]]]  # fmt: skip
-    return _table(["", ""], rows)
+    return table_html(["", ""], rows)
 
 
 def _segments_table(names: list[str], labels: NDArray[np.int64], x: Matrix) -> str:
@@ -80,7 +83,7 @@ def _segments_table(names: list[str], labels: NDArray[np.int64], x: Matrix) -> s
     for i, name in enumerate(names):
         members = labels == i
         rows.append([i, name, f"{members.sum():,}", f"{members.mean():.1%}", f"{monetary[members].sum() / total:.1%}"])
-    return _table(["id", "segment", "customers", "share", "revenue share"], rows)
+    return table_html(["id", "segment", "customers", "share", "revenue share"], rows)
 
 
 def _scores_table(metrics: dict[str, Any]) -> str:
@@ -88,7 +91,7 @@ def _scores_table(metrics: dict[str, Any]) -> str:
              f"{s['min_share']:.3f}", f"{s['rank']:.2f}" if "rank" in s else "not eligible"]
             for s in metrics["candidates"]["kmeans"]]  # fmt: skip
     header = ["k (k-means)", "silhouette", "Calinski-Harabasz", "Davies-Bouldin", "smallest share", "mean rank"]
-    return _table(header, rows)
+    return table_html(header, rows)
 
 
 def _sizes(names: list[str], labels: NDArray[np.int64]) -> Any:
@@ -153,4 +156,4 @@ def _moves_table(drift: dict[str, Any]) -> str:
     rows = [[move, f"{count:,}"] for move, count in sorted(drift["moves"].items(), key=lambda kv: -kv[1])]
     shift = json.dumps(drift["centre_shift"])
     return (f"<p>{drift['moved']:,} customers would move. Centre shift by candidate segment: {html.escape(shift)}</p>"
-            + _table(["from -> to", "customers"], rows[:30]))  # fmt: skip
+            + table_html(["from -> to", "customers"], rows[:30]))  # fmt: skip

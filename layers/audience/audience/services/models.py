@@ -3,8 +3,9 @@
 Retraining reads every profile (parallel scan segments), fits a candidate, compares it with the
 active model (drift and a shadow assignment), decides with the promotion policy, stores the
 candidate whatever the decision (``models/<version>/``: the fitted pipeline, the JSON spec,
-the metrics and the decision) with its report, and, when it is promoted, reassigns every
-customer, writing only those whose segment changed.
+the metrics and the decision) with its report, fits the value model on the same read
+(``services/value.py``) and puts it in force, and then rescores every customer, writing only
+those whose segment, tier or predictions changed.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from __future__ import annotations
 import io
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from audience.domain.profile import Profile
 from audience.domain.segments import Segments
@@ -34,13 +35,17 @@ from audience.segmentation.spec import SegmentSpec
 from audience.segmentation.store import BucketModelStore
 from audience.segmentation.training import Matrix, Trained, TrainingConfig, silhouette, train
 from audience.services.documents import LiveDocument
+from audience.services.scoring import LiveValue
 from audience.services.unit_of_work import KeptConflicting, until_unchanged
+from audience.services.value import fit_and_store, summary
+from audience.value.spec import OrderHistory, ValueSpec
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRAINING = TrainingConfig()
 MOVE_BATCH = 100  # BatchGetItem's limit
 MIN_CUSTOMERS = 50  # fewer cannot support ten candidate segments, bootstraps and a gate
+RESCORE_TOLERANCE = 0.01  # predictions that moved less are not rewritten by the daily rescore
 
 
 class NotEnoughCustomers(Exception):
@@ -57,6 +62,7 @@ class RetrainOutcome:
     report_key: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     drift: dict[str, Any] | None = None
+    value: dict[str, Any] | None = None  # the value model fitted and put in force (None: too little history)
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,8 @@ class Customer:
     customer_id: str
     version: int
     segments: Segments | None
-    tier_moves: bool = False  # a trigger rule's tier starts or stops (rescoring only)
+    tier_moves: bool = False  # predictions or a trigger rule's tier change (rescoring only)
+    orders: OrderHistory | None = None  # order days (training only: the value model's input)
 
 
 def read_customers(
@@ -85,9 +92,12 @@ def read_customers(
     def included(p: Profile) -> bool:
         return p.merged_into is None and (not training or p.allows("analytics"))
 
+    def customer(p: Profile) -> Customer:
+        orders = OrderHistory.of(p) if training and p.first_order_at is not None else None
+        return Customer(p.customer_id, p.version, p.segments, tiers is not None and tiers.moves(p, now), orders)
+
     def read(segment: int) -> list[tuple[Customer, tuple[float | None, ...]]]:
-        return [(Customer(p.customer_id, p.version, p.segments, tiers is not None and tiers.moves(p, now)),
-                 features(p, now)) for p in profiles.scan(segment, segments) if included(p)]  # fmt: skip
+        return [(customer(p), features(p, now)) for p in profiles.scan(segment, segments) if included(p)]
 
     wanted = range(segments) if only is None else [only]
     with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
@@ -103,13 +113,28 @@ def retrain(
     now: datetime,
     config: TrainingConfig = DEFAULT_TRAINING,
     scan_segments: int = 4,
+    rules: TriggerRules | None = None,
 ) -> RetrainOutcome:
-    """Everything in this invocation: read, train, decide, store, and place every customer."""
+    """Everything in this invocation: read, train, decide, store, fit the value model, and
+    rescore every customer (with ``rules``, the trigger rules in force) when either changed."""
     customers, x = read_customers(profiles, scan_segments, now, training=True)
-    outcome, trained = _train_and_decide(customers, x, new_version(now), store, registry, policy, now, config)
-    if outcome.promoted:
-        outcome.moved = _place(customers, x, trained.labels, trained.spec, profiles, now)
+    outcome, _ = _train_and_decide(customers, x, new_version(now), store, registry, policy, now, config)
+    if outcome.promoted or outcome.value is not None:
+        outcome.moved = rescore(profiles, store, registry, now, f"model {registry.active()}", scan_segments, rules)
     return outcome
+
+
+def backtest(
+    profiles: ProfileRepository, store: ObjectStore, as_of: datetime, calibration_end: date | None, scan_segments: int
+) -> dict[str, Any]:
+    """The value model fitted on history as it stood at ``as_of`` (split at ``calibration_end``)
+    and scored on what followed; stored and reported, never put in force."""
+    customers, _ = read_customers(profiles, scan_segments, as_of, training=True)
+    fit, _ = fit_and_store([c.orders for c in customers], as_of, new_version(as_of), store, {}, calibration_end,
+                           activate=False)  # fmt: skip
+    if fit is None:
+        raise NotEnoughCustomers("too little order history before the calibration end to fit a value model")
+    return {"version": fit.spec.version, "report": f"reports/models/{fit.spec.version}.html", **fit.metrics}
 
 
 def new_version(now: datetime) -> str:
@@ -177,15 +202,24 @@ def _pack(customers: list[Customer], x: Matrix) -> bytes:
     buffer = io.BytesIO()
     places = [c.segments.model_dump_json(by_alias=True) if c.segments else "" for c in customers]
     ids, versions = np.array([c.customer_id for c in customers], dtype=str), np.array([c.version for c in customers])
-    np.savez_compressed(buffer, x=x, ids=ids, versions=versions, segments=np.array(places, dtype=str))
+    orders = [c.orders or OrderHistory([], []) for c in customers]
+    days = np.array([d for o in orders for d in o.days], dtype=np.int64)
+    spend = np.array([v for o in orders for v in o.spend], dtype=float)
+    sizes = np.array([len(o.days) for o in orders], dtype=np.int64)
+    np.savez_compressed(buffer, x=x, ids=ids, versions=versions, segments=np.array(places, dtype=str), days=days,
+                        spend=spend, sizes=sizes)  # fmt: skip
     return buffer.getvalue()
 
 
 def _unpack(data: bytes) -> tuple[list[Customer], Matrix]:
     with np.load(io.BytesIO(data), allow_pickle=False) as part:
+        ends = np.cumsum(part["sizes"]).tolist()
+        days, spend = part["days"].tolist(), part["spend"].tolist()
+        orders = [OrderHistory(days[e - n : e], spend[e - n : e]) if n else None
+                  for n, e in zip(part["sizes"].tolist(), ends, strict=True)]  # fmt: skip
         customers = [
-            Customer(str(i), int(v), Segments.model_validate_json(str(s)) if s else None)
-            for i, v, s in zip(part["ids"], part["versions"], part["segments"], strict=True)
+            Customer(str(i), int(v), Segments.model_validate_json(str(s)) if s else None, orders=o)
+            for i, v, s, o in zip(part["ids"], part["versions"], part["segments"], orders, strict=True)
         ]
         return customers, part["x"].reshape(len(customers), -1)
 
@@ -207,11 +241,13 @@ def _train_and_decide(
                 "drift": drift_json}  # fmt: skip
     BucketModelStore(store).save(trained, decision)
     report_key = f"reports/models/{trained.spec.version}.html"
-    store.put_text(report_key, render_report(trained, x, decision))
+    segments = {name: trained.labels == i for i, name in enumerate(trained.spec.clusters.names)}
+    value, section = fit_and_store([c.orders for c in customers], now, trained.spec.version, store, segments)
+    store.put_text(report_key, render_report(trained, x, decision, section))
     if promoted:
         registry.activate(trained.spec.version, reason, now)
     outcome = RetrainOutcome(trained.spec.version, promoted, reason, len(customers), 0, report_key, trained.metrics,
-                             drift_json)  # fmt: skip
+                             drift_json, summary(value))  # fmt: skip
     return outcome, trained
 
 
@@ -241,18 +277,21 @@ def rescore(
     reason: str = "time-based rescore",
     scan_segments: int = 4,
     rules: TriggerRules | None = None,
+    value: ValueSpec | None = None,
 ) -> int:
-    """Score every customer with the active model as of ``now``, and their trigger tiers with
-    ``rules``: time moves customers (recency ages them into "At Risk", a large order ages out
-    of its window, silence is an engagement drop) without a new event. Writes only those who
-    moved."""
+    """Score every customer with the active model as of ``now``, their predictions with the
+    ``value`` model and their trigger tiers with ``rules`` (both by default those in force): time
+    moves customers (recency ages them into "At Risk", a large order ages out of its window,
+    silence is an engagement drop, P(alive) decays) without a new event. Writes only those who
+    moved (predictions: by more than ``RESCORE_TOLERANCE``)."""
     version = registry.active()
-    if version is None:
+    spec = BucketModelStore(store).spec(version) if version else None
+    value = value or LiveValue(store).spec(now)
+    if spec is None and value is None:
         return 0
-    spec = BucketModelStore(store).load(version).spec
-    tiers = Tiers(rules, spec.rfm.monetary_percentiles) if rules is not None else None
+    tiers = Tiers.of(rules or LiveDocument(store, TriggerRules).get(now), spec, value, RESCORE_TOLERANCE)
     customers, x = read_customers(profiles, scan_segments, now, tiers=tiers)
-    places = [placement(spec, spec.segment(row), row, now) for row in map(_row, x)]
+    places = [placement(spec, spec.segment(row), row, now) if spec else None for row in map(_row, x)]
     return _write_moves(customers, places, profiles, spec, now, reason, tiers)
 
 
@@ -272,9 +311,9 @@ def _row(values: Matrix) -> tuple[float | None, ...]:
 
 def _write_moves(
     customers: list[Customer],
-    places: list[Segments],
+    places: Sequence[Segments | None],
     profiles: ProfileRepository,
-    spec: SegmentSpec,
+    spec: SegmentSpec | None,
     now: datetime,
     reason: str,
     tiers: Tiers | None = None,
@@ -282,21 +321,22 @@ def _write_moves(
     """Write every customer whose place (or, with ``tiers``, tier) changed, re-read in batches
     of ``MOVE_BATCH``; a profile changed since the scan is placed again from its fresh state; a
     write that conflicts is retried from a fresh read."""
-    moving = [(c, p) for c, p in zip(customers, places, strict=True) if c.tier_moves or not p.same_place(c.segments)]
+    moving = [(c, p) for c, p in zip(customers, places, strict=True)
+              if c.tier_moves or (p is not None and not p.same_place(c.segments))]  # fmt: skip
     moved = 0
     for start in range(0, len(moving), MOVE_BATCH):
         batch = moving[start : start + MOVE_BATCH]
         fresh = profiles.get_many([c.customer_id for c, _ in batch])
         for customer, placed in batch:
             profile = fresh.get(customer.customer_id)
-            if profile is not None and profile.version != customer.version:
+            if profile is not None and profile.version != customer.version and spec is not None:
                 placed = score(profile, spec, now)
             moved += _move(profile, placed, profiles, spec, now, reason, tiers)
     return moved
 
 
-def _move(profile: Profile | None, placed: Segments, profiles: ProfileRepository, spec: SegmentSpec, now: datetime,
-          reason: str, tiers: Tiers | None) -> int:  # fmt: skip
+def _move(profile: Profile | None, placed: Segments | None, profiles: ProfileRepository, spec: SegmentSpec | None,
+          now: datetime, reason: str, tiers: Tiers | None) -> int:  # fmt: skip
     """Write the customer's new place (1) or nothing (0); a lost race re-reads and places again."""
     state = (profile, placed)
 
@@ -304,12 +344,13 @@ def _move(profile: Profile | None, placed: Segments, profiles: ProfileRepository
         nonlocal state
         if n > 0 and state[0] is not None:
             fresh = profiles.get(state[0].customer_id)
-            state = (fresh, score(fresh, spec, now) if fresh is not None else state[1])
+            state = (fresh, score(fresh, spec, now) if fresh is not None and spec is not None else state[1])
         current, place = state
         if current is None or current.merged_into is not None:
             return 0
         tiered = tiers.settled(current, now) if tiers else current
-        updated = reassigned(tiered, place, reason) or (tiered if tiered is not current else None)
+        moved = reassigned(tiered, place, reason) if place is not None else None
+        updated = moved or (tiered if tiered is not current else None)
         if updated is None:
             return 0
         profiles.save(updated)
@@ -326,10 +367,28 @@ def _move(profile: Profile | None, placed: Segments, profiles: ProfileRepository
 
 
 class RetrainRequest(BaseModel):
-    """Fit a candidate and promote it if warranted (the weekly schedule; ``segments``: fan out)."""
+    """Fit a candidate and promote it if warranted (the weekly schedule; ``segments``: fan out).
+    With ``asOf`` or ``calibrationEnd``: a backtest of the value model only (fitted on history as
+    it stood at ``asOf``, split at ``calibrationEnd``; stored and reported, not put in force)."""
+
+    model_config = ConfigDict(populate_by_name=True)
 
     action: Literal["retrain"] = "retrain"
     segments: int | None = Field(default=None, ge=1, le=1000, description="fan out over this many scan segments")
+    as_of: AwareDatetime | None = Field(default=None, alias="asOf", description="history as it stood at this moment")
+    calibration_end: date | None = Field(
+        default=None, alias="calibrationEnd", description="fit before it, score after it (default: asOf - 90 days)"
+    )
+
+    @model_validator(mode="after")
+    def _calibration_before_as_of(self) -> RetrainRequest:
+        if self.calibration_end and self.as_of and self.calibration_end >= self.as_of.date():
+            raise ValueError("calibrationEnd must be before asOf")
+        return self
+
+    @property
+    def backtest(self) -> bool:
+        return self.as_of is not None or self.calibration_end is not None
 
 
 class RescoreRequest(BaseModel):
@@ -381,12 +440,13 @@ class Retraining:
     def handle(self, request: RetrainRequest | RescoreRequest | ActivateRequest, now: datetime) -> dict[str, Any]:
         """Do what ``request`` asks; the answer is what the invocation returns."""
         if isinstance(request, RescoreRequest):
-            rules = LiveDocument(self.store, TriggerRules).get(now)  # the rules in force: tiers age too
-            return {"moved": rescore(self.profiles, self.store, self.registry, now, scan_segments=self.scan_segments,
-                                     rules=rules)}  # fmt: skip
+            return {"moved": rescore(self.profiles, self.store, self.registry, now, scan_segments=self.scan_segments)}
         if isinstance(request, ActivateRequest):
             moved = activate(request.version, self.profiles, self.store, self.registry, now, request.reason)
             return {"active": request.version, "moved": moved}
+        if request.backtest:
+            return backtest(self.profiles, self.store, request.as_of or now, request.calibration_end,
+                            self.scan_segments)  # fmt: skip
         fan_out = request.segments or self.fan_out_segments
         if fan_out:
             return {"run": start_fan_out(self.work, fan_out, now), "segments": fan_out}

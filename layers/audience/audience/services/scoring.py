@@ -1,5 +1,5 @@
-"""Scoring in the stream: each updated profile is placed with the active model's spec and the
-trigger rules in force.
+"""Scoring in the stream: each updated profile gets the active value model's predictions and is
+placed with the active segmentation model's spec and the trigger rules in force.
 
 The spec is plain JSON scored in plain Python, so the stream function never imports numpy or
 scikit-learn. The active version and the rules are looked up at most once per ``refresh`` per
@@ -17,6 +17,7 @@ from audience.segmentation.assign import Tiers, place
 from audience.segmentation.spec import SegmentSpec
 from audience.segmentation.store import BucketModelStore
 from audience.services.documents import LiveDocument
+from audience.value.spec import ValueSpec
 
 EVENT_REASON = "profile updated"
 
@@ -41,19 +42,39 @@ class LiveModel:
         return self._spec
 
 
+class LiveValue:
+    """The value model in force (``live/value-model.json``, put there by the retrain function),
+    read at most once per ``refresh``; None until one is fitted."""
+
+    KEY = "live/value-model.json"
+
+    def __init__(self, store: ObjectStore, refresh: timedelta = timedelta(minutes=1)) -> None:
+        self.store, self.refresh = store, refresh
+        self._spec: ValueSpec | None = None
+        self._checked: datetime | None = None
+
+    def spec(self, now: datetime) -> ValueSpec | None:
+        if self._checked is None or now - self._checked >= self.refresh:
+            self._checked = now
+            text = self.store.read_text(self.KEY)
+            self._spec = ValueSpec.model_validate_json(text) if text else None
+        return self._spec
+
+
 class LiveTiers:
-    """Places each updated profile in its trigger rules' tier only: what imports do (placing
-    thousands of new customers in the model's segments waits for the daily rescore)."""
+    """Gives each updated profile its predictions and places it in its trigger rules' tier only:
+    what imports do (placing thousands of new customers in the model's segments waits for the
+    daily rescore)."""
 
     def __init__(self, registry: ModelRegistry, store: ObjectStore, refresh: timedelta = timedelta(minutes=1)) -> None:
         self.model = LiveModel(registry, BucketModelStore(store), refresh)
         self.rules = LiveDocument(store, TriggerRules, refresh)
+        self.value = LiveValue(store, refresh)
 
     def __call__(self, profile: Profile, now: datetime) -> Profile:
         if profile.merged_into is not None:
             return profile
-        spec = self.model.spec(now)
-        return Tiers(self.rules.get(now), spec.rfm.monetary_percentiles if spec else ()).settled(profile, now)
+        return Tiers.of(self.rules.get(now), self.model.spec(now), self.value.spec(now)).settled(profile, now)
 
 
 class LiveScoring:
@@ -70,10 +91,12 @@ class LiveScoring:
     ) -> None:
         self.model = LiveModel(registry, BucketModelStore(store), refresh)
         self.rules = LiveDocument(store, TriggerRules, refresh)
+        self.value = LiveValue(store, refresh)
         self.min_dwell = min_dwell
 
     def __call__(self, profile: Profile, now: datetime) -> Profile:
         """The profile in its tier and its place under the active model (itself when it did not move)."""
         if profile.merged_into is not None:
             return profile
-        return place(profile, self.model.spec(now), self.rules.get(now), now, EVENT_REASON, self.min_dwell)
+        return place(profile, self.model.spec(now), self.rules.get(now), now, EVENT_REASON, self.min_dwell,
+                     self.value.spec(now))  # fmt: skip

@@ -1,5 +1,7 @@
 """Buy-till-you-die models fitted by maximum likelihood: BG/NBD (Fader, Hardie & Lee 2005) for
-repeat purchasing and dropout, Gamma-Gamma (Fader & Hardie 2013) for spend per order.
+repeat purchasing and dropout, its modified form MBG/NBD (Batislam, Denizel & Filiztekin 2007:
+a customer may also drop out at the first purchase, so one-time buyers need not be alive), and
+Gamma-Gamma (Fader & Hardie 2013) for spend per order.
 
 Fitted on grouped, weighted sufficient statistics: customers with the same ``(x, t_x, T)`` (or
 ``(x, zbar)``) count once with a weight, so a million customers cost a few thousand rows. The
@@ -45,71 +47,91 @@ class Grouped:
 
 @dataclass(frozen=True)
 class BetaGeo:
-    """BG/NBD: purchase rate ~ Gamma(r, alpha), dropout after each purchase ~ Beta(a, b)."""
+    """BG/NBD: purchase rate ~ Gamma(r, alpha), dropout after each purchase ~ Beta(a, b);
+    ``modified`` (MBG/NBD): dropout at the first purchase too."""
 
     r: float
     alpha: float
     a: float
     b: float
     log_likelihood: float = float("nan")
+    modified: bool = False
+
+    @property
+    def name(self) -> str:
+        return "MBG/NBD" if self.modified else "BG/NBD"
+
+    def _odds(self, x: Vector, t_x: Vector, big_t: Vector) -> Vector:
+        """P(dropped out) / P(alive) given the history (0 for BG/NBD's one-time buyers)."""
+        s = float(self.modified)
+        ratio = ((self.alpha + big_t) / (self.alpha + t_x)) ** (self.r + x)
+        return np.where((x > 0) | self.modified, self.a / np.maximum(self.b + x - 1 + s, 1e-300) * ratio, 0)  # type: ignore[no-any-return]
 
     def p_alive(self, x: Vector, t_x: Vector, big_t: Vector) -> Vector:
         x, t_x, big_t = (np.asarray(v, dtype=float) for v in (x, t_x, big_t))
-        odds = np.where(
-            x > 0, self.a / (self.b + x - 1) * ((self.alpha + big_t) / (self.alpha + t_x)) ** (self.r + x), 0
-        )
-        return 1 / (1 + odds)  # type: ignore[no-any-return]
+        return 1 / (1 + self._odds(x, t_x, big_t))  # type: ignore[no-any-return]
 
     def expected(self, t: Vector) -> Vector:
         """E[X(t)]: repeat purchases of a new customer in a period of length t."""
         t = np.asarray(t, dtype=float)
-        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        r, alpha, a, b, s = self.r, self.alpha, self.a, self.b, float(self.modified)
         z = t / (alpha + t)
-        return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))  # type: ignore[no-any-return]
+        head = b / (a - 1) if self.modified else (a + b - 1) / (a - 1)
+        return head * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b + s, a + b - 1 + s, z))  # type: ignore[no-any-return]
 
     def conditional_expected(self, t: float | Vector, x: Vector, t_x: Vector, big_t: Vector) -> Vector:
         """E[Y(t) | x, t_x, T]: purchases in the next period of length t, given the history."""
         x, t_x, big_t, t = (np.asarray(v, dtype=float) for v in (x, t_x, big_t, t))
-        r, alpha, a, b = self.r, self.alpha, self.a, self.b
+        r, alpha, a, b, s = self.r, self.alpha, self.a, self.b, float(self.modified)
         z = t / (alpha + big_t + t)
-        head = (a + b + x - 1) / (a - 1)
-        body = 1 - ((alpha + big_t) / (alpha + big_t + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
-        odds = np.where(x > 0, a / (b + x - 1) * ((alpha + big_t) / (alpha + t_x)) ** (r + x), 0)
-        return head * body / (1 + odds)  # type: ignore[no-any-return]
+        head = (a + b + x - 1 + s) / (a - 1)
+        body = 1 - ((alpha + big_t) / (alpha + big_t + t)) ** (r + x) * hyp2f1(r + x, b + x + s, a + b + x - 1 + s, z)
+        return head * body / (1 + self._odds(x, t_x, big_t))  # type: ignore[no-any-return]
+
+    def p_no_order(self, t: float | Vector, x: Vector, t_x: Vector, big_t: Vector) -> Vector:
+        """P(no purchase in the next period of length t | x, t_x, T): dropped out, or alive with
+        a rate that yields none (the posterior of the rate is Gamma(r + x, alpha + T))."""
+        x, t_x, big_t, t = (np.asarray(v, dtype=float) for v in (x, t_x, big_t, t))
+        alive = self.p_alive(x, t_x, big_t)
+        return 1 - alive + alive * ((self.alpha + big_t) / (self.alpha + big_t + t)) ** (self.r + x)  # type: ignore[no-any-return]
 
 
-def bgnbd_log_likelihood(params: Vector, data: Grouped, gradient: bool = False) -> tuple[float, Vector]:
-    """The weighted log-likelihood at ``params`` = (r, alpha, a, b), and its gradient in them."""
+def bgnbd_log_likelihood(
+    params: Vector, data: Grouped, gradient: bool = False, modified: bool = False
+) -> tuple[float, Vector]:
+    """The weighted log-likelihood at ``params`` = (r, alpha, a, b), and its gradient in them
+    (``modified``: MBG/NBD's, where the dropout term covers one-time buyers too)."""
     r, alpha, a, b = params
     x, t_x, big_t = data.rows.T
-    w = data.weights
-    repeat = x > 0
+    w, s = data.weights, float(modified)
+    may_drop = (x > 0) | modified
     a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-    a2 = gammaln(a + b) + gammaln(b + x) - gammaln(b) - gammaln(a + b + x)
+    a2 = gammaln(a + b) + gammaln(b + x + s) - gammaln(b) - gammaln(a + b + x + s)
     a3 = -(r + x) * np.log(alpha + big_t)
-    xm1 = np.where(repeat, b + x - 1, 1.0)
-    a4 = np.where(repeat, np.log(a) - np.log(xm1) - (r + x) * np.log(alpha + t_x), -np.inf)
+    xm1 = np.where(may_drop, b + x - 1 + s, 1.0)
+    a4 = np.where(may_drop, np.log(a) - np.log(xm1) - (r + x) * np.log(alpha + t_x), -np.inf)
     top = np.maximum(a3, a4)
     mix = top + np.log(np.exp(a3 - top) + np.exp(a4 - top))
     ll = float(np.sum(w * (a1 + a2 + mix)))
     if not gradient:
         return ll, np.zeros(4)
     w3 = np.exp(a3 - mix)
-    w4 = np.where(repeat, np.exp(a4 - mix), 0.0)
+    w4 = np.where(may_drop, np.exp(a4 - mix), 0.0)
     d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w3 * np.log(alpha + big_t) - w4 * np.log(alpha + t_x)
     d_alpha = r / alpha - w3 * (r + x) / (alpha + big_t) - w4 * (r + x) / (alpha + t_x)
-    d_a = digamma(a + b) - digamma(a + b + x) + w4 / a
-    d_b = digamma(a + b) + digamma(b + x) - digamma(b) - digamma(a + b + x) - w4 / xm1
+    d_a = digamma(a + b) - digamma(a + b + x + s) + w4 / a
+    d_b = digamma(a + b) + digamma(b + x + s) - digamma(b) - digamma(a + b + x + s) - w4 / xm1
     return ll, np.array([np.sum(w * d) for d in (d_r, d_alpha, d_a, d_b)])
 
 
-def fit_bgnbd(x: Vector, t_x: Vector, big_t: Vector, penalizer: float = 0.0) -> BetaGeo:
-    """Maximum likelihood BG/NBD on the customers' (x, t_x, T) in one time unit."""
+def fit_bgnbd(x: Vector, t_x: Vector, big_t: Vector, penalizer: float = 0.0, modified: bool = False) -> BetaGeo:
+    """Maximum likelihood BG/NBD (``modified``: MBG/NBD) on the customers' (x, t_x, T) in one time unit."""
     data = Grouped.of(x, t_x, big_t)
     start = np.array([1.0, max(float(np.average(data.rows[:, 2], weights=data.weights)), 1e-3), 1.0, 1.0])
-    params, ll = _maximise(lambda p: bgnbd_log_likelihood(p, data, gradient=True), start, penalizer, "BG/NBD")
+    name = "MBG/NBD" if modified else "BG/NBD"
+    params, ll = _maximise(lambda p: bgnbd_log_likelihood(p, data, True, modified), start, penalizer, name)
     r, alpha, a, b = (float(v) for v in params)
-    return BetaGeo(r, alpha, a, b, log_likelihood=ll)
+    return BetaGeo(r, alpha, a, b, log_likelihood=ll, modified=modified)
 
 
 @dataclass(frozen=True)

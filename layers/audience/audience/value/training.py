@@ -1,0 +1,246 @@
+"""Fit the value model on every buyer's order days as of a day, with an honest holdout.
+
+1. Split at the calibration end (by default ``horizon`` days before ``as_of``): BG/NBD and
+   MBG/NBD are fitted on the history before it and predict each customer's order days after
+   it; the one with the lower per-customer error is chosen (the reason is recorded).
+2. Churn: the trees are trained (settings by 5-fold cross-validation) on the churn features at
+   the calibration end minus the horizon, labelled by the horizon that followed, then scored
+   with the chosen purchase model's P(no order in the horizon) on the calibration end's
+   customers and the horizon after it; the better log loss supplies ``churnRisk``.
+3. The chosen models are refitted on all history to ``as_of`` (the trees on the latest labelled
+   horizon) and stored as a ``ValueSpec``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from audience.value import churn
+from audience.value.btyd import BetaGeo, GammaGamma, fit_bgnbd, fit_gamma_gamma
+from audience.value.orders import AsOf, OrderLog
+from audience.value.spec import CHURN_FEATURES, PERIODS, YEAR_DAYS, ChurnModel, PurchaseModel, SpendModel, ValueSpec
+
+Vector = NDArray[np.float64]
+HORIZON_DAYS = 90
+MIN_BUYERS = 50
+TABLE_MAX_X = 7  # the holdout table's last row: customers with 7 or more repeat order days
+
+
+class NotEnoughBuyers(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ValueFit:
+    spec: ValueSpec
+    metrics: dict[str, Any]  # JSON: what GET /v1/models/value answers and the report shows
+    clv: Vector  # per customer as of ``as_of`` (NaN for customers without an order)
+
+
+def fit_value(
+    log: OrderLog,
+    as_of: datetime,
+    version: str,
+    calibration_end: date | None = None,
+    horizon: int = HORIZON_DAYS,
+    annual_discount: float = 0.1,
+    penalizer: float = 0.0,
+) -> ValueFit:
+    today = as_of.date().toordinal()
+    cut = calibration_end.toordinal() if calibration_end else today - horizon
+    if not 0 < cut < today:
+        raise ValueError(f"calibrationEnd must be before asOf ({date.fromordinal(cut)} is not before {as_of.date()})")
+    before, now = log.as_of(cut), log.as_of(today)
+    if int(before.buyer.sum()) < MIN_BUYERS:
+        raise NotEnoughBuyers(f"{int(before.buyer.sum())} buyers by the calibration end; at least {MIN_BUYERS}")
+
+    # 1. the purchase model, chosen on the holdout
+    actual = log.orders_between(cut, today)[before.buyer]
+    candidates = {m: _fit_purchases(before, modified=m, penalizer=penalizer) for m in (False, True)}
+    holdout = {model.name: _holdout(model, before, actual, today - cut) for model in candidates.values()}
+    chosen = min(candidates.values(), key=lambda m: holdout[m.name]["mae"])
+    other = candidates[not chosen.modified]
+    why = (
+        f"{chosen.name}: per-customer MAE {holdout[chosen.name]['mae']:.4f} against "
+        f"{holdout[other.name]['mae']:.4f} for {other.name} on {today - cut} days after the calibration end"
+    )
+
+    # 2. churn risk: trees against the purchase model on the same holdout
+    comparison, churn_model = _churn(log, before, chosen, cut, today, horizon)
+
+    # 3. refit on everything to as_of
+    purchases = _fit_purchases(now, modified=chosen.modified, penalizer=penalizer)
+    spend = fit_gamma_gamma(now.x[now.buyer], now.zbar[now.buyer], penalizer=penalizer)
+    if churn_model.kind == "trees":
+        churn_model = _final_trees(log, today, horizon, comparison["trees"]["settings"], churn_model)
+    clv = _clv(purchases, spend, now, annual_discount)
+    buyers_clv = clv[now.buyer]
+    spec = ValueSpec(
+        version=version,
+        as_of=as_of,
+        annual_discount=annual_discount,
+        purchases=PurchaseModel(
+            kind="mbgnbd" if purchases.modified else "bgnbd",
+            r=purchases.r,
+            alpha=purchases.alpha,
+            a=purchases.a,
+            b=purchases.b,
+        ),
+        spend=SpendModel(p=spend.p, q=spend.q, v=spend.v),
+        churn=churn_model,
+        clv_percentiles=np.percentile(buyers_clv, np.arange(1, 100)).tolist(),
+    )
+    metrics = {
+        "version": version,
+        "asOf": as_of.isoformat(),
+        "calibrationEnd": date.fromordinal(cut).isoformat(),
+        "buyers": int(now.buyer.sum()),
+        "repeatBuyers": int((now.x[now.buyer] > 0).sum()),
+        "purchaseModel": {
+            "kind": spec.purchases.kind,
+            "timeUnit": "day",
+            "name": purchases.name,
+            "parameters": _params(purchases),
+            "logLikelihood": purchases.log_likelihood,
+            "chosenBecause": why,
+        },
+        "spendModel": {"parameters": {"p": spend.p, "q": spend.q, "v": spend.v}, "logLikelihood": spend.log_likelihood},
+        "holdout": {"days": today - cut, "candidates": holdout},
+        "churn": comparison,
+        "clv": {
+            "mean": float(buyers_clv.mean()),
+            "median": float(np.median(buyers_clv)),
+            "p90": float(np.percentile(buyers_clv, 90)),
+            "total": float(buyers_clv.sum()),
+        },
+    }
+    return ValueFit(spec, metrics, clv)
+
+
+def _fit_purchases(stats: AsOf, modified: bool, penalizer: float) -> BetaGeo:
+    b = stats.buyer
+    return fit_bgnbd(stats.x[b], stats.t_x[b], stats.big_t[b], penalizer=penalizer, modified=modified)
+
+
+def _params(model: BetaGeo) -> dict[str, float]:
+    return {"r": model.r, "alpha": model.alpha, "a": model.a, "b": model.b}
+
+
+def _holdout(model: BetaGeo, before: AsOf, actual: Vector, days: int) -> dict[str, Any]:
+    """Predicted against actual order days after the calibration end: per customer, in total,
+    and by the number of repeat order days before it (the calibration plot's table)."""
+    b = before.buyer
+    x, predicted = before.x[b], model.conditional_expected(days, before.x[b], before.t_x[b], before.big_t[b])
+    table = []
+    for k in range(TABLE_MAX_X + 1):
+        rows = x == k if k < TABLE_MAX_X else x >= k
+        if rows.any():
+            table.append(
+                {
+                    "x": k if k < TABLE_MAX_X else f"{k}+",
+                    "customers": int(rows.sum()),
+                    "actual": float(actual[rows].mean()),
+                    "predicted": float(predicted[rows].mean()),
+                }
+            )
+    return {
+        "logLikelihood": model.log_likelihood,
+        "parameters": _params(model),
+        "mae": float(np.mean(np.abs(predicted - actual))),
+        "correlation": float(np.corrcoef(predicted, actual)[0, 1]) if actual.std() > 0 else None,
+        "predictedTotal": float(predicted.sum()),
+        "actualTotal": float(actual.sum()),
+        "byRepeatDays": table,
+    }
+
+
+def _labelled(log: OrderLog, at: int, horizon: int) -> tuple[AsOf, NDArray[np.int64]]:
+    """Buyers' churn features at day ``at`` and the label: no order day in the horizon after."""
+    stats = log.as_of(at)
+    return stats, (log.orders_between(at, at + horizon)[stats.buyer] == 0).astype(np.int64)
+
+
+def _churn(
+    log: OrderLog, before: AsOf, purchases: BetaGeo, cut: int, today: int, horizon: int
+) -> tuple[dict[str, Any], ChurnModel]:
+    b = before.buyer
+    typical = _typical(before)
+    fallback = ChurnModel(kind="btyd", horizon_days=horizon, typical=typical)
+    if today - cut < horizon:
+        return {"chosen": "btyd", "why": f"the holdout is shorter than the churn horizon ({horizon} days)"}, fallback
+    y = (log.orders_between(cut, cut + horizon)[b] == 0).astype(np.int64)
+    btyd_risk = purchases.p_no_order(horizon, before.x[b], before.t_x[b], before.big_t[b])
+    compared: dict[str, Any] = {
+        "horizonDays": horizon,
+        "holdoutCustomers": int(b.sum()),
+        "churned": float(y.mean()),
+        "btyd": {"name": f"{purchases.name} P(no order in {horizon} days)", **churn.scores(y, btyd_risk)},
+        "pAlive": {
+            "name": f"{purchases.name} 1 - P(alive)",
+            **churn.scores(y, 1 - purchases.p_alive(before.x[b], before.t_x[b], before.big_t[b])),
+        },
+    }
+    train, y_train = _labelled(log, cut - horizon, horizon)
+    if not churn.trainable(y_train):
+        compared.update(chosen="btyd", why=f"too few labelled buyers to train trees ({len(y_train)})")
+        return compared, fallback
+    settings, table = churn.cross_validate(train.features[train.buyer], y_train)
+    model = churn.classifier(settings).fit(train.features[train.buyer], y_train)
+    trees_risk = model.predict_proba(before.features[b])[:, 1]
+    compared["trees"] = {
+        "name": "gradient-boosted trees on the churn features",
+        "settings": settings,
+        "crossValidation": table,
+        **churn.scores(y, trees_risk),
+        "importance": churn.importance(model, before.features[b], y),
+    }
+    better = compared["trees"]["log_loss"] < compared["btyd"]["log_loss"]
+    compared["chosen"] = "trees" if better else "btyd"
+    compared["why"] = (
+        f"holdout log loss {compared['trees']['log_loss']:.4f} (trees) against "
+        f"{compared['btyd']['log_loss']:.4f} ({purchases.name})"
+    )
+    if not better:
+        return compared, fallback
+    baseline, trees = churn.export(model)
+    return compared, ChurnModel(kind="trees", horizon_days=horizon, typical=typical, baseline=baseline, trees=trees)
+
+
+def _final_trees(log: OrderLog, today: int, horizon: int, settings: dict[str, Any], chosen: ChurnModel) -> ChurnModel:
+    """The trees retrained on the latest labelled horizon, with the settings chosen above."""
+    train, y = _labelled(log, today - horizon, horizon)
+    if not churn.trainable(y):
+        return chosen
+    baseline, trees = churn.export(churn.classifier(settings).fit(train.features[train.buyer], y))
+    typical = _typical(log.as_of(today))
+    return chosen.model_copy(update={"baseline": baseline, "trees": trees, "typical": typical})
+
+
+def _typical(stats: AsOf) -> list[float | None]:
+    medians = np.nanmedian(stats.features[stats.buyer], axis=0) if stats.buyer.any() else [np.nan] * 8
+    return [None if np.isnan(m) else float(m) for m in medians][: len(CHURN_FEATURES)]
+
+
+def _clv(purchases: BetaGeo, spend: GammaGamma, stats: AsOf, annual_discount: float) -> Vector:
+    """The discounted value of the next 12 months' expected orders (four periods, each discounted
+    at its middle), as ``ValueSpec.values`` computes it for one customer."""
+    b = stats.buyer
+    x, t_x, big_t = stats.x[b], stats.t_x[b], stats.big_t[b]
+    repeat = (x > 0) & (stats.zbar[b] > 0)
+    value = np.where(
+        repeat, spend.expected_spend(x, np.where(repeat, stats.zbar[b], 1.0)), spend.p * spend.v / (spend.q - 1)
+    )
+    ends = (0.0, *PERIODS)
+    cumulative = [np.zeros(len(x))] + [purchases.conditional_expected(t, x, t_x, big_t) for t in PERIODS]
+    total = sum(
+        (cumulative[i + 1] - cumulative[i]) * value / (1 + annual_discount) ** ((ends[i] + ends[i + 1]) / 2 / YEAR_DAYS)
+        for i in range(len(PERIODS))
+    )
+    clv = np.full(len(stats.x), np.nan)
+    clv[b] = total
+    return clv
