@@ -125,7 +125,6 @@ class IngestDeps(NamedTuple):
 
 def ingest(settings: IngestSettings | None = None, infra: Infrastructure | None = None) -> IngestDeps:
     from audience.services.sources import WriteKeys
-    from audience.services.value import ValueModels
 
     settings, infra = settings or IngestSettings.from_env(), infra or _aws()
     pepper = _pepper(settings, infra)
