@@ -41,7 +41,7 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         profile, now = get_profile(customerId, d.profiles), datetime.now(UTC)
         view = profile.public_view(as_of=now, currency=d.currency)
         value = d.value.spec(now)
-        if profile.predictions and value and value.version == profile.predictions.model_version:
+        if profile.predictions and value:  # the drivers by the model in force
             drivers = value.explain(profile, profile.predictions.as_of)
             view["predictions"]["churnDrivers"] = [d.model_dump(by_alias=True) for d in drivers]
         return CustomerView.model_validate(view)

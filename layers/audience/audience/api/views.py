@@ -77,8 +77,8 @@ class ConsentState(View):
 
 
 class PredictionsView(Predictions):
-    """The value model's predictions, with the top drivers of the churn risk (occlusion: how much
-    the risk would fall were the customer typical in that one feature) while that model is in force."""
+    """The value model's predictions, with the top drivers of the churn risk by the model in force
+    (occlusion: how much the risk would fall were the customer typical in that one feature)."""
 
     churn_drivers: list[Driver] = Field(default_factory=list, alias="churnDrivers")
 

@@ -32,13 +32,17 @@ class Predictions(BaseModel):
     as_of: AwareDatetime = Field(alias="asOf")
 
     def moved(self, other: Predictions | None, tolerance: float = 0.01) -> bool:
-        """Whether these differ from ``other`` enough to be written: another model, or a
-        probability by more than ``tolerance``, or an amount by more than that fraction."""
-        if other is None or other.model_version != self.model_version:
+        """Whether these differ from ``other`` enough to be written: a probability by more than
+        ``tolerance``, or an amount by more than that fraction. (A refit that predicts the same
+        rewrites nobody: ``modelVersion`` names the model that last changed the numbers.)"""
+        if other is None:
             return True
         probabilities = (self.p_alive - other.p_alive, self.churn_risk - other.churn_risk)
-        amounts = ((self.expected_orders_90d, other.expected_orders_90d), (self.clv_12m, other.clv_12m),
-                   (self.expected_order_value, other.expected_order_value))  # fmt: skip
+        amounts = (
+            (self.expected_orders_90d, other.expected_orders_90d),
+            (self.clv_12m, other.clv_12m),
+            (self.expected_order_value, other.expected_order_value),
+        )
         return any(abs(d) > tolerance for d in probabilities) or any(
             abs(a - b) > tolerance * max(abs(a), abs(b), 1e-9) for a, b in amounts
         )

@@ -21,13 +21,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from audience.value import churn
-from audience.value.btyd import BetaGeo, GammaGamma, fit_bgnbd, fit_gamma_gamma
+from audience.value.btyd import BetaGeo, FitFailed, GammaGamma, fit_bgnbd, fit_gamma_gamma
 from audience.value.orders import AsOf, OrderLog
 from audience.value.spec import CHURN_FEATURES, PERIODS, YEAR_DAYS, ChurnModel, PurchaseModel, SpendModel, ValueSpec
 
 Vector = NDArray[np.float64]
 HORIZON_DAYS = 90
 MIN_BUYERS = 50
+SPEND_PENALIZER = 1e-3
 TABLE_MAX_X = 7  # the holdout table's last row: customers with 7 or more repeat order days
 
 
@@ -75,7 +76,7 @@ def fit_value(
 
     # 3. refit on everything to as_of
     purchases = _fit_purchases(now, modified=chosen.modified, penalizer=penalizer)
-    spend = fit_gamma_gamma(now.x[now.buyer], now.zbar[now.buyer], penalizer=penalizer)
+    spend, spend_penalizer = _fit_spend(now, penalizer)
     if churn_model.kind == "trees":
         churn_model = _final_trees(log, today, horizon, comparison["trees"]["settings"], churn_model)
     clv = _clv(purchases, spend, now, annual_discount)
@@ -109,7 +110,11 @@ def fit_value(
             "logLikelihood": purchases.log_likelihood,
             "chosenBecause": why,
         },
-        "spendModel": {"parameters": {"p": spend.p, "q": spend.q, "v": spend.v}, "logLikelihood": spend.log_likelihood},
+        "spendModel": {
+            "parameters": {"p": spend.p, "q": spend.q, "v": spend.v},
+            "logLikelihood": spend.log_likelihood,
+            "penalizer": spend_penalizer,
+        },
         "holdout": {"days": today - cut, "candidates": holdout},
         "churn": comparison,
         "clv": {
@@ -125,6 +130,20 @@ def fit_value(
 def _fit_purchases(stats: AsOf, modified: bool, penalizer: float) -> BetaGeo:
     b = stats.buyer
     return fit_bgnbd(stats.x[b], stats.t_x[b], stats.big_t[b], penalizer=penalizer, modified=modified)
+
+
+def _fit_spend(stats: AsOf, penalizer: float) -> tuple[GammaGamma, float]:
+    """Gamma-Gamma on the repeat buyers; when spend barely varies between customers the
+    unpenalised likelihood has no finite optimum (q and v run off together): then with a small
+    penalizer, which the metrics record."""
+    try:
+        return fit_gamma_gamma(stats.x[stats.buyer], stats.zbar[stats.buyer], penalizer=penalizer), penalizer
+    except FitFailed:
+        if penalizer >= SPEND_PENALIZER:
+            raise
+        return fit_gamma_gamma(
+            stats.x[stats.buyer], stats.zbar[stats.buyer], penalizer=SPEND_PENALIZER
+        ), SPEND_PENALIZER
 
 
 def _params(model: BetaGeo) -> dict[str, float]:
