@@ -204,3 +204,55 @@ def test_an_imported_high_value_order_enters_the_tier_at_import() -> None:
     assert (
         profiles.items["small"].tier is None and profiles.items["big"].segments is None
     )  # the model waits for the rescore
+
+
+VALUE_RULES = {
+    "rules": [
+        {"id": "high-value-at-risk", "kind": "all", "tier": "High value at risk",
+         "conditions": [{"kind": "clv-top-percent", "percent": 50}, {"kind": "churn-risk-at-least", "risk": 0.6}]},
+        {"id": "churning", "kind": "churn-risk-at-least", "risk": 0.6},
+    ]
+}  # fmt: skip
+
+
+def test_an_order_rescores_the_predictions_and_predictive_rules_tier_the_customer() -> None:
+    from audience.services.scoring import LiveValue
+    from audience.value.spec import PurchaseModel, SpendModel
+    from tests.unit.test_value_product import spec_for
+
+    bucket, registry, profiles = MemoryBucket(), MemoryRegistry(), MemoryProfiles()
+    value = spec_for(PurchaseModel(kind="bgnbd", r=0.8, alpha=40, a=0.3, b=5), SpendModel(p=2.2, q=3.6, v=490))
+    value = value.model_copy(update={"clv_percentiles": [4.6 * i for i in range(1, 100)]})  # the median buyer: 230
+    bucket.put_text(LiveValue.KEY, value.model_dump_json())
+    live(bucket, VALUE_RULES)
+    scoring = LiveScoring(registry, bucket)
+    at = (NOW - timedelta(days=60)).isoformat()
+    apply_records([record(1, order("c1", 300, timestamp=at)), record(2, order("c2", 20, timestamp=at))], profiles,
+                  MemoryDeadLetters(), CURRENCIES, NOW - timedelta(days=60), scoring)  # fmt: skip
+    first = profiles.items["c1"].predictions
+    assert first is not None and first.as_of == NOW - timedelta(days=60) and first.model_version == "v"
+    assert profiles.items["c1"].tier is None  # a new customer is not at risk
+
+    apply_records([record(3, order("c1", 400))], profiles, MemoryDeadLetters(), CURRENCIES, NOW, scoring)
+    second = profiles.items["c1"].predictions
+    assert second is not None and second.as_of == NOW and second.moved(first)  # the order changed them
+
+    later = NOW + timedelta(days=400)  # a year of silence: the daily rescore finds the risk
+    assert rescore(profiles, bucket, registry, later) == 2
+    c1, c2 = profiles.items["c1"], profiles.items["c2"]
+    assert c1.predictions is not None and c1.predictions.churn_risk >= 0.6
+    assert c1.tier is not None and (c1.tier.name, c1.tier.rule) == ("High value at risk", "high-value-at-risk")
+    assert c1.segment_history[-1].reason == "trigger:high-value-at-risk"
+    assert c2.tier is not None and c2.tier.rule == "churning"  # at risk, but not among the top half by value
+    assert rescore(profiles, bucket, registry, later) == 0  # nothing moved since
+
+
+def test_predictive_rules_are_checked_like_the_others() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_document(TriggerRules, json.dumps({"rules": [{"kind": "churn-risk-at-least", "risk": 1.5, "id": "x"}]}))
+    assert [(e.field, e.reason) for e in refused.value.errors] == [
+        ("rules[0] (id 'x').risk", "Input should be less than or equal to 1")
+    ]
+    with pytest.raises(InvalidInput, match="every rule needs an id"):
+        parse_document(TriggerRules, json.dumps({"rules": [{"kind": "p-alive-below", "probability": 0.2}]}))
+    assert Tiers(TriggerRules.model_validate(VALUE_RULES)).due(Profile(customer_id="c1"), NOW) is None
