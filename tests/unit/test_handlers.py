@@ -186,3 +186,35 @@ def sqs_event(bodies: list[dict[str, Any]]) -> dict[str, Any]:
 def s3_event(key: str) -> dict[str, Any]:
     return {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
                          "s3": {"bucket": {"name": "data"}, "object": {"key": key, "size": 1}}}]}  # fmt: skip
+
+
+def test_the_read_api_serves_the_value_model_and_each_buyers_predictions_with_their_drivers(
+    infra: MemoryInfrastructure,
+) -> None:
+    from audience.services.value import ValueModels
+    from audience.value.training import fit_value
+    from tests.unit.test_value_product import simulated_log
+
+    app = handler_module("profiles_api", lambda: bootstrap.profiles_api(ProfilesApiSettings.from_env(COMMON), infra))
+    get = load_event("profiles_api_get_customer.json")
+    value_model = {**get, "path": "/v1/models/value", "resource": "/v1/models/value", "pathParameters": None}
+    missing = app.handler(value_model, context())
+    assert missing["statusCode"] == 404 and "no value model yet" in json.loads(missing["body"])["message"]
+
+    fit = fit_value(simulated_log(1500), datetime(2026, 11, 1, tzinfo=UTC), "v-test")
+    ValueModels(infra.objects).save(fit, "reports/models/v-test.html")
+    ValueModels(infra.objects).activate(fit)
+    stream = handler_module("stream", lambda: bootstrap.stream(StreamSettings.from_env(COMMON), infra))
+    stream.handler(load_event("stream_batch.json"), context())  # cust-001 orders
+
+    served = app.handler(value_model, context())
+    assert served["statusCode"] == 200
+    body = json.loads(served["body"])
+    assert body["version"] == "v-test" and body["purchaseModel"]["timeUnit"] == "day"
+    assert set(body["purchaseModel"]["parameters"]) == {"r", "alpha", "a", "b"}
+    assert set(body["spendModel"]["parameters"]) == {"p", "q", "v"} and body["churn"]["chosen"] in ("trees", "btyd")
+    profile = json.loads(app.handler(get, context())["body"])
+    predictions = profile["predictions"]
+    assert predictions["modelVersion"] == "v-test" and 0 < predictions["pAlive"] <= 1 and predictions["clv12m"] > 0
+    assert set(predictions) >= {"expectedOrders90d", "expectedOrderValue", "churnRisk", "asOf", "churnDrivers"}
+    assert all(d["effect"] > 0 for d in predictions["churnDrivers"])

@@ -180,6 +180,13 @@ def test_fitting_chooses_a_purchase_model_on_the_holdout_and_compares_churn_mode
     assert metrics["spendModel"]["penalizer"] == 1e-3  # spend does not vary between these customers: no finite optimum
 
 
+def test_a_fit_long_after_the_last_order_falls_back_to_the_purchase_model_for_churn() -> None:
+    fit = fit_value(simulated_log(600), datetime.fromordinal(740_000).replace(tzinfo=UTC), "v1")
+
+    assert fit.spec.churn.kind == "btyd"
+    assert fit.metrics["churn"]["why"] == "every buyer churned in the holdout: nothing to compare on"
+
+
 def test_too_little_history_is_a_clear_refusal() -> None:
     with pytest.raises(NotEnoughBuyers, match="at least 50"):
         fit_value(simulated_log(20), datetime.fromordinal(739_600).replace(tzinfo=UTC), "v1")

@@ -185,9 +185,9 @@ class ValueSpec(BaseModel):
         if self.churn.kind == "trees":
             return _logistic(self.churn.baseline + sum(tree(row) for tree in self.churn.trees))
         recency, order_days, tenure = (float(v or 0.0) for v in row[:3])
-        x, big_t = max(order_days - 1, 0.0), tenure
+        x, t_x = max(order_days - 1, 0.0), max(tenure - recency, 0.0)  # an occluded recency may exceed the tenure
         return scoring.p_no_order(
-            *self.purchases.params(), self.churn.horizon_days, x, big_t - recency, big_t, self.purchases.modified
+            *self.purchases.params(), self.churn.horizon_days, x, t_x, tenure, self.purchases.modified
         )
 
     def drivers(self, row: Row, risk: float) -> list[Driver]:

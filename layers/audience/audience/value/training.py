@@ -62,14 +62,22 @@ def fit_value(
 
     # 1. the purchase model, chosen on the holdout
     actual = log.orders_between(cut, today)[before.buyer]
-    candidates = {m: _fit_purchases(before, modified=m, penalizer=penalizer) for m in (False, True)}
-    holdout = {model.name: _holdout(model, before, actual, today - cut) for model in candidates.values()}
-    chosen = min(candidates.values(), key=lambda m: holdout[m.name]["mae"])
-    other = candidates[not chosen.modified]
+    candidates, failed = [], {}
+    for modified in (False, True):
+        try:
+            candidates.append(_fit_purchases(before, modified=modified, penalizer=penalizer))
+        except FitFailed as exc:
+            failed["MBG/NBD" if modified else "BG/NBD"] = str(exc)
+    if not candidates:
+        raise FitFailed("; ".join(failed.values()))
+    holdout = {model.name: _holdout(model, before, actual, today - cut) for model in candidates}
+    chosen = min(candidates, key=lambda m: holdout[m.name]["mae"])
     why = (
-        f"{chosen.name}: per-customer MAE {holdout[chosen.name]['mae']:.4f} against "
-        f"{holdout[other.name]['mae']:.4f} for {other.name} on {today - cut} days after the calibration end"
+        f"{chosen.name}: per-customer MAE {holdout[chosen.name]['mae']:.4f}"
+        + "".join(f" against {holdout[m.name]['mae']:.4f} for {m.name}" for m in candidates if m is not chosen)
+        + "".join(f"; {name} failed: {reason}" for name, reason in failed.items())
     )
+    why += f" ({today - cut} days after the calibration end)"
 
     # 2. churn risk: trees against the purchase model on the same holdout
     comparison, churn_model = _churn(log, before, chosen, cut, today, horizon)
@@ -193,6 +201,9 @@ def _churn(
     if today - cut < horizon:
         return {"chosen": "btyd", "why": f"the holdout is shorter than the churn horizon ({horizon} days)"}, fallback
     y = (log.orders_between(cut, cut + horizon)[b] == 0).astype(np.int64)
+    if y.min() == y.max():
+        everyone = "every buyer" if y[0] else "no buyer"
+        return {"chosen": "btyd", "why": f"{everyone} churned in the holdout: nothing to compare on"}, fallback
     btyd_risk = purchases.p_no_order(horizon, before.x[b], before.t_x[b], before.big_t[b])
     compared: dict[str, Any] = {
         "horizonDays": horizon,
