@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from audience.adapters.dynamodb import DynamoModelRegistry
+from audience.services.scoring import LiveValue
 from embedded.demo import get, order_history, post
 from embedded.stack import EmbeddedStack
 from tests.conftest import ROOT
@@ -24,10 +25,11 @@ SCHEDULED = (ROOT / "tests" / "events" / "retrain_scheduled.json").read_text()
 @pytest.fixture
 def no_active_model_afterwards(aws: boto3.session.Session, embedded: EmbeddedStack) -> Iterator[None]:
     """Later tests in the shared stack measure the stream without segmentation: the model this
-    test promotes is retired when it ends (the pointer item removed)."""
+    test promotes is retired when it ends (the pointer item and the live value model removed)."""
     yield
     table = embedded.outputs["ProfilesTableName"]
     aws.client("dynamodb").delete_item(TableName=table, Key=DynamoModelRegistry.KEY)
+    aws.client("s3").delete_object(Bucket=embedded.outputs["DataBucketName"], Key=LiveValue.KEY)  # the value model too
     time.sleep(1.5)  # ModelRefreshSeconds in the e2e stack: the stream has let the model go
 
 
@@ -44,7 +46,8 @@ def test_retraining_places_every_customer_and_a_second_run_on_the_same_data_chan
     first = embedded.runtime.invoke("RetrainFunction", json.loads(SCHEDULED))
     assert first["promoted"] and first["moved"] >= 300
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"models/{first['version']}/")["Contents"]}
-    assert keys == {f"models/{first['version']}/{n}" for n in ("model.joblib", "spec.json", "metrics.json")}
+    stored = ("model.joblib", "spec.json", "metrics.json", "value-spec.json", "value-metrics.json")
+    assert keys == {f"models/{first['version']}/{n}" for n in stored}
     report = s3.get_object(Bucket=bucket, Key=first["report_key"])["Body"].read()
     assert b"k-means" in report and b"data:image/png;base64" in report
 

@@ -130,10 +130,10 @@ def backtest(
     """The value model fitted on history as it stood at ``as_of`` (split at ``calibration_end``)
     and scored on what followed; stored and reported, never put in force."""
     customers, _ = read_customers(profiles, scan_segments, as_of, training=True)
-    fit, _ = fit_and_store([c.orders for c in customers], as_of, new_version(as_of), store, {}, calibration_end,
+    fit, section = fit_and_store([c.orders for c in customers], as_of, new_version(as_of), store, {}, calibration_end,
                            activate=False)  # fmt: skip
     if fit is None:
-        raise NotEnoughCustomers("too little order history before the calibration end to fit a value model")
+        raise NotEnoughCustomers(section.removeprefix("<p>").removesuffix("</p>"))
     return {"version": fit.spec.version, "report": f"reports/models/{fit.spec.version}.html", **fit.metrics}
 
 

@@ -187,6 +187,9 @@ def _maximise(log_likelihood: object, start: Vector, penalizer: float, name: str
 
     result = minimize(objective, np.log(start), jac=True, method="L-BFGS-B",
                       options={"maxiter": 2000, "gtol": 1e-8, "ftol": 1e-14})  # fmt: skip
+    if not result.success and np.all(np.isfinite(result.x)):  # a line search that stalls near the optimum
+        result = minimize(lambda theta: objective(theta)[0], result.x, method="Nelder-Mead",
+                          options={"maxiter": 20_000, "xatol": 1e-8, "fatol": 1e-10})  # fmt: skip
     if not result.success or not np.all(np.isfinite(result.x)):
         raise FitFailed(f"{name} did not converge: {result.message} (try a penalizer, e.g. 0.001)")
     params = np.exp(result.x)

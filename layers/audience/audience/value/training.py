@@ -28,7 +28,7 @@ from audience.value.spec import CHURN_FEATURES, PERIODS, YEAR_DAYS, ChurnModel, 
 Vector = NDArray[np.float64]
 HORIZON_DAYS = 90
 MIN_BUYERS = 50
-SPEND_PENALIZER = 1e-3
+SPEND_PENALIZERS = (1e-3, 1e-2, 1e-1)
 TABLE_MAX_X = 7  # the holdout table's last row: customers with 7 or more repeat order days
 
 
@@ -141,17 +141,17 @@ def _fit_purchases(stats: AsOf, modified: bool, penalizer: float) -> BetaGeo:
 
 
 def _fit_spend(stats: AsOf, penalizer: float) -> tuple[GammaGamma, float]:
-    """Gamma-Gamma on the repeat buyers; when spend barely varies between customers the
-    unpenalised likelihood has no finite optimum (q and v run off together): then with a small
-    penalizer, which the metrics record."""
-    try:
-        return fit_gamma_gamma(stats.x[stats.buyer], stats.zbar[stats.buyer], penalizer=penalizer), penalizer
-    except FitFailed:
-        if penalizer >= SPEND_PENALIZER:
-            raise
-        return fit_gamma_gamma(
-            stats.x[stats.buyer], stats.zbar[stats.buyer], penalizer=SPEND_PENALIZER
-        ), SPEND_PENALIZER
+    """Gamma-Gamma on the repeat buyers. When spend barely varies within customers the
+    unpenalised likelihood has no finite optimum (p, q and v run off): then the smallest of
+    ``SPEND_PENALIZERS`` that converges, which the metrics record."""
+    x, zbar = stats.x[stats.buyer], stats.zbar[stats.buyer]
+    failures = []
+    for tried in (penalizer, *(p for p in SPEND_PENALIZERS if p > penalizer)):
+        try:
+            return fit_gamma_gamma(x, zbar, penalizer=tried), tried
+        except FitFailed as exc:
+            failures.append(f"penalizer {tried}: {exc}")
+    raise FitFailed("; ".join(failures))
 
 
 def _params(model: BetaGeo) -> dict[str, float]:

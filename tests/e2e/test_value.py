@@ -1,0 +1,87 @@
+"""GIVEN the embedded stack with a year of order history and a value model fitted by the retrain
+function, WHEN a known customer places an order, THEN their predictions change within a second
+(the stream rescored them in the same write); a ``churn-risk-at-least`` rule puts a buyer in its
+tier with the rule id as the reason; ``GET /v1/models/value`` serves the model in force; a
+backtest (``asOf``, ``calibrationEnd``) is stored and reported but not put in force."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from audience.adapters.dynamodb import DynamoModelRegistry
+from audience.services.scoring import LiveValue
+from embedded.demo import get, order_history, post
+from embedded.stack import EmbeddedStack
+from tests.e2e.test_bulk_import import wait_for_manifest
+from tests.e2e.test_embedded_stack import wait_for
+from tests.e2e.test_triggers_api import order, upload_config
+
+
+@pytest.fixture
+def no_models_afterwards(aws: boto3.session.Session, embedded: EmbeddedStack) -> Iterator[None]:
+    yield
+    aws.client("dynamodb").delete_item(TableName=embedded.outputs["ProfilesTableName"], Key=DynamoModelRegistry.KEY)
+    aws.client("s3").delete_object(Bucket=embedded.outputs["DataBucketName"], Key=LiveValue.KEY)
+    time.sleep(1.5)  # ModelRefreshSeconds in the e2e stack
+
+
+@pytest.mark.usefixtures("no_models_afterwards")
+def test_an_order_rescores_the_customer_and_a_churn_rule_tiers_with_its_id(
+    api: str, aws: boto3.session.Session, embedded: EmbeddedStack
+) -> None:
+    assert embedded.runtime is not None
+    bucket, s3 = embedded.outputs["DataBucketName"], aws.client("s3")
+    s3.put_object(Bucket=bucket, Key="imports/orders/e2e-value.csv", Body=order_history(customers=300).encode())
+    assert wait_for_manifest(aws, bucket, "imports/orders/e2e-value.csv", 60)["reconciles"]
+
+    fitted = embedded.runtime.invoke("RetrainFunction", {"action": "retrain"})
+    assert fitted["value"] is not None and fitted["value"]["buyers"] >= 300, fitted
+    status, model = get(f"{api}/v1/models/value")
+    assert status == 200 and model["version"] == fitted["value"]["version"]
+    assert model["purchaseModel"]["timeUnit"] == "day" and model["churn"]["chosen"] in ("trees", "btyd")
+    report = s3.get_object(Bucket=bucket, Key=fitted["report_key"])["Body"].read()
+    assert b"Value: lifetime value, probability alive, churn risk" in report and b"Holdout" in report
+
+    status, before = get(f"{api}/v1/customers/shop-0001")
+    assert status == 200 and before["predictions"]["modelVersion"] == model["version"]
+    time.sleep(1.5)  # ModelRefreshSeconds: the stream reads the new value model
+    latencies = []
+    for n in range(3):  # the first order after a model change also reads the model
+        sent = time.monotonic()
+        assert post(f"{api}/v1/events", order("shop-0001", 180.0 + n, f"value-{uuid.uuid4().hex[:8]}"))[0] == 202
+        after = wait_for(lambda: get(f"{api}/v1/customers/shop-0001")[1],
+                         lambda p, was=before["predictions"]["asOf"]: p["predictions"]["asOf"] != was)  # fmt: skip
+        latencies.append(time.monotonic() - sent)
+        assert after["predictions"]["asOf"] != before["predictions"]["asOf"], "the order did not rescore the customer"
+        assert after["rfm"]["orders"] == before["rfm"]["orders"] + 1
+        before = after
+    print(f"predictions changed {', '.join(f'{s:.2f}' for s in latencies)} s after each order was sent")
+
+    rules = {"rules": [{"id": "e2e-churn-watch", "kind": "churn-risk-at-least", "risk": 0.01, "tier": "Watch"}]}
+    assert upload_config(aws, embedded, rules)["accepted"]
+    time.sleep(1.5)  # the stream reads the new rules
+    customer = f"value-{uuid.uuid4().hex[:8]}"
+    assert post(f"{api}/v1/events", order(customer, 60.0, f"{customer}-1"))[0] == 202
+    tiered = wait_for(lambda: get(f"{api}/v1/customers/{customer}"),
+                      lambda r: r[0] == 200 and r[1]["tier"] is not None)[1]  # fmt: skip
+    assert tiered["tier"]["rule"] == "e2e-churn-watch" and tiered["tier"]["name"] == "Watch"
+    assert tiered["lastSegmentChange"]["reason"] == "trigger:e2e-churn-watch"
+    assert tiered["predictions"]["churnRisk"] >= 0.01
+
+    as_of = datetime.now(UTC)
+    calibration_end = (as_of - timedelta(days=120)).date().isoformat()
+    backtest = embedded.runtime.invoke(
+        "RetrainFunction", {"action": "retrain", "asOf": as_of.isoformat(), "calibrationEnd": calibration_end}
+    )
+    assert backtest["holdout"]["days"] == 120 and backtest["version"] != model["version"]
+    assert get(f"{api}/v1/models/value")[1]["version"] == model["version"]  # a backtest is not put in force
+    assert "Contents" in s3.list_objects_v2(Bucket=bucket, Prefix=backtest["report"])
+    assert json.loads(s3.get_object(Bucket=bucket, Key=f"models/{backtest['version']}/value-metrics.json")["Body"]
+                      .read())["calibrationEnd"] == calibration_end  # fmt: skip
