@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from audience.domain.money import Currencies
+from audience.domain.profile import Profile
 from audience.segmentation.drift import PromotionPolicy
 from audience.services.imports import run_import
 from audience.services.models import RetrainOutcome, retrain
@@ -28,11 +29,20 @@ class Segment:
     revenue_share: float
 
 
-def online_retail_model() -> tuple[RetrainOutcome, list[Segment], dict[str, Any]]:
+def _imported() -> tuple[MemoryBucket, MemoryProfiles, Any]:
     bucket, profiles = MemoryBucket(), MemoryProfiles()
     key = "imports/orders/online-retail/2009-2010.csv.gz"
     bucket.objects[key] = RETAIL.read_bytes()
-    manifest = run_import(key, bucket, profiles, Currencies("GBP"), AS_OF)
+    return bucket, profiles, run_import(key, bucket, profiles, Currencies("GBP"), AS_OF)
+
+
+def imported_profiles() -> list[Profile]:
+    """Every customer of the file, as the importer folds them (redirects left out)."""
+    return [p for p in _imported()[1].items.values() if p.merged_into is None]
+
+
+def online_retail_model() -> tuple[RetrainOutcome, list[Segment], dict[str, Any]]:
+    bucket, profiles, manifest = _imported()
     outcome = retrain(profiles, bucket, MemoryRegistry(), PromotionPolicy(), AS_OF)
     customers: dict[str, int] = defaultdict(int)
     revenue: dict[str, Decimal] = defaultdict(Decimal)

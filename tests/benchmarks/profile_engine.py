@@ -383,6 +383,7 @@ def main() -> None:
     print("\n10. Customer value: BG/NBD + Gamma-Gamma on 1,000,000 customers drawn from known parameters,")
     print("    beside lifetimes' BetaGeoFitter on the same data (LIFETIMES_PYTHON: a virtualenv with lifetimes)")
     value_fit.report(value_fit.measure())
+    value_fit.report_scoring(value_fit.scoring())
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audience.value.btyd import fit_bgnbd, fit_gamma_gamma
+from audience.value.btyd import BetaGeo, fit_bgnbd, fit_gamma_gamma
 
 TRUTH = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
 SPEND = {"p": 6.25, "q": 3.74, "v": 15.44}
@@ -86,5 +86,60 @@ def report(run: dict[str, object]) -> None:
           f" ours is {theirs['seconds'] / float(run['ours_s']):.0f}x faster (target: >= 20x)")  # type: ignore[arg-type]  # fmt: skip
 
 
+def scoring(customers: int = 2_000) -> dict[str, float]:
+    """Microseconds per customer: the stream's plain-Python predictions (the value part, the churn
+    risk by 100 exported trees, everything ``ValueSpec.predict`` does from a profile) beside the
+    same predictions by scipy/numpy called for one customer, as a stream would without the spec."""
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from audience.domain.profile import LedgerEntry, Profile
+    from audience.value.spec import OrderHistory
+    from audience.value.training import fit_value
+    from tests.unit.test_value_product import simulated_log
+
+    fit = fit_value(simulated_log(3_000), datetime.fromordinal(739_600).replace(tzinfo=UTC), "bench")
+    spec, now = fit.spec, datetime.fromordinal(739_600).replace(tzinfo=UTC)
+    trees = spec if spec.churn.kind == "trees" else None
+    rng = np.random.default_rng(3)
+    profiles = []
+    for n in range(customers):
+        days = sorted({now.date() - timedelta(days=int(d)) for d in rng.integers(0, 500, rng.integers(1, 8))})
+        ledger = {f"o{n}-{i}": LedgerEntry(Decimal(40 + i), d) for i, d in enumerate(days)}
+        first, last = (datetime.combine(d, datetime.min.time(), UTC) for d in (days[0], days[-1]))
+        profiles.append(Profile(customer_id=f"c{n}", orders=len(days), ledger=ledger, first_order_at=first,
+                                last_order_at=last))  # fmt: skip
+    today = now.date().toordinal()
+    summaries = [OrderHistory.of(p).summary(today) for p in profiles]
+    rows = [OrderHistory.of(p).features(today) for p in profiles]
+    purchases = BetaGeo(*spec.purchases.params(), modified=spec.purchases.modified)
+
+    def timed(work: object) -> float:
+        started = time.perf_counter()
+        for i in range(customers):
+            work(i)  # type: ignore[operator]
+        return (time.perf_counter() - started) / customers * 1e6
+
+    periods = np.array([90.0, 182.625, 273.9375, 365.25])
+    return {
+        "values": timed(lambda i: spec.values(*summaries[i])),
+        "values_scipy": timed(
+            lambda i: (purchases.p_alive(*summaries[i][:3]), purchases.conditional_expected(periods, *summaries[i][:3]))
+        ),
+        "risk": timed(lambda i: spec.risk(rows[i])),
+        "predict": timed(lambda i: spec.predict(profiles[i], now)),
+        "trees": float(len(spec.churn.trees)) if trees else 0.0,
+    }
+
+
+def report_scoring(run: dict[str, float]) -> None:
+    print(f"   scoring a customer in plain Python: value predictions {run['values']:.0f} us (P(alive), 90-day orders,"
+          f" order value, 12-month value over 4 periods) beside {run['values_scipy']:.0f} us for the same by"
+          f" numpy/scipy one customer at a time (target: < 50 us)")  # fmt: skip
+    print(f"   churn risk {run['risk']:.0f} us ({run['trees']:.0f} trees); the whole prediction from a profile"
+          f" (ledger to features, pydantic model) {run['predict']:.0f} us")  # fmt: skip
+
+
 if __name__ == "__main__":
     report(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000))
+    report_scoring(scoring())

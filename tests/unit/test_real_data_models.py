@@ -17,3 +17,27 @@ def test_online_retail_ii_gets_a_promoted_model_with_named_segments() -> None:
     assert outcome.metrics["stability"] >= 0.6
     assert len(segments) == outcome.metrics["k"] and all(s.name for s in segments)
     assert abs(sum(s.revenue_share for s in segments) - 1) < 1e-9
+
+
+@pytest.mark.skipif(not RETAIL.exists(), reason="needs ../shared/data/online_retail (not part of a user's clone)")
+def test_online_retail_ii_value_backtest_from_the_profiles_ledgers() -> None:
+    """Calibration to 2010-09-09, holdout to 2010-12-09 (docs/models.md records the figures)."""
+    from datetime import date
+
+    from audience.value.orders import OrderLog
+    from audience.value.spec import OrderHistory
+    from audience.value.training import fit_value
+    from tests.real_data import AS_OF, imported_profiles
+
+    profiles = imported_profiles()
+    log = OrderLog.of([OrderHistory.of(p) for p in profiles if p.first_order_at is not None])
+
+    fit = fit_value(log, AS_OF, "backtest", calibration_end=date(2010, 9, 9))
+
+    metrics = fit.metrics
+    bgnbd = metrics["holdout"]["candidates"]["BG/NBD"]
+    assert bgnbd["actualTotal"] == 4_505 and sum(r["customers"] for r in bgnbd["byRepeatDays"]) == 3_373
+    assert bgnbd["correlation"] > 0.7 and bgnbd["mae"] < 1.0
+    churn = metrics["churn"]
+    assert churn["btyd"]["auc"] > 0.65 and churn["trees"]["auc"] > 0.65 and churn["pAlive"]["auc"] < 0.5
+    assert churn["chosen"] in ("trees", "btyd") and churn["trees"]["importance"][0]["importance"] > 0
