@@ -221,7 +221,9 @@ def test_an_order_rescores_the_predictions_and_predictive_rules_tier_the_custome
     from tests.unit.test_value_product import spec_for
 
     bucket, registry, profiles = MemoryBucket(), MemoryRegistry(), MemoryProfiles()
-    value = spec_for(PurchaseModel(kind="bgnbd", r=0.8, alpha=40, a=0.3, b=5), SpendModel(p=2.2, q=3.6, v=490))
+    value = spec_for(
+        PurchaseModel(kind="bgnbd", r=0.8, alpha=40, a=0.3, b=5), SpendModel(p=2.2, q=3.6, v=490, mean=414.6)
+    )
     value = value.model_copy(update={"clv_percentiles": [4.6 * i for i in range(1, 100)]})  # the median buyer: 230
     bucket.put_text(LiveValue.KEY, value.model_dump_json())
     live(bucket, VALUE_RULES)

@@ -78,8 +78,9 @@ def spec_for(purchases: PurchaseModel, spend: SpendModel, churn_model: ChurnMode
 def test_the_plain_python_value_scoring_equals_numpy_on_every_cdnow_customer(modified: bool) -> None:
     x, t_x, big_t, zbar = cdnow("x", "t_x", "T", "zbar")
     model, gg = fit_bgnbd(x, t_x, big_t, modified=modified), fit_gamma_gamma(x, zbar)
-    spec = spec_for(PurchaseModel(kind="mbgnbd" if modified else "bgnbd", r=model.r, alpha=model.alpha, a=model.a,
-                                  b=model.b), SpendModel(p=gg.p, q=gg.q, v=gg.v))  # fmt: skip
+    kind = "mbgnbd" if modified else "bgnbd"
+    purchases = PurchaseModel(kind=kind, r=model.r, alpha=model.alpha, a=model.a, b=model.b)
+    spec = spec_for(purchases, SpendModel(p=gg.p, q=gg.q, v=gg.v, mean=gg.p * gg.v / (gg.q - 1)))
     stats = AsOf(np.ones(len(x), dtype=bool), x, t_x, big_t, zbar, np.zeros((len(x), len(CHURN_FEATURES))))
 
     plain = [spec.values(*row) for row in zip(x, t_x, big_t, zbar, strict=True)]
@@ -127,7 +128,7 @@ def test_exported_trees_score_as_scikit_learn_does_missing_values_included() -> 
     y = ((x[:, 0] > 60) ^ (rng.random(2000) < 0.2)).astype(int)
     model = HistGradientBoostingClassifier(max_iter=30, max_leaf_nodes=8, random_state=0).fit(x, y)
     baseline, trees = churn.export(model)
-    spec = spec_for(PurchaseModel(kind="bgnbd", r=1, alpha=1, a=1, b=1), SpendModel(p=1, q=2, v=1),
+    spec = spec_for(PurchaseModel(kind="bgnbd", r=1, alpha=1, a=1, b=1), SpendModel(p=1, q=2, v=1, mean=1),
                     ChurnModel(kind="trees", typical=[float(v) for v in np.nanmedian(x, 0)], baseline=baseline,
                                trees=trees))  # fmt: skip
 
@@ -195,7 +196,9 @@ def test_too_little_history_is_a_clear_refusal() -> None:
 
 
 def test_a_profile_is_scored_from_its_order_ledger_as_of_a_moment() -> None:
-    spec = spec_for(PurchaseModel(kind="bgnbd", r=0.8, alpha=70, a=0.3, b=5), SpendModel(p=2.2, q=3.6, v=490))
+    spec = spec_for(
+        PurchaseModel(kind="bgnbd", r=0.8, alpha=70, a=0.3, b=5), SpendModel(p=2.2, q=3.6, v=490, mean=414.6)
+    )
     days = [NOW.date() - timedelta(days=d) for d in (300, 200, 100, 100)]
     ledger = {f"o{i}": LedgerEntry(Decimal(50 + i), day) for i, day in enumerate(days)}
     first, last = (datetime.combine(d, datetime.min.time(), UTC) for d in (days[0], days[-1]))

@@ -41,8 +41,15 @@ class ValueModels:
         self.store.put_text(prefix + "value-spec.json", fit.spec.model_dump_json(indent=1))
         self.store.put_text(prefix + "value-metrics.json", json.dumps({**fit.metrics, "report": report_key}, indent=1))
 
-    def activate(self, fit: ValueFit) -> None:
+    def activate(self, fit: ValueFit) -> bool:
+        """Put ``fit`` in force unless a later one is (a fanned-out run that started earlier may
+        finish after a newer run: versions sort by their start time)."""
+        live = self.store.read_text(LiveValue.KEY)
+        if live is not None and json.loads(live)["version"] > fit.spec.version:
+            logger.info("value model %s not put in force: a later one is", fit.spec.version)
+            return False
         self.store.put_text(LiveValue.KEY, fit.spec.model_dump_json())
+        return True
 
     def active(self) -> dict[str, Any] | None:
         """The metrics of the model in force (what ``GET /v1/models/value`` answers), or None."""

@@ -23,6 +23,7 @@ GRID = (
     {"max_leaf_nodes": 16, "learning_rate": 0.05},
     {"max_leaf_nodes": 4, "learning_rate": 0.1},
 )
+MAX = np.finfo(float).max  # an infinite threshold (JSON has no infinity): x <= MAX holds for every x
 ITERATIONS = 100  # trees: the stream walks every one of them on each order
 MIN_ROWS = 200  # fewer labelled buyers, or one class only: no classifier is trained
 
@@ -86,7 +87,7 @@ def export(model: HistGradientBoostingClassifier) -> tuple[float, list[Tree]]:
         trees.append(
             Tree(
                 feature=nodes["feature_idx"].tolist(),
-                threshold=nodes["num_threshold"].tolist(),
+                threshold=np.clip(nodes["num_threshold"], -MAX, MAX).tolist(),
                 missing_left=nodes["missing_go_to_left"].astype(bool).tolist(),
                 left=nodes["left"].tolist(),
                 right=nodes["right"].tolist(),

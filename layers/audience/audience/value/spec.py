@@ -109,6 +109,7 @@ class SpendModel(BaseModel):
     p: float
     q: float
     v: float
+    mean: float = Field(description="a customer without repeat orders: p v / (q - 1), or the observed mean if q <= 1")
 
 
 class Tree(BaseModel):
@@ -219,7 +220,8 @@ class ValueSpec(BaseModel):
         months' expected orders in four periods (the first is the 90 days), each discounted at its middle."""
         params, modified = self.purchases.params(), self.purchases.modified
         alive = scoring.p_alive(*params, x, t_x, big_t, modified)
-        value = scoring.expected_spend(self.spend.p, self.spend.q, self.spend.v, x, zbar)
+        spend = self.spend
+        value = scoring.expected_spend(spend.p, spend.q, spend.v, x, zbar) if x > 0 and zbar > 0 else spend.mean
         cumulative = scoring.expected_orders_many(*params, PERIODS, x, t_x, big_t, modified)
         bounds, totals = (0.0, *PERIODS), (0.0, *cumulative)
         clv = sum(

@@ -28,6 +28,7 @@ from audience.value.spec import CHURN_FEATURES, PERIODS, YEAR_DAYS, ChurnModel, 
 Vector = NDArray[np.float64]
 HORIZON_DAYS = 90
 MIN_BUYERS = 50
+MIN_REPEAT_SPENDERS = 20
 SPEND_PENALIZERS = (1e-3, 1e-2, 1e-1)
 TABLE_MAX_X = 7  # the holdout table's last row: customers with 7 or more repeat order days
 
@@ -59,6 +60,9 @@ def fit_value(
     before, now = log.as_of(cut), log.as_of(today)
     if int(before.buyer.sum()) < MIN_BUYERS:
         raise NotEnoughBuyers(f"{int(before.buyer.sum())} buyers by the calibration end; at least {MIN_BUYERS}")
+    spenders = int(((now.x > 0) & (now.zbar > 0)).sum())
+    if spenders < MIN_REPEAT_SPENDERS:
+        raise NotEnoughBuyers(f"{spenders} repeat buyers with a known spend; Gamma-Gamma needs {MIN_REPEAT_SPENDERS}")
 
     # 1. the purchase model, chosen on the holdout
     actual = log.orders_between(cut, today)[before.buyer]
@@ -89,6 +93,8 @@ def fit_value(
         churn_model = _final_trees(log, today, horizon, comparison["trees"]["settings"], churn_model)
     clv = _clv(purchases, spend, now, annual_discount)
     buyers_clv = clv[now.buyer]
+    if not np.all(np.isfinite(buyers_clv)):
+        raise FitFailed(f"{int((~np.isfinite(buyers_clv)).sum())} buyers' 12-month value is not finite")
     spec = ValueSpec(
         version=version,
         as_of=as_of,
@@ -100,7 +106,7 @@ def fit_value(
             a=purchases.a,
             b=purchases.b,
         ),
-        spend=SpendModel(p=spend.p, q=spend.q, v=spend.v),
+        spend=SpendModel(p=spend.p, q=spend.q, v=spend.v, mean=_mean_spend(spend, now)),
         churn=churn_model,
         clv_percentiles=np.percentile(buyers_clv, np.arange(1, 100)).tolist(),
     )
@@ -152,6 +158,14 @@ def _fit_spend(stats: AsOf, penalizer: float) -> tuple[GammaGamma, float]:
         except FitFailed as exc:
             failures.append(f"penalizer {tried}: {exc}")
     raise FitFailed("; ".join(failures))
+
+
+def _mean_spend(spend: GammaGamma, stats: AsOf) -> float:
+    """The population's expected spend per order (what a customer without repeat orders is
+    expected to spend): p v / (q - 1), which needs q > 1; otherwise the buyers' observed mean."""
+    if spend.q > 1:
+        return spend.p * spend.v / (spend.q - 1)
+    return float(np.nanmean(stats.features[stats.buyer, 4]))  # average_spend per order day
 
 
 def _params(model: BetaGeo) -> dict[str, float]:
@@ -262,9 +276,7 @@ def _clv(purchases: BetaGeo, spend: GammaGamma, stats: AsOf, annual_discount: fl
     b = stats.buyer
     x, t_x, big_t = stats.x[b], stats.t_x[b], stats.big_t[b]
     repeat = (x > 0) & (stats.zbar[b] > 0)
-    value = np.where(
-        repeat, spend.expected_spend(x, np.where(repeat, stats.zbar[b], 1.0)), spend.p * spend.v / (spend.q - 1)
-    )
+    value = np.where(repeat, spend.expected_spend(x, np.where(repeat, stats.zbar[b], 1.0)), _mean_spend(spend, stats))
     ends = (0.0, *PERIODS)
     cumulative = [np.zeros(len(x))] + [purchases.conditional_expected(t, x, t_x, big_t) for t in PERIODS]
     total = sum(
