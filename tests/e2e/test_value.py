@@ -67,6 +67,16 @@ def test_an_order_rescores_the_customer_and_a_churn_rule_tiers_with_its_id(
         before = after
     print(f"predictions changed {', '.join(f'{s:.2f}' for s in latencies)} s after each order was sent")
 
+    # shop-0002 has not changed since the retrain placed it: the explanation agrees with its place
+    # (shop-0001's orders may wait out SegmentMinDwellMinutes before its segment follows)
+    placed = get(f"{api}/v1/customers/shop-0002")[1]
+    status, told = get(f"{api}/v1/customers/shop-0002/explain")
+    assert status == 200 and told["segment"] == told["storedSegment"] == placed["segments"]["name"]
+    assert told["scores"][0]["name"] == told["segment"] and told["rfm"]["cell"] == placed["segments"]["rfm"]
+    assert told["predictions"] == {k: v for k, v in placed["predictions"].items() if k != "churnDrivers"}
+    assert [f["name"] for f in told["features"]][:3] == ["recency_days", "frequency", "monetary"]
+    assert told["moves"][-1]["reason"] == f"model {fitted['version']}"
+
     rules = {"rules": [{"id": "e2e-churn-watch", "kind": "churn-risk-at-least", "risk": 0.01, "tier": "Watch"}]}
     assert upload_config(aws, embedded, rules)["accepted"]
     time.sleep(1.5)  # the stream reads the new rules

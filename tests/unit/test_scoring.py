@@ -69,3 +69,37 @@ def test_the_stream_function_scores_without_numpy_or_scikit_learn() -> None:
     )
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "-"
+
+
+def test_an_explanation_agrees_with_the_stored_place_and_shows_what_each_rule_compared() -> None:
+    from audience.domain.triggers import TriggerRules
+    from audience.segmentation.store import BucketModelStore
+    from audience.services.explain import explain
+
+    bucket, registry = active_model()
+    spec = BucketModelStore(bucket).spec("v1")
+    assert spec is not None and set(spec.percentiles) >= {"recency_days", "frequency", "monetary"}
+    profiles, scoring = MemoryProfiles(), LiveScoring(registry, bucket)
+    batch = [record(1, order("c1", 120, messageId="m-1")), record(2, order("c1", 900, messageId="m-2"))]
+    apply_records(batch, profiles, MemoryDeadLetters(), Currencies("USD"), NOW, scoring)
+    profile = profiles.items["c1"]
+    vip = [
+        {"kind": "top-monetary-percent", "percent": 10},
+        {"kind": "revenue-in-window-at-least", "amount": 5000, "days": 30},
+    ]
+    rules = TriggerRules.model_validate({"rules": [
+        {"id": "big", "kind": "order-at-least", "amount": 500}, {"id": "vip", "kind": "all", "conditions": vip},
+    ]})  # fmt: skip
+
+    told = explain(profile, spec, rules, None, NOW)
+
+    assert profile.segments is not None and told.segment == told.stored_segment == profile.segments.name
+    assert told.scores[0].name == told.segment and told.measure in ("distance", "log-density")
+    assert told.rfm is not None and told.rfm.cell == profile.segments.rfm
+    frequency = next(f for f in told.features if f.name == "frequency")
+    assert frequency.value == 2 and frequency.percentile is not None and 0 <= frequency.percentile <= 99
+    big, vip = told.rules
+    assert big.holds and big.compared == {"largestOrder": 900.0, "amount": 500.0}
+    assert not vip.holds and vip.compared["conditions"][1] == {"kind": "revenue-in-window-at-least", "holds": False,
+                                                               "revenue": 1020.0, "amount": 5000.0}  # fmt: skip
+    assert told.moves == profile.segment_history[-5:] and told.predictions is None

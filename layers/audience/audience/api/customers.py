@@ -17,6 +17,7 @@ from audience.api.views import CustomerView
 from audience.bootstrap import ProfilesApiDeps
 from audience.domain.personalization import Choice
 from audience.observability import count
+from audience.services.explain import Explanation, explain
 from audience.services.profiles import get_profile
 
 metrics = Metrics()  # Powertools instances share one metric set: the handler flushes it
@@ -45,6 +46,16 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
             drivers = value.explain(profile, profile.predictions.as_of)
             view["predictions"]["churnDrivers"] = [d.model_dump(by_alias=True) for d in drivers]
         return CustomerView.model_validate(view)
+
+    @routes.get(
+        "/v1/customers/<customerId>/explain",
+        summary="Why the customer is where they are: features, distances, RFM, rules, predictions, moves",
+        responses=responses(400, 404, 503),
+    )
+    def get_explanation(customerId: CustomerId) -> Explanation:  # noqa: N803
+        d, now = deps(), datetime.now(UTC)
+        profile = get_profile(customerId, d.profiles)
+        return explain(profile, d.model.spec(now), d.rules.get(now), d.value.spec(now), now)
 
     @routes.get(
         "/v1/customers/<customerId>/personalization",

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, ClassVar, Literal, NamedTuple
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -51,6 +51,10 @@ class _Rule(BaseModel):
     def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
         raise NotImplementedError
 
+    def compared(self, profile: Profile, now: datetime, population: Population) -> dict[str, Any]:
+        """What ``holds`` compares: the customer's value and the rule's threshold (explanations)."""
+        raise NotImplementedError
+
 
 class OrderAtLeast(_Rule):
     """A single order of at least ``amount`` (base currency) in the last ``within_days`` days
@@ -64,6 +68,11 @@ class OrderAtLeast(_Rule):
         since = now.date() - timedelta(days=self.within_days - 1)
         return any(k[0] == "o" and e.amount >= self.amount and e.day >= since for k, e in profile.ledger.items())
 
+    def compared(self, profile: Profile, now: datetime, population: Population) -> dict[str, Any]:
+        since = now.date() - timedelta(days=self.within_days - 1)
+        orders = [e.amount for k, e in profile.ledger.items() if k[0] == "o" and e.day >= since]
+        return {"largestOrder": float(max(orders)) if orders else None, "amount": float(self.amount)}
+
 
 class RevenueInWindow(_Rule):
     """Revenue of at least ``amount`` in the last ``days`` days."""
@@ -76,6 +85,11 @@ class RevenueInWindow(_Rule):
         start = now.date() - timedelta(days=self.days - 1)
         return sum((t.revenue for d, t in profile.daily.items() if d >= start), Decimal(0)) >= self.amount
 
+    def compared(self, profile: Profile, now: datetime, population: Population) -> dict[str, Any]:
+        start = now.date() - timedelta(days=self.days - 1)
+        revenue = sum((t.revenue for d, t in profile.daily.items() if d >= start), Decimal(0))
+        return {"revenue": float(revenue), "amount": float(self.amount)}
+
 
 class TopMonetary(_Rule):
     """Net spend among the top ``percent`` % of buyers, by the active model's percentiles
@@ -87,6 +101,12 @@ class TopMonetary(_Rule):
     def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
         net = float(profile.revenue - profile.refunded)
         return net > 0 and _among_top(net, population.monetary, self.percent)
+
+    def compared(self, profile: Profile, now: datetime, population: Population) -> dict[str, Any]:
+        return {
+            "netSpend": float(profile.revenue - profile.refunded),
+            "threshold": _cut(population.monetary, self.percent),
+        }
 
 
 class EngagementDrop(_Rule):
@@ -103,6 +123,11 @@ class EngagementDrop(_Rule):
             return False
         return now - profile.last_seen >= timedelta(days=self.inactive_days)
 
+    def compared(self, profile: Profile, now: datetime, population: Population) -> dict[str, Any]:
+        silent = (now - profile.last_seen).total_seconds() / 86400 if profile.last_seen else None
+        return {"events": sum(profile.event_counts.values()), "minEvents": self.min_events, "daysSilent": silent,
+                "inactiveDays": self.inactive_days}  # fmt: skip
+
 
 class ClvTopPercent(_Rule):
     """Predicted 12-month value among the top ``percent`` % of buyers (holds for nobody until a
@@ -116,6 +141,10 @@ class ClvTopPercent(_Rule):
         return predicted is not None and predicted.clv_12m > 0 and _among_top(predicted.clv_12m, population.clv,
                                                                               self.percent)  # fmt: skip
 
+    def compared(self, profile: Profile, now: datetime, population: Population) -> dict[str, Any]:
+        clv = profile.predictions.clv_12m if profile.predictions else None
+        return {"clv12m": clv, "threshold": _cut(population.clv, self.percent)}
+
 
 class ChurnRiskAtLeast(_Rule):
     """A churn risk (probability of no order in the value model's horizon) of at least ``risk``."""
@@ -126,6 +155,9 @@ class ChurnRiskAtLeast(_Rule):
 
     def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
         return profile.predictions is not None and profile.predictions.churn_risk >= self.risk
+
+    def compared(self, profile: Profile, now: datetime, population: Population) -> dict[str, Any]:
+        return {"churnRisk": profile.predictions.churn_risk if profile.predictions else None, "risk": self.risk}
 
 
 class PAliveBelow(_Rule):
@@ -138,6 +170,10 @@ class PAliveBelow(_Rule):
     def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
         return profile.predictions is not None and profile.predictions.p_alive < self.probability
 
+    def compared(self, profile: Profile, now: datetime, population: Population) -> dict[str, Any]:
+        alive = profile.predictions.p_alive if profile.predictions else None
+        return {"pAlive": alive, "probability": self.probability}
+
 
 class AllOf(_Rule):
     """Every one of ``conditions`` holds (conditions are rules without an id or tier)."""
@@ -147,6 +183,10 @@ class AllOf(_Rule):
 
     def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
         return all(condition.holds(profile, now, population) for condition in self.conditions)
+
+    def compared(self, profile: Profile, now: datetime, population: Population) -> dict[str, Any]:
+        return {"conditions": [{"kind": c.kind, "holds": c.holds(profile, now, population),
+                                **c.compared(profile, now, population)} for c in self.conditions]}  # fmt: skip
 
 
 Rule = Annotated[
@@ -162,6 +202,11 @@ Rule = Annotated[
 ]
 Condition = Rule
 AllOf.model_rebuild()
+
+
+def _cut(percentiles: Sequence[float], percent: int) -> float | None:
+    """Where the top ``percent`` % start, or None before the population is known."""
+    return percentiles[99 - percent] if len(percentiles) == 99 else None
 
 
 def _among_top(value: float, percentiles: Sequence[float], percent: int) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import Literal
 
@@ -87,13 +87,18 @@ class Clusters(BaseModel):
         if self.kind == "kmeans":
             distances = [sum((a - b) ** 2 for a, b in zip(x, c, strict=True)) for c in self.centers]
             return distances.index(min(distances))
+        scores = self.log_scores(x)
+        return scores.index(max(scores))
+
+    def log_scores(self, x: Sequence[float]) -> list[float]:
+        """A mixture's log weight + log density per component, up to a shared constant."""
         scores = []
         for mean, chol, log_weight in zip(self.centers, self.precisions_cholesky, self.log_weights, strict=True):
             centred = [a - b for a, b in zip(x, mean, strict=True)]
             y = [sum(centred[i] * chol[i][j] for i in range(len(centred))) for j in range(len(centred))]
             log_det = sum(math.log(chol[j][j]) for j in range(len(centred)))
             scores.append(log_weight + log_det - 0.5 * sum(v * v for v in y))
-        return scores.index(max(scores))
+        return scores
 
 
 class SegmentSpec(BaseModel):
@@ -108,6 +113,22 @@ class SegmentSpec(BaseModel):
     scale_std: list[float]
     rfm: Rfm
     clusters: Clusters
+    percentiles: dict[str, list[float]] = Field(
+        default_factory=dict, description="per feature, the population's 1st..99th percentiles (explanations)"
+    )
+
+    def percentile(self, feature: str, value: float | None) -> int | None:
+        """The share of the population (in whole percent) at or below ``value``."""
+        cuts = self.percentiles.get(feature)
+        return None if value is None or not cuts else bisect_right(cuts, value)
+
+    def scores(self, row: Sequence[float | None]) -> list[float]:
+        """Per segment: the distance to its centre (k-means; the nearest wins) or the log of its
+        weighted density (a mixture; the highest wins), in the standardised space."""
+        x = self.vector(row)
+        if self.clusters.kind == "kmeans":
+            return [math.dist(x, c) for c in self.clusters.centers]
+        return self.clusters.log_scores(x)
 
     def vector(self, row: Sequence[float | None]) -> list[float]:
         """The standardised vector the clusters live in: transformed inputs, then missing flags."""

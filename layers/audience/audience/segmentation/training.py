@@ -135,6 +135,7 @@ def train(x: Matrix, version: str, config: TrainingConfig = TrainingConfig()) ->
     pipeline = Pipeline([*prepared.steps, ("segments", model)])
     labels = model.predict(z)
     spec = _spec(version, pipeline, rfm_boundaries(x, config.rf_segments), kind, model)
+    spec = spec.model_copy(update={"percentiles": population_percentiles(x)})
     shares = np.bincount(labels, minlength=k) / len(labels)
     metrics = {
         "kind": kind,
@@ -151,6 +152,16 @@ def train(x: Matrix, version: str, config: TrainingConfig = TrainingConfig()) ->
         "training_bins": training_bins(x),
     }
     return Trained(pipeline, spec, labels, int((~inliers).sum()), metrics)
+
+
+def population_percentiles(x: Matrix) -> dict[str, list[float]]:
+    """Per feature, the 1st..99th percentiles of its present values."""
+    found = {}
+    for i, name in enumerate(FEATURES):
+        present = x[~np.isnan(x[:, i]), i]
+        if len(present):
+            found[name] = np.percentile(present, np.arange(1, 100)).tolist()
+    return found
 
 
 def training_bins(x: Matrix) -> dict[str, dict[str, list[float]]]:

@@ -1,0 +1,105 @@
+"""Why a customer is where they are: the features as the model saw them and as percentiles of
+the population, the distance to every segment's centre, the RFM scores, every trigger rule with
+the values it compared, the predictions and the last moves with their reasons."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from audience.domain.predictions import Predictions
+from audience.domain.profile import Profile
+from audience.domain.segments import SegmentChange
+from audience.domain.triggers import TriggerRules
+from audience.segmentation.assign import Tiers
+from audience.segmentation.features import FEATURES, features, rfm_inputs
+from audience.segmentation.spec import SegmentSpec
+from audience.value.spec import ValueSpec
+
+MOVES = 5
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+
+class FeatureValue(_View):
+    name: str
+    value: float | None = Field(description="as computed from the profile (none: missing, the model imputes it)")
+    percentile: int | None = Field(description="share of the training population at or below it, in percent")
+    standardised: float | None = Field(description="as the model saw it (transformed, imputed, clipped, scaled)")
+
+
+class SegmentScore(_View):
+    segment: int
+    name: str
+    score: float = Field(description="distance to the centre (k-means: nearest wins) or log density (mixture)")
+
+
+class RfmScores(_View):
+    r: int
+    f: int
+    m: int
+    cell: str
+
+
+class RuleCheck(_View):
+    id: str
+    kind: str
+    tier: str
+    holds: bool
+    compared: dict[str, Any] = Field(description="the customer's values and the rule's thresholds")
+
+
+class Explanation(_View):
+    """``GET /v1/customers/{customerId}/explain``."""
+
+    customer_id: str = Field(alias="customerId")
+    as_of: datetime = Field(alias="asOf")
+    model_version: str | None = Field(alias="modelVersion", description="the model in force (none before one)")
+    segment: str | None = Field(description="where the model in force puts the customer now")
+    stored_segment: str | None = Field(
+        alias="storedSegment",
+        description="where the profile says they are: differs from segment while SegmentMinDwellMinutes holds a "
+        "customer who just changed, or until the daily rescore moves one whom time alone moved",
+    )
+    measure: Literal["distance", "log-density"] | None
+    features: list[FeatureValue]
+    scores: list[SegmentScore] = Field(description="every segment, best first")
+    rfm: RfmScores | None
+    tier: str | None
+    rules: list[RuleCheck] = Field(description="in priority order: the first that holds gives the tier")
+    predictions: Predictions | None
+    moves: list[SegmentChange] = Field(description=f"the last {MOVES}, newest last")
+
+
+def explain(
+    profile: Profile, spec: SegmentSpec | None, rules: TriggerRules, value: ValueSpec | None, now: datetime
+) -> Explanation:
+    row = features(profile, now)
+    population = Tiers.of(rules, spec, value).population
+    checks = [RuleCheck(id=r.id or "", kind=r.kind, tier=r.tier, holds=r.holds(profile, now, population),
+                        compared=r.compared(profile, now, population)) for r in rules.rules]  # fmt: skip
+    feature_values, scores, rfm, segment = [], [], None, None
+    if spec is not None:
+        standardised = spec.vector(row)
+        feature_values = [FeatureValue(name=name, value=v, percentile=spec.percentile(name, v), standardised=z)
+                          for name, v, z in zip(FEATURES, row, standardised, strict=False)]  # fmt: skip
+        raw = spec.scores(row)
+        best_first = sorted(range(len(raw)), key=lambda i: raw[i] if spec.clusters.kind == "kmeans" else -raw[i])
+        scores = [SegmentScore(segment=i, name=spec.clusters.names[i], score=raw[i]) for i in best_first]
+        segment = spec.clusters.names[best_first[0]]
+        r, f, m, cell = spec.rfm.score(*rfm_inputs(row))
+        rfm = RfmScores(r=r, f=f, m=m, cell=cell)
+    else:
+        feature_values = [FeatureValue(name=n, value=v, percentile=None, standardised=None)
+                          for n, v in zip(FEATURES, row, strict=True)]  # fmt: skip
+    return Explanation(
+        customer_id=profile.customer_id, as_of=now, model_version=spec.version if spec else None, segment=segment,
+        stored_segment=profile.segments.name if profile.segments else None,
+        measure=None if spec is None else ("distance" if spec.clusters.kind == "kmeans" else "log-density"),
+        features=feature_values, scores=scores, rfm=rfm, tier=profile.tier.name if profile.tier else None,
+        rules=checks, predictions=profile.predictions, moves=profile.segment_history[-MOVES:],
+    )  # fmt: skip
