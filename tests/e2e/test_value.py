@@ -1,7 +1,8 @@
 """GIVEN the embedded stack with a year of order history and a value model fitted by the retrain
 function, WHEN a known customer places an order, THEN their predictions change within a second
 (the stream rescored them in the same write); a ``churn-risk-at-least`` rule puts a buyer in its
-tier with the rule id as the reason; ``GET /v1/models/value`` serves the model in force; a
+tier with the rule id as the reason; ``GET /v1/models/value`` and ``/v1/models/segments`` serve
+the models in force, ``/explain`` agrees with a customer's stored place; a
 backtest (``asOf``, ``calibrationEnd``) is stored and reported but not put in force."""
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ def test_an_order_rescores_the_customer_and_a_churn_rule_tiers_with_its_id(
     assert model["purchaseModel"]["timeUnit"] == "day" and model["churn"]["chosen"] in ("trees", "btyd")
     report = s3.get_object(Bucket=bucket, Key=fitted["report_key"])["Body"].read()
     assert b"Value: lifetime value, probability alive, churn risk" in report and b"Holdout" in report
+
+    status, segments = get(f"{api}/v1/models/segments")
+    assert status == 200 and segments["version"] == fitted["version"] and segments["active"]
+    assert (
+        segments["k"] == len(segments["segments"]) and segments["stability"]["worst"] <= segments["stability"]["mean"]
+    )
+    assert abs(sum(s["size"] for s in segments["segments"]) - segments["rows"]) <= segments["k"]
+    assert all(
+        s["description"].startswith("Typically") and s["id"].startswith("learned:") for s in segments["segments"]
+    )
+    assert get(f"{api}/v1/models/segments/{fitted['version']}")[1] == segments
+    assert get(f"{api}/v1/models/segments/20000101T000000Z-000000")[0] == 404
+    assert get(f"{api}/v1/models/segments/not%20a%20version")[0] == 400
 
     status, before = get(f"{api}/v1/customers/shop-0001")
     assert status == 200 and before["predictions"]["modelVersion"] == model["version"]

@@ -62,6 +62,8 @@ def test_the_api_routes_are_the_templates(aws: boto3.session.Session, stack: Dep
         ("/v1/segments/{segmentId}/customers", "GET"): True,
         ("/v1/models/value", "GET"): True,
         ("/v1/customers/{customerId}/explain", "GET"): True,
+        ("/v1/models/segments", "GET"): True,
+        ("/v1/models/segments/{version}", "GET"): True,
     }
 
 

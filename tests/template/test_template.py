@@ -96,6 +96,8 @@ def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document()
         ("get", "/v1/segments/{segmentId}/customers"): "ProfilesApiFunction",
         ("get", "/v1/models/value"): "ProfilesApiFunction",
         ("get", "/v1/customers/{customerId}/explain"): "ProfilesApiFunction",
+        ("get", "/v1/models/segments"): "ProfilesApiFunction",
+        ("get", "/v1/models/segments/{version}"): "ProfilesApiFunction",
     }
     published = json.loads((ROOT / "docs" / "openapi.json").read_text())
     assert published == openapi_document.document(), "docs/openapi.json is stale: run make openapi"

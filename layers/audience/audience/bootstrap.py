@@ -181,6 +181,7 @@ class ProfilesApiDeps(NamedTuple):
     content: LiveDocument[ContentMapping]
     value: LiveValue
     values: ValueModels
+    store: ObjectStore  # the data bucket: stored models' specs and metrics
     scrubbing: WorkQueue  # an erasure's file scrubbing, done by the import function
     currency: str
 
@@ -206,6 +207,7 @@ def profiles_api(settings: ProfilesApiSettings | None = None, infra: Infrastruct
         content=LiveDocument(bucket, ContentMapping, refresh),
         value=LiveValue(bucket, refresh),
         values=ValueModels(bucket),
+        store=bucket,
         scrubbing=infra.queue(settings.import_queue_url),
         currency=settings.base_currency,
     )

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from audience.api.edge import responses
-from audience.api.views import ValueModelView
+from audience.api.views import LearnedSegmentView, SegmentModelView, Stability, ValueModelView
 from audience.bootstrap import ProfilesApiDeps
 from audience.domain.errors import NotFound
+from audience.domain.segments import segment_id
+from audience.segmentation.store import BucketModelStore
+
+Version = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$", description="a model version")]
 
 
 def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
@@ -23,4 +30,39 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
             raise NotFound("no value model yet: the retrain function fits one from the buyers' orders")
         return ValueModelView.model_validate(metrics)
 
+    @routes.get("/v1/models/segments", summary="The segmentation model in force: k, scores, segments, candidates",
+                responses=responses(404, 503))  # fmt: skip
+    def get_segment_model() -> SegmentModelView:
+        d = deps()
+        spec = d.model.spec(datetime.now(UTC))
+        if spec is None:
+            raise NotFound("no segmentation model yet: the retrain function trains one")
+        return _segment_model(d, spec.version, active=True)
+
+    @routes.get(
+        "/v1/models/segments/<version>", summary="Any stored segmentation model", responses=responses(400, 404, 503)
+    )
+    def get_segment_model_version(version: Version) -> SegmentModelView:
+        d = deps()
+        spec = d.model.spec(datetime.now(UTC))
+        return _segment_model(d, version, active=spec is not None and spec.version == version)
+
     return routes
+
+
+def _segment_model(deps: ProfilesApiDeps, version: str, active: bool) -> SegmentModelView:
+    models = BucketModelStore(deps.store)
+    spec, metrics = models.spec(version), models.metrics(version)
+    if spec is None or metrics is None:
+        raise NotFound(f"model {version} is not stored")
+    rows, shares = int(metrics["rows"]), metrics["shares"]
+    descriptions = spec.clusters.descriptions or [""] * len(spec.clusters.names)
+    segments = [LearnedSegmentView(id=segment_id("learned", name), segment=i, name=name, description=descriptions[i],
+                                   share=shares[i], size=round(shares[i] * rows))
+                for i, name in enumerate(spec.clusters.names)]  # fmt: skip
+    return SegmentModelView(
+        version=version, active=active, kind=metrics["kind"], k=metrics["k"], rows=rows,
+        silhouette=metrics["silhouette"], stability=Stability(mean=metrics["stability"],
+                                                              worst=metrics.get("stability_worst")),
+        segments=segments, candidates=metrics["candidates"], decision=metrics.get("decision"),
+    )  # fmt: skip

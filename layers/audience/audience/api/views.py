@@ -174,3 +174,32 @@ class ValueModelView(View):
     churn: dict[str, Any] = Field(description="trees against BG/NBD on the holdout: AUC, log loss, Brier, calibration")
     clv: dict[str, float] = Field(description="buyers' 12-month value: mean, median, p90, total")
     report: str = Field(description="the report's key in the data bucket")
+
+
+class Stability(View):
+    mean: float = Field(description="mean adjusted Rand index of refits on bootstrap resamples")
+    worst: float | None = Field(description="the worst refit (none for models trained before it was kept)")
+
+
+class LearnedSegmentView(View):
+    id: str = Field(description="as GET /v1/segments lists it: learned:<slug>")
+    segment: int
+    name: str
+    description: str
+    share: float = Field(description="of the customers it was trained on")
+    size: int = Field(description="customers in it at training")
+
+
+class SegmentModelView(View):
+    """``GET /v1/models/segments[/{version}]``: a segmentation model, how it was chosen and how it scored."""
+
+    version: str
+    active: bool
+    kind: str = Field(description="kmeans or gmm")
+    k: int
+    rows: int = Field(description="customers it was trained on")
+    silhouette: float
+    stability: Stability
+    segments: list[LearnedSegmentView]
+    candidates: dict[str, list[dict[str, Any]]] = Field(description="every k tried, per family, with its scores")
+    decision: dict[str, Any] | None = Field(description="promoted or not, and why")

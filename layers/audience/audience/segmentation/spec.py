@@ -80,6 +80,7 @@ class Clusters(BaseModel):
     kind: Literal["kmeans", "gmm"]
     centers: list[list[float]]
     names: list[str]
+    descriptions: list[str] = Field(default_factory=list, description="one line per segment")
     precisions_cholesky: list[list[list[float]]] = Field(default_factory=list)
     log_weights: list[float] = Field(default_factory=list)
 

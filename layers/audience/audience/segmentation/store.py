@@ -41,6 +41,11 @@ class BucketModelStore:
         text = self.store.read_text(model_prefix(version) + "spec.json")
         return SegmentSpec.model_validate_json(text) if text else None
 
+    def metrics(self, version: str) -> dict[str, Any] | None:
+        """The training metrics and the decision (no pipeline: nothing heavy to import)."""
+        text = self.store.read_text(model_prefix(version) + "metrics.json")
+        return json.loads(text) if text else None
+
     def save(self, trained: Trained, decision: dict[str, Any]) -> None:
         import joblib
 

@@ -131,11 +131,12 @@ def train(x: Matrix, version: str, config: TrainingConfig = TrainingConfig()) ->
     )
 
     model = _model(kind, k, config, config.n_init).fit(fit_rows)
-    stability = _stability(kind, k, model, sample, rng, config)
+    stability, stability_worst = _stability(kind, k, model, sample, rng, config)
     pipeline = Pipeline([*prepared.steps, ("segments", model)])
     labels = model.predict(z)
     spec = _spec(version, pipeline, rfm_boundaries(x, config.rf_segments), kind, model)
-    spec = spec.model_copy(update={"percentiles": population_percentiles(x)})
+    clusters = spec.clusters.model_copy(update={"descriptions": describe(x, labels, k)})
+    spec = spec.model_copy(update={"percentiles": population_percentiles(x), "clusters": clusters})
     shares = np.bincount(labels, minlength=k) / len(labels)
     metrics = {
         "kind": kind,
@@ -146,12 +147,25 @@ def train(x: Matrix, version: str, config: TrainingConfig = TrainingConfig()) ->
         "calinski_harabasz": float(calinski_harabasz_score(sample, model.predict(sample))),
         "davies_bouldin": float(davies_bouldin_score(sample, model.predict(sample))),
         "stability": stability,
+        "stability_worst": stability_worst,
         "min_share": float(shares.min()),
         "shares": shares.round(4).tolist(),
         "candidates": {"kmeans": kmeans_scores, "gmm": gmm_scores},
         "training_bins": training_bins(x),
     }
     return Trained(pipeline, spec, labels, int((~inliers).sum()), metrics)
+
+
+def describe(x: Matrix, labels: NDArray[np.int64], k: int) -> list[str]:
+    """One line per segment from its members' medians: recency, orders, net spend."""
+    lines = []
+    for i in range(k):
+        members = x[labels == i]
+        recency, orders, spend = (np.nanmedian(members[:, FEATURES.index(f)]) if len(members) else np.nan
+                                  for f in ("recency_days", "frequency", "monetary"))  # fmt: skip
+        last = "no order yet" if np.isnan(recency) else f"last order {recency:.0f} days ago"
+        lines.append(f"Typically {last}, {orders:.0f} orders, {spend:,.0f} spent (medians)")
+    return lines
 
 
 def population_percentiles(x: Matrix) -> dict[str, list[float]]:
@@ -298,13 +312,13 @@ def silhouette(z: Matrix, labels: NDArray[np.int64], config: TrainingConfig) -> 
 
 def _stability(
     kind: str, k: int, model: Any, sample: Matrix, rng: np.random.Generator, config: TrainingConfig
-) -> float:
-    """Mean adjusted Rand index between the model's labels of the sample and those of models
-    refitted on bootstrap resamples of it."""
+) -> tuple[float, float]:
+    """Mean and worst adjusted Rand index between the model's labels of the sample and those of
+    models refitted on bootstrap resamples of it."""
     reference = model.predict(sample)
     scores = []
     for round_ in range(config.bootstrap_rounds):
         resample = sample[rng.integers(0, len(sample), len(sample))]
         refit = _model(kind, k, config, 1, seed=config.seed + round_ + 1).fit(resample)
         scores.append(adjusted_rand_score(reference, refit.predict(sample)))
-    return float(np.mean(scores))
+    return float(np.mean(scores)), float(np.min(scores))
