@@ -12,7 +12,7 @@ from sklearn.metrics import adjusted_rand_score
 from audience.domain.profile import Profile
 from audience.segmentation.drift import PromotionPolicy, decide
 from audience.segmentation.features import FEATURES
-from audience.segmentation.spec import Rfm
+from audience.segmentation.spec import ACTIONS, Rfm
 from audience.segmentation.store import BucketModelStore
 from audience.segmentation.training import TrainingConfig, feature_matrix, train
 from audience.services.models import NotEnoughCustomers, activate, rescore, retrain
@@ -45,7 +45,8 @@ def test_training_finds_the_generators_segments_and_names_them() -> None:
     assert adjusted_rand_score(truth, trained.labels) > 0.9
     names = trained.spec.clusters.names
     champions = names[int(np.bincount(trained.labels[np.array(truth) == 0]).argmax())]
-    assert champions == "recent, frequent, high spend"
+    assert champions == "Champions" and len(set(names)) == len(names)
+    assert trained.spec.clusters.descriptions[names.index("Champions")].endswith(ACTIONS["Champions"])
     assert {"kmeans", "gmm"} == set(trained.metrics["candidates"]) and trained.metrics["stability"] > 0.9
 
 

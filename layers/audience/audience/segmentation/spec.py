@@ -30,6 +30,20 @@ RF_SEGMENTS: tuple[tuple[str, str], ...] = (
     ("5[4-5]", "Champions"),
 )
 NO_ORDERS = "Prospects"
+# What marketers do with each (the learned segments are named by their median member's cell).
+ACTIONS = {
+    "Champions": "Reward them: early access, loyalty perks; ask for reviews and referrals.",
+    "Loyal Customers": "Upsell higher-value products; invite them to the loyalty programme.",
+    "Potential Loyalists": "Offer membership or loyalty perks; recommend related products.",
+    "New Customers": "Onboard them: a welcome series and an incentive for the second order.",
+    "Promising": "Build the habit: brand content and a time-limited offer on the next order.",
+    "Need Attention": "Reactivate with limited-time offers based on what they bought.",
+    "About to Sleep": "Catch them before they go: popular products and a renewal discount.",
+    "At Risk": "Win them back personally: reminders of what they liked and a strong offer.",
+    "Can't Lose Them": "Win them back at any reasonable cost: personal outreach, ask what went wrong.",
+    "Hibernating": "Reactivate cheaply with relevant products, or stop spending on them.",
+    NO_ORDERS: "Convert them: a first-order incentive.",
+}
 
 
 class Transform(BaseModel):

@@ -29,7 +29,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from audience.domain.profile import Profile
 from audience.segmentation.features import FEATURES, SKEWED, features
-from audience.segmentation.spec import RF_SEGMENTS, Clusters, Rfm, SegmentSpec, Transform
+from audience.segmentation.spec import ACTIONS, RF_SEGMENTS, Clusters, Rfm, SegmentSpec, Transform
 
 Matrix = NDArray[np.float64]
 
@@ -134,9 +134,10 @@ def train(x: Matrix, version: str, config: TrainingConfig = TrainingConfig()) ->
     stability, stability_worst = _stability(kind, k, model, sample, rng, config)
     pipeline = Pipeline([*prepared.steps, ("segments", model)])
     labels = model.predict(z)
-    spec = _spec(version, pipeline, rfm_boundaries(x, config.rf_segments), kind, model)
-    clusters = spec.clusters.model_copy(update={"descriptions": describe(x, labels, k)})
-    spec = spec.model_copy(update={"percentiles": population_percentiles(x), "clusters": clusters})
+    rfm = rfm_boundaries(x, config.rf_segments)
+    names, descriptions = name_segments(x, labels, k, rfm)
+    spec = _spec(version, pipeline, rfm, kind, model, names, descriptions)
+    spec = spec.model_copy(update={"percentiles": population_percentiles(x)})
     shares = np.bincount(labels, minlength=k) / len(labels)
     metrics = {
         "kind": kind,
@@ -156,16 +157,28 @@ def train(x: Matrix, version: str, config: TrainingConfig = TrainingConfig()) ->
     return Trained(pipeline, spec, labels, int((~inliers).sum()), metrics)
 
 
-def describe(x: Matrix, labels: NDArray[np.int64], k: int) -> list[str]:
-    """One line per segment from its members' medians: recency, orders, net spend."""
-    lines = []
+def name_segments(x: Matrix, labels: NDArray[np.int64], k: int, rfm: Rfm) -> tuple[list[str], list[str]]:
+    """Each segment named in the words marketers use: the RFM cell of its median member
+    (Champions, At Risk, Hibernating, ...), qualified by spend when two share a cell; and one
+    line: the medians, then the suggested action."""
+    medians = []
     for i in range(k):
         members = x[labels == i]
-        recency, orders, spend = (np.nanmedian(members[:, FEATURES.index(f)]) if len(members) else np.nan
-                                  for f in ("recency_days", "frequency", "monetary"))  # fmt: skip
+        medians.append([float(np.nanmedian(members[:, FEATURES.index(f)])) if len(members) else np.nan
+                        for f in ("recency_days", "frequency", "monetary")])  # fmt: skip
+    cells = [rfm.score(None if np.isnan(r) else r, np.nan_to_num(f), np.nan_to_num(m)) for r, f, m in medians]
+    names = [cell[3] for cell in cells]
+    for name in set(names):
+        sharing = [i for i, n in enumerate(names) if n == name]
+        if len(sharing) > 1:  # the same cell: told apart by spend, highest first
+            for rank, i in enumerate(sorted(sharing, key=lambda i: -medians[i][2])):
+                names[i] = f"{name} · {'big spenders' if rank == 0 else 'smaller baskets' if rank == 1 else rank + 1}"
+    descriptions = []
+    for (recency, orders, spend), (_, _, _, cell) in zip(medians, cells, strict=True):
         last = "no order yet" if np.isnan(recency) else f"last order {recency:.0f} days ago"
-        lines.append(f"Typically {last}, {orders:.0f} orders, {spend:,.0f} spent (medians)")
-    return lines
+        facts = f"Typically {last}, {np.nan_to_num(orders):.0f} orders, {np.nan_to_num(spend):,.0f} spent (medians)."
+        descriptions.append(f"{facts} {ACTIONS.get(cell, '')}".strip())
+    return names, descriptions
 
 
 def population_percentiles(x: Matrix) -> dict[str, list[float]]:
@@ -197,32 +210,9 @@ def bin_shares(column: Matrix, edges: Matrix) -> Matrix:
     return np.append(counts, missing.sum()) / max(len(column), 1)
 
 
-def name_clusters(centers_by_feature: dict[str, list[float]]) -> list[str]:
-    """Plain words from each centre's standardised recency, frequency and spend."""
-    words = (
-        ("recency_days", "lapsed", "recent"),  # a high recency (in days) is a long time ago
-        ("frequency", "frequent", "one-off"),
-        ("monetary", "high spend", "low spend"),
-    )
-    names = []
-    for i in range(len(centers_by_feature["frequency"])):
-        parts = []
-        for feature, high, low in words:
-            value = centers_by_feature[feature][i]
-            if value > 0.5:
-                parts.append(high)
-            elif value < -0.5:
-                parts.append(low)
-        names.append(", ".join(parts) or "average")
-    seen: dict[str, int] = {}
-    unique = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        unique.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
-    return unique
-
-
-def _spec(version: str, pipeline: Pipeline, rfm: Rfm, kind: str, model: Any) -> SegmentSpec:
+def _spec(
+    version: str, pipeline: Pipeline, rfm: Rfm, kind: str, model: Any, names: list[str], descriptions: list[str]
+) -> SegmentSpec:
     imputer: SimpleImputer = pipeline.named_steps["impute"]
     winsor: Winsorizer = pipeline.named_steps["winsorise"]
     scaler: StandardScaler = pipeline.named_steps["scale"]
@@ -238,11 +228,11 @@ def _spec(version: str, pipeline: Pipeline, rfm: Rfm, kind: str, model: Any) -> 
         for i, name in enumerate(FEATURES)
     ]
     centers = model.cluster_centers_ if kind == "kmeans" else model.means_
-    by_feature = {name: centers[:, i].tolist() for i, name in enumerate(FEATURES)}
     clusters = Clusters(
         kind=kind,  # type: ignore[arg-type]
         centers=centers.tolist(),
-        names=name_clusters(by_feature),
+        names=names,
+        descriptions=descriptions,
         precisions_cholesky=model.precisions_cholesky_.tolist() if kind == "gmm" else [],
         log_weights=np.log(model.weights_).tolist() if kind == "gmm" else [],
     )
