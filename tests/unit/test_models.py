@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from audience.domain.profile import Profile
-from audience.segmentation.drift import PromotionPolicy, decide
+from audience.segmentation.drift import Drift, PromotionPolicy, decide, kept_names
 from audience.segmentation.features import FEATURES
 from audience.segmentation.spec import ACTIONS, Rfm
 from audience.segmentation.store import BucketModelStore
@@ -187,3 +187,18 @@ def test_the_synthetic_generator_gives_every_profile_field() -> None:
     profile (a million-profile benchmark ran 30-40% slower); a new Profile field must be added there."""
     [profile], _ = customers(1)
     assert profile.model_fields_set == set(Profile.model_fields)
+
+
+def test_a_segment_that_has_not_moved_keeps_its_name_across_retrains() -> None:
+    drift = Drift(matching={0: 1, 1: 0, 2: 2}, centre_shift={0: 0.05, 1: 0.9, 2: 0.1},
+                  active_names=["At Risk", "Champions", "Hibernating"])  # fmt: skip
+
+    # 0 matched Champions and barely moved: keeps the name; 1 moved far: its own name; 2 would
+    # take "Hibernating", which nothing else uses
+    assert kept_names(["Loyal Customers", "New Customers", "About to Sleep"], drift) == [
+        "Champions", "New Customers", "Hibernating"
+    ]  # fmt: skip
+    # a kept name that another candidate segment already carries is not taken: names stay unique
+    assert kept_names(["Loyal Customers", "Champions", "About to Sleep"], drift) == [
+        "Loyal Customers", "Champions", "Hibernating"
+    ]  # fmt: skip

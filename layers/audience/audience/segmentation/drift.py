@@ -43,6 +43,7 @@ class Drift:
     moves: dict[str, int] = field(default_factory=dict)  # "active name -> candidate name": customers
     moved: int = 0
     active_silhouette: float | None = None
+    active_names: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +85,7 @@ def compare(
         centre_shift={c: round(float(cost[c, a]), 4) for c, a in matching.items()},
         active_shares=(np.bincount(active_labels, minlength=ka) / len(z)).round(4).tolist(),
         candidate_shares=(np.bincount(candidate_labels, minlength=kc) / len(z)).round(4).tolist(),
+        active_names=list(active_names),
     )
     same = np.array([matching.get(int(c), -1) for c in candidate_labels]) == active_labels
     drift.moved = int((~same).sum())
@@ -92,6 +94,21 @@ def compare(
         f"{active_names[a]} -> {candidate_names[c]}": int(n) for (a, c), n in zip(pairs.T, counts, strict=True)
     }
     return drift
+
+
+SAME_PLACE = 0.25  # a matched segment whose centre moved less (standardised units) keeps its name
+
+
+def kept_names(candidate_names: list[str], drift: Drift, max_shift: float = SAME_PLACE) -> list[str]:
+    """The candidate's names, except that a segment matched to an active one that has not moved
+    keeps the active one's name (so marketers' audiences keep their names across retrains), as
+    long as the names stay unique."""
+    names = list(candidate_names)
+    for c, a in drift.matching.items():
+        if drift.centre_shift.get(c, max_shift) < max_shift and a < len(drift.active_names):
+            names[c] = drift.active_names[a]
+    repeated = {n for n in names if names.count(n) > 1}
+    return [candidate if name in repeated else name for name, candidate in zip(names, candidate_names, strict=True)]
 
 
 def decide(metrics: dict[str, Any], drift: Drift | None, policy: PromotionPolicy) -> tuple[bool, str]:

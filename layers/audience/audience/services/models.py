@@ -28,7 +28,7 @@ from audience.domain.segments import Segments
 from audience.domain.triggers import TriggerRules
 from audience.ports import ModelRegistry, ObjectStore, ProfileRepository, WorkQueue
 from audience.segmentation.assign import Tiers, placement, reassigned, score
-from audience.segmentation.drift import Drift, PromotionPolicy, compare, decide, population_stability
+from audience.segmentation.drift import Drift, PromotionPolicy, compare, decide, kept_names, population_stability
 from audience.segmentation.features import FEATURES, features
 from audience.segmentation.report import render_report
 from audience.segmentation.spec import SegmentSpec
@@ -235,6 +235,9 @@ def _train_and_decide(
     trained = train(x, version, config)
     active_version = registry.active()
     drift = _drift(store, active_version, trained, x, config) if active_version else None
+    if drift is not None:
+        clusters = trained.spec.clusters.model_copy(update={"names": kept_names(trained.spec.clusters.names, drift)})
+        trained.spec = trained.spec.model_copy(update={"clusters": clusters})
     promoted, reason = decide(trained.metrics, drift, policy)
     drift_json = drift.to_json() if drift else None
     decision = {"promoted": promoted, "reason": reason, "active_before": active_version, "at": now.isoformat(),
