@@ -258,3 +258,14 @@ def test_predictive_rules_are_checked_like_the_others() -> None:
     with pytest.raises(InvalidInput, match="every rule needs an id"):
         parse_document(TriggerRules, json.dumps({"rules": [{"kind": "p-alive-below", "probability": 0.2}]}))
     assert Tiers(TriggerRules.model_validate(VALUE_RULES)).due(Profile(customer_id="c1"), NOW) is None
+
+
+def test_an_unreadable_value_model_in_force_never_stops_the_events() -> None:
+    from audience.services.scoring import LiveValue
+
+    bucket = MemoryBucket()
+    bucket.put_text(LiveValue.KEY, json.dumps({"version": "from-another-release"}))
+    profiles = MemoryProfiles()
+    apply_records([record(1, order("c1", 20))], profiles, MemoryDeadLetters(), CURRENCIES, NOW,
+                  LiveScoring(MemoryRegistry(), bucket))  # fmt: skip
+    assert profiles.items["c1"].orders == 1 and profiles.items["c1"].predictions is None

@@ -8,7 +8,10 @@ container, and the spec read again only when the version changes.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
+
+from pydantic import ValidationError
 
 from audience.domain.profile import Profile
 from audience.domain.triggers import TriggerRules
@@ -18,6 +21,8 @@ from audience.segmentation.spec import SegmentSpec
 from audience.segmentation.store import BucketModelStore
 from audience.services.documents import LiveDocument
 from audience.value.spec import ValueSpec
+
+logger = logging.getLogger(__name__)
 
 EVENT_REASON = "profile updated"
 
@@ -57,7 +62,10 @@ class LiveValue:
         if self._checked is None or now - self._checked >= self.refresh:
             self._checked = now
             text = self.store.read_text(self.KEY)
-            self._spec = ValueSpec.model_validate_json(text) if text else None
+            try:
+                self._spec = ValueSpec.model_validate_json(text) if text else None
+            except ValidationError as exc:  # written by another release, or by hand: events still flow
+                logger.error("%s is not a value model this release reads, keeping the previous: %s", self.KEY, exc)
         return self._spec
 
 
