@@ -9,8 +9,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 from audience.domain.money import Currencies
+from audience.domain.profile import Profile
+from audience.domain.triggers import TriggerRules
 from audience.segmentation.store import BucketModelStore
 from audience.segmentation.training import TrainingConfig, feature_matrix, train
+from audience.services.explain import Explanation, explain
 from audience.services.profiles import apply_records
 from audience.services.scoring import EVENT_REASON, LiveScoring
 from tests.conftest import ROOT
@@ -72,10 +75,6 @@ def test_the_stream_function_scores_without_numpy_or_scikit_learn() -> None:
 
 
 def test_an_explanation_agrees_with_the_stored_place_and_shows_what_each_rule_compared() -> None:
-    from audience.domain.triggers import TriggerRules
-    from audience.segmentation.store import BucketModelStore
-    from audience.services.explain import explain
-
     bucket, registry = active_model()
     spec = BucketModelStore(bucket).spec("v1")
     assert spec is not None and set(spec.percentiles) >= {"recency_days", "frequency", "monetary"}
@@ -94,7 +93,7 @@ def test_an_explanation_agrees_with_the_stored_place_and_shows_what_each_rule_co
     told = explain(profile, spec, rules, None, NOW)
 
     assert profile.segments is not None and told.segment == told.stored_segment == profile.segments.name
-    assert told.scores[0].name == told.segment and told.measure in ("distance", "log-density")
+    assert told.scores[0].name == told.segment and [s.distance for s in told.scores] == sorted(spec.scores(row(told)))
     assert told.rfm is not None and told.rfm.cell == profile.segments.rfm
     frequency = next(f for f in told.features if f.name == "frequency")
     assert frequency.value == 2 and frequency.percentile is not None and 0 <= frequency.percentile <= 99
@@ -103,3 +102,14 @@ def test_an_explanation_agrees_with_the_stored_place_and_shows_what_each_rule_co
     assert not vip.holds and vip.compared["conditions"][1] == {"kind": "revenue-in-window-at-least", "holds": False,
                                                                "revenue": 1020.0, "amount": 5000.0}  # fmt: skip
     assert told.moves == profile.segment_history[-5:] and told.predictions is None
+    recency = next(f for f in told.features if f.name == "recency_days")
+    assert recency.model_value is not None and 0 <= recency.model_value <= 1  # a rank among buyers
+    assert next(f for f in told.features if f.name == "engagement").model_value is None  # not a model feature
+
+    browser = explain(Profile(customer_id="b1", event_counts={"page": 3}, first_seen=NOW), spec, rules, None, NOW)
+    assert browser.segment == "Prospects" and browser.scores == [] and browser.rfm is not None
+    assert all(f.model_value is None for f in browser.features)
+
+
+def row(told: Explanation) -> list[float | None]:
+    return [f.value for f in told.features]

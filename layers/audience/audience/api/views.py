@@ -195,7 +195,7 @@ class SegmentModelView(View):
 
     version: str
     active: bool
-    kind: str = Field(description="kmeans or gmm")
+    kind: str = Field(description="kmeans")
     k: int
     rows: int = Field(description="customers it was trained on")
     silhouette: float

@@ -70,13 +70,16 @@ def compare(
     active_names: list[str],
     candidate_names: list[str],
 ) -> Drift:
-    """Match clusters and count moves; ``z`` is every customer in the candidate's space."""
+    """Match clusters and count moves; ``z`` is every customer in the candidate's space (a row
+    it does not cluster, a prospect's, is placed at -1 on every axis)."""
     ka, kc = len(active_names), len(candidate_names)
-    far = np.full(z.shape[1], 1e6)  # an active segment nobody is in today matches nothing
-    active_means = np.array(
-        [z[active_labels == a].mean(axis=0) if (active_labels == a).any() else far for a in range(ka)]
-    )
-    candidate_means = np.array([z[candidate_labels == c].mean(axis=0) for c in range(kc)])
+    z = np.nan_to_num(z, nan=-1.0)
+    far = np.full(z.shape[1], 1e6)  # a segment nobody is in today matches nothing
+
+    def means(labels: NDArray[np.int64], k: int) -> Matrix:
+        return np.array([z[labels == i].mean(axis=0) if (labels == i).any() else far for i in range(k)])
+
+    active_means, candidate_means = means(active_labels, ka), means(candidate_labels, kc)
     cost = np.linalg.norm(candidate_means[:, None, :] - active_means[None, :, :], axis=2)
     rows, cols = linear_sum_assignment(cost)
     matching = {int(c): int(a) for c, a in zip(rows, cols, strict=True)}
@@ -117,7 +120,7 @@ def decide(metrics: dict[str, Any], drift: Drift | None, policy: PromotionPolicy
     if metrics["silhouette"] < policy.min_silhouette:
         failures.append(f"silhouette {metrics['silhouette']:.3f} < {policy.min_silhouette}")
     if metrics["min_share"] < policy.min_cluster_share:
-        failures.append(f"smallest segment {metrics['min_share']:.3f} of customers < {policy.min_cluster_share}")
+        failures.append(f"smallest segment {metrics['min_share']:.3f} of buyers < {policy.min_cluster_share}")
     if metrics["stability"] < policy.min_stability:
         failures.append(f"stability {metrics['stability']:.3f} < {policy.min_stability}")
     if failures:

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 from sklearn.decomposition import PCA
 
 from audience.segmentation.features import FEATURES
-from audience.segmentation.training import Matrix, Trained
+from audience.segmentation.training import Matrix, Trained, model_space
 
 PLOT_SAMPLE = 5_000  # points in the projection and the distributions
 
@@ -32,8 +32,8 @@ def render_report(trained: Trained, x: Matrix, decision: dict[str, Any], value: 
         ("Decision", _decision_table(decision)),
         ("Segments", _segments_table(names, trained.labels, x) + figure_html(_sizes(names, trained.labels))),
         ("Choosing k", figure_html(_k_curves(metrics["candidates"])) + _scores_table(metrics)),
-        ("Customers in two dimensions (PCA of the standardised features)",
-         figure_html(_projection(trained.pipeline[:-1].transform(x[rows]), trained.labels[rows], names))),
+        ("Buyers in two dimensions (PCA of their R, F and M ranks)",
+         figure_html(_projection(model_space(trained.pipeline, x[rows]), trained.labels[rows], names))),
         ("Features by segment", figure_html(_distributions(x[rows], trained.labels[rows], names))),
     ]  # fmt: skip
     drift = decision.get("drift")
@@ -49,8 +49,9 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;paddi
 th{{background:#f4f4f4}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style></head>
 <body><h1>Segmentation model {html.escape(spec.version)}</h1>
 <p>{metrics["rows"]:,} customers; {metrics["kind"]} with k = {metrics["k"]}; silhouette {metrics["silhouette"]:.3f},
-stability (bootstrap ARI) {metrics["stability"]:.3f}; {metrics["outliers"]:,} outliers (IsolationForest) left out of
-fitting and still assigned.</p>
+stability (bootstrap ARI) {metrics["stability"]:.3f}, worst refit {metrics["stability_worst"]:.3f};
+{metrics["buyers"]:,} buyers clustered, {metrics["prospects"]:,} customers with no order in their own segment.
+{html.escape(metrics["choice"])}.</p>
 {body}
 <details><summary>Spec (what the stream scores with)</summary>
 <pre>{html.escape(spec.model_dump_json(indent=1))}</pre></details>
@@ -87,10 +88,11 @@ def _segments_table(names: list[str], labels: NDArray[np.int64], x: Matrix) -> s
 
 
 def _scores_table(metrics: dict[str, Any]) -> str:
-    rows = [[s["k"], f"{s['silhouette']:.3f}", f"{s['calinski_harabasz']:.0f}", f"{s['davies_bouldin']:.3f}",
-             f"{s['min_share']:.3f}", f"{s['rank']:.2f}" if "rank" in s else "not eligible"]
+    rows = [[f"{s['k']}{' (chosen)' if s['k'] == metrics['k'] else ''}", f"{s['silhouette']:.3f}",
+             f"{s['stability']:.3f}", f"{s['stability_worst']:.3f}", f"{s['min_share']:.1%}",
+             f"{s['calinski_harabasz']:.0f}", f"{s['davies_bouldin']:.3f}"]
             for s in metrics["candidates"]["kmeans"]]  # fmt: skip
-    header = ["k (k-means)", "silhouette", "Calinski-Harabasz", "Davies-Bouldin", "smallest share", "mean rank"]
+    header = ["k", "silhouette", "stability", "worst refit", "smallest segment", "Calinski-Harabasz", "Davies-Bouldin"]
     return table_html(header, rows)
 
 
@@ -104,16 +106,17 @@ def _sizes(names: list[str], labels: NDArray[np.int64]) -> Any:
 
 def _k_curves(candidates: dict[str, list[dict[str, Any]]]) -> Any:
     figure, axes = plt.subplots(1, 4, figsize=(14, 3))
-    kmeans, gmm = candidates["kmeans"], candidates["gmm"]
-    for axis, key, source in ((axes[0], "silhouette", kmeans), (axes[1], "calinski_harabasz", kmeans),
-                              (axes[2], "davies_bouldin", kmeans), (axes[3], "bic", gmm)):  # fmt: skip
-        axis.plot([s["k"] for s in source], [s[key] for s in source], marker="o")
-        axis.set_title(f"{key} ({'Gaussian mixture' if source is gmm else 'k-means'})", fontsize=9)
+    kmeans = candidates["kmeans"]
+    for axis, key in zip(axes, ("silhouette", "stability", "stability_worst", "min_share"), strict=True):
+        axis.plot([s["k"] for s in kmeans], [s[key] for s in kmeans], marker="o")
+        axis.set_title(key.replace("_", " "), fontsize=9)
         axis.set_xlabel("k")
     return figure
 
 
 def _projection(z: Matrix, labels: NDArray[np.int64], names: list[str]) -> Any:
+    clustered = ~np.isnan(z).any(axis=1)
+    z, labels = z[clustered], labels[clustered]
     points = PCA(n_components=2, random_state=0).fit_transform(z)
     figure, axis = plt.subplots(figsize=(7, 5))
     for i, name in enumerate(names):

@@ -16,6 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from audience.segmentation.features import FEATURES, rfm_inputs
+
 # The widely used ten-segment map on the two-digit RF score (../shared/REFERENCE.md).
 RF_SEGMENTS: tuple[tuple[str, str], ...] = (
     ("[1-2][1-2]", "Hibernating"),
@@ -47,16 +49,49 @@ ACTIONS = {
 
 
 class Transform(BaseModel):
-    """One input column: log1p if skewed, the median that fills a missing value (and whether a
+    """One input column. A rank transform: ``quantiles`` of the buyers' values, the value's
+    place among them from 0 to 1 (scikit-learn's uniform ``QuantileTransformer``). Models stored
+    by earlier releases: log1p if skewed, the median that fills a missing value (and whether a
     missing flag column follows the inputs), winsorising bounds."""
 
     model_config = ConfigDict(frozen=True)
 
     feature: str
-    log: bool
-    median: float
-    flag: bool
-    clip: tuple[float, float]
+    quantiles: list[float] = Field(default_factory=list)
+    log: bool = False
+    median: float = 0.0
+    flag: bool = False
+    clip: tuple[float, float] | None = None
+
+    def value(self, raw: float | None) -> float:
+        if self.quantiles:
+            return rank(self.quantiles, raw or 0.0)
+        value = self.median if raw is None else (math.log1p(max(raw, 0.0)) if self.log else raw)
+        return value if self.clip is None else min(max(value, self.clip[0]), self.clip[1])
+
+
+BOUNDS = 1e-7  # scikit-learn's: a value this close to the lowest (highest) quantile ranks 0 (1)
+
+
+def rank(quantiles: Sequence[float], value: float) -> float:
+    """Where ``value`` sits among ``quantiles`` (equally spaced references from 0 to 1), as
+    scikit-learn's uniform quantile transform computes it: ties take the middle of their range."""
+    if value - BOUNDS < quantiles[0]:
+        return 0.0
+    if value + BOUNDS > quantiles[-1]:
+        return 1.0
+    step = 1 / (len(quantiles) - 1)
+    up = _interpolate(quantiles, value, step)
+    down = 1 - _interpolate([-q for q in reversed(quantiles)], -value, step)
+    return 0.5 * (up + down)
+
+
+def _interpolate(xs: Sequence[float], x: float, step: float) -> float:
+    """numpy's ``interp`` onto references ``0, step, 2 step, ...`` (a tie takes its last point)."""
+    j = bisect_right(xs, x) - 1
+    if xs[j] == x:
+        return j * step
+    return (x - xs[j]) / (xs[j + 1] - xs[j]) * step + j * step
 
 
 class Rfm(BaseModel):
@@ -86,34 +121,21 @@ class Rfm(BaseModel):
 
 
 class Clusters(BaseModel):
-    """Learned segments: nearest centroid (k-means) or the most probable component (a Gaussian
-    mixture with full covariances, through the Cholesky factors of its precisions)."""
+    """Learned segments: the nearest centre (k-means) wins."""
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["kmeans", "gmm"]
+    kind: Literal["kmeans"]
     centers: list[list[float]]
     names: list[str]
     descriptions: list[str] = Field(default_factory=list, description="one line per segment")
-    precisions_cholesky: list[list[list[float]]] = Field(default_factory=list)
-    log_weights: list[float] = Field(default_factory=list)
+    prospects: bool = Field(
+        default=False, description="the last name is the segment of customers with no order (no centre: not clustered)"
+    )
 
     def assign(self, x: Sequence[float]) -> int:
-        if self.kind == "kmeans":
-            distances = [sum((a - b) ** 2 for a, b in zip(x, c, strict=True)) for c in self.centers]
-            return distances.index(min(distances))
-        scores = self.log_scores(x)
-        return scores.index(max(scores))
-
-    def log_scores(self, x: Sequence[float]) -> list[float]:
-        """A mixture's log weight + log density per component, up to a shared constant."""
-        scores = []
-        for mean, chol, log_weight in zip(self.centers, self.precisions_cholesky, self.log_weights, strict=True):
-            centred = [a - b for a, b in zip(x, mean, strict=True)]
-            y = [sum(centred[i] * chol[i][j] for i in range(len(centred))) for j in range(len(centred))]
-            log_det = sum(math.log(chol[j][j]) for j in range(len(centred)))
-            scores.append(log_weight + log_det - 0.5 * sum(v * v for v in y))
-        return scores
+        distances = [sum((a - b) ** 2 for a, b in zip(x, c, strict=True)) for c in self.centers]
+        return distances.index(min(distances))
 
 
 class SegmentSpec(BaseModel):
@@ -137,23 +159,31 @@ class SegmentSpec(BaseModel):
         cuts = self.percentiles.get(feature)
         return None if value is None or not cuts else bisect_right(cuts, value)
 
+    def prospect(self, row: Sequence[float | None]) -> bool:
+        """A customer with no order, whom a model of buyers leaves out of its clusters."""
+        recency, frequency, _ = rfm_inputs(row)
+        return self.clusters.prospects and (recency is None or frequency <= 0)
+
     def scores(self, row: Sequence[float | None]) -> list[float]:
-        """Per segment: the distance to its centre (k-means; the nearest wins) or the log of its
-        weighted density (a mixture; the highest wins), in the standardised space."""
+        """Per clustered segment, the distance to its centre in the model's space (the nearest
+        wins); none for a prospect."""
+        if self.prospect(row):
+            return []
         x = self.vector(row)
-        if self.clusters.kind == "kmeans":
-            return [math.dist(x, c) for c in self.clusters.centers]
-        return self.clusters.log_scores(x)
+        return [math.dist(x, c) for c in self.clusters.centers]
+
+    def inputs(self, row: Sequence[float | None]) -> dict[str, float]:
+        """Each model feature's value in the model's space (a rank, or a standardised value)."""
+        values = [t.value(row[FEATURES.index(t.feature)]) for t in self.transforms]
+        scaled = [(v - m) / s for v, m, s in zip(values, self.scale_mean, self.scale_std, strict=False)]
+        return {t.feature: v for t, v in zip(self.transforms, scaled, strict=True)}
 
     def vector(self, row: Sequence[float | None]) -> list[float]:
-        """The standardised vector the clusters live in: transformed inputs, then missing flags."""
-        values, flags = [], []
-        for t, raw in zip(self.transforms, row, strict=True):
-            value = t.median if raw is None else (math.log1p(max(raw, 0.0)) if t.log else raw)
-            values.append(min(max(value, t.clip[0]), t.clip[1]))
-            if t.flag:
-                flags.append(1.0 if raw is None else 0.0)
+        """The vector the clusters live in: transformed inputs, then missing flags, scaled."""
+        values = [t.value(row[FEATURES.index(t.feature)]) for t in self.transforms]
+        flags = [1.0 if row[FEATURES.index(t.feature)] is None else 0.0 for t in self.transforms if t.flag]
         return [(v - m) / s for v, m, s in zip(values + flags, self.scale_mean, self.scale_std, strict=True)]
 
     def segment(self, row: Sequence[float | None]) -> int:
-        return self.clusters.assign(self.vector(row))
+        """The segment's index in ``clusters.names``; ``row`` in ``FEATURES`` order."""
+        return len(self.clusters.centers) if self.prospect(row) else self.clusters.assign(self.vector(row))

@@ -1,12 +1,15 @@
-"""Fit a segmentation model: transforms, RFM boundaries, the choice of clustering, its names.
+"""Fit a segmentation model: buyers clustered on the ranks of their recency, frequency and
+spend; customers with no order in a segment of their own.
 
-Transforms are fitted on the data (log1p for skewed columns, median imputation with missing
-flags, winsorising at the 1st and 99th percentiles, standardising); IsolationForest marks
-outliers, which are left out of fitting but still get a segment. Candidates are k-means
-(k = 2..10, several initialisations) and Gaussian mixtures (chosen by BIC); k-means' k is
-chosen by its mean rank on silhouette, Calinski-Harabasz and Davies-Bouldin; between the best
-of each family, the higher silhouette wins. Selection runs on a sample, the final fit on every
-inlier; stability is the mean adjusted Rand index of refits on bootstrap samples.
+Each of R, F and M becomes the buyer's rank among buyers (0 to 1; scikit-learn's uniform
+``QuantileTransformer``): ranks have no tails and no outliers to handle, ties (the many
+one-order buyers) share one value, and every axis weighs the same. Prospects (no order) have
+no recency or spend to rank and are not clustered: the last segment is theirs. Candidates are
+k-means for each k in range, fitted on a sample; each is refitted on bootstrap resamples of it
+(transform included) and compared with itself by the adjusted Rand index: its stability, mean
+and worst. The chosen k is the largest whose segments are all big enough and whose stability
+meets the bar (enough segments to act on, none that a refit would redraw); when none does, the
+most stable. The final fit uses every buyer.
 """
 
 from __future__ import annotations
@@ -18,32 +21,31 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.cluster import KMeans
-from sklearn.ensemble import IsolationForest
-from sklearn.impute import SimpleImputer
 from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score, silhouette_score
-from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.preprocessing import QuantileTransformer
 
 from audience.domain.profile import Profile
 from audience.segmentation.features import FEATURES, SKEWED, features
 from audience.segmentation.spec import ACTIONS, RF_SEGMENTS, Clusters, Rfm, SegmentSpec, Transform
 
 Matrix = NDArray[np.float64]
+RFM = ("recency_days", "frequency", "monetary")
+RFM_COLUMNS = [FEATURES.index(name) for name in RFM]
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    k_range: tuple[int, int] = (2, 10)
-    n_init: int = 4
-    selection_sample: int = 20_000  # rows the candidates are compared on
-    silhouette_sample: int = 5_000
-    bootstrap_rounds: int = 5
-    outlier_share: float = 0.01
-    min_share: float = 0.02  # a candidate with a smaller segment is not chosen (the gate would refuse it)
-    winsor: tuple[float, float] = (0.01, 0.99)
+    k_range: tuple[int, int] = (2, 8)
+    n_init: int = 6
+    selection_sample: int = 20_000  # buyers the candidates are compared on
+    silhouette_sample: int = 3_000
+    bootstrap_rounds: int = 10
+    min_share: float = 0.03  # of buyers: a candidate with a smaller segment is not chosen
+    stable: tuple[float, float] = (0.95, 0.90)  # mean and worst adjusted Rand index a chosen k meets
+    quantiles: int = 500  # per rank transform (what the spec stores)
     seed: int = 7
     rf_segments: tuple[tuple[str, str], ...] = RF_SEGMENTS  # RF-score pattern -> name, first match wins
 
@@ -52,25 +54,68 @@ class TrainingConfig:
 class Trained:
     pipeline: Pipeline
     spec: SegmentSpec
-    labels: NDArray[np.int64]  # every row's segment
-    outliers: int
+    labels: NDArray[np.int64]  # every row's segment (``k``: no order yet)
     metrics: dict[str, Any] = field(default_factory=dict)  # the choice and every score
 
 
-class Winsorizer(BaseEstimator, TransformerMixin):  # type: ignore[misc]
-    """Clips the first ``columns`` columns at percentiles learned in ``fit``."""
+def buyers(x: Matrix) -> NDArray[np.bool_]:
+    """Rows with at least one order."""
+    return ~np.isnan(x[:, RFM_COLUMNS[0]]) & (np.nan_to_num(x[:, RFM_COLUMNS[1]]) > 0)
 
-    def __init__(self, columns: int, quantiles: tuple[float, float] = (0.01, 0.99)) -> None:
-        self.columns, self.quantiles = columns, quantiles
 
-    def fit(self, x: Matrix, y: Any = None) -> Winsorizer:
-        self.low_, self.high_ = np.quantile(x[:, : self.columns], self.quantiles, axis=0)
+class Ranks(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """Recency, frequency and spend as ranks among the buyers seen in ``fit`` (0 to 1); NaN
+    for a customer with no order."""
+
+    def __init__(self, quantiles: int = 500, seed: int = 7) -> None:
+        self.quantiles, self.seed = quantiles, seed
+
+    def fit(self, x: Matrix, y: Any = None) -> Ranks:
+        rows = x[buyers(x)][:, RFM_COLUMNS]
+        self.transformer_ = QuantileTransformer(
+            n_quantiles=max(2, min(self.quantiles, len(rows))), subsample=200_000, random_state=self.seed
+        ).fit(rows)
         return self
 
     def transform(self, x: Matrix) -> Matrix:
-        clipped = np.array(x, dtype=float, copy=True)
-        clipped[:, : self.columns] = np.clip(clipped[:, : self.columns], self.low_, self.high_)
-        return clipped
+        ranked = np.full((len(x), len(RFM)), np.nan)
+        rows = buyers(x)
+        if rows.any():
+            ranked[rows] = self.transformer_.transform(x[rows][:, RFM_COLUMNS])
+        return ranked
+
+
+class BuyerSegments(BaseEstimator, ClusterMixin):  # type: ignore[misc]
+    """k-means over the rows without a missing value; a row with one is in segment ``k``."""
+
+    def __init__(self, n_clusters: int = 4, n_init: int = 4, random_state: int = 7, init: Any = "k-means++") -> None:
+        self.n_clusters, self.n_init, self.random_state, self.init = n_clusters, n_init, random_state, init
+
+    def fit(self, z: Matrix, y: Any = None) -> BuyerSegments:
+        n_init = 1 if isinstance(self.init, np.ndarray) else self.n_init
+        self.kmeans_ = KMeans(n_clusters=self.n_clusters, init=self.init, n_init=n_init, random_state=self.random_state)
+        self.kmeans_.fit(z[~np.isnan(z).any(axis=1)])
+        self.cluster_centers_ = self.kmeans_.cluster_centers_
+        return self
+
+    def predict(self, z: Matrix) -> NDArray[np.int64]:
+        labels = np.full(len(z), self.n_clusters, dtype=np.int64)
+        complete = ~np.isnan(z).any(axis=1)
+        if complete.any():
+            labels[complete] = self.kmeans_.predict(z[complete])
+        return labels
+
+
+def model(k: int, config: TrainingConfig, seed: int | None = None, init: Any = "k-means++") -> Pipeline:
+    """Ranks, then k-means: from ``config.n_init`` k-means++ starts, or once from ``init`` centres."""
+    seed = config.seed if seed is None else seed
+    segments = BuyerSegments(k, config.n_init, seed, init)
+    return Pipeline([("ranks", Ranks(config.quantiles, seed)), ("segments", segments)])
+
+
+def model_space(pipeline: Pipeline, x: Matrix) -> Matrix:
+    """What a model's clusters see of each row (NaN rows: not clustered)."""
+    return np.asarray(pipeline[:-1].transform(x), dtype=float)
 
 
 def feature_matrix(profiles: Iterable[Profile], as_of: datetime) -> Matrix:
@@ -78,83 +123,101 @@ def feature_matrix(profiles: Iterable[Profile], as_of: datetime) -> Matrix:
     return np.array([features(p, as_of) for p in profiles], dtype=float).reshape(-1, len(FEATURES))
 
 
-def _log_skewed(x: Matrix) -> Matrix:
-    out = np.array(x, dtype=float, copy=True)
-    for i, name in enumerate(FEATURES):
-        if name in SKEWED:
-            out[:, i] = np.log1p(np.clip(out[:, i], 0, None))
-    return out
-
-
-def transforms(config: TrainingConfig) -> Pipeline:
-    return Pipeline(
-        [
-            ("log", FunctionTransformer(_log_skewed)),
-            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
-            ("winsorise", Winsorizer(len(FEATURES), config.winsor)),
-            ("scale", StandardScaler()),
-        ]
-    )
-
-
 def rfm_boundaries(x: Matrix, names: tuple[tuple[str, str], ...] = RF_SEGMENTS) -> Rfm:
     """Quintile cut points of recency, frequency and monetary value over the buyers, and the
     percentiles of their spend."""
-    buyers = x[~np.isnan(x[:, 0]) & (x[:, 1] > 0)]
-    if len(buyers) == 0:
+    bought = x[buyers(x)]
+    if len(bought) == 0:
         return Rfm(recency=[0.0] * 4, frequency=[0.0] * 4, monetary=[0.0] * 4, names=list(names))
-    cuts = np.quantile(buyers[:, :3], [0.2, 0.4, 0.6, 0.8], axis=0)
-    percentiles = np.percentile(buyers[:, 2], np.arange(1, 100)).tolist()
+    cuts = np.quantile(bought[:, RFM_COLUMNS], [0.2, 0.4, 0.6, 0.8], axis=0)
+    percentiles = np.percentile(bought[:, RFM_COLUMNS[2]], np.arange(1, 100)).tolist()
     return Rfm(recency=cuts[:, 0].tolist(), frequency=cuts[:, 1].tolist(), monetary=cuts[:, 2].tolist(),
                names=list(names), monetary_percentiles=percentiles)  # fmt: skip
+
+
+class NoBuyers(ValueError):
+    """Too few customers with an order to learn segments from."""
 
 
 def train(x: Matrix, version: str, config: TrainingConfig = TrainingConfig()) -> Trained:
     """Fit every part of a model on the raw feature matrix ``x`` (rows in ``FEATURES`` order,
     NaN for a missing value)."""
     rng = np.random.default_rng(config.seed)
-    prepared = transforms(config).fit(x)
-    z = prepared.transform(x)
-    inliers = IsolationForest(contamination=config.outlier_share, random_state=config.seed).fit_predict(z) == 1
-    fit_rows = z[inliers]
-    sample = fit_rows[rng.choice(len(fit_rows), min(len(fit_rows), config.selection_sample), replace=False)]
+    bought = x[buyers(x)]
+    if len(bought) < 2 * config.k_range[1]:
+        raise NoBuyers(f"{len(bought)} customers with an order; segments need at least {2 * config.k_range[1]}")
+    sample = bought[rng.choice(len(bought), min(len(bought), config.selection_sample), replace=False)]
+    candidates = [_candidate(sample, k, config) for k in range(config.k_range[0], config.k_range[1] + 1)]
+    chosen = choose(candidates, config)
+    k = chosen["k"]
 
-    kmeans_scores = [_kmeans_scores(sample, k, config) for k in range(config.k_range[0], config.k_range[1] + 1)]
-    gmm_scores = [_gmm_scores(sample, k, config) for k in range(config.k_range[0], config.k_range[1] + 1)]
-    kmeans_eligible = [s for s in kmeans_scores if s["min_share"] >= config.min_share] or kmeans_scores
-    gmm_eligible = [s for s in gmm_scores if s["min_share"] >= config.min_share] or gmm_scores
-    _rank(kmeans_eligible)
-    best_kmeans = min(kmeans_eligible, key=lambda s: (s["rank"], s["k"]))
-    best_gmm = min(gmm_eligible, key=lambda s: s["bic"])
-    kind, k = (
-        ("gmm", best_gmm["k"]) if best_gmm["silhouette"] > best_kmeans["silhouette"] else ("kmeans", best_kmeans["k"])
-    )
-
-    model = _model(kind, k, config, config.n_init).fit(fit_rows)
-    stability, stability_worst = _stability(kind, k, model, sample, rng, config)
-    pipeline = Pipeline([*prepared.steps, ("segments", model)])
-    labels = model.predict(z)
+    pipeline = model(k, config, init=chosen["centres"]).fit(bought)  # every buyer, from the sample's centres
+    labels = pipeline.predict(x)
+    z = model_space(pipeline, x)
     rfm = rfm_boundaries(x, config.rf_segments)
-    names, descriptions = name_segments(x, labels, k, rfm)
-    spec = _spec(version, pipeline, rfm, kind, model, names, descriptions)
-    spec = spec.model_copy(update={"percentiles": population_percentiles(x)})
-    shares = np.bincount(labels, minlength=k) / len(labels)
+    names, descriptions = name_segments(x, labels, k + 1, rfm)
+    spec = _spec(version, pipeline, rfm, names, descriptions, population_percentiles(x))
+    clustered = labels < k
+    shares = np.bincount(labels[clustered], minlength=k) / max(clustered.sum(), 1)
+    sample_z, sample_labels = model_space(pipeline, sample), pipeline.predict(sample)
     metrics = {
-        "kind": kind,
+        "kind": "kmeans",
+        "transform": "ranks of recency, frequency and spend among buyers",
         "k": k,
         "rows": len(x),
-        "outliers": int((~inliers).sum()),
+        "buyers": int(clustered.sum()),
+        "prospects": int((~clustered).sum()),
         "silhouette": silhouette(z, labels, config),
-        "calinski_harabasz": float(calinski_harabasz_score(sample, model.predict(sample))),
-        "davies_bouldin": float(davies_bouldin_score(sample, model.predict(sample))),
-        "stability": stability,
-        "stability_worst": stability_worst,
+        "calinski_harabasz": float(calinski_harabasz_score(sample_z, sample_labels)),
+        "davies_bouldin": float(davies_bouldin_score(sample_z, sample_labels)),
+        "stability": chosen["stability"],
+        "stability_worst": chosen["stability_worst"],
         "min_share": float(shares.min()),
         "shares": shares.round(4).tolist(),
-        "candidates": {"kmeans": kmeans_scores, "gmm": gmm_scores},
+        "choice": chosen["why"],
+        "candidates": {"kmeans": [{n: v for n, v in c.items() if n != "centres"} for c in candidates]},
         "training_bins": training_bins(x),
     }
-    return Trained(pipeline, spec, labels, int((~inliers).sum()), metrics)
+    return Trained(pipeline, spec, labels, metrics)
+
+
+def choose(candidates: list[dict[str, Any]], config: TrainingConfig) -> dict[str, Any]:
+    """The largest k whose segments are all at least ``min_share`` and whose stability meets
+    ``stable``; when none does, the most stable candidate (the gate then says what it misses)."""
+    mean, worst = config.stable
+    meets = [c for c in candidates if c["min_share"] >= config.min_share and c["stability"] >= mean
+             and c["stability_worst"] >= worst]  # fmt: skip
+    if meets:
+        best = max(meets, key=lambda c: c["k"])
+        why = (f"k = {best['k']}: the most segments with every segment >= {config.min_share:.0%} of buyers and "
+               f"stability >= {mean} (worst refit >= {worst})")  # fmt: skip
+    else:
+        best = max(candidates, key=lambda c: (c["min_share"] >= config.min_share, c["stability_worst"], c["k"]))
+        why = f"k = {best['k']}: no candidate meets the bar; the most stable"
+    return {**best, "why": why}
+
+
+def _candidate(sample: Matrix, k: int, config: TrainingConfig) -> dict[str, Any]:
+    """k-means with ``k`` segments on the sample: its separation, smallest share and stability
+    (adjusted Rand index against refits on bootstrap resamples, the rank transform refitted too)."""
+    reference = model(k, config).fit(sample)
+    labels, z = reference.predict(sample), model_space(reference, sample)
+    rng = np.random.default_rng(config.seed + k)
+    agreement = []
+    for round_ in range(config.bootstrap_rounds):
+        resample = sample[rng.integers(0, len(sample), len(sample))]
+        refit = model(k, config, seed=config.seed + round_ + 1).fit(resample)
+        agreement.append(adjusted_rand_score(labels, refit.predict(sample)))
+    return {
+        "k": k,
+        "min_share": float(np.bincount(labels, minlength=k).min() / len(labels)),
+        "silhouette": silhouette(z, labels, config),
+        "calinski_harabasz": float(calinski_harabasz_score(z, labels)),
+        "davies_bouldin": float(davies_bouldin_score(z, labels)),
+        "stability": float(np.mean(agreement)) if agreement else 1.0,
+        "stability_worst": float(np.min(agreement)) if agreement else 1.0,
+        "centres": reference.named_steps["segments"].cluster_centers_,
+    }
 
 
 def name_segments(x: Matrix, labels: NDArray[np.int64], k: int, rfm: Rfm) -> tuple[list[str], list[str]]:
@@ -164,8 +227,8 @@ def name_segments(x: Matrix, labels: NDArray[np.int64], k: int, rfm: Rfm) -> tup
     medians = []
     for i in range(k):
         members = x[labels == i]
-        medians.append([float(np.nanmedian(members[:, FEATURES.index(f)])) if len(members) else np.nan
-                        for f in ("recency_days", "frequency", "monetary")])  # fmt: skip
+        present = [members[~np.isnan(members[:, i]), i] for i in RFM_COLUMNS]
+        medians.append([float(np.median(values)) if len(values) else np.nan for values in present])
     cells = [rfm.score(None if np.isnan(r) else r, np.nan_to_num(f), np.nan_to_num(m)) for r, f, m in medians]
     names = [cell[3] for cell in cells]
     for name in set(names):
@@ -211,104 +274,63 @@ def bin_shares(column: Matrix, edges: Matrix) -> Matrix:
 
 
 def _spec(
-    version: str, pipeline: Pipeline, rfm: Rfm, kind: str, model: Any, names: list[str], descriptions: list[str]
-) -> SegmentSpec:
-    imputer: SimpleImputer = pipeline.named_steps["impute"]
-    winsor: Winsorizer = pipeline.named_steps["winsorise"]
-    scaler: StandardScaler = pipeline.named_steps["scale"]
-    flagged = set(imputer.indicator_.features_) if imputer.indicator_ is not None else set()
-    transforms_ = [
-        Transform(
-            feature=name,
-            log=name in SKEWED,
-            median=float(imputer.statistics_[i]),
-            flag=i in flagged,
-            clip=(float(winsor.low_[i]), float(winsor.high_[i])),
-        )
-        for i, name in enumerate(FEATURES)
-    ]
-    centers = model.cluster_centers_ if kind == "kmeans" else model.means_
-    clusters = Clusters(
-        kind=kind,  # type: ignore[arg-type]
-        centers=centers.tolist(),
-        names=names,
-        descriptions=descriptions,
-        precisions_cholesky=model.precisions_cholesky_.tolist() if kind == "gmm" else [],
-        log_weights=np.log(model.weights_).tolist() if kind == "gmm" else [],
-    )
+    version: str, pipeline: Pipeline, rfm: Rfm, names: list[str], descriptions: list[str],
+    percentiles: dict[str, list[float]],
+) -> SegmentSpec:  # fmt: skip
+    ranks: Ranks = pipeline.named_steps["ranks"]
+    segments: BuyerSegments = pipeline.named_steps["segments"]
+    quantiles = ranks.transformer_.quantiles_
     return SegmentSpec(
         version=version,
-        features=list(FEATURES),
-        transforms=transforms_,
-        scale_mean=scaler.mean_.tolist(),
-        scale_std=scaler.scale_.tolist(),
+        features=list(RFM),
+        transforms=[Transform(feature=name, quantiles=quantiles[:, i].tolist()) for i, name in enumerate(RFM)],
+        scale_mean=[0.0] * len(RFM),
+        scale_std=[1.0] * len(RFM),
         rfm=rfm,
-        clusters=clusters,
+        clusters=Clusters(
+            kind="kmeans",
+            centers=segments.cluster_centers_.tolist(),
+            names=names,
+            descriptions=descriptions,
+            prospects=True,
+        ),
+        percentiles=percentiles,
     )
-
-
-def _model(kind: str, k: int, config: TrainingConfig, n_init: int, seed: int | None = None) -> Any:
-    seed = config.seed if seed is None else seed
-    if kind == "kmeans":
-        return KMeans(n_clusters=k, n_init=n_init, random_state=seed)
-    return GaussianMixture(n_components=k, covariance_type="full", n_init=1, random_state=seed, reg_covar=1e-4)
-
-
-def _kmeans_scores(sample: Matrix, k: int, config: TrainingConfig) -> dict[str, Any]:
-    model = _model("kmeans", k, config, config.n_init).fit(sample)
-    labels = model.labels_
-    return {
-        "k": k,
-        "min_share": float(np.bincount(labels, minlength=k).min() / len(labels)),
-        "inertia": float(model.inertia_),
-        "silhouette": silhouette(sample, labels, config),
-        "calinski_harabasz": float(calinski_harabasz_score(sample, labels)),
-        "davies_bouldin": float(davies_bouldin_score(sample, labels)),
-    }
-
-
-def _gmm_scores(sample: Matrix, k: int, config: TrainingConfig) -> dict[str, Any]:
-    model = _model("gmm", k, config, 1).fit(sample)
-    labels = model.predict(sample)
-    return {
-        "k": k,
-        "min_share": float(np.bincount(labels, minlength=k).min() / len(labels)),
-        "bic": float(model.bic(sample)),
-        "silhouette": silhouette(sample, labels, config),
-    }
-
-
-def _rank(scores: list[dict[str, Any]]) -> None:
-    """Mean rank over the three indices (1 = best on each)."""
-    for key, best_high in (("silhouette", True), ("calinski_harabasz", True), ("davies_bouldin", False)):
-        ordered = sorted(scores, key=lambda s: -s[key] if best_high else s[key])
-        for position, s in enumerate(ordered, start=1):
-            s.setdefault("ranks", {})[key] = position
-    for s in scores:
-        s["rank"] = sum(s["ranks"].values()) / 3
 
 
 def silhouette(z: Matrix, labels: NDArray[np.int64], config: TrainingConfig) -> float:
-    """On a sample of ``config.silhouette_sample`` rows (the full index is quadratic in rows)."""
+    """Over the clustered rows (no missing value), on a sample of ``config.silhouette_sample``
+    rows (the full index is quadratic in rows)."""
+    complete = ~np.isnan(z).any(axis=1)
+    z, labels = z[complete], labels[complete]
     rng = np.random.default_rng(config.seed)
-    if len(set(labels.tolist())) < 2:
-        return -1.0
-    size = min(len(z), config.silhouette_sample)
-    rows = rng.choice(len(z), size, replace=False)
+    rows = rng.choice(len(z), min(len(z), config.silhouette_sample), replace=False)
     if len(set(labels[rows].tolist())) < 2:
         return -1.0
     return float(silhouette_score(z[rows], labels[rows]))
 
 
-def _stability(
-    kind: str, k: int, model: Any, sample: Matrix, rng: np.random.Generator, config: TrainingConfig
-) -> tuple[float, float]:
-    """Mean and worst adjusted Rand index between the model's labels of the sample and those of
-    models refitted on bootstrap resamples of it."""
-    reference = model.predict(sample)
-    scores = []
-    for round_ in range(config.bootstrap_rounds):
-        resample = sample[rng.integers(0, len(sample), len(sample))]
-        refit = _model(kind, k, config, 1, seed=config.seed + round_ + 1).fit(resample)
-        scores.append(adjusted_rand_score(reference, refit.predict(sample)))
-    return float(np.mean(scores)), float(np.min(scores))
+class Winsorizer(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """Clips the first ``columns`` columns at percentiles learned in ``fit`` (models stored by
+    earlier releases unpickle with it)."""
+
+    def __init__(self, columns: int, quantiles: tuple[float, float] = (0.01, 0.99)) -> None:
+        self.columns, self.quantiles = columns, quantiles
+
+    def fit(self, x: Matrix, y: Any = None) -> Winsorizer:
+        self.low_, self.high_ = np.quantile(x[:, : self.columns], self.quantiles, axis=0)
+        return self
+
+    def transform(self, x: Matrix) -> Matrix:
+        clipped = np.array(x, dtype=float, copy=True)
+        clipped[:, : self.columns] = np.clip(clipped[:, : self.columns], self.low_, self.high_)
+        return clipped
+
+
+def _log_skewed(x: Matrix) -> Matrix:
+    """log1p of the skewed columns (models stored by earlier releases unpickle with it)."""
+    out = np.array(x, dtype=float, copy=True)
+    for i, name in enumerate(FEATURES):
+        if name in SKEWED:
+            out[:, i] = np.log1p(np.clip(out[:, i], 0, None))
+    return out

@@ -5,7 +5,7 @@ the values it compared, the predictions and the last moves with their reasons.""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,15 +27,19 @@ class _View(BaseModel):
 
 class FeatureValue(_View):
     name: str
-    value: float | None = Field(description="as computed from the profile (none: missing, the model imputes it)")
+    value: float | None = Field(description="as computed from the profile (none: missing, no order yet)")
     percentile: int | None = Field(description="share of the training population at or below it, in percent")
-    standardised: float | None = Field(description="as the model saw it (transformed, imputed, clipped, scaled)")
+    model_value: float | None = Field(
+        alias="modelValue",
+        description="as the model's clusters see it (the rank among buyers, 0 to 1); none: not a model feature, "
+        "or a customer with no order (prospects are not clustered)",
+    )
 
 
 class SegmentScore(_View):
     segment: int
     name: str
-    score: float = Field(description="distance to the centre (k-means: nearest wins) or log density (mixture)")
+    distance: float = Field(description="to the segment's centre, in the model's space (the nearest wins)")
 
 
 class RfmScores(_View):
@@ -65,9 +69,8 @@ class Explanation(_View):
         description="where the profile says they are: differs from segment while SegmentMinDwellMinutes holds a "
         "customer who just changed, or until the daily rescore moves one whom time alone moved",
     )
-    measure: Literal["distance", "log-density"] | None
     features: list[FeatureValue]
-    scores: list[SegmentScore] = Field(description="every segment, best first")
+    scores: list[SegmentScore] = Field(description="every clustered segment, nearest first (none for a prospect)")
     rfm: RfmScores | None
     tier: str | None
     rules: list[RuleCheck] = Field(description="in priority order: the first that holds gives the tier")
@@ -84,22 +87,21 @@ def explain(
                         compared=r.compared(profile, now, population)) for r in rules.rules]  # fmt: skip
     feature_values, scores, rfm, segment = [], [], None, None
     if spec is not None:
-        standardised = spec.vector(row)
-        feature_values = [FeatureValue(name=name, value=v, percentile=spec.percentile(name, v), standardised=z)
-                          for name, v, z in zip(FEATURES, row, standardised, strict=False)]  # fmt: skip
-        raw = spec.scores(row)
-        best_first = sorted(range(len(raw)), key=lambda i: raw[i] if spec.clusters.kind == "kmeans" else -raw[i])
-        scores = [SegmentScore(segment=i, name=spec.clusters.names[i], score=raw[i]) for i in best_first]
-        segment = spec.clusters.names[best_first[0]]
+        seen = {} if spec.prospect(row) else spec.inputs(row)
+        feature_values = [FeatureValue(name=n, value=v, percentile=spec.percentile(n, v), model_value=seen.get(n))
+                          for n, v in zip(FEATURES, row, strict=True)]  # fmt: skip
+        names = spec.clusters.names
+        scores = sorted((SegmentScore(segment=i, name=names[i], distance=d) for i, d in enumerate(spec.scores(row))),
+                        key=lambda s: s.distance)  # fmt: skip
+        segment = spec.clusters.names[spec.segment(row)]
         r, f, m, cell = spec.rfm.score(*rfm_inputs(row))
         rfm = RfmScores(r=r, f=f, m=m, cell=cell)
     else:
-        feature_values = [FeatureValue(name=n, value=v, percentile=None, standardised=None)
+        feature_values = [FeatureValue(name=n, value=v, percentile=None, model_value=None)
                           for n, v in zip(FEATURES, row, strict=True)]  # fmt: skip
     return Explanation(
         customer_id=profile.customer_id, as_of=now, model_version=spec.version if spec else None, segment=segment,
         stored_segment=profile.segments.name if profile.segments else None,
-        measure=None if spec is None else ("distance" if spec.clusters.kind == "kmeans" else "log-density"),
         features=feature_values, scores=scores, rfm=rfm, tier=profile.tier.name if profile.tier else None,
         rules=checks, predictions=profile.predictions, moves=profile.segment_history[-MOVES:],
     )  # fmt: skip

@@ -33,7 +33,7 @@ from audience.segmentation.features import FEATURES, features
 from audience.segmentation.report import render_report
 from audience.segmentation.spec import SegmentSpec
 from audience.segmentation.store import BucketModelStore
-from audience.segmentation.training import Matrix, Trained, TrainingConfig, silhouette, train
+from audience.segmentation.training import Matrix, Trained, TrainingConfig, model_space, silhouette, train
 from audience.services.documents import LiveDocument
 from audience.services.scoring import LiveValue
 from audience.services.unit_of_work import KeptConflicting, until_unchanged
@@ -300,7 +300,7 @@ def rescore(
 
 def _drift(store: ObjectStore, active_version: str, trained: Trained, x: Matrix, config: TrainingConfig) -> Drift:
     active = BucketModelStore(store).load(active_version)
-    z, active_z = trained.pipeline[:-1].transform(x), active.pipeline[:-1].transform(x)
+    z, active_z = model_space(trained.pipeline, x), model_space(active.pipeline, x)
     active_labels = active.pipeline[-1].predict(active_z)  # = active.pipeline.predict(x), transformed once
     drift = compare(z, active_labels, trained.labels, active.spec.clusters.names, trained.spec.clusters.names)
     drift.psi = population_stability(active.metrics["training_bins"], x)
