@@ -49,7 +49,7 @@ def test_retraining_places_every_customer_and_a_second_run_on_the_same_data_chan
     stored = ("model.joblib", "spec.json", "metrics.json", "value-spec.json", "value-metrics.json")
     assert keys == {f"models/{first['version']}/{n}" for n in stored}
     report = s3.get_object(Bucket=bucket, Key=first["report_key"])["Body"].read()
-    assert b"k-means" in report and b"data:image/png;base64" in report
+    assert b"worst refit" in report and b"data:image/png;base64" in report
 
     promoted = received(aws, queue, lambda d: d["customerId"] == "shop-0001")
     assert promoted and promoted[0]["detail"]["reason"] == f"model {first['version']}"

@@ -53,9 +53,16 @@ def test_an_order_rescores_the_customer_and_a_churn_rule_tiers_with_its_id(
     status, segments = get(f"{api}/v1/models/segments")
     assert status == 200 and segments["version"] == fitted["version"] and segments["active"]
     assert (
-        segments["k"] == len(segments["segments"]) and segments["stability"]["worst"] <= segments["stability"]["mean"]
+        segments["k"] + 1 == len(segments["segments"])
+        and segments["stability"]["worst"] <= segments["stability"]["mean"]
     )
-    assert abs(sum(s["size"] for s in segments["segments"]) - segments["rows"]) <= segments["k"]
+    assert (
+        sum(s["size"] for s in segments["segments"]) == segments["rows"]
+        and segments["segments"][-1]["name"] == "Prospects"
+    )
+    assert abs(sum(s["revenueShare"] for s in segments["segments"]) - 1) < 0.01 and segments["choice"].startswith(
+        "k = "
+    )
     assert all(
         s["description"].startswith("Typically") and s["id"].startswith("learned:") for s in segments["segments"]
     )

@@ -77,10 +77,10 @@ def test_the_rank_of_a_value_is_scikit_learns_with_ties_and_bounds() -> None:
 
 
 def test_the_quality_gate_names_what_failed() -> None:
-    metrics = {"silhouette": 0.1, "min_share": 0.01, "stability": 0.5}
+    metrics = {"silhouette": 0.1, "min_share": 0.01, "stability": 0.96, "stability_worst": 0.5}
     promoted, reason = decide(metrics, None, PromotionPolicy())
-    assert not promoted and "silhouette 0.100 < 0.15" in reason and "stability 0.500 < 0.6" in reason
-    assert "smallest segment 0.010" in reason
+    assert not promoted and "silhouette 0.100 < 0.33" in reason and "worst refit's stability 0.500 < 0.9" in reason
+    assert "smallest segment 0.010 of buyers" in reason and "stability 0.960" not in reason
 
 
 def test_retrain_promotes_a_first_model_then_keeps_it_on_unchanged_data_and_moves_on_a_shift() -> None:

@@ -261,7 +261,8 @@ def retrain(settings: RetrainSettings | None = None, infra: Infrastructure | Non
     settings, infra = settings or RetrainSettings.from_env(), infra or _aws()
     training = TrainingConfig(rf_segments=tuple(settings.rf_segments)) if settings.rf_segments else TrainingConfig()
     policy = PromotionPolicy(min_silhouette=settings.min_silhouette, min_cluster_share=settings.min_cluster_share,
-                             min_stability=settings.min_stability, drift_psi=settings.drift_psi)  # fmt: skip
+                             min_stability=settings.min_stability, min_stability_worst=settings.min_stability_worst,
+                             drift_psi=settings.drift_psi)  # fmt: skip
     return Retraining(
         profiles=_publishing(infra, settings.profiles_table, settings.segment_bus),
         store=infra.bucket(settings.data_bucket),

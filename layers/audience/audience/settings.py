@@ -112,9 +112,10 @@ class DocumentSettings(Table, Bucket):
 
 
 class RetrainSettings(Table, Bucket, Bus):
-    min_silhouette: float = Field(alias="MIN_SILHOUETTE", default=0.15)
-    min_cluster_share: float = Field(alias="MIN_CLUSTER_SHARE", default=0.02)
-    min_stability: float = Field(alias="MIN_STABILITY", default=0.6)
+    min_silhouette: float = Field(alias="MIN_SILHOUETTE", default=0.33)
+    min_cluster_share: float = Field(alias="MIN_CLUSTER_SHARE", default=0.03)
+    min_stability: float = Field(alias="MIN_STABILITY", default=0.95)
+    min_stability_worst: float = Field(alias="MIN_STABILITY_WORST", default=0.9)
     drift_psi: float = Field(alias="DRIFT_PSI", default=0.2)
     scan_segments: int = Field(alias="SCAN_SEGMENTS", default=4, ge=1)
     fan_out_segments: int = Field(alias="FAN_OUT_SEGMENTS", default=0, ge=0, description="0: in one invocation")

@@ -55,13 +55,15 @@ def _segment_model(deps: ProfilesApiDeps, version: str, active: bool) -> Segment
     spec, metrics = models.spec(version), models.metrics(version)
     if spec is None or metrics is None:
         raise NotFound(f"model {version} is not stored")
-    rows, shares = int(metrics["rows"]), metrics["shares"]
-    descriptions = spec.clusters.descriptions or [""] * len(spec.clusters.names)
+    rows, names = int(metrics["rows"]), spec.clusters.names
+    sizes = metrics.get("sizes") or [round(share * rows) for share in metrics["shares"]]  # (earlier releases)
+    revenue = metrics.get("revenue_shares") or [None] * len(names)
+    descriptions = spec.clusters.descriptions or [""] * len(names)
     segments = [LearnedSegmentView(id=segment_id("learned", name), segment=i, name=name, description=descriptions[i],
-                                   share=shares[i], size=round(shares[i] * rows))
-                for i, name in enumerate(spec.clusters.names)]  # fmt: skip
+                                   share=sizes[i] / max(rows, 1), size=sizes[i], revenue_share=revenue[i])
+                for i, name in enumerate(names)]  # fmt: skip
     return SegmentModelView(
-        version=version, active=active, kind=metrics["kind"], k=metrics["k"], rows=rows,
+        version=version, active=active, kind=metrics["kind"], k=metrics["k"], rows=rows, choice=metrics.get("choice"),
         silhouette=metrics["silhouette"], stability=Stability(mean=metrics["stability"],
                                                               worst=metrics.get("stability_worst")),
         segments=segments, candidates=metrics["candidates"], decision=metrics.get("decision"),

@@ -188,6 +188,7 @@ class LearnedSegmentView(View):
     description: str
     share: float = Field(description="of the customers it was trained on")
     size: int = Field(description="customers in it at training")
+    revenue_share: float | None = Field(alias="revenueShare", description="of their net revenue, at training")
 
 
 class SegmentModelView(View):
@@ -198,6 +199,7 @@ class SegmentModelView(View):
     kind: str = Field(description="kmeans")
     k: int
     rows: int = Field(description="customers it was trained on")
+    choice: str | None = Field(description="why this k")
     silhouette: float
     stability: Stability
     segments: list[LearnedSegmentView]

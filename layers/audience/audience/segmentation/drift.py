@@ -26,9 +26,10 @@ PSI_FLOOR = 1e-4  # an empty bin counts as this share: the index stays finite
 class PromotionPolicy(BaseModel):
     """When a candidate may replace the active model (the RetrainFunction's settings)."""
 
-    min_silhouette: float = Field(default=0.15, description="quality gate")
-    min_cluster_share: float = Field(default=0.02, description="quality gate: the smallest segment's share")
-    min_stability: float = Field(default=0.6, description="quality gate: mean bootstrap adjusted Rand index")
+    min_silhouette: float = Field(default=0.33, description="quality gate")
+    min_cluster_share: float = Field(default=0.03, description="quality gate: the smallest segment's share of buyers")
+    min_stability: float = Field(default=0.95, description="quality gate: mean bootstrap adjusted Rand index")
+    min_stability_worst: float = Field(default=0.9, description="quality gate: the worst refit's adjusted Rand index")
     drift_psi: float = Field(default=0.2, description="a feature's PSI above this means the population moved")
     min_improvement: float = Field(default=0.02, description="silhouette gain that justifies a change on its own")
 
@@ -123,6 +124,9 @@ def decide(metrics: dict[str, Any], drift: Drift | None, policy: PromotionPolicy
         failures.append(f"smallest segment {metrics['min_share']:.3f} of buyers < {policy.min_cluster_share}")
     if metrics["stability"] < policy.min_stability:
         failures.append(f"stability {metrics['stability']:.3f} < {policy.min_stability}")
+    worst = metrics.get("stability_worst", metrics["stability"])
+    if worst < policy.min_stability_worst:
+        failures.append(f"worst refit's stability {worst:.3f} < {policy.min_stability_worst}")
     if failures:
         return False, "quality gate failed: " + "; ".join(failures)
     if drift is None:

@@ -173,7 +173,9 @@ def train(x: Matrix, version: str, config: TrainingConfig = TrainingConfig()) ->
         "stability": chosen["stability"],
         "stability_worst": chosen["stability_worst"],
         "min_share": float(shares.min()),
-        "shares": shares.round(4).tolist(),
+        "shares": shares.round(4).tolist(),  # of buyers, per clustered segment
+        "sizes": np.bincount(labels, minlength=k + 1).tolist(),  # customers, per segment (prospects last)
+        "revenue_shares": revenue_shares(x, labels, k + 1),
         "choice": chosen["why"],
         "candidates": {"kmeans": [{n: v for n, v in c.items() if n != "centres"} for c in candidates]},
         "training_bins": training_bins(x),
@@ -242,6 +244,13 @@ def name_segments(x: Matrix, labels: NDArray[np.int64], k: int, rfm: Rfm) -> tup
         facts = f"Typically {last}, {np.nan_to_num(orders):.0f} orders, {np.nan_to_num(spend):,.0f} spent (medians)."
         descriptions.append(f"{facts} {ACTIONS.get(cell, '')}".strip())
     return names, descriptions
+
+
+def revenue_shares(x: Matrix, labels: NDArray[np.int64], segments: int) -> list[float]:
+    """Each segment's share of the customers' net revenue."""
+    revenue = np.nan_to_num(x[:, FEATURES.index("monetary")])
+    total = revenue.sum() or 1.0
+    return (np.bincount(labels, weights=revenue, minlength=segments) / total).round(4).tolist()
 
 
 def population_percentiles(x: Matrix) -> dict[str, list[float]]:
