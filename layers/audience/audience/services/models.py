@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from itertools import islice
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -29,11 +30,19 @@ from audience.domain.triggers import TriggerRules
 from audience.ports import ModelRegistry, ObjectStore, ProfileRepository, WorkQueue
 from audience.segmentation.assign import Tiers, placement, reassigned, score
 from audience.segmentation.drift import Drift, PromotionPolicy, compare, decide, kept_names, population_stability
-from audience.segmentation.features import FEATURES, features
+from audience.segmentation.features import FEATURES
 from audience.segmentation.report import render_report
 from audience.segmentation.spec import SegmentSpec
 from audience.segmentation.store import BucketModelStore
-from audience.segmentation.training import Matrix, Trained, TrainingConfig, model_space, silhouette, train
+from audience.segmentation.training import (
+    Matrix,
+    Trained,
+    TrainingConfig,
+    feature_matrix,
+    model_space,
+    silhouette,
+    train,
+)
 from audience.services.documents import LiveDocument
 from audience.services.scoring import LiveValue
 from audience.services.unit_of_work import KeptConflicting, until_unchanged
@@ -43,6 +52,7 @@ from audience.value.spec import OrderHistory, ValueSpec
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRAINING = TrainingConfig()
+READ_CHUNK = 10_000  # profiles held at once while their features are taken
 MOVE_BATCH = 100  # BatchGetItem's limit
 MIN_CUSTOMERS = 50  # fewer cannot support ten candidate segments, bootstraps and a gate
 RESCORE_TOLERANCE = 0.01  # predictions that moved less are not rewritten by the daily rescore
@@ -86,7 +96,7 @@ def read_customers(
 ) -> tuple[list[Customer], Matrix]:
     """Every customer (redirects left out; for ``training``, those who refused analytics too)
     and their feature rows, read with ``segments`` parallel scans (or just scan segment
-    ``only``); profiles are dropped as soon as their features are taken (and, with ``tiers``,
+    ``only``); profiles are dropped as soon as their features are taken, ``READ_CHUNK`` at a time (and, with ``tiers``,
     whether their tier changes)."""
 
     def included(p: Profile) -> bool:
@@ -96,13 +106,22 @@ def read_customers(
         orders = OrderHistory.of(p) if training and p.first_order_at is not None else None
         return Customer(p.customer_id, p.version, p.segments, tiers is not None and tiers.moves(p, now), orders)
 
-    def read(segment: int) -> list[tuple[Customer, tuple[float | None, ...]]]:
-        return [(customer(p), features(p, now)) for p in profiles.scan(segment, segments) if included(p)]
+    def read(segment: int) -> tuple[list[Customer], Matrix]:
+        scanned = (p for p in profiles.scan(segment, segments) if included(p))
+        found: list[Customer] = []
+        parts: list[Matrix] = [np.empty((0, len(FEATURES)))]
+        while chunk := list(islice(scanned, READ_CHUNK)):
+            found += [customer(p) for p in chunk]
+            parts.append(feature_matrix(chunk, now))
+        return found, np.concatenate(parts)
 
     wanted = range(segments) if only is None else [only]
     with ThreadPoolExecutor(max_workers=len(wanted)) as pool:
-        rows = sorted((r for part in pool.map(read, wanted) for r in part), key=lambda r: r[0].customer_id)
-    return [c for c, _ in rows], np.array([row for _, row in rows], dtype=float).reshape(len(rows), len(FEATURES))
+        read_parts = list(pool.map(read, wanted))
+    found = [c for part, _ in read_parts for c in part]
+    x = np.concatenate([rows for _, rows in read_parts])
+    order = sorted(range(len(found)), key=lambda i: found[i].customer_id)
+    return [found[i] for i in order], x[order]
 
 
 def retrain(
