@@ -7,11 +7,13 @@ merges), which would slow the tests that merge identities to seconds per batch.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import boto3
 import pytest
 
+from embedded.demo import get
 from embedded.stack import EmbeddedStack
 from tests.conftest import ROOT
 from tests.e2e.test_bulk_import import manifests, wait_for_manifest
@@ -21,8 +23,8 @@ RETAIL = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail_II_2
 
 
 @pytest.mark.skipif(not RETAIL.exists(), reason="needs ../shared/data/online_retail (not part of a user's clone)")
-def test_online_retail_ii_imports_reconciles_and_a_re_upload_changes_nothing(
-    aws: boto3.session.Session, embedded: EmbeddedStack
+def test_online_retail_ii_imports_reconciles_a_re_upload_changes_nothing_and_retrains_through_the_function(
+    api: str, aws: boto3.session.Session, embedded: EmbeddedStack
 ) -> None:
     bucket, key = embedded.outputs["DataBucketName"], "imports/orders/online-retail/2009-2010.csv.gz"
     s3 = aws.client("s3")
@@ -43,3 +45,15 @@ def test_online_retail_ii_imports_reconciles_and_a_re_upload_changes_nothing(
     embedded.s3.poll()  # deliver it now rather than in half a second
     after = {k: p.version for k, p in profiles_table(aws, embedded).items() if k in before}
     assert after == before and len(manifests(aws, bucket)) >= 1
+
+    started = time.perf_counter()
+    retrained = embedded.runtime.invoke("RetrainFunction", {"action": "retrain"})  # type: ignore[union-attr]
+    seconds = time.perf_counter() - started
+    print(f"retrained {retrained['customers']:,} customers through the local stack in {seconds:.0f} s")
+    metrics = retrained["metrics"]
+    assert retrained["customers"] >= 4_381 and 4 <= metrics["k"] <= 8 and retrained["promoted"], retrained["reason"]
+    assert retrained["moved"] >= 4_381
+    placed = profiles_table(aws, embedded)["12347"]
+    assert placed.segments is not None and placed.segments.model_version == retrained["version"]
+    told = get(f"{api}/v1/customers/12347/explain")[1]
+    assert told["segment"] == told["storedSegment"] == placed.segments.name

@@ -216,3 +216,17 @@ def test_a_profile_is_scored_from_its_order_ledger_as_of_a_moment() -> None:
     assert spec.refreshed(profile, NOW).predictions == predicted
     same = profile.model_copy(update={"predictions": predicted})
     assert spec.refreshed(same, NOW + timedelta(hours=1), tolerance=0.01) is same  # moved too little to write
+
+
+def test_a_vanishing_probability_is_stored_as_zero_not_refused_by_dynamodb() -> None:
+    """Online Retail II through the local stack: a P(alive) of ~1e-150 was refused with "Number
+    underflow" (DynamoDB's smallest magnitude is 1e-130) and the retrain failed."""
+    from audience.adapters.dynamodb import from_item, to_item
+    from audience.domain.predictions import Predictions
+
+    tiny = Predictions(p_alive=1e-150, expected_orders_90d=1e-140, expected_order_value=3.0, clv_12m=0.0,
+                       churn_risk=0.5, model_version="v1", as_of=NOW)  # fmt: skip
+    item = to_item(Profile(customer_id="c1", predictions=tiny))
+    stored = item["predictions"]["M"]
+    assert stored["pAlive"] == {"N": "0"} and stored["expectedOrders90d"] == {"N": "0"}
+    assert from_item(item).predictions == tiny.model_copy(update={"p_alive": 0.0, "expected_orders_90d": 0.0})

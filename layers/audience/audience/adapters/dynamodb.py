@@ -46,6 +46,9 @@ class StoreStats:
         self.requests, self.retries, self.read_units, self.write_units = 0, 0, 0.0, 0.0
 
 
+DYNAMO_SMALLEST = Decimal("1e-130")
+
+
 def profile_key(customer_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"CUSTOMER#{customer_id}"}, "sk": {"S": PROFILE_SK}}
 
@@ -55,13 +58,20 @@ INDEXES = {"learned": ("bySegment", "gsi1pk"), "rfm": ("byRfm", "gsi2pk"), "tier
 
 
 def to_item(profile: Profile) -> dict[str, Any]:
-    plain = json.loads(profile.model_dump_json(by_alias=True, exclude_defaults=True), parse_float=Decimal)
+    plain = json.loads(profile.model_dump_json(by_alias=True, exclude_defaults=True), parse_float=_number)
     plain["version"] = profile.version
     if profile.personalization_allowed:
         for segment in profile.segment_ids():
             plain[INDEXES[segment.split(":", 1)[0]][1]] = segment
     item = {name: _SERIALIZER.serialize(value) for name, value in plain.items()}
     return {**item, **profile_key(profile.customer_id)}
+
+
+def _number(text: str) -> Decimal:
+    """A JSON number as DynamoDB stores it: one smaller in magnitude than 1e-130 is zero (it would
+    be refused with "Number underflow")."""
+    number = Decimal(text)
+    return number if abs(number) >= DYNAMO_SMALLEST else Decimal(0)
 
 
 def from_item(item: dict[str, Any]) -> Profile:

@@ -287,4 +287,5 @@ def _logistic(raw: float) -> float:
 
 
 def _round(value: float) -> float:
-    return float(f"{value:.6g}")
+    """Six significant digits; below 1e-12, zero (a probability of 1e-150 says nothing more)."""
+    return float(f"{value:.6g}") if abs(value) >= 1e-12 else 0.0
