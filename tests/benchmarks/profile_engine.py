@@ -42,7 +42,7 @@ from audience.segmentation.training import feature_matrix
 from audience.services.profiles import StreamRecord, apply_records
 from embedded.s3_notifier import s3_event
 from embedded.stack import EmbeddedStack
-from tests.benchmarks import cold_start, freshness, load, segment_choices, value_fit
+from tests.benchmarks import cold_start, freshness, load, local_retrain, segment_choices, value_fit
 from tests.conftest import ROOT
 from tests.real_data import AS_OF, imported_profiles, online_retail_model
 from tests.unit.fakes import MemoryDeadLetters, MemoryProfiles
@@ -391,6 +391,9 @@ def main() -> None:
     print("    beside lifetimes' BetaGeoFitter on the same data (LIFETIMES_PYTHON: a virtualenv with lifetimes)")
     value_fit.report(value_fit.measure())
     value_fit.report_scoring(value_fit.scoring())
+
+    print("\n11. Retraining through the local stack (make local + make retrain), beside the same service in memory")
+    local_retrain.report(local_retrain.measure())
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TRAINING = TrainingConfig()
 READ_CHUNK = 10_000  # profiles held at once while their features are taken
+WRITERS = 8  # batches of moves written at once
 MOVE_BATCH = 100  # BatchGetItem's limit
 MIN_CUSTOMERS = 50  # fewer cannot support ten candidate segments, bootstraps and a gate
 RESCORE_TOLERANCE = 0.01  # predictions that moved less are not rewritten by the daily rescore
@@ -341,20 +342,24 @@ def _write_moves(
     tiers: Tiers | None = None,
 ) -> int:
     """Write every customer whose place (or, with ``tiers``, tier) changed, re-read in batches
-    of ``MOVE_BATCH``; a profile changed since the scan is placed again from its fresh state; a
-    write that conflicts is retried from a fresh read."""
+    of ``MOVE_BATCH``, ``WRITERS`` batches at a time (each write waits on the network); a
+    profile changed since the scan is placed again from its fresh state; a write that conflicts
+    is retried from a fresh read."""
     moving = [(c, p) for c, p in zip(customers, places, strict=True)
               if c.tier_moves or (p is not None and not p.same_place(c.segments))]  # fmt: skip
-    moved = 0
-    for start in range(0, len(moving), MOVE_BATCH):
-        batch = moving[start : start + MOVE_BATCH]
-        fresh = profiles.get_many([c.customer_id for c, _ in batch])
+
+    def write(batch: list[tuple[Customer, Segments | None]]) -> int:
+        fresh, moved = profiles.get_many([c.customer_id for c, _ in batch]), 0
         for customer, placed in batch:
             profile = fresh.get(customer.customer_id)
             if profile is not None and profile.version != customer.version and spec is not None:
                 placed = score(profile, spec, now)
             moved += _move(profile, placed, profiles, spec, now, reason, tiers)
-    return moved
+        return moved
+
+    batches = [moving[start : start + MOVE_BATCH] for start in range(0, len(moving), MOVE_BATCH)]
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        return sum(pool.map(write, batches))
 
 
 def _move(profile: Profile | None, placed: Segments | None, profiles: ProfileRepository, spec: SegmentSpec | None,

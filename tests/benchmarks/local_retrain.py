@@ -1,0 +1,99 @@
+"""`make bench` section 11: retraining through the local stack, as `make local` + `make retrain` do.
+
+The retrain function runs in-process against the embedded moto server: it scans the profiles
+table (4 parallel segments), trains, stores, and writes every customer it places (a batched
+read, a conditional write and the segment events each). Two populations: Online Retail II
+imported through the bucket (large profiles: a ledger of every order), and synthetic profiles
+written straight into the table. Beside each, in the same run, the same service code on the same
+profiles held in memory: what the local AWS costs on top of the engine.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from audience.adapters.aws import client
+from audience.adapters.dynamodb import DynamoProfileRepository, to_item
+from audience.domain.profile import Profile
+from audience.segmentation.drift import PromotionPolicy
+from audience.services.models import retrain
+from embedded.stack import EmbeddedStack
+from tests.e2e.test_bulk_import import wait_for_manifest
+from tests.real_data import RETAIL, imported_profiles
+from tests.synthetic import draw
+from tests.unit.fakes import MemoryBucket, MemoryProfiles, MemoryRegistry
+
+SYNTHETIC = 100_000
+
+
+def measure(synthetic: int = SYNTHETIC) -> list[dict[str, Any]]:
+    runs = []
+    if RETAIL.exists():
+        runs.append(_through_stack("Online Retail II, imported through the bucket", None))
+        runs[-1]["memory_s"] = _in_memory(imported_profiles(), datetime.now(UTC))
+    profiles = [p for p, _ in draw(synthetic, seed=11)]
+    runs.append(_through_stack(f"{synthetic:,} synthetic profiles, written to the table", profiles))
+    runs[-1]["memory_s"] = _in_memory(profiles, datetime.now(UTC))
+    return runs
+
+
+def _through_stack(name: str, profiles: list[Profile] | None) -> dict[str, Any]:
+    with EmbeddedStack(aws_port=0, api_port=None, log=io.StringIO()) as stack:
+        assert stack.runtime is not None
+        table, bucket = stack.outputs["ProfilesTableName"], stack.outputs["DataBucketName"]
+        if profiles is None:
+            _import_retail(bucket)
+        else:
+            _write(table, profiles)
+        repository = DynamoProfileRepository(table)
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            scanned = sum(pool.map(lambda s: sum(1 for _ in repository.scan(s, 4)), range(4)))
+        scan_s = time.perf_counter() - started
+        started = time.perf_counter()
+        outcome = stack.runtime.invoke("RetrainFunction", {"action": "retrain"})  # as the schedule sends it
+        retrain_s = time.perf_counter() - started
+    return {"name": name, "customers": scanned, "scan_s": scan_s, "retrain_s": retrain_s, "moved": outcome["moved"],
+            "promoted": outcome["promoted"], "k": outcome["metrics"]["k"]}  # fmt: skip
+
+
+def _import_retail(bucket: str) -> None:
+    key = "imports/orders/online-retail/2009-2010.csv.gz"
+    client("s3").put_object(Bucket=bucket, Key=key, Body=RETAIL.read_bytes())
+    assert wait_for_manifest(boto3.session.Session(), bucket, key, 900)["reconciles"]
+
+
+def _write(table: str, profiles: list[Profile]) -> None:
+    def put(start: int) -> None:
+        requests = [{"PutRequest": {"Item": to_item(p.model_copy(update={"version": 1}))}}
+                    for p in profiles[start : start + 25]]  # fmt: skip
+        while requests:
+            response = client("dynamodb").batch_write_item(RequestItems={table: requests})
+            requests = response.get("UnprocessedItems", {}).get(table, [])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(put, range(0, len(profiles), 25)))
+
+
+def _in_memory(profiles: list[Profile], now: datetime) -> float:
+    memory = MemoryProfiles()
+    memory.items = {p.customer_id: p.model_copy(update={"version": 1}) for p in profiles}
+    started = time.perf_counter()
+    retrain(memory, MemoryBucket(), MemoryRegistry(), PromotionPolicy(), now)
+    return time.perf_counter() - started
+
+
+def report(runs: list[dict[str, Any]]) -> None:
+    for run in runs:
+        print(
+            f"   {run['name']}: {run['customers']:,} customers\n"
+            f"     scan {run['customers'] / run['scan_s']:,.0f} profiles/s; retrain {run['retrain_s']:.0f} s"
+            f" ({run['customers'] / run['retrain_s']:,.0f} customers/s, {run['moved']:,} placed, k = {run['k']},"
+            f" promoted: {run['promoted']}); the same service in memory, same run: {run['memory_s']:.0f} s"
+        )
