@@ -99,6 +99,11 @@ class MotoServer:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop serving and empty moto's backends: they are process-wide, and the next server
+        started in this process (a benchmark's next stack) must start empty."""
+        from moto.moto_api._internal.models import moto_api_backend
+
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+        moto_api_backend.reset()
