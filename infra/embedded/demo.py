@@ -189,8 +189,14 @@ def train_on_history(stack: EmbeddedStack) -> None:
     print(f"model {outcome['version']}: {metrics['kind']}, k={metrics['k']}, silhouette {metrics['silhouette']:.2f},"
           f" stability {metrics['stability']:.2f}; promoted: {outcome['promoted']} ({outcome['reason']});"
           f" {outcome['moved']} customers placed")  # fmt: skip
-    for name, share in zip(spec["clusters"]["names"], metrics["shares"], strict=True):
-        print(f"  {share:>6.1%}  {name}")
+    for name, size, description in zip(spec["clusters"]["names"], metrics["sizes"], spec["clusters"]["descriptions"],
+                                       strict=True):  # fmt: skip
+        print(f"  {size / max(metrics['rows'], 1):>6.1%}  {name}: {description}")
+    customer = "shop-0001"
+    told = get(f"{stack.api.url}/v1/customers/{customer}/explain")[1] if stack.api else None
+    if told:
+        nearest = ", ".join(f"{s['name']} {s['distance']:.2f}" for s in told["scores"][:3])
+        print(f"why {customer} is in {told['segment']}: RFM cell {told['rfm']['cell']}; distances {nearest}")
     report = REPORTS / f"{outcome['version']}.html"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_bytes(s3.get_object(Bucket=bucket, Key=outcome["report_key"])["Body"].read())
