@@ -77,8 +77,16 @@ $(LIFETIMES_VENV)/.installed:
 	$(LIFETIMES_VENV)/bin/python -m pip install --quiet lifetimes==0.11.3
 	touch $@
 
-bench: $(BIN)/.installed $(LAMBDA_VENV)/.installed $(LIFETIMES_VENV)/.installed ## print the benchmark tables (docs/benchmarks.md records them)
+# implicit (ALS): the recommendations' strongest baseline, in a venv of its own.
+IMPLICIT_VENV := .venv-implicit
+$(IMPLICIT_VENV)/.installed:
+	test -d $(IMPLICIT_VENV) || $(PYTHON) -m venv $(IMPLICIT_VENV)
+	$(IMPLICIT_VENV)/bin/python -m pip install --quiet implicit==0.7.3
+	touch $@
+
+bench: $(BIN)/.installed $(LAMBDA_VENV)/.installed $(LIFETIMES_VENV)/.installed $(IMPLICIT_VENV)/.installed ## print the benchmark tables (docs/benchmarks.md records them)
 	LAMBDA_PYTHON=$(LAMBDA_VENV)/bin/python LIFETIMES_PYTHON=$(LIFETIMES_VENV)/bin/python \
+		IMPLICIT_PYTHON=$(IMPLICIT_VENV)/bin/python \
 		PYTHONPATH=$(PYTHONPATH):$(CURDIR) $(BIN)/python -m tests.benchmarks.profile_engine
 
 # checkov in a venv of its own: its dependency tree conflicts with the project's pins.
@@ -137,4 +145,4 @@ lock: ## re-pin the whole dependency tree from requirements-dev.txt
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) $(LAMBDA_VENV) $(LIFETIMES_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LAMBDA_VENV) $(LIFETIMES_VENV) $(IMPLICIT_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

@@ -42,7 +42,7 @@ from audience.segmentation.training import feature_matrix
 from audience.services.profiles import StreamRecord, apply_records
 from embedded.s3_notifier import s3_event
 from embedded.stack import EmbeddedStack
-from tests.benchmarks import cold_start, freshness, load, local_retrain, segment_choices, value_fit
+from tests.benchmarks import cold_start, freshness, load, local_retrain, recommendations, segment_choices, value_fit
 from tests.conftest import ROOT
 from tests.real_data import AS_OF, imported_profiles, online_retail_model
 from tests.unit.fakes import MemoryDeadLetters, MemoryProfiles
@@ -394,6 +394,12 @@ def main() -> None:
 
     print("\n11. Retraining through the local stack (make local + make retrain), beside the same service in memory")
     local_retrain.report(local_retrain.measure())
+
+    print("\n12. Recommendations offline on Online Retail II (leave the last basket out), beside popularity and ALS")
+    if ONLINE_RETAIL.exists():
+        recommendations.report(recommendations.evaluate())
+    else:
+        print("   skipped: ../shared/data/online_retail is not beside the project")
 
 
 if __name__ == "__main__":

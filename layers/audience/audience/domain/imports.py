@@ -111,6 +111,8 @@ class OrderLine(NamedTuple):
     is_product: bool
     category: str | None
     country: str | None
+    product_id: str | None = None  # (the product's code and name: recommendations' interactions)
+    product_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -263,7 +265,7 @@ class OrderFileCleaner(FileCleaner[OrderLine]):
         self._pick = itemgetter(*(index.get(f, -1) for f in ORDER_FIELDS))
 
     def _clean(self, line: int, columns: list[str], values: list[str], utf8: bool) -> OrderLine | None:
-        order_id, customer, date, quantity, price, total, currency, product_id, _, category, country = self._pick(
+        order_id, customer, date, quantity, price, total, currency, product_id, name, category, country = self._pick(
             [*values, ""]  # a column the file lacks reads as "" (index -1)
         )
         order_id, customer_id = order_id.strip(), source_id(customer.strip())
@@ -301,6 +303,8 @@ class OrderFileCleaner(FileCleaner[OrderLine]):
             is_product,
             category or None,
             code,
+            product_id.strip() or None,
+            name.strip() or None,
         )
 
 

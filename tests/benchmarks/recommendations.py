@@ -1,0 +1,106 @@
+"""Recommendations offline on Online Retail II: leave the last basket out, every candidate
+beside global popularity and popularity in the customer's segment (and ``implicit`` ALS when
+``IMPLICIT_PYTHON`` names a virtualenv with it)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from scipy import sparse
+
+from audience.domain.imports import OrderFileCleaner, builtin_mapping
+from audience.domain.money import Currencies
+from audience.recommend.evaluation import Basket, leave_last_basket_out, scores
+from audience.recommend.spec import RecommenderSpec
+from audience.recommend.training import FITS, Interactions, fit
+from tests.real_data import RETAIL
+
+
+def baskets() -> tuple[list[Basket], dict[str, str]]:
+    """Every invoice's products (cancellations and non-product lines left out), and names."""
+    cleaner = OrderFileCleaner(builtin_mapping("online-retail"), Currencies("GBP", {}), lambda _: None)
+    lines: dict[tuple[str, str], set[str]] = defaultdict(set)
+    when, names = {}, {}
+    with gzip.open(RETAIL, "rb") as raw:
+        for line in cleaner.records(raw):
+            if line.is_cancellation or not line.is_product or not line.product_id or line.amount <= 0:
+                continue
+            lines[(line.customer_id, line.order_id)].add(line.product_id)
+            when[(line.customer_id, line.order_id)] = line.at
+            names.setdefault(line.product_id, line.product_name or line.product_id)
+    return [(c, when[(c, o)], o, frozenset(p)) for (c, o), p in lines.items()], names
+
+
+def evaluate(segments: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    found, names = baskets()
+    split = leave_last_basket_out(found)
+    interactions = Interactions.of(split.seen)
+    catalogue = len(interactions.products)
+    table: dict[str, dict[str, Any]] = {}
+    for kind in FITS:
+        started = time.perf_counter()
+        spec = fit(interactions, kind, "offline", segments, names)
+        fitted = time.perf_counter() - started
+        offline = scores(personalized(spec, split.history, segments or {}), split.truth, catalogue)
+        table[kind] = {**offline, "fit_s": fitted, "bytes": len(spec.model_dump_json())}
+    table.update(implicit_als(interactions, split.truth, catalogue))
+    popular = fit(interactions, "cosine", "offline", segments, names)
+    table["global popularity"] = scores(lambda c: popular.popular[:10], split.truth, catalogue)
+    if segments:
+        table["popular in the customer's segment"] = scores(
+            lambda c: (popular.popular_in.get(segments.get(c, ""), []) or popular.popular)[:10], split.truth, catalogue
+        )
+    return table
+
+
+def personalized(
+    spec: RecommenderSpec, history: dict[str, dict[str, float]], segments: dict[str, str]
+) -> Callable[[str], list[str]]:
+    return lambda c: [r.product_id for r in spec.recommend(history.get(c, {}), 10, segments.get(c))[0]]
+
+
+ALS_GRID = ((64, 0.05, 10.0), (128, 0.1, 20.0), (64, 0.1, 40.0))  # factors, regularization, alpha
+
+
+def implicit_als(interactions: Interactions, truth: dict[str, frozenset[str]], catalogue: int) -> dict[str, Any]:
+    """``implicit``'s ALS on the same interactions, in its own virtualenv (its pins are its own),
+    with a small grid: each setting's scores (the best is the baseline to beat)."""
+    python = os.environ.get("IMPLICIT_PYTHON")
+    if not python:
+        return {}
+    row = {c: i for i, c in enumerate(interactions.customers)}
+    customers = [c for c in truth if c in row]
+    found = {}
+    with tempfile.TemporaryDirectory() as folder:
+        sparse.save_npz(f"{folder}/x.npz", interactions.matrix.tocsr())
+        Path(f"{folder}/rows.json").write_text(json.dumps([row[c] for c in customers]))
+        for factors, regularization, alpha in ALS_GRID:
+            script = str(Path(__file__).with_name("implicit_als.py"))
+            command = [python, script, f"{folder}/x.npz", f"{folder}/rows.json", str(factors), str(regularization),
+                       str(alpha), "15"]  # fmt: skip
+            result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+            top = {c: [interactions.products[j] for j in ids] for c, ids in zip(customers, result["top"], strict=True)}
+            name = f"implicit ALS ({factors} factors, reg {regularization}, alpha {alpha})"
+            found[name] = {**scores(top.__getitem__, truth, catalogue), "fit_s": result["fit_s"], "bytes": 0}
+    return found
+
+
+def report(table: dict[str, dict[str, Any]]) -> None:
+    print(f"   {'model':<52} {'HR@10':>6} {'NDCG@10':>8} {'MAP@10':>7} {'coverage':>8}   fit, artifact")
+    for name, row in table.items():
+        artifact = f", {row['bytes'] / 1e6:.1f} MB" if row.get("bytes") else ""
+        extra = f"   {row['fit_s']:.1f} s{artifact}" if "fit_s" in row else ""
+        print(f"   {name:<52} {row['hr']:>6.3f} {row['ndcg']:>8.3f} {row['map']:>7.3f} {row['coverage']:>8.1%}{extra}")
+
+
+if __name__ == "__main__":
+    report(evaluate())

@@ -1,0 +1,78 @@
+"""Recommendations: the item models, the served spec's ranking, reasons and fallbacks, the
+offline metrics, and (with ../shared/data) the offline targets on Online Retail II."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from audience.recommend.evaluation import leave_last_basket_out, scores
+from audience.recommend.spec import RecommenderSpec
+from audience.recommend.training import Interactions, cosine, ease, fit
+from tests.real_data import RETAIL
+
+PAIRS = [("a", "tea"), ("a", "cup"), ("b", "tea"), ("b", "cup"), ("c", "tea"), ("c", "cake"), ("d", "lamp")]
+
+
+def test_cosine_is_co_occurrence_over_the_root_of_the_counts_and_ease_links_what_is_bought_together() -> None:
+    interactions = Interactions.of([*PAIRS, ("a", "tea")])  # a pair seen twice counts once
+    products = interactions.products  # cake, cup, lamp, tea
+    similarity = cosine(interactions.matrix)
+    assert similarity[products.index("tea"), products.index("cup")] == pytest.approx(2 / math.sqrt(3 * 2))
+    assert similarity[products.index("lamp")].sum() == 0 and np.all(np.diag(similarity) == 0)
+    weights = ease(interactions.matrix, penalty=0.5)
+    assert (
+        weights[products.index("tea"), products.index("cup")] > weights[products.index("tea"), products.index("lamp")]
+    )
+
+
+def test_the_spec_ranks_by_summed_weights_names_the_reason_and_falls_back_to_popular_lists() -> None:
+    spec = RecommenderSpec(
+        version="v1", kind="cosine", names={"tea": "Green tea"}, popular=["lamp", "tea", "cup", "cake"],
+        neighbours={"tea": [("cup", 0.8), ("cake", 0.4)], "cup": [("tea", 0.8), ("cake", 0.5)]},
+        popular_in={"Champions": ["cake", "lamp"]},
+    )  # fmt: skip
+    found, personalized = spec.recommend({"tea": 1.0, "cup": 1.0}, n=2)
+    assert personalized and [r.product_id for r in found] == ["cake", "cup"]  # cake 0.4 + 0.5 beats cup's 0.8
+    assert found[0].score == pytest.approx(0.9) and found[0].reason == "bought with cup"
+    assert found[1].reason == "bought with Green tea"
+
+    found, _ = spec.recommend({"tea": 1.0}, n=4, segment="Champions", exclude=frozenset({"tea"}))
+    assert [(r.product_id, r.reason) for r in found] == [
+        ("cup", "bought with Green tea"), ("cake", "bought with Green tea"), ("lamp", "popular in Champions"),
+    ]  # fmt: skip
+    cold, personalized = spec.recommend({}, n=3, segment="Champions")
+    assert not personalized and [r.product_id for r in cold] == ["cake", "lamp", "tea"]
+    assert [r.reason for r in cold] == ["popular in Champions", "popular in Champions", "popular"]
+
+
+def test_fit_exports_neighbours_and_the_popular_lists_per_segment() -> None:
+    spec = fit(Interactions.of(PAIRS), "cosine", "v1", segments={"a": "Champions", "b": "Champions", "d": "Lost"})
+    assert spec.popular[:2] == ["tea", "cup"] and spec.popular_in["Lost"] == ["lamp"]
+    assert spec.neighbours["cup"][0][0] == "tea" and "lamp" not in spec.neighbours
+
+
+def test_the_offline_metrics_on_a_worked_example() -> None:
+    at = [datetime(2010, 1, d, tzinfo=UTC) for d in (1, 2, 3)]
+    split = leave_last_basket_out([
+        ("a", at[0], "1", frozenset({"tea"})), ("a", at[1], "2", frozenset({"cup", "cake"})),
+        ("b", at[0], "3", frozenset({"lamp"})),  # one basket: learned from, not judged
+    ])  # fmt: skip
+    assert split.truth == {"a": frozenset({"cup", "cake"})} and sorted(split.seen) == [("a", "tea"), ("b", "lamp")]
+    got = scores(lambda c: ["lamp", "cake", "cup"], split.truth, catalogue=4, k=10)
+    ideal = 1 + 1 / math.log2(3)
+    assert got["hr"] == 1.0 and got["ndcg"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(4)) / ideal)
+    assert got["map"] == pytest.approx((1 / 2 + 2 / 3) / 2) and got["coverage"] == 0.75
+
+
+@pytest.mark.skipif(not RETAIL.exists(), reason="needs ../shared/data/online_retail (not part of a user's clone)")
+def test_on_online_retail_ii_the_item_models_beat_popularity_by_half_again() -> None:
+    from tests.benchmarks.recommendations import evaluate
+
+    table = evaluate()
+    best = max(("cosine", "ease"), key=lambda k: table[k]["ndcg"])
+    assert best == "ease" and table[best]["ndcg"] >= 1.5 * table["global popularity"]["ndcg"], table
+    assert table["global popularity"]["customers"] == table[best]["customers"] == 2_872  # with two invoices or more
