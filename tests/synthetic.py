@@ -70,6 +70,7 @@ def draw(n: int, seed: int = 1, shift: float = 1.0, now: datetime = NOW) -> Iter
             daily=daily,
             hours=[0] * 24,
             category_spend={},
+            products={},
             traits={},
             context={},
             groups={},

@@ -10,10 +10,12 @@ from audience.domain.money import Currencies
 from audience.domain.profile import (
     MAX_EVENT_NAMES,
     MAX_LEDGER_ENTRIES,
+    MAX_PRODUCTS,
     OTHER,
     PositionedMessage,
     Profile,
     StreamPosition,
+    Touch,
     fold,
     merge,
 )
@@ -267,3 +269,27 @@ def test_a_thousand_events_shuffled_give_the_same_profile_as_in_order() -> None:
     skip = {"applied", "seen"}
     assert profile.model_dump(exclude=skip) == in_order.model_dump(exclude=skip)
     assert profile.public_view(NOW, "USD") == in_order.public_view(NOW, "USD")
+
+
+def test_products_touched_are_counted_per_product_merged_and_bounded_to_the_newest() -> None:
+    def viewed(product: str, day: int, event: str = "Product Viewed") -> Message:
+        return message(type="track", event=event, timestamp=f"2026-11-{day:02d}T10:00:00Z",
+                       properties={"product_id": product})  # fmt: skip
+
+    lines = [{"sku": "tea", "name": "Green tea", "price": "10", "quantity": 2}, {"price": "10"}]
+    bought = message(type="track", event="Order Completed", timestamp="2026-11-12T10:00:00Z",
+                     properties={"order_id": "o-9", "total": "30", "products": lines})  # fmt: skip
+    profile = folded([viewed("tea", 10), viewed("tea", 11, "Product Added"), viewed("cup", 9), bought])
+    assert profile.products["tea"] == Touch(1, 1, 1, datetime(2026, 11, 12, 10, tzinfo=UTC))
+    assert profile.products["cup"] == Touch(0, 1, 0, datetime(2026, 11, 9, 10, tzinfo=UTC))
+    resent, _ = fold(profile, [at(9, bought)], CURRENCIES, NOW)  # the order again: bought once
+    assert resent.products["tea"].purchases == 1
+
+    other = folded([viewed("tea", 13), viewed("lamp", 1)], Profile(customer_id="a1"))
+    merged = merge(profile, other, NOW)
+    assert (
+        merged.products["tea"] == Touch(1, 2, 1, datetime(2026, 11, 13, 10, tzinfo=UTC)) and "lamp" in merged.products
+    )
+
+    many = folded([viewed(f"p{i:03d}", 1 + i % 20) for i in range(MAX_PRODUCTS + 30)])
+    assert len(many.products) == MAX_PRODUCTS and "p019" in many.products and "p000" not in many.products

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -184,6 +185,8 @@ _MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
 class Product(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
+    product_id: str | None = Field(default=None, validation_alias=AliasChoices("product_id", "sku"))
+    name: str | None = None
     category: str | None = None
     price: Decimal = Field(default=Decimal(0), ge=0)
     quantity: int = Field(default=1, ge=0)

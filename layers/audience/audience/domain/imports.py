@@ -319,6 +319,9 @@ class ImportedOrder:
     is_refund: bool
     category_spend: dict[str, Decimal] = field(default_factory=dict)
     lines: int = 0
+    products: dict[str, tuple[str | None, str | None, Decimal]] = field(
+        default_factory=dict
+    )  # id: name, category, spend
 
 
 def orders_by_customer(lines: Iterable[OrderLine], currencies: Currencies) -> dict[str, list[ImportedOrder]]:
@@ -337,13 +340,17 @@ def orders_by_customer(lines: Iterable[OrderLine], currencies: Currencies) -> di
             order.at = line.at
         order.amount += line.amount
         order.lines += 1
-        if line.is_product and line.category and line.amount > 0:
+        if line.is_product and line.amount > 0 and line.product_id:
+            _, _, spend = order.products.get(line.product_id, (None, None, Decimal(0)))
+            order.products[line.product_id] = (line.product_name, line.category, spend + line.amount)
+        elif line.is_product and line.category and line.amount > 0:  # a line with no product id
             order.category_spend[line.category] = order.category_spend.get(line.category, Decimal(0)) + line.amount
     result: dict[str, list[ImportedOrder]] = {}
     for order, currency in orders.values():
         order.is_refund = order.is_refund or order.amount < 0
         order.amount = currencies.to_base(abs(order.amount), currency)
         order.category_spend = {c: currencies.to_base(s, currency) for c, s in order.category_spend.items()}
+        order.products = {p: (n, c, currencies.to_base(s, currency)) for p, (n, c, s) in order.products.items()}
         result.setdefault(order.customer_id, []).append(order)
     return result
 

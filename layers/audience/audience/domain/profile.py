@@ -52,6 +52,7 @@ MAX_GROUPS = 20  # accounts a customer belongs to; the least recently seen is dr
 MAX_SEEN_MESSAGES = 100  # message-id fingerprints remembered for client-retry detection
 MAX_LEDGER_ENTRIES = 2000  # orders remembered by id (the oldest are forgotten first)
 MAX_SEGMENT_HISTORY = 20  # segment changes kept on the profile (the oldest dropped first)
+MAX_PRODUCTS = 200  # products a customer touched, the most recently touched kept (recommendations' input)
 TOP_CATEGORIES = 5
 OTHER = "(other)"
 
@@ -105,6 +106,15 @@ class LedgerEntry(NamedTuple):
     day: date
 
 
+class Touch(NamedTuple):
+    """What a customer did with one product: orders that held it, views, cart adds, and when last."""
+
+    purchases: int
+    views: int
+    adds: int
+    last: datetime
+
+
 PURPOSES = ("analytics", "personalization", "marketing")
 
 
@@ -146,6 +156,9 @@ class Profile(BaseModel):
     daily: dict[date, DayTotals] = Field(default_factory=dict, description="Day buckets for the windows.")
     hours: list[int] = Field(default_factory=lambda: [0] * 24, description="Events by local hour of day.")
     category_spend: dict[str, Money] = Field(default_factory=dict, alias="categorySpend")
+    products: dict[str, Touch] = Field(
+        default_factory=dict, description=f"product id -> purchases, views, adds, last time; the newest {MAX_PRODUCTS}"
+    )
     traits: dict[str, Stamped] = Field(default_factory=dict)
     context: dict[str, Stamped] = Field(default_factory=dict)
     groups: dict[str, Stamped] = Field(default_factory=dict, description="group id -> its latest traits")
@@ -373,6 +386,8 @@ def merge(into: Profile, other: Profile, now: datetime) -> Profile:
     merged.hours = [a + b for a, b in zip(into.hours, other.hours, strict=True)]
     for category, spend in other.category_spend.items():
         _add_spend(merged.category_spend, category, spend)
+    for product, touch in other.products.items():
+        _touch(merged, product, touch)
     for target, source in ((merged.traits, other.traits), (merged.context, other.context),
                            (merged.groups, other.groups)):  # fmt: skip
         for name, stamped in source.items():
@@ -419,6 +434,11 @@ def _apply(profile: Profile, message: Message, currencies: Currencies) -> bool:
         _apply_context(profile, message.context, at)
     if isinstance(message, Track):
         _count_event(profile.track_counts, message.event, 1)
+        if message.event in (PRODUCT_VIEWED, PRODUCT_ADDED):
+            product = message.properties.get("product_id") or message.properties.get("sku")
+            if isinstance(product, str | int) and str(product):
+                viewed = message.event == PRODUCT_VIEWED
+                _touch(profile, str(product), Touch(0, int(viewed), int(not viewed), at))
         if message.event == EMAIL_UNSUBSCRIBED:
             profile.unsubscribed_at = _latest(profile.unsubscribed_at, at)
     elif isinstance(message, Group):
@@ -464,6 +484,8 @@ def _book(
     _add_day(profile, at.date(), 1, amount)
     if previous is None:
         for product in order.products:
+            if product.product_id:
+                _touch(profile, product.product_id, Touch(1, 0, 0, at))
             if product.category:
                 spend = currencies.to_base(product.price * product.quantity, order.currency)
                 _add_spend(profile.category_spend, product.category, spend)
@@ -548,15 +570,28 @@ def _copy(profile: Profile) -> Profile:
     )
 
 
+def _touch(profile: Profile, product: str, touch: Touch) -> None:
+    """Add ``touch`` to what the customer did with ``product``."""
+    was = profile.products.get(product)
+    if was is not None:
+        touch = Touch(was.purchases + touch.purchases, was.views + touch.views, was.adds + touch.adds,
+                      max(was.last, touch.last))  # fmt: skip
+    profile.products[product] = touch
+
+
 def _prune(profile: Profile, now: datetime) -> None:
-    """Day buckets older than the longest window can never be read again: drop them; and keep the
-    ledger to its most recent orders (both bound the item)."""
+    """Day buckets older than the longest window can never be read again: drop them; keep the
+    ledger to its most recent orders and the products to the most recently touched (all bound
+    the item)."""
     oldest = now.date() - timedelta(days=max(WINDOWS_DAYS) - 1)
     for day in [d for d in profile.daily if d < oldest]:
         del profile.daily[day]
     if len(profile.ledger) > MAX_LEDGER_ENTRIES:
         newest = sorted(profile.ledger.items(), key=lambda kv: (kv[1].day, kv[0]))[-MAX_LEDGER_ENTRIES:]
         profile.ledger = dict(newest)
+    if len(profile.products) > MAX_PRODUCTS:
+        kept = sorted(profile.products.items(), key=lambda kv: (kv[1].last, kv[0]))[-MAX_PRODUCTS:]
+        profile.products = dict(kept)
 
 
 def _add_counts(into: dict[str, int], other: dict[str, int]) -> None:

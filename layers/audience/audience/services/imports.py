@@ -342,7 +342,13 @@ def _as_event(order: ImportedOrder, currency: str) -> Message:
         "order_id": order.order_id,
         "total": str(order.amount),
         "currency": currency,
-        "products": [{"category": c, "price": str(s), "quantity": 1} for c, s in sorted(order.category_spend.items())],
+        "products": [
+            *(
+                {"product_id": p, "name": n, "category": c, "price": str(s), "quantity": 1}
+                for p, (n, c, s) in sorted(order.products.items())
+            ),
+            *({"category": c, "price": str(s), "quantity": 1} for c, s in sorted(order.category_spend.items())),
+        ],
     }
     return Track(
         type="track",
