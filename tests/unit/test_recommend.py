@@ -9,10 +9,15 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from audience.domain.profile import Profile, Touch
 from audience.recommend.evaluation import leave_last_basket_out, scores
 from audience.recommend.spec import RecommenderSpec
 from audience.recommend.training import Interactions, cosine, ease, fit
+from audience.services.recommendations import LiveRecommender, fit_and_store, recommend
 from tests.real_data import RETAIL
+from tests.unit.fakes import MemoryBucket
+
+NOW = datetime(2026, 11, 30, tzinfo=UTC)
 
 PAIRS = [("a", "tea"), ("a", "cup"), ("b", "tea"), ("b", "cup"), ("c", "tea"), ("c", "cake"), ("d", "lamp")]
 
@@ -76,3 +81,42 @@ def test_on_online_retail_ii_the_item_models_beat_popularity_by_half_again() -> 
     best = max(("cosine", "ease"), key=lambda k: table[k]["ndcg"])
     assert best == "ease" and table[best]["ndcg"] >= 1.5 * table["global popularity"]["ndcg"], table
     assert table["global popularity"]["customers"] == table[best]["customers"] == 2_872  # with two invoices or more
+
+
+def _bought(customer: str, *products: tuple[str, int]) -> Profile:
+    """A customer who bought each product on its day (of November 2026)."""
+    touched = {p: Touch(1, 0, 0, datetime(2026, 11, day, tzinfo=UTC)) for p, day in products}
+    return Profile(customer_id=customer, products=touched)
+
+
+def test_the_retrain_fits_judges_stores_and_puts_in_force_a_model_that_beats_popularity() -> None:
+    profiles = [
+        profile
+        for pair in range(30)  # three bought a then b later; a fourth bought both at once (the co-occurrence)
+        for profile in (*(_bought(f"c{pair}-{i}", (f"a{pair:02d}", 1), (f"b{pair:02d}", 5)) for i in range(3)),
+                        _bought(f"c{pair}-both", (f"a{pair:02d}", 2), (f"b{pair:02d}", 2)))
+    ]  # fmt: skip
+    bucket = MemoryBucket()
+    bucket.objects["catalogue/import-1.json"] = b'{"b07": {"name": "Blue cup", "category": "Kitchen"}}'
+    segments = {p.customer_id: "Champions" for p in profiles}
+
+    metrics = fit_and_store([(p.customer_id, p.products) for p in profiles], segments, "v1", bucket, None)
+
+    assert metrics is not None and metrics["heldOut"] == 90 and metrics["promoted"], metrics
+    offline = metrics["offline"]
+    assert offline[metrics["kind"]]["hr"] == 1.0 and offline["global popularity"]["hr"] < 0.5
+    live = LiveRecommender(bucket).spec(NOW)
+    assert live is not None and live.version == "v1" and bucket.objects["models/v1/recommender.json"]
+
+    customer = _bought("new", ("a07", 20))
+    found = recommend(customer, live, n=3)
+    assert found.personalized and found.items[0].product_id == "b07" and found.items[0].name == "Blue cup"
+    assert found.items[0].reason == "bought with a07" and found.items[0].category == "Kitchen"
+    assert [i.product_id for i in recommend(customer, live, n=3, category="Kitchen").items] == ["b07"]
+    assert "a07" not in [i.product_id for i in recommend(customer, live, n=60, exclude_purchased=True).items]
+    refused = customer.consented({"personalization": False}, NOW, "api")
+    plain = recommend(refused, live, n=3)
+    assert not plain.personalized and all(i.reason == "popular" for i in plain.items)
+
+    again = fit_and_store([(p.customer_id, p.products) for p in profiles], segments, "v2", bucket, live)
+    assert again is not None and not again["promoted"] and LiveRecommender(bucket).spec(NOW).version == "v1"  # type: ignore[union-attr]

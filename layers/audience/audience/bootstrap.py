@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from audience.services.documents import LiveDocument
     from audience.services.models import Retraining
     from audience.services.privacy import Suppression
+    from audience.services.recommendations import LiveRecommender
     from audience.services.scoring import LiveModel, LiveScoring, LiveTiers, LiveValue
     from audience.services.sources import WriteKeys
     from audience.services.value import ValueModels
@@ -181,6 +182,7 @@ class ProfilesApiDeps(NamedTuple):
     content: LiveDocument[ContentMapping]
     value: LiveValue
     values: ValueModels
+    recommender: LiveRecommender
     store: ObjectStore  # the data bucket: stored models' specs and metrics
     scrubbing: WorkQueue  # an erasure's file scrubbing, done by the import function
     currency: str
@@ -191,6 +193,7 @@ def profiles_api(settings: ProfilesApiSettings | None = None, infra: Infrastruct
     from audience.domain.triggers import TriggerRules
     from audience.segmentation.store import BucketModelStore
     from audience.services.documents import LiveDocument
+    from audience.services.recommendations import LiveRecommender
     from audience.services.scoring import LiveModel, LiveValue
     from audience.services.value import ValueModels
 
@@ -207,6 +210,7 @@ def profiles_api(settings: ProfilesApiSettings | None = None, infra: Infrastruct
         content=LiveDocument(bucket, ContentMapping, refresh),
         value=LiveValue(bucket, refresh),
         values=ValueModels(bucket),
+        recommender=LiveRecommender(bucket, refresh),
         store=bucket,
         scrubbing=infra.queue(settings.import_queue_url),
         currency=settings.base_currency,

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import AfterValidator
 
 from audience.api.edge import responses
@@ -19,6 +19,7 @@ from audience.domain.personalization import Choice
 from audience.observability import count
 from audience.services.explain import Explanation, explain
 from audience.services.profiles import get_profile
+from audience.services.recommendations import Recommendations, recommend
 
 metrics = Metrics()  # Powertools instances share one metric set: the handler flushes it
 # API Gateway's REST proxy hands the function the path as sent (percent-encoded) and the resolver
@@ -56,6 +57,22 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         d, now = deps(), datetime.now(UTC)
         profile = get_profile(customerId, d.profiles)
         return explain(profile, d.model.spec(now), d.rules.get(now), d.value.spec(now), now)
+
+    @routes.get(
+        "/v1/customers/<customerId>/recommendations",
+        summary="Products for the customer, with reasons; a popular list without consent to personalization",
+        responses=responses(400, 404, 503),
+    )
+    def get_recommendations(
+        customerId: CustomerId,  # noqa: N803
+        n: Annotated[int, Query(ge=1, le=100, description="how many")] = 10,
+        category: Annotated[str | None, Query(min_length=1, max_length=200, description="only this category")] = None,
+        excludePurchased: Annotated[bool, Query(description="leave out what the customer bought")] = False,  # noqa: N803
+    ) -> Recommendations:
+        d, now = deps(), datetime.now(UTC)
+        found = recommend(get_profile(customerId, d.profiles), d.recommender.spec(now), n, category, excludePurchased)
+        count(metrics, **{"Recommended" if found.personalized else "RecommendedPopular": 1})
+        return found
 
     @routes.get(
         "/v1/customers/<customerId>/personalization",

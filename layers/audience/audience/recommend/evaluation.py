@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +38,24 @@ def leave_last_basket_out(baskets: Iterable[Basket]) -> Split:
         bought = {p for b in earlier for p in b[3]}
         seen += [(customer, p) for p in bought]
         history[customer] = dict.fromkeys(bought, 1.0)
+    return Split(seen, truth, history)
+
+
+def leave_latest_out(histories: Iterable[tuple[str, Mapping[str, tuple[int, datetime]]]]) -> Split:
+    """The same protocol from what profiles keep (per product: orders that held it, last time):
+    a customer's latest purchases (the products last bought at their latest purchase time) are
+    the truth when they bought something earlier too."""
+    seen, truth, history = [], {}, {}
+    for customer, products in histories:
+        bought = {p: last for p, (purchases, last) in products.items() if purchases > 0}
+        latest = max(bought.values(), default=None)
+        newest = frozenset(p for p, last in bought.items() if last == latest)
+        earlier = {p for p in bought if p not in newest}
+        if earlier:
+            truth[customer] = newest
+        kept = earlier or set(bought)
+        seen += [(customer, p) for p in kept]
+        history[customer] = dict.fromkeys(kept, 1.0)
     return Split(seen, truth, history)
 
 

@@ -35,16 +35,18 @@ class RecommenderSpec(BaseModel):
     popular: list[str] = Field(description="the most bought products, most first")
     popular_in: dict[str, list[str]] = Field(default_factory=dict, description="per segment name")
     names: dict[str, str] = Field(default_factory=dict, description="product -> its name")
+    categories: dict[str, str] = Field(default_factory=dict, description="product -> its category")
 
     def recommend(
-        self,
-        interactions: Mapping[str, float],
-        n: int = 10,
-        segment: str | None = None,
-        exclude: frozenset[str] = frozenset(),
-    ) -> tuple[list[Recommendation], bool]:
-        """The top ``n`` for a customer whose ``interactions`` weigh each product they touched;
-        and whether they were personalized (False: a popular list)."""
+        self, interactions: Mapping[str, float], n: int = 10, segment: str | None = None,
+        exclude: frozenset[str] = frozenset(), category: str | None = None,
+    ) -> tuple[list[Recommendation], bool]:  # fmt: skip
+        """The top ``n`` (of ``category`` only, when given) for a customer whose ``interactions``
+        weigh each product they touched; and whether they were personalized (False: a popular list)."""
+
+        def allowed(product: str) -> bool:
+            return product not in exclude and (category is None or self.categories.get(product) == category)
+
         scores: dict[str, float] = defaultdict(float)
         best: dict[str, tuple[float, str]] = {}
         for product, weight in interactions.items():
@@ -53,20 +55,20 @@ class RecommenderSpec(BaseModel):
                 scores[neighbour] += contribution
                 if contribution > best.get(neighbour, (0.0, ""))[0]:
                     best[neighbour] = (contribution, product)
-        ranked = sorted((p for p in scores if p not in exclude and scores[p] > 0), key=lambda p: (-scores[p], p))
+        ranked = sorted((p for p in scores if scores[p] > 0 and allowed(p)), key=lambda p: (-scores[p], p))
         found = [Recommendation(product_id=p, score=round(scores[p], 6), reason=f"bought with {self.name(best[p][1])}")
                  for p in ranked[:n]]  # fmt: skip
-        if len(found) >= n:
-            return found, True
-        taken = {r.product_id for r in found} | exclude
+        personalized = bool(found)
+        taken = {r.product_id for r in found}
         fallbacks = [(self.popular_in.get(segment or "", []), f"popular in {segment}"), (self.popular, "popular")]
         for products, reason in fallbacks:
-            for product in [p for p in products if p not in taken]:
+            for product in products:
                 if len(found) >= n:
-                    break
-                found.append(Recommendation(product_id=product, score=0.0, reason=reason))
-                taken.add(product)
-        return found, bool(scores)
+                    return found, personalized
+                if product not in taken and allowed(product):
+                    found.append(Recommendation(product_id=product, score=0.0, reason=reason))
+                    taken.add(product)
+        return found, personalized
 
     def name(self, product: str) -> str:
         return self.names.get(product, product)

@@ -154,7 +154,9 @@ def run_import(
 
         with store.open(key) as body:
             if mapping.kind == "orders":
-                messages = _orders(OrderFileCleaner(mapping, currencies, keep), body, currencies, manifest)
+                messages, catalogue = _orders(OrderFileCleaner(mapping, currencies, keep), body, currencies, manifest)
+                if catalogue:  # what the file says of its products: the recommendations' names and categories
+                    store.put_text(f"catalogue/{identity}.json", json.dumps(catalogue, sort_keys=True))
             else:
                 cleaner = CustomerFileCleaner(mapping, keep)
                 messages = _customers(cleaner, body, mapping, identity, now, manifest, store, pepper)
@@ -244,7 +246,10 @@ def _finish(manifest: Manifest, manifest_key: str, store: ObjectStore, now: date
     return manifest
 
 
-def _orders(cleaner: OrderFileCleaner, body: IO[bytes], currencies: Currencies, manifest: Manifest) -> Batches:
+def _orders(
+    cleaner: OrderFileCleaner, body: IO[bytes], currencies: Currencies, manifest: Manifest
+) -> tuple[Batches, dict[str, dict[str, str]]]:
+    """The orders as events per customer, and each product's name and category (the latest order's)."""
     orders = orders_by_customer(cleaner.records(body), currencies)
     _account(manifest, cleaner.accounting)
     revenue = Decimal(0)
@@ -256,7 +261,12 @@ def _orders(cleaner: OrderFileCleaner, body: IO[bytes], currencies: Currencies, 
             manifest.orders += not order.is_refund
             revenue += -order.amount if order.is_refund else order.amount
     manifest.revenue = str(revenue)
-    return messages
+    catalogue = {
+        product: {k: v for k, v in (("name", name), ("category", category)) if v}
+        for order in sorted((o for placed in orders.values() for o in placed), key=lambda o: o.at)
+        for product, (name, category, _) in order.products.items()
+    }
+    return messages, catalogue
 
 
 def _customers(

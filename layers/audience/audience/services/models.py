@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from audience.domain.profile import Profile
+from audience.domain.profile import Profile, Touch
 from audience.domain.segments import Segments
 from audience.domain.triggers import TriggerRules
 from audience.ports import ModelRegistry, ObjectStore, ProfileRepository, WorkQueue
@@ -43,6 +43,7 @@ from audience.segmentation.training import (
     silhouette,
     train,
 )
+from audience.services import recommendations
 from audience.services.documents import LiveDocument
 from audience.services.scoring import LiveValue
 from audience.services.unit_of_work import KeptConflicting, until_unchanged
@@ -74,6 +75,7 @@ class RetrainOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
     drift: dict[str, Any] | None = None
     value: dict[str, Any] | None = None  # the value model fitted and put in force (None: too little history)
+    recommender: dict[str, Any] | None = None  # the recommendation model's offline table (None: no purchases)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class Customer:
     segments: Segments | None
     tier_moves: bool = False  # predictions or a trigger rule's tier change (rescoring only)
     orders: OrderHistory | None = None  # order days (training only: the value model's input)
+    products: Mapping[str, Touch] | None = None  # products touched (training only: the recommender's input)
 
 
 def read_customers(
@@ -105,7 +108,9 @@ def read_customers(
 
     def customer(p: Profile) -> Customer:
         orders = OrderHistory.of(p) if training and p.first_order_at is not None else None
-        return Customer(p.customer_id, p.version, p.segments, tiers is not None and tiers.moves(p, now), orders)
+        products = p.products if training else None
+        return Customer(p.customer_id, p.version, p.segments, tiers is not None and tiers.moves(p, now), orders,
+                        products)  # fmt: skip
 
     def read(segment: int) -> tuple[list[Customer], Matrix]:
         scanned = (p for p in profiles.scan(segment, segments) if included(p))
@@ -267,10 +272,18 @@ def _train_and_decide(
     segments = {name: trained.labels == i for i, name in enumerate(trained.spec.clusters.names)}
     value, section = fit_and_store([c.orders for c in customers], now, trained.spec.version, store, segments)
     store.put_text(report_key, render_report(trained, x, decision, section))
+    names = trained.spec.clusters.names
+    recommender = recommendations.fit_and_store(
+        [(c.customer_id, c.products) for c in customers if c.products],
+        {c.customer_id: names[label] for c, label in zip(customers, trained.labels, strict=True)},
+        trained.spec.version,
+        store,
+        recommendations.LiveRecommender(store).spec(now),
+    )
     if promoted:
         registry.activate(trained.spec.version, reason, now)
     outcome = RetrainOutcome(trained.spec.version, promoted, reason, len(customers), 0, report_key, trained.metrics,
-                             drift_json, summary(value))  # fmt: skip
+                             drift_json, summary(value), recommender)  # fmt: skip
     return outcome, trained
 
 

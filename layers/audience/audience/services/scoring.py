@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import ClassVar, Generic, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from audience.domain.profile import Profile
 from audience.domain.triggers import TriggerRules
@@ -23,6 +24,7 @@ from audience.services.documents import LiveDocument
 from audience.value.spec import ValueSpec
 
 logger = logging.getLogger(__name__)
+Artifact = TypeVar("Artifact", bound=BaseModel)
 
 EVENT_REASON = "profile updated"
 
@@ -47,26 +49,34 @@ class LiveModel:
         return self._spec
 
 
-class LiveValue:
-    """The value model in force (``live/value-model.json``, put there by the retrain function),
-    read at most once per ``refresh``; None until one is fitted."""
+class LiveArtifact(Generic[Artifact]):
+    """A model in force that the retrain function puts at ``KEY`` as JSON, read at most once per
+    ``refresh``; None until one is fitted. One that does not parse (another release's, or a
+    hand-made one) is logged and the previous stays in force: events and reads still flow."""
 
-    KEY = "live/value-model.json"
+    KEY: ClassVar[str]
+    MODEL: ClassVar[type[BaseModel]]
 
     def __init__(self, store: ObjectStore, refresh: timedelta = timedelta(minutes=1)) -> None:
         self.store, self.refresh = store, refresh
-        self._spec: ValueSpec | None = None
+        self._spec: Artifact | None = None
         self._checked: datetime | None = None
 
-    def spec(self, now: datetime) -> ValueSpec | None:
+    def spec(self, now: datetime) -> Artifact | None:
         if self._checked is None or now - self._checked >= self.refresh:
             self._checked = now
             text = self.store.read_text(self.KEY)
             try:
-                self._spec = ValueSpec.model_validate_json(text) if text else None
-            except ValidationError as exc:  # written by another release, or by hand: events still flow
-                logger.error("%s is not a value model this release reads, keeping the previous: %s", self.KEY, exc)
+                self._spec = self.MODEL.model_validate_json(text) if text else None  # type: ignore[assignment]
+            except ValidationError as exc:
+                logger.error("%s is not a model this release reads, keeping the previous: %s", self.KEY, exc)
         return self._spec
+
+
+class LiveValue(LiveArtifact[ValueSpec]):
+    """The value model in force."""
+
+    KEY, MODEL = "live/value-model.json", ValueSpec
 
 
 class LiveTiers:
