@@ -25,6 +25,7 @@ CURRENCIES = ["USD", "USD", "USD", "EUR", "GBP"]
 PAGES = ["Home", "New Arrivals", "Sale", "Product", "Cart"]
 COUNTRIES = ["US", "GB", "DE", "FR", "NL"]
 CATEGORIES = ["Shoes", "Dresses", "Accessories", "Home", "Beauty"]
+PRODUCTS_PER_CATEGORY = 6
 # (share of customers, days since the last order, orders, order value): the shop's kinds of buyer
 BUYERS = [(0.2, 6, 14, 110), (0.35, 330, 1, 30), (0.3, 40, 5, 55), (0.15, 180, 3, 600)]
 
@@ -140,14 +141,18 @@ def order_history(customers: int = 400, seed: int = 11, now: datetime | None = N
     """A year of orders of ``customers`` shop customers, as an export in the default layout."""
     rng = random.Random(seed)  # noqa: S311 (sample data, not secrets)
     now = now or datetime.now(UTC)
-    rows = ["order_id,customer_id,date,total,currency,category"]
+    rows = ["order_id,customer_id,date,total,currency,category,product_id,product"]
     for n in range(customers):
         _, recency, orders, value = rng.choices(BUYERS, weights=[b[0] for b in BUYERS])[0]
         last = now - timedelta(days=recency * rng.lognormvariate(0, 0.2))
+        taste = rng.choice(CATEGORIES)  # most of a customer's orders are in one category: something to learn
         for k in range(max(1, round(orders * rng.lognormvariate(0, 0.2)))):
             when = last - timedelta(days=k * rng.uniform(5, 25))
             total = round(value * rng.lognormvariate(0, 0.2), 2)
-            rows.append(f"shop-{n:04d}-{k},shop-{n:04d},{when:%Y-%m-%d %H:%M},{total},USD,{rng.choice(CATEGORIES)}")
+            category = taste if rng.random() < 0.8 else rng.choice(CATEGORIES)
+            product = rng.randrange(PRODUCTS_PER_CATEGORY)
+            code, name = f"{category[:3].lower()}-{product}", f"{category} item {product}"
+            rows.append(f"shop-{n:04d}-{k},shop-{n:04d},{when:%Y-%m-%d %H:%M},{total},USD,{category},{code},{name}")
     return "\n".join(rows) + "\n"
 
 
@@ -197,6 +202,12 @@ def train_on_history(stack: EmbeddedStack) -> None:
     if told:
         nearest = ", ".join(f"{s['name']} {s['distance']:.2f}" for s in told["scores"][:3])
         print(f"why {customer} is in {told['segment']}: RFM cell {told['rfm']['cell']}; distances {nearest}")
+    api = stack.api.url if stack.api else None
+    for customer in ("shop-0001", "shop-0002", "shop-0003") if api else ():
+        status, found = get(f"{api}/v1/customers/{customer}/recommendations?n=3")
+        if status == 200:
+            items = "; ".join(f"{i['name'] or i['productId']} ({i['reason']})" for i in found["items"])
+            print(f"recommended for {customer} ({'personalized' if found['personalized'] else 'popular'}): {items}")
     report = REPORTS / f"{outcome['version']}.html"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_bytes(s3.get_object(Bucket=bucket, Key=outcome["report_key"])["Body"].read())
