@@ -42,7 +42,16 @@ from audience.segmentation.training import feature_matrix
 from audience.services.profiles import StreamRecord, apply_records
 from embedded.s3_notifier import s3_event
 from embedded.stack import EmbeddedStack
-from tests.benchmarks import cold_start, freshness, load, local_retrain, recommendations, segment_choices, value_fit
+from tests.benchmarks import (
+    cold_start,
+    freshness,
+    load,
+    local_retrain,
+    recommend_latency,
+    recommendations,
+    segment_choices,
+    value_fit,
+)
 from tests.conftest import ROOT
 from tests.real_data import AS_OF, imported_profiles, online_retail_model
 from tests.unit.fakes import MemoryDeadLetters, MemoryProfiles
@@ -398,8 +407,16 @@ def main() -> None:
     print("\n12. Recommendations offline on Online Retail II (leave the last basket out), beside popularity and ALS")
     if ONLINE_RETAIL.exists():
         recommendations.report(recommendations.evaluate())
+        retrained = online_retail_model()[0].recommender
+        if retrained:
+            print(f"   the retrain's own judgement (latest purchases held out, from the profiles): {retrained['why']}")
     else:
         print("   skipped: ../shared/data/online_retail is not beside the project")
+
+    recommendations.report_touch_cost(recommendations.touch_cost())
+
+    print("\n13. Recommendations through the read API (embedded stack), beside GET /v1/customers/{id} as the floor")
+    recommend_latency.report(recommend_latency.measure())
 
 
 if __name__ == "__main__":

@@ -102,5 +102,43 @@ def report(table: dict[str, dict[str, Any]]) -> None:
         print(f"   {name:<52} {row['hr']:>6.3f} {row['ndcg']:>8.3f} {row['map']:>7.3f} {row['coverage']:>8.1%}{extra}")
 
 
+def touch_cost(repeats: int = 2_000) -> dict[str, float]:
+    """What the bounded product record costs a stream write: folding one ``Product Viewed`` into
+    a profile with no products and into one with the full ``MAX_PRODUCTS``, and the stored item's
+    size for each (DynamoDB bills writes by the KB)."""
+    from datetime import UTC, datetime, timedelta
+
+    from audience.adapters.dynamodb import to_item
+    from audience.domain.events import parse_request
+    from audience.domain.profile import MAX_PRODUCTS, PositionedMessage, Profile, StreamPosition, Touch, fold
+
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    currencies = Currencies("USD", {})
+    view = parse_request({"type": "track", "event": "Product Viewed", "userId": "u1",
+                          "properties": {"product_id": "p-new"}}, now, currencies)[0]  # fmt: skip
+    empty = Profile(customer_id="u1")
+    full = empty.model_copy(update={"products": {f"p{i:05d}": Touch(1, 2, 1, now - timedelta(minutes=i))
+                                                 for i in range(MAX_PRODUCTS)}})  # fmt: skip
+    found = {}
+    for name, profile in (("none", empty), ("full", full)):
+        timings = []
+        for n in range(repeats):
+            event = PositionedMessage(view, StreamPosition("shard", "u1", n))
+            started = time.perf_counter()
+            fold(profile, [event], currencies, now)
+            timings.append(time.perf_counter() - started)
+        found[f"{name}_us"] = sorted(timings)[len(timings) // 2] * 1e6
+        found[f"{name}_kb"] = len(json.dumps(to_item(profile), default=str)) / 1024
+    return found
+
+
+def report_touch_cost(cost: dict[str, float]) -> None:
+    print(
+        f"   a Product Viewed folded into a profile with no products {cost['none_us']:.0f} us, with the full 200"
+        f" {cost['full_us']:.0f} us; the stored item {cost['none_kb']:.1f} KB -> {cost['full_kb']:.1f} KB"
+    )
+
+
 if __name__ == "__main__":
     report(evaluate())
+    report_touch_cost(touch_cost())

@@ -44,13 +44,14 @@ def leave_last_basket_out(baskets: Iterable[Basket]) -> Split:
 def leave_latest_out(histories: Iterable[tuple[str, Mapping[str, tuple[int, datetime]]]]) -> Split:
     """The same protocol from what profiles keep (per product: orders that held it, last time):
     a customer's latest purchases (the products last bought at their latest purchase time) are
-    the truth when they bought something earlier too."""
+    the truth when they bought something earlier too; a product of the latest purchase bought in
+    an earlier order too (two orders or more) is also history, as in the basket protocol."""
     seen, truth, history = [], {}, {}
     for customer, products in histories:
-        bought = {p: last for p, (purchases, last) in products.items() if purchases > 0}
-        latest = max(bought.values(), default=None)
-        newest = frozenset(p for p, last in bought.items() if last == latest)
-        earlier = {p for p in bought if p not in newest}
+        bought = {p: (purchases, last) for p, (purchases, last) in products.items() if purchases > 0}
+        latest = max((last for _, last in bought.values()), default=None)
+        newest = frozenset(p for p, (_, last) in bought.items() if last == latest)
+        earlier = {p for p, (purchases, _) in bought.items() if p not in newest or purchases >= 2}
         if earlier:
             truth[customer] = newest
         kept = earlier or set(bought)
