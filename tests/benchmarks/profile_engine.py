@@ -406,7 +406,7 @@ def main() -> None:
 
     print("\n12. Recommendations offline on Online Retail II (leave the last basket out), beside popularity and ALS")
     if ONLINE_RETAIL.exists():
-        recommendations.report(recommendations.evaluate())
+        recommendations.report(recommendations.evaluate(recommendations.segments_of_online_retail()))
         retrained = online_retail_model()[0].recommender
         if retrained:
             print(f"   the retrain's own judgement (latest purchases held out, from the profiles): {retrained['why']}")
