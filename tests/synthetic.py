@@ -71,6 +71,7 @@ def draw(n: int, seed: int = 1, shift: float = 1.0, now: datetime = NOW) -> Iter
             hours=[0] * 24,
             category_spend={},
             products={},
+            exposures={},
             traits={},
             context={},
             groups={},

@@ -30,6 +30,7 @@ from audience.settings import (
 
 if TYPE_CHECKING:
     from audience.adapters.dynamodb import StoreStats
+    from audience.domain.experiments import Experiments
     from audience.domain.money import Currencies
     from audience.domain.personalization import ContentMapping
     from audience.domain.triggers import TriggerRules
@@ -180,6 +181,7 @@ class ProfilesApiDeps(NamedTuple):
     model: LiveModel
     rules: LiveDocument[TriggerRules]
     content: LiveDocument[ContentMapping]
+    experiments: LiveDocument[Experiments]
     value: LiveValue
     values: ValueModels
     recommender: LiveRecommender
@@ -189,6 +191,7 @@ class ProfilesApiDeps(NamedTuple):
 
 
 def profiles_api(settings: ProfilesApiSettings | None = None, infra: Infrastructure | None = None) -> ProfilesApiDeps:
+    from audience.domain.experiments import Experiments
     from audience.domain.personalization import ContentMapping
     from audience.domain.triggers import TriggerRules
     from audience.segmentation.store import BucketModelStore
@@ -208,6 +211,7 @@ def profiles_api(settings: ProfilesApiSettings | None = None, infra: Infrastruct
         model=LiveModel(infra.registry(settings.profiles_table), BucketModelStore(bucket), refresh),
         rules=LiveDocument(bucket, TriggerRules, refresh),
         content=LiveDocument(bucket, ContentMapping, refresh),
+        experiments=LiveDocument(bucket, Experiments, refresh),
         value=LiveValue(bucket, refresh),
         values=ValueModels(bucket),
         recommender=LiveRecommender(bucket, refresh),

@@ -17,6 +17,7 @@ from audience.api.views import CustomerView
 from audience.bootstrap import ProfilesApiDeps
 from audience.domain.personalization import Choice
 from audience.observability import count
+from audience.services.experiments import personalize
 from audience.services.explain import Explanation, explain
 from audience.services.profiles import get_profile
 from audience.services.recommendations import Recommendations, recommend
@@ -80,8 +81,8 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         responses=responses(400, 404, 503),
     )
     def get_personalization(customerId: CustomerId) -> Choice:  # noqa: N803
-        d = deps()
-        choice = d.content.get(datetime.now(UTC)).choose(get_profile(customerId, d.profiles))
+        d, now = deps(), datetime.now(UTC)
+        choice = personalize(customerId, d.profiles, d.content.get(now), d.experiments.get(now), now)
         count(metrics, **{"Personalized" if choice.personalized else "NotPersonalized": 1})
         return choice
 

@@ -4,6 +4,7 @@ every error naming the item and field, and the defaults shipped in ``defaults/<n
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from importlib import resources
 from typing import Any, ClassVar, TypeVar
 
@@ -18,6 +19,10 @@ class Document(BaseModel):
     """A configuration document users upload as ``config/<document>.json``."""
 
     document: ClassVar[str]
+
+    def conflicts(self, previous: Any, now: datetime) -> list[FieldError]:
+        """Why this document may not replace ``previous`` (the one in force) at ``now``."""
+        return []
 
 
 def parse_document(model: type[T], text: str | bytes) -> T:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from audience.domain.documents import Document
+from audience.domain.errors import FieldError
 from audience.domain.personalization import SEGMENT_ID, Content
 
 HOLDOUT = "holdout"
@@ -94,6 +95,11 @@ class Experiments(Document):
 
     def held_out(self, customer_id: str) -> bool:
         return bucket(HOLDOUT, customer_id) < self.holdout
+
+    def conflicts(self, previous: Any, now: datetime) -> list[FieldError]:
+        return [FieldError(f"experiments (id '{e}').variants", "the variants or weights of a running experiment "
+                           "cannot change (exposed customers would move): end it and start another")
+                for e in self.changed_weights(previous, now)]  # fmt: skip
 
     def changed_weights(self, previous: Experiments, now: datetime) -> list[str]:
         """Running experiments whose variants or weights this document changes (refused: the

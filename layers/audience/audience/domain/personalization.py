@@ -36,6 +36,13 @@ class ContentRule(BaseModel):
     content: Content
 
 
+class Arm(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    variant: str
+
+
 class Choice(BaseModel):
     """The answer of ``GET /v1/customers/{customerId}/personalization``."""
 
@@ -45,6 +52,7 @@ class Choice(BaseModel):
     personalized: bool
     content: Content
     segment_id: str | None = Field(alias="segmentId", description="the segment that chose the content")
+    experiment: Arm | None = Field(default=None, description="the experiment and variant that chose the content")
     reason: str = Field(description="why the customer is in that segment, or why nothing personal is shown")
 
 

@@ -115,6 +115,17 @@ class Touch(NamedTuple):
     last: datetime
 
 
+class Exposure(NamedTuple):
+    """A customer's first exposure to an experiment, and their orders within its window."""
+
+    variant: str
+    segment: str | None  # the customer's learned segment when first exposed
+    at: datetime
+    until: datetime  # the end of the metric window
+    orders: int = 0
+    revenue: Money = Decimal(0)
+
+
 PURPOSES = ("analytics", "personalization", "marketing")
 
 
@@ -156,6 +167,9 @@ class Profile(BaseModel):
     daily: dict[date, DayTotals] = Field(default_factory=dict, description="Day buckets for the windows.")
     hours: list[int] = Field(default_factory=lambda: [0] * 24, description="Events by local hour of day.")
     category_spend: dict[str, Money] = Field(default_factory=dict, alias="categorySpend")
+    exposures: dict[str, Exposure] = Field(
+        default_factory=dict, description="experiment id -> first exposure and the orders in its window"
+    )
     products: dict[str, Touch] = Field(
         default_factory=dict, description=f"product id -> purchases, views, adds, last time; the newest {MAX_PRODUCTS}"
     )
@@ -181,6 +195,13 @@ class Profile(BaseModel):
     seen: list[str] = Field(default_factory=list)
     applied: dict[str, SequenceNumber] = Field(default_factory=dict)
     version: int = 0
+
+    def exposed(self, experiment: str, variant: str, now: datetime, window: timedelta) -> Profile | None:
+        """This profile with its first exposure to ``experiment`` recorded; None when it was already."""
+        if experiment in self.exposures:
+            return None
+        first = Exposure(variant, self.segments.name if self.segments else None, now, now + window)
+        return self.model_copy(update={"exposures": {**self.exposures, experiment: first}})
 
     def placed(self, segments: Segments, reason: str) -> Profile:
         """This profile in ``segments``, the change recorded in its history (bounded)."""
@@ -388,6 +409,8 @@ def merge(into: Profile, other: Profile, now: datetime) -> Profile:
         _add_spend(merged.category_spend, category, spend)
     for product, touch in other.products.items():
         _touch(merged, product, touch)
+    for experiment, exposure in other.exposures.items():  # the surviving id's exposure wins
+        merged.exposures.setdefault(experiment, exposure)
     for target, source in ((merged.traits, other.traits), (merged.context, other.context),
                            (merged.groups, other.groups)):  # fmt: skip
         for name, stamped in source.items():
@@ -483,6 +506,10 @@ def _book(
     profile.last_order_at = _latest(profile.last_order_at, at)
     _add_day(profile, at.date(), 1, amount)
     if previous is None:
+        for experiment, exposure in profile.exposures.items():
+            if exposure.at <= at < exposure.until:  # an outcome of the experiment (the ledger counts it once)
+                profile.exposures[experiment] = exposure._replace(orders=exposure.orders + 1,
+                                                                  revenue=exposure.revenue + amount)  # fmt: skip
         for product in order.products:
             if product.product_id:
                 _touch(profile, product.product_id, Touch(1, 0, 0, at))

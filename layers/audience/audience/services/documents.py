@@ -31,9 +31,10 @@ UPLOAD_PREFIX, LIVE_PREFIX = "config/", "live/"
 def documents() -> dict[str, type[Document]]:
     """Every document users may upload, by name. (Imported here, not at the top: the functions
     that only read the trigger rules, the stream first, need not load the content mapping.)"""
+    from audience.domain.experiments import Experiments
     from audience.domain.personalization import ContentMapping
 
-    return {model.document: model for model in (TriggerRules, ContentMapping)}
+    return {model.document: model for model in (TriggerRules, ContentMapping, Experiments)}
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,11 @@ def accept(store: ObjectStore, key: str, now: datetime, audit: AuditTrail | None
             raise InvalidInput([FieldError("(file)", f"unknown configuration '{name}': expected one of {expected}")])
         if text is None:
             raise InvalidInput([FieldError("(file)", "the object is gone")])
-        parse_document(model, text)
+        document = parse_document(model, text)
+        in_force = store.read_text(f"{LIVE_PREFIX}{name}.json")
+        conflicts = document.conflicts(parse_document(model, in_force), now) if in_force else []
+        if conflicts:
+            raise InvalidInput(conflicts)
     except InvalidInput as exc:
         errors = [{"field": e.field, "reason": e.reason} for e in exc.errors]
         logger.error("configuration %s refused, the previous one stays in force: %s", key, exc)
