@@ -89,6 +89,7 @@ def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document()
         ("get", "/v1/customers/{customerId}"): "ProfilesApiFunction",
         ("get", "/v1/customers/{customerId}/personalization"): "ProfilesApiFunction",
         ("get", "/v1/customers/{customerId}/recommendations"): "ProfilesApiFunction",
+        ("get", "/v1/experiments/{experimentId}/results"): "ProfilesApiFunction",
         ("put", "/v1/customers/{customerId}/consent"): "ProfilesApiFunction",
         ("delete", "/v1/customers/{customerId}"): "ProfilesApiFunction",
         ("get", "/v1/customers/{customerId}/export"): "ProfilesApiFunction",

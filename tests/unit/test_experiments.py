@@ -77,3 +77,57 @@ def test_a_skewed_assignment_is_flagged_as_a_sample_ratio_mismatch() -> None:
     p_value, flagged = sample_ratio_mismatch([5_300, 4_700], [1, 1])
     assert flagged and p_value < 0.001
     assert not sample_ratio_mismatch([2_010, 7_990], [1, 4])[1]
+
+
+def test_a_simulated_experiment_through_the_services_finds_the_known_lift_and_an_a_a_finds_none() -> None:
+    """20,000 customers ask for their personalization (the first answer records the exposure),
+    then order with a known probability per variant (0.30 control, 0.33 offer: +10%) through the
+    stream's fold; the measure job reads the exposures back from the profiles."""
+    from datetime import timedelta
+
+    from audience.domain.events import parse_request
+    from audience.domain.money import Currencies
+    from audience.domain.personalization import Content, ContentMapping
+    from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold
+    from audience.services.experiments import personalize
+    from audience.services.models import measure
+    from tests.unit.fakes import MemoryBucket, MemoryProfiles
+
+    experiments = json.loads(json.dumps(DOCUMENT))
+    experiments["holdout"] = 0
+    experiments["experiments"][0]["segments"] = []  # everyone
+    experiments["experiments"].append(
+        {**experiments["experiments"][0], "id": "a-a", "start": "2026-11-01T00:00:00Z", "end": "2026-11-30T00:00:00Z"}
+    )  # fmt: skip  (ended: nobody exposed)
+    document = parse_document(Experiments, json.dumps(experiments))
+    mapping = ContentMapping(default=Content(id="default"))
+    profiles, currencies, rng = MemoryProfiles(), Currencies("USD", {}), np.random.default_rng(8)
+    for i in range(20_000):
+        profiles.items[f"c{i}"] = Profile(customer_id=f"c{i}", version=1)
+        choice = personalize(f"c{i}", profiles, mapping, document, NOW)
+        assert choice.experiment is not None and choice.personalized == (choice.experiment.variant == "offer")
+        if rng.random() < (0.33 if choice.experiment.variant == "offer" else 0.30):
+            order = parse_request({"type": "track", "event": "Order Completed", "userId": f"c{i}", "properties": {
+                "order_id": f"o{i}", "total": "40"}, "timestamp": (NOW + timedelta(days=2)).isoformat()},
+                NOW + timedelta(days=2), currencies)[0]  # fmt: skip
+            placed = PositionedMessage(order, StreamPosition("", f"c{i}", 0))
+            profiles.items[f"c{i}"], _ = fold(profiles.items[f"c{i}"], [placed], currencies, NOW + timedelta(days=2))
+    version = profiles.items["c1"].version
+    again = personalize("c1", profiles, mapping, document, NOW + timedelta(days=1))
+    first = profiles.items["c1"].exposures["spring-offer"]
+    assert again.experiment is not None and again.experiment.variant == first.variant  # the same variant
+    assert first.at == NOW and profiles.items["c1"].version == version  # the first exposure only: no second write
+
+    bucket = MemoryBucket()
+    bucket.objects["live/experiments.json"] = json.dumps(experiments).encode()
+    assert measure(profiles, bucket, NOW + timedelta(days=20), scan_segments=2) == ["spring-offer", "a-a"]
+    found = json.loads(bucket.objects["models/experiments/spring-offer/results.json"])
+    offer = found["variants"]["offer"]
+    assert not found["sampleRatio"]["mismatch"] and found["windowsStillOpen"] == 0
+    assert (
+        offer["conversionLift"]["significant"]
+        and offer["conversionLift"]["low"] <= 0.03 <= offer["conversionLift"]["high"]
+    )
+    assert offer["revenueLift"]["relative_low"] <= 0.10 <= offer["revenueLift"]["relative_high"]
+    assert found["segments"]["(none)"]["offer"]["exposed"] == offer["exposed"]
+    assert json.loads(bucket.objects["models/experiments/a-a/results.json"])["variants"]["control"]["exposed"] == 0

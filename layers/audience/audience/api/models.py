@@ -10,12 +10,15 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from audience.api.edge import responses
-from audience.api.views import LearnedSegmentView, SegmentModelView, Stability, ValueModelView
+from audience.api.views import ExperimentResults, LearnedSegmentView, SegmentModelView, Stability, ValueModelView
 from audience.bootstrap import ProfilesApiDeps
 from audience.domain.errors import NotFound
 from audience.domain.segments import segment_id
 from audience.segmentation.store import BucketModelStore
 
+ExperimentId = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$", description="an experiment id")
+]
 Version = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$", description="a model version")]
 
 
@@ -46,6 +49,17 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         d = deps()
         spec = d.model.spec(datetime.now(UTC))
         return _segment_model(d, version, active=spec is not None and spec.version == version)
+
+    @routes.get(
+        "/v1/experiments/<experimentId>/results",
+        summary="An experiment's results: per variant and segment, conversion and revenue lift, sample-ratio check",
+        responses=responses(400, 404, 503),
+    )
+    def get_experiment_results(experimentId: ExperimentId) -> ExperimentResults:  # noqa: N803
+        text = deps().store.read_text(f"models/experiments/{experimentId}/results.json")
+        if text is None:
+            raise NotFound(f"no results for experiment {experimentId} yet: the measure job computes them daily")
+        return ExperimentResults.model_validate_json(text)
 
     return routes
 

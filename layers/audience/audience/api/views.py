@@ -205,3 +205,24 @@ class SegmentModelView(View):
     segments: list[LearnedSegmentView]
     candidates: dict[str, list[dict[str, Any]]] = Field(description="every k tried, per family, with its scores")
     decision: dict[str, Any] | None = Field(description="promoted or not, and why")
+
+
+class ExperimentResults(View):
+    """``GET /v1/experiments/{experimentId}/results`` (computed daily by the retrain function's
+    ``measure`` action). Each variant row: exposed, converted, conversion, revenuePerCustomer,
+    averageOrderValue and, against the control, conversionLift and revenueLift (control,
+    treatment, absolute with its 95% interval low/high, relative with relative_low/relative_high,
+    p_value, significant)."""
+
+    experiment: str
+    as_of: str = Field(alias="asOf")
+    control: str
+    window_days: int = Field(alias="windowDays")
+    windows_still_open: int = Field(
+        alias="windowsStillOpen", description="exposed customers whose window has not closed"
+    )
+    sample_ratio: dict[str, Any] = Field(
+        alias="sampleRatio", description="counts, chi-square pValue, mismatch (p < 0.001)"
+    )
+    variants: dict[str, dict[str, Any]]
+    segments: dict[str, dict[str, dict[str, Any]]] = Field(description="the same table per segment at first exposure")

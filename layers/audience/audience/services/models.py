@@ -11,6 +11,7 @@ those whose segment, tier or predictions changed.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -53,6 +54,7 @@ from audience.value.spec import OrderHistory, ValueSpec
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRAINING = TrainingConfig()
+EXPERIMENT_RESULTS = "models/experiments/"
 READ_CHUNK = 10_000  # profiles held at once while their features are taken
 WRITERS = 8  # batches of moves written at once
 MOVE_BATCH = 100  # BatchGetItem's limit
@@ -445,6 +447,12 @@ class ActivateRequest(BaseModel):
     reason: str = Field(default="activated on demand", max_length=500)
 
 
+class MeasureRequest(BaseModel):
+    """Compute every experiment's results from the profiles (daily, and on demand)."""
+
+    action: Literal["measure"]
+
+
 class WorkItem(BaseModel):
     """One fanned-out step of a retraining run, as the work queue carries it."""
 
@@ -454,11 +462,32 @@ class WorkItem(BaseModel):
     segments: int = 1
 
 
-Request = Annotated[RetrainRequest | RescoreRequest | ActivateRequest, Field(discriminator="action")]
-REQUEST: TypeAdapter[RetrainRequest | RescoreRequest | ActivateRequest] = TypeAdapter(Request)
+Requests = RetrainRequest | RescoreRequest | ActivateRequest | MeasureRequest
+Request = Annotated[Requests, Field(discriminator="action")]
+REQUEST: TypeAdapter[Requests] = TypeAdapter(Request)
 
 
-def parse_request(event: Mapping[str, Any]) -> RetrainRequest | RescoreRequest | ActivateRequest:
+def measure(profiles: ProfileRepository, store: ObjectStore, now: datetime, scan_segments: int = 4) -> list[str]:
+    """Every experiment's results from the exposures on the profiles, stored as
+    ``models/experiments/<id>/results.json`` (what ``GET /v1/experiments/{id}/results`` serves)."""
+    from audience.domain.experiments import Experiments
+    from audience.measure.results import results
+
+    experiments = LiveDocument(store, Experiments).get(now).experiments
+    exposures: dict[str, list[Any]] = {e.id: [] for e in experiments}
+    with ThreadPoolExecutor(max_workers=scan_segments) as pool:
+        for part in pool.map(lambda s: [p.exposures for p in profiles.scan(s, scan_segments) if p.merged_into is None],
+                             range(scan_segments)):  # fmt: skip
+            for held in part:
+                for experiment_id, exposure in held.items():
+                    exposures.setdefault(experiment_id, []).append(exposure)
+    for experiment in experiments:
+        store.put_text(f"{EXPERIMENT_RESULTS}{experiment.id}/results.json",
+                       json.dumps(results(experiment, exposures[experiment.id], now), default=str))  # fmt: skip
+    return [e.id for e in experiments]
+
+
+def parse_request(event: Mapping[str, Any]) -> Requests:
     """An EventBridge schedule's event (or ``{}``) retrains; otherwise ``action`` says what to do."""
     body = {} if event.get("source") == "aws.events" else event
     return REQUEST.validate_python({"action": "retrain", **body})
@@ -477,8 +506,10 @@ class Retraining:
     scan_segments: int
     fan_out_segments: int
 
-    def handle(self, request: RetrainRequest | RescoreRequest | ActivateRequest, now: datetime) -> dict[str, Any]:
+    def handle(self, request: Requests, now: datetime) -> dict[str, Any]:
         """Do what ``request`` asks; the answer is what the invocation returns."""
+        if isinstance(request, MeasureRequest):
+            return {"experiments": measure(self.profiles, self.store, now, self.scan_segments)}
         if isinstance(request, RescoreRequest):
             return {"moved": rescore(self.profiles, self.store, self.registry, now, scan_segments=self.scan_segments)}
         if isinstance(request, ActivateRequest):
