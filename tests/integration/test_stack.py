@@ -54,6 +54,8 @@ def test_the_api_routes_are_the_templates(aws: boto3.session.Session, stack: Dep
         },
         ("/v1/customers/{customerId}", "GET"): True,
         ("/v1/customers/{customerId}/personalization", "GET"): True,
+        ("/v1/customers/{customerId}/recommendations", "GET"): True,
+        ("/v1/experiments/{experimentId}/results", "GET"): True,
         ("/v1/customers/{customerId}/consent", "PUT"): True,
         ("/v1/customers/{customerId}", "DELETE"): True,
         ("/v1/customers/{customerId}/export", "GET"): True,
