@@ -50,8 +50,8 @@ def test_an_order_rescores_the_customer_and_a_churn_rule_tiers_with_its_id(
     report = s3.get_object(Bucket=bucket, Key=fitted["report_key"])["Body"].read()
     assert b"Value: lifetime value, probability alive, churn risk" in report and b"Holdout" in report
 
-    status, segments = get(f"{api}/v1/models/segments")
-    assert status == 200 and segments["version"] == fitted["version"] and segments["active"]
+    status, segments = get(f"{api}/v1/models/segments")  # (not promoted: an earlier test's model on this stack)
+    assert status == 200 and segments["active"] and (segments["version"] == fitted["version"] or not fitted["promoted"])
     assert (
         segments["k"] + 1 == len(segments["segments"])
         and segments["stability"]["worst"] <= segments["stability"]["mean"]
@@ -67,7 +67,7 @@ def test_an_order_rescores_the_customer_and_a_churn_rule_tiers_with_its_id(
         s["description"].startswith(("Typically", "No order yet.")) and s["id"].startswith("learned:")
         for s in segments["segments"]
     )
-    assert get(f"{api}/v1/models/segments/{fitted['version']}")[1] == segments
+    assert get(f"{api}/v1/models/segments/{segments['version']}")[1] == segments
     assert get(f"{api}/v1/models/segments/20000101T000000Z-000000")[0] == 404
     assert get(f"{api}/v1/models/segments/not%20a%20version")[0] == 400
 
@@ -99,17 +99,19 @@ def test_an_order_rescores_the_customer_and_a_churn_rule_tiers_with_its_id(
     assert [f["name"] for f in told["features"]][:3] == ["recency_days", "frequency", "monetary"]
     assert told["moves"][-1]["reason"].startswith("model ")  # (the model that last moved it: maybe an earlier test's)
 
-    rules = {"rules": [{"id": "e2e-churn-watch", "kind": "churn-risk-at-least", "risk": 0.01, "tier": "Watch"}]}
+    rules = {"rules": [{"id": "e2e-churn-watch", "kind": "churn-risk-at-least", "risk": 1e-6, "tier": "Watch"}]}
     assert upload_config(aws, embedded, rules)["accepted"]
     time.sleep(1.5)  # the stream reads the new rules
     customer = f"value-{uuid.uuid4().hex[:8]}"
     assert post(f"{api}/v1/events", order(customer, 60.0, f"{customer}-1"))[0] == 202
     tiered = wait_for(lambda: get(f"{api}/v1/customers/{customer}"),
                       lambda r: r[0] == 200 and r[1]["tier"] is not None, timeout=30)[1]  # fmt: skip
-    assert tiered["tier"] is not None, tiered  # (30 s: CI runs two test workers beside the stack)
+    assert tiered["tier"] is not None, tiered["predictions"]["churnRisk"]  # (30 s: CI runs two workers)
     assert tiered["tier"]["rule"] == "e2e-churn-watch" and tiered["tier"]["name"] == "Watch"
     assert tiered["lastSegmentChange"]["reason"] == "trigger:e2e-churn-watch"
-    assert tiered["predictions"]["churnRisk"] >= 0.01
+    assert (
+        tiered["predictions"]["churnRisk"] >= 1e-6
+    )  # (what the model says of a new buyer depends on the stack's data)
 
     as_of = datetime.now(UTC)
     calibration_end = (as_of - timedelta(days=120)).date().isoformat()
