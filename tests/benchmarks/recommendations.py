@@ -11,7 +11,6 @@ import subprocess
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,7 @@ from scipy import sparse
 
 from audience.domain.imports import OrderFileCleaner, builtin_mapping
 from audience.domain.money import Currencies
-from audience.recommend.evaluation import Basket, leave_last_basket_out, scores
-from audience.recommend.spec import RecommenderSpec
+from audience.recommend.evaluation import Basket, leave_last_basket_out, scores, top
 from audience.recommend.training import FITS, Interactions, fit
 from tests.real_data import RETAIL
 
@@ -63,22 +61,16 @@ def evaluate(segments: dict[str, str] | None = None) -> dict[str, dict[str, Any]
         started = time.perf_counter()
         spec = fit(interactions, kind, "offline", segments, names)
         fitted = time.perf_counter() - started
-        offline = scores(personalized(spec, split.history, segments or {}), split.truth, catalogue)
+        offline = scores(top(spec, split.history, segments or {}), split.truth, catalogue)
         table[kind] = {**offline, "fit_s": fitted, "bytes": len(spec.model_dump_json())}
     table.update(implicit_als(interactions, split.truth, catalogue))
-    popular = fit(interactions, "cosine", "offline", segments, names)
+    popular = spec  # (every candidate holds the same popular lists)
     table["global popularity"] = scores(lambda c: popular.popular[:10], split.truth, catalogue)
     if segments:
         table["popular in the customer's segment"] = scores(
             lambda c: (popular.popular_in.get(segments.get(c, ""), []) or popular.popular)[:10], split.truth, catalogue
         )
     return table
-
-
-def personalized(
-    spec: RecommenderSpec, history: dict[str, dict[str, float]], segments: dict[str, str]
-) -> Callable[[str], list[str]]:
-    return lambda c: [r.product_id for r in spec.recommend(history.get(c, {}), 10, segments.get(c))[0]]
 
 
 ALS_GRID = ((64, 0.05, 10.0), (128, 0.1, 20.0), (64, 0.1, 40.0))  # factors, regularization, alpha

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from audience.recommend.spec import RecommenderSpec
+
 Basket = tuple[str, datetime, str, frozenset[str]]  # customer, time, invoice, products
 
 
@@ -58,6 +60,13 @@ def leave_latest_out(histories: Iterable[tuple[str, Mapping[str, tuple[int, date
         seen += [(customer, p) for p in kept]
         history[customer] = dict.fromkeys(kept, 1.0)
     return Split(seen, truth, history)
+
+
+def top(
+    spec: RecommenderSpec, history: Mapping[str, Mapping[str, float]], segments: Mapping[str, str], k: int = 10
+) -> Callable[[str], list[str]]:
+    """What ``spec`` recommends to a customer from their ``history``: the ranking ``scores`` judges."""
+    return lambda c: [r.product_id for r in spec.recommend(history.get(c, {}), k, segments.get(c))[0]]
 
 
 def scores(

@@ -86,15 +86,18 @@ def popular(
 
 def fit(
     interactions: Interactions, kind: str, version: str, segments: dict[str, str] | None = None,
-    names: dict[str, str] | None = None,
+    names: dict[str, str] | None = None, categories: dict[str, str] | None = None,
 ) -> RecommenderSpec:  # fmt: skip
     """The ``kind`` model on ``interactions``; ``segments``: customer -> segment name (the
-    popular lists per segment)."""
+    popular lists per segment); ``names`` and ``categories``: the catalogue's, kept for the
+    modelled products."""
     x, products = interactions.matrix, interactions.products
+    modelled = set(products)
     by_segment: dict[str, list[str]] = {}
     if segments:
         labels = np.array([segments.get(c, "") for c in interactions.customers])
         by_segment = {s: popular(x, products, labels == s) for s in sorted(set(labels) - {""})}
     return RecommenderSpec(version=version, kind=kind, neighbours=neighbours(FITS[kind](x), products),
                            popular=popular(x, products), popular_in=by_segment,
-                           names={p: n for p, n in (names or {}).items() if p in set(products)})  # fmt: skip
+                           names={p: n for p, n in (names or {}).items() if p in modelled},
+                           categories={p: c for p, c in (categories or {}).items() if p in modelled})  # fmt: skip

@@ -88,7 +88,7 @@ def fit_and_store(
 ) -> dict[str, Any] | None:  # fmt: skip
     """Fit every candidate, judge them offline, store the best, make it live when it beats
     popularity and ``active``; its metrics (None when nobody bought anything)."""
-    from audience.recommend.evaluation import leave_latest_out, scores
+    from audience.recommend.evaluation import leave_latest_out, scores, top
     from audience.recommend.training import FITS, Interactions, fit
 
     buyers = Counter(p for _, products in histories for p, t in products.items() if t.purchases)
@@ -101,25 +101,20 @@ def fit_and_store(
     names = {p: str(k["name"]) for p, k in known.items() if k.get("name")}
 
     def judged(spec: RecommenderSpec) -> dict[str, float]:
-        def top(customer: str) -> list[str]:
-            return [
-                r.product_id for r in spec.recommend(split.history.get(customer, {}), 10, segments.get(customer))[0]
-            ]
+        return scores(top(spec, split.history, segments), split.truth, len(catalogue))
 
-        return scores(top, split.truth, len(catalogue))
-
-    table = {kind: judged(fit(held_out, kind, version, dict(segments))) for kind in FITS}
-    popular = fit(held_out, "cosine", version, dict(segments))
-    table["global popularity"] = scores(lambda c: popular.popular[:10], split.truth, len(catalogue))
+    candidates = {kind: fit(held_out, kind, version, dict(segments)) for kind in FITS}
+    table = {kind: judged(spec) for kind, spec in candidates.items()}
+    popular = candidates["cosine"].popular[:10]  # (every candidate holds the same popular list)
+    table["global popularity"] = scores(lambda c: popular, split.truth, len(catalogue))
     if active is not None:
         table["in force"] = judged(active)
     best = max(FITS, key=lambda kind: table[kind]["ndcg"])
     bar = max(table["global popularity"]["ndcg"], table.get("in force", {}).get("ndcg", 0.0))
     promoted = table[best]["ndcg"] > bar
     pairs = [(c, p) for c, products in histories for p, t in products.items() if t.purchases]
-    spec = fit(Interactions.of(pairs, catalogue), best, version, dict(segments), names)
-    spec = spec.model_copy(update={"categories": {p: str(k["category"]) for p, k in known.items()
-                                                  if k.get("category") and p in set(catalogue)}})  # fmt: skip
+    categories = {p: str(k["category"]) for p, k in known.items() if k.get("category")}
+    spec = fit(Interactions.of(pairs, catalogue), best, version, dict(segments), names, categories)
     why = f"{best}: NDCG@10 {table[best]['ndcg']:.3f} vs {bar:.3f} (popularity, or the model in force)"
     metrics = {"version": version, "kind": best, "products": len(catalogue), "customers": len(histories),
                "heldOut": len(split.truth), "offline": table, "promoted": promoted, "why": why}  # fmt: skip
