@@ -27,11 +27,13 @@ RULES = {
 }
 
 
-def upload_config(aws: boto3.session.Session, embedded: EmbeddedStack, document: Any) -> dict[str, Any]:
-    """Upload ``config/triggers.json`` and wait for the config function's report on it."""
+def upload_config(
+    aws: boto3.session.Session, embedded: EmbeddedStack, document: Any, key: str = "config/triggers.json"
+) -> dict[str, Any]:
+    """Upload a configuration document and wait for the config function's report on it."""
     s3, bucket = aws.client("s3"), embedded.outputs["DataBucketName"]
     before = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="reports/config/").get("Contents", [])}
-    s3.put_object(Bucket=bucket, Key="config/triggers.json", Body=json.dumps(document).encode())
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(document).encode())
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         listed = {o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="reports/config/").get("Contents", [])}

@@ -61,6 +61,7 @@ def test_the_api_routes_are_the_templates(aws: boto3.session.Session, stack: Dep
         ("/v1/customers/{customerId}/export", "GET"): True,
         ("/v1/customers/{customerId}/audit", "GET"): True,
         ("/v1/segments", "GET"): True,
+        ("/v1/segments/{segmentId}", "GET"): True,
         ("/v1/segments/{segmentId}/customers", "GET"): True,
         ("/v1/models/value", "GET"): True,
         ("/v1/customers/{customerId}/explain", "GET"): True,

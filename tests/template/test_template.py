@@ -95,6 +95,7 @@ def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document()
         ("get", "/v1/customers/{customerId}/export"): "ProfilesApiFunction",
         ("get", "/v1/customers/{customerId}/audit"): "ProfilesApiFunction",
         ("get", "/v1/segments"): "ProfilesApiFunction",
+        ("get", "/v1/segments/{segmentId}"): "ProfilesApiFunction",
         ("get", "/v1/segments/{segmentId}/customers"): "ProfilesApiFunction",
         ("get", "/v1/models/value"): "ProfilesApiFunction",
         ("get", "/v1/customers/{customerId}/explain"): "ProfilesApiFunction",

@@ -63,3 +63,24 @@ def test_members_page_through_an_opaque_cursor_bound_to_the_segment() -> None:
             page("tier:high-value", None, RULES, members, 2, bad)
     with pytest.raises(SegmentNotFound):
         page("rfm:champions", None, RULES, members, 2, None)  # no model: no RFM cells
+
+
+def test_a_segment_shows_its_definition_description_and_the_kpis_the_measure_job_stored() -> None:
+    import json
+
+    from audience.services.segments import detail
+
+    bucket, _ = active_model()
+    spec = SegmentSpec.model_validate_json(bucket.read_text("models/v1/spec.json") or "")
+    learned = segment_id("learned", spec.clusters.names[0])
+    figures = {"customers": 2, "conversion30d": 0.5, "revenuePerCustomer": 12.5, "averageOrderValue": 25.0,
+               "retention90d": None, "retentionBase": 0}  # fmt: skip
+    stored = json.dumps({"asOf": "2026-12-03T00:00:00+00:00", "segments": {learned: figures}})
+    shown = detail(learned, spec, RULES, MemoryMembers({learned: ["a", "b"]}), stored)
+    assert shown.kind == "learned" and shown.size == 2 and shown.model_version == spec.version
+    assert shown.description == (spec.clusters.descriptions or [None])[0]
+    assert shown.kpis is not None and shown.kpis.revenue_per_customer == 12.5 and shown.kpis.as_of.year == 2026
+    tier = detail("tier:high-value", spec, RULES, MemoryMembers({}), None)
+    assert tier.kpis is None and tier.description is None  # before the first measure
+    with pytest.raises(SegmentNotFound):
+        detail("learned:nobody", spec, RULES, MemoryMembers({}), stored)

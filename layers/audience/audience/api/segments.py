@@ -13,7 +13,8 @@ from pydantic import AfterValidator
 
 from audience.api.edge import responses
 from audience.bootstrap import ProfilesApiDeps
-from audience.services.segments import MembersPage, SegmentList, list_segments, page
+from audience.measure.kpis import SEGMENT_KPIS
+from audience.services.segments import MembersPage, SegmentDetail, SegmentList, detail, list_segments, page
 
 SegmentId = Annotated[
     str, Path(max_length=768, description="as GET /v1/segments lists it, e.g. tier:high-value"), AfterValidator(unquote)
@@ -28,6 +29,12 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
     def get_segments() -> SegmentList:
         d, now = deps(), datetime.now(UTC)
         return list_segments(d.model.spec(now), d.rules.get(now), d.profiles)
+
+    @routes.get("/v1/segments/<segmentId>", summary="A segment: definition, size, description and KPIs",
+                responses=responses(400, 404, 503))  # fmt: skip
+    def get_segment(segmentId: SegmentId) -> SegmentDetail:  # noqa: N803
+        d, now = deps(), datetime.now(UTC)
+        return detail(segmentId, d.model.spec(now), d.rules.get(now), d.profiles, d.store.read_text(SEGMENT_KPIS))
 
     @routes.get("/v1/segments/<segmentId>/customers", summary="A segment's members, a page at a time",
                 responses=responses(400, 404, 503))  # fmt: skip

@@ -77,6 +77,11 @@ class Experiment(BaseModel):
                 return variant
         return self.variants[-1]  # (rounding: point just below 1)
 
+    def arm(self, variant_id: str) -> Variant:
+        """The variant called ``variant_id`` (a recorded exposure's; the control if it is gone)."""
+        by_id = {v.id: v for v in self.variants}
+        return by_id.get(variant_id) or by_id[self.control]
+
 
 class Experiments(Document):
     document: ClassVar[str] = "experiments"

@@ -11,7 +11,13 @@ from typing import Any
 
 from audience.domain.experiments import Experiment
 from audience.domain.profile import Exposure
-from audience.measure.statistics import conversion_lift, revenue_lift, sample_ratio_mismatch
+from audience.measure.statistics import (
+    conversion_lift,
+    mean_interval,
+    rate_interval,
+    revenue_lift,
+    sample_ratio_mismatch,
+)
 
 
 def results(experiment: Experiment, exposures: Iterable[Exposure], now: datetime) -> dict[str, Any]:
@@ -43,6 +49,11 @@ def _compare(by_variant: dict[str, list[Exposure]], ids: list[str], control: str
         row: dict[str, Any] = {"exposed": n, "converted": converted, "conversion": converted / n if n else None,
                                "revenuePerCustomer": sum(revenue) / n if n else None,
                                "averageOrderValue": sum(revenue) / orders if orders else None}  # fmt: skip
+        if n:
+            row["conversionInterval"], row["revenuePerCustomerInterval"] = (
+                rate_interval(converted, n),
+                mean_interval(revenue),
+            )
         if variant != control and n > 1 and len(base) > 1:
             base_converted = sum(e.orders > 0 for e in base)
             row["conversionLift"] = conversion_lift(base_converted, len(base), converted, n).to_json()

@@ -73,6 +73,22 @@ def _lift(control: float, treatment: float, var_c: float, var_t: float, critical
                 relative, relative - critical * se_relative, relative + critical * se_relative, p_value)  # fmt: skip
 
 
+def rate_interval(converted: int, n: int) -> tuple[float, float]:
+    """One arm's conversion rate with its 95% Wald interval (the plots' error bars)."""
+    p = converted / n
+    half = stats.norm.ppf(1 - ALPHA / 2) * math.sqrt(p * (1 - p) / n)
+    return p - half, p + half
+
+
+def mean_interval(values: ArrayLike) -> tuple[float, float]:
+    """One arm's revenue per user with its 95% t interval."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return float(v.mean()), float(v.mean())
+    half = stats.t.ppf(1 - ALPHA / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return float(v.mean() - half), float(v.mean() + half)
+
+
 def sample_ratio_mismatch(counts: Sequence[int], weights: Sequence[float]) -> tuple[float, bool]:
     """The chi-square p-value of ``counts`` against ``weights``, and whether it is flagged."""
     total, share = sum(counts), np.asarray(weights, dtype=float) / sum(weights)

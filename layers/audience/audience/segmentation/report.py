@@ -41,20 +41,29 @@ def render_report(trained: Trained, x: Matrix, decision: dict[str, Any], value: 
         sections.append(("Drift against the active model", figure_html(_drift_charts(drift)) + _moves_table(drift)))
     if value:
         sections.append(("Value: lifetime value, probability alive, churn risk", value))
-    body = "\n".join(f"<h2>{html.escape(title)}</h2>\n{content}" for title, content in sections)
+    intro = f"""<p>{metrics["rows"]:,} customers; {metrics["kind"]} with k = {metrics["k"]};
+silhouette {metrics["silhouette"]:.3f}, stability (bootstrap ARI) {metrics["stability"]:.3f},
+worst refit {metrics["stability_worst"]:.3f};
+{metrics["buyers"]:,} buyers clustered, {metrics["prospects"]:,} customers with no order in their own segment.
+{html.escape(metrics["choice"])}.</p>"""
+    spec_json = html.escape(spec.model_dump_json(indent=1))
+    sections.append(
+        ("", f"<details><summary>Spec (what the stream scores with)</summary><pre>{spec_json}</pre></details>")
+    )
+    return page_html(f"Segmentation model {spec.version}", intro, sections)
+
+
+def page_html(title: str, intro: str, sections: list[tuple[str, str]]) -> str:
+    """A self-contained page: ``intro`` (HTML) then each (title, HTML) section."""
+    body = "\n".join((f"<h2>{html.escape(t)}</h2>\n" if t else "") + content for t, content in sections)
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Segmentation model {html.escape(spec.version)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
 th{{background:#f4f4f4}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style></head>
-<body><h1>Segmentation model {html.escape(spec.version)}</h1>
-<p>{metrics["rows"]:,} customers; {metrics["kind"]} with k = {metrics["k"]}; silhouette {metrics["silhouette"]:.3f},
-stability (bootstrap ARI) {metrics["stability"]:.3f}, worst refit {metrics["stability_worst"]:.3f};
-{metrics["buyers"]:,} buyers clustered, {metrics["prospects"]:,} customers with no order in their own segment.
-{html.escape(metrics["choice"])}.</p>
+<body><h1>{html.escape(title)}</h1>
+{intro}
 {body}
-<details><summary>Spec (what the stream scores with)</summary>
-<pre>{html.escape(spec.model_dump_json(indent=1))}</pre></details>
 </body></html>"""
 
 

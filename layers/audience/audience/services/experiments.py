@@ -15,7 +15,10 @@ from audience.services.unit_of_work import until_unchanged
 
 def choose(profile: Profile, mapping: ContentMapping, experiments: Experiments, now: datetime) -> Choice:
     """What to show: the holdout gets the default; a customer in a running experiment gets its
-    variant's content (a control: the default); otherwise the mapping's choice."""
+    variant's content (a control: the default); otherwise the mapping's choice. The variant is the
+    one the profile recorded at first exposure, else the hash of the canonical id: after an
+    identity merge the survivor's recorded variant, or (only the retired id was exposed) the one
+    carried over with its exposure, so nobody switches arm mid-experiment."""
     choice = mapping.choose(profile)
     if not profile.personalization_allowed:
         return choice
@@ -25,7 +28,8 @@ def choose(profile: Profile, mapping: ContentMapping, experiments: Experiments, 
     held = profile.segment_ids()
     for experiment in experiments.experiments:
         if experiment.running(now) and (not experiment.segments or set(held) & set(experiment.segments)):
-            variant = experiment.variant(profile.customer_id)
+            recorded = profile.exposures.get(experiment.id)  # sticky: nobody changes arm once exposed
+            variant = experiment.arm(recorded.variant) if recorded else experiment.variant(profile.customer_id)
             content = variant.content or mapping.default
             return choice.model_copy(update={
                 "personalized": variant.content is not None, "content": content,

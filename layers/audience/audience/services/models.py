@@ -25,9 +25,13 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from audience.domain.profile import Profile, Touch
+from audience.domain.experiments import Experiments
+from audience.domain.profile import Exposure, Profile, Touch
 from audience.domain.segments import Segments
 from audience.domain.triggers import TriggerRules
+from audience.measure.kpis import SEGMENT_KPIS, Tally, kpis, tally
+from audience.measure.report import render_experiment_report
+from audience.measure.results import results
 from audience.ports import ModelRegistry, ObjectStore, ProfileRepository, WorkQueue
 from audience.segmentation.assign import Tiers, placement, reassigned, score
 from audience.segmentation.drift import Drift, PromotionPolicy, compare, decide, kept_names, population_stability
@@ -468,22 +472,31 @@ REQUEST: TypeAdapter[Requests] = TypeAdapter(Request)
 
 
 def measure(profiles: ProfileRepository, store: ObjectStore, now: datetime, scan_segments: int = 4) -> list[str]:
-    """Every experiment's results from the exposures on the profiles, stored as
-    ``models/experiments/<id>/results.json`` (what ``GET /v1/experiments/{id}/results`` serves)."""
-    from audience.domain.experiments import Experiments
-    from audience.measure.results import results
-
+    """One scan of the profiles: every experiment's results from the exposures, stored as
+    ``models/experiments/<id>/results.json`` (what ``GET /v1/experiments/{id}/results`` serves)
+    with its page ``reports/experiments/<id>.html``, and every segment's KPIs
+    (``models/segment-kpis.json``, what ``GET /v1/segments/{id}`` serves)."""
     experiments = LiveDocument(store, Experiments).get(now).experiments
-    exposures: dict[str, list[Any]] = {e.id: [] for e in experiments}
+    exposures: dict[str, list[Exposure]] = {e.id: [] for e in experiments}
+    tallies: dict[str, Tally] = {}
+
+    def part(segment: int) -> tuple[list[dict[str, Exposure]], dict[str, Tally]]:
+        scanned = [p for p in profiles.scan(segment, scan_segments) if p.merged_into is None]
+        return [p.exposures for p in scanned], tally(scanned, now)
+
     with ThreadPoolExecutor(max_workers=scan_segments) as pool:
-        for part in pool.map(lambda s: [p.exposures for p in profiles.scan(s, scan_segments) if p.merged_into is None],
-                             range(scan_segments)):  # fmt: skip
-            for held in part:
-                for experiment_id, exposure in held.items():
+        for held, counted in pool.map(part, range(scan_segments)):
+            for experiment_exposures in held:
+                for experiment_id, exposure in experiment_exposures.items():
                     exposures.setdefault(experiment_id, []).append(exposure)
+            for segment, counts in counted.items():
+                tallies[segment] = tallies[segment] + counts if segment in tallies else counts
+    figures = kpis(tallies, now)
+    store.put_text(SEGMENT_KPIS, json.dumps(figures))
     for experiment in experiments:
-        store.put_text(f"{EXPERIMENT_RESULTS}{experiment.id}/results.json",
-                       json.dumps(results(experiment, exposures[experiment.id], now), default=str))  # fmt: skip
+        found = results(experiment, exposures[experiment.id], now)
+        store.put_text(f"{EXPERIMENT_RESULTS}{experiment.id}/results.json", json.dumps(found, default=str))
+        store.put_text(f"reports/experiments/{experiment.id}.html", render_experiment_report(found, figures))
     return [e.id for e in experiments]
 
 

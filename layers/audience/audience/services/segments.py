@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from audience.domain.errors import FieldError, InvalidInput, SegmentNotFound
 from audience.domain.segments import segment_id
 from audience.domain.triggers import TriggerRules
+from audience.measure.kpis import SegmentKpis, stored_kpis
 from audience.ports import SegmentMembers
 from audience.segmentation.spec import SegmentSpec
 
@@ -26,6 +27,11 @@ class SegmentInfo(BaseModel):
     definition: str
     size: int = Field(description="members who allow personalization (the membership index)")
     model_version: str | None = Field(alias="modelVersion", description="the model that defines it (none for tiers)")
+
+
+class SegmentDetail(SegmentInfo):
+    description: str | None = Field(description="what its members have in common and a suggested action (learned)")
+    kpis: SegmentKpis | None = Field(description="as the daily measure job last computed them (none before it ran)")
 
 
 class SegmentList(BaseModel):
@@ -64,6 +70,21 @@ def list_segments(spec: SegmentSpec | None, rules: TriggerRules, members: Segmen
                     model_version=version)
         for sid, (kind, name, text, version) in definitions(spec, rules).items()
     ])  # fmt: skip
+
+
+def detail(segment: str, spec: SegmentSpec | None, rules: TriggerRules, members: SegmentMembers,
+           kpis_text: str | None) -> SegmentDetail:  # fmt: skip
+    """A segment's definition, size, description and KPIs; 404 for one that is not defined now."""
+    found = definitions(spec, rules).get(segment)
+    if found is None:
+        raise SegmentNotFound(segment)
+    kind, name, text, version = found
+    description = None
+    if kind == "learned" and spec is not None and spec.clusters.descriptions:
+        description = spec.clusters.descriptions[spec.clusters.names.index(name)]
+    return SegmentDetail(segment_id=segment, kind=kind, name=name, definition=text, size=members.count(segment),  # type: ignore[arg-type]
+                         model_version=version, description=description,
+                         kpis=stored_kpis(kpis_text, segment))  # fmt: skip
 
 
 def page(

@@ -1,0 +1,100 @@
+"""Each segment's key figures, from its members' profiles (customers who refused analytics are
+not counted):
+
+- ``customers``: members;
+- ``conversion30d``: the share who ordered in the last 30 days;
+- ``revenuePerCustomer``: net revenue (orders less refunds, base currency) per member, lifetime;
+- ``averageOrderValue``: gross revenue over orders, lifetime;
+- ``retention90d``: of the members who were already buyers 90 days ago, the share who ordered in
+  the last 90 days (the usual period retention; ``retentionBase`` says how many it is of).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from audience.domain.profile import Profile
+
+SEGMENT_KPIS = "models/segment-kpis.json"  # written by the measure job, read by GET /v1/segments/{id}
+
+
+@dataclass
+class Tally:
+    """One segment's running sums; tallies of disjoint parts add up."""
+
+    customers: int = 0
+    converted30d: int = 0
+    revenue: Decimal = Decimal(0)
+    net_revenue: Decimal = Decimal(0)
+    orders: int = 0
+    retention_base: int = 0
+    retained: int = 0
+
+    def add(self, profile: Profile, now: datetime) -> None:
+        self.customers += 1
+        self.converted30d += profile.window(30, now)["orders"] > 0
+        self.revenue += profile.revenue
+        self.net_revenue += profile.revenue - profile.refunded
+        self.orders += profile.orders
+        if profile.first_order_at is not None and profile.first_order_at <= now - timedelta(days=90):
+            self.retention_base += 1
+            self.retained += profile.window(90, now)["orders"] > 0
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(*(getattr(self, f) + getattr(other, f) for f in self.__dataclass_fields__))
+
+    def to_json(self) -> dict[str, Any]:
+        n = self.customers
+        return {
+            "customers": n,
+            "conversion30d": self.converted30d / n if n else None,
+            "revenuePerCustomer": float(self.net_revenue) / n if n else None,
+            "averageOrderValue": float(self.revenue) / self.orders if self.orders else None,
+            "retention90d": self.retained / self.retention_base if self.retention_base else None,
+            "retentionBase": self.retention_base,
+        }
+
+
+def tally(profiles: Iterable[Profile], now: datetime) -> dict[str, Tally]:
+    """segment id -> the tally of its members among ``profiles`` (the live, countable ones)."""
+    found: dict[str, Tally] = {}
+    for profile in profiles:
+        if profile.merged_into is None and profile.allows("analytics"):
+            for segment in profile.segment_ids():
+                found.setdefault(segment, Tally()).add(profile, now)
+    return found
+
+
+class SegmentKpis(BaseModel):
+    """A segment's key figures (see the module's docstring for their definitions)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    as_of: AwareDatetime = Field(alias="asOf", description="when the measure job computed them")
+    customers: int
+    conversion30d: float | None = Field(description="share who ordered in the last 30 days")
+    revenue_per_customer: float | None = Field(alias="revenuePerCustomer", description="net revenue, lifetime")
+    average_order_value: float | None = Field(alias="averageOrderValue")
+    retention90d: float | None = Field(description="of those who were buyers 90 days ago, the share who ordered since")
+    retention_base: int = Field(alias="retentionBase")
+
+
+def stored_kpis(text: str | None, segment: str) -> SegmentKpis | None:
+    """``segment``'s KPIs from the stored document (None before the first measure or for a new segment)."""
+    if text is None:
+        return None
+    document = json.loads(text)
+    found = document["segments"].get(segment)
+    return SegmentKpis.model_validate({**found, "asOf": document["asOf"]}) if found else None
+
+
+def kpis(tallies: dict[str, Tally], now: datetime) -> dict[str, Any]:
+    """The stored document ``GET /v1/segments/{id}`` reads."""
+    return {"asOf": now.isoformat(), "segments": {s: t.to_json() for s, t in sorted(tallies.items())}}
