@@ -12,7 +12,7 @@ EMBEDDED := $(BIN)/python -m embedded --aws-port $(AWS_PORT) --api-port $(API_PO
 # `sam deploy --parameter-overrides` takes them, over samconfig.toml's (CONFIG_ENV picks its env).
 export PARAMETERS CONFIG_ENV
 
-.PHONY: fuzz security openapi help venv demo retrain bench source revoke-source sources test test-fast test-unit test-integration test-e2e lint local invoke build validate lock clean
+.PHONY: browser screenshots fuzz security openapi help venv demo retrain bench source revoke-source sources test test-fast test-unit test-integration test-e2e lint local invoke build validate lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -29,8 +29,9 @@ venv: $(BIN)/.installed
 demo: $(BIN)/.installed ## start the embedded stack, send sample events, print the profiles, stop
 	$(EMBEDDED) demo
 
-local: $(BIN)/.installed ## start the embedded stack and keep it up (Ctrl-C stops it); PARAMETERS="Key=Value ..."
-	$(EMBEDDED) local
+DEMO ?= 1
+local: $(BIN)/.installed ## start the embedded stack with the demo's data (DEMO=0: empty) and keep it up (Ctrl-C stops it); PARAMETERS="Key=Value ..."
+	$(EMBEDDED) local $(if $(filter 1,$(DEMO)),--demo-data)
 
 retrain: $(BIN)/.installed ## against `make local`: what the schedule sends; AS_OF=2010-12-10T00:00:00Z CALIBRATION_END=2010-09-09: a value backtest
 	@event=tests/events/retrain_scheduled.json; \
@@ -104,7 +105,16 @@ security: $(CHECKOV_VENV)/.installed ## checkov over template.yaml (each skipped
 # embedded stack on free ports). TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= auto
 
-test: $(BIN)/.installed security ## the whole suite: lint, types, checkov, unit, integration, end to end, template (cfn-lint)
+browser: ## Debian's chromium for the console's browser tests (installed with apt-get when missing)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$$CHROMIUM" ] || { \
+	  echo "installing Debian's chromium for tests/browser"; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium >/dev/null; }
+
+screenshots: $(BIN)/.installed browser ## the console's screenshots in docs/console/ (the browser tests, saving each page)
+	CONSOLE_SCREENSHOTS=1 $(BIN)/pytest tests/browser -q -p no:randomly
+
+test: $(BIN)/.installed security browser ## the whole suite: lint, types, checkov, unit, integration, end to end, template (cfn-lint)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -n $(TEST_WORKERS)

@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config-env", default=os.environ.get("CONFIG_ENV") or "default", help="samconfig.toml's env")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("local", help="start the stack and keep it up until Ctrl-C")
+    local = commands.add_parser("local", help="start the stack and keep it up until Ctrl-C")
+    local.add_argument("--demo-data", action="store_true", help="load the demo's customers, model and experiment")
     commands.add_parser("demo", help="start the stack, send sample events, print the profiles, stop")
     invoke = commands.add_parser("invoke", help="run one handler in-process with an event file")
     invoke.add_argument("function", help="logical id in template.yaml, e.g. IngestFunction")
@@ -72,6 +73,8 @@ def run_local(args: argparse.Namespace) -> int:
     with EmbeddedStack(aws_port=args.aws_port, api_port=args.api_port, endpoint=args.endpoint, log=sys.stdout,
                        parameters=parameters(args)) as stack:  # fmt: skip
         assert stack.api is not None
+        if args.demo_data:
+            demo.run(stack)
         print(_banner(stack), file=sys.stderr, flush=True)
         _wait_for_interrupt()
     print("embedded stack stopped", file=sys.stderr)
@@ -114,6 +117,7 @@ Audience Engine embedded stack is up (Ctrl-C stops it).
   AWS endpoint: {stack.endpoint}
                 (aws --endpoint-url {stack.endpoint} cloudformation describe-stacks --stack-name {stack.stack_name})
   API:          {stack.api.url}/v1
+  Console:      {stack.api.url}/console (enter the read API key {api_key})
 Stack outputs:
 {outputs}
 Template parameters: {" ".join(f"{k}={v}" for k, v in sorted(stack.parameters.items())) or "the defaults"}

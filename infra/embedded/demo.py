@@ -256,6 +256,10 @@ def run_experiment(stack: EmbeddedStack, customers: int = 300, seed: int = 5) ->
             line += (f"; lift {lift['absolute']:+.1%} (95% CI {lift['low']:+.1%} to {lift['high']:+.1%},"
                      f" p = {lift['p_value']:.3f})")  # fmt: skip
         print(line)
+    report = REPORTS / "experiment-demo-offer.html"
+    bucket = stack.outputs["DataBucketName"]
+    report.write_bytes(client("s3").get_object(Bucket=bucket, Key="reports/experiments/demo-offer.html")["Body"].read())
+    print(f"report: {report}")
 
 
 def wait_for_profiles(api: str, expected: Counter[str], timeout: float = 60) -> list[dict[str, Any]]:

@@ -81,6 +81,8 @@ def test_a_simulated_experiment_through_the_stack_finds_the_known_lift_and_a_ske
     document = {"holdout": 0, "experiments": [experiment("lift-check")]}
     assert upload_config(aws, embedded, document, "config/experiments.json")["accepted"]
 
+    status, listed = get(f"{api}/v1/experiments")
+    assert status == 200 and [(e["id"], e["status"]) for e in listed["experiments"]] == [("lift-check", "running")]
     variants, rng = expose(api, customers), random.Random(17)
     assert expose(api, customers[:50]) == {c: variants[c] for c in customers[:50]}  # the same variant again
     published = parse_document(Experiments, json.dumps(document)).experiments[0]

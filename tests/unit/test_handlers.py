@@ -218,3 +218,14 @@ def test_the_read_api_serves_the_value_model_and_each_buyers_predictions_with_th
     assert predictions["modelVersion"] == "v-test" and 0 < predictions["pAlive"] <= 1 and predictions["clv12m"] > 0
     assert set(predictions) >= {"expectedOrders90d", "expectedOrderValue", "churnRisk", "asOf", "churnDrivers"}
     assert all(d["effect"] > 0 for d in predictions["churnDrivers"])
+
+
+def test_the_console_function_serves_only_its_own_files_with_a_strict_content_security_policy() -> None:
+    console = handler_module("console", lambda: None)
+    page = console.handler({"pathParameters": None}, None)
+    assert page["statusCode"] == 200 and page["headers"]["Content-Type"].startswith("text/html")
+    assert "script-src 'self'" in page["headers"]["Content-Security-Policy"] and "x-api-key" not in page["body"]
+    script = console.handler({"pathParameters": {"file": "app.js"}}, None)
+    assert script["headers"]["Content-Type"].startswith("text/javascript") and "sessionStorage" in script["body"]
+    for name in ("..", "../app.py", ".hidden", "app.py", "missing.js"):
+        assert console.handler({"pathParameters": {"file": name}}, None)["statusCode"] == 404, name

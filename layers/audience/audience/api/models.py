@@ -6,11 +6,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.api_gateway import Response, Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from audience.api.edge import responses
-from audience.api.views import ExperimentResults, LearnedSegmentView, SegmentModelView, Stability, ValueModelView
+from audience.api.views import (
+    ExperimentList,
+    ExperimentResults,
+    ExperimentView,
+    LearnedSegmentView,
+    SegmentModelView,
+    Stability,
+    ValueModelView,
+)
 from audience.bootstrap import ProfilesApiDeps
 from audience.domain.errors import NotFound
 from audience.domain.segments import segment_id
@@ -49,6 +57,26 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         d = deps()
         spec = d.model.spec(datetime.now(UTC))
         return _segment_model(d, version, active=spec is not None and spec.version == version)
+
+    @routes.get(
+        "/v1/models/segments/<version>/report",
+        summary="A stored model's training report (HTML: segments, choosing k, drift, value)",
+        responses={**responses(400, 404, 503), 200: {"description": "the report", "content": {"text/html": {}}}},
+    )
+    def get_segment_model_report(version: Version) -> Response[str]:
+        page = deps().store.read_text(f"reports/models/{version}.html")
+        if page is None:
+            raise NotFound(f"no report for model {version}")
+        return Response(status_code=200, content_type="text/html; charset=utf-8", body=page)
+
+    @routes.get("/v1/experiments", summary="The experiments in force (config/experiments.json) and their status",
+                responses=responses(503))  # fmt: skip
+    def get_experiments() -> ExperimentList:
+        now = datetime.now(UTC)
+        document = deps().experiments.get(now)
+        shown = [ExperimentView(**e.model_dump(), status="running" if e.running(now) else
+                                "scheduled" if now < e.start else "ended") for e in document.experiments]  # fmt: skip
+        return ExperimentList(holdout=document.holdout, experiments=shown)
 
     @routes.get(
         "/v1/experiments/<experimentId>/results",

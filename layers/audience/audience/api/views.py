@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from audience.domain.experiments import Experiment
 from audience.domain.predictions import Driver, Predictions
 from audience.domain.privacy import AuditEntry
 from audience.domain.segments import SegmentChange, Segments, Tier
@@ -226,3 +227,14 @@ class ExperimentResults(View):
     )
     variants: dict[str, dict[str, Any]]
     segments: dict[str, dict[str, dict[str, Any]]] = Field(description="the same table per segment at first exposure")
+
+
+class ExperimentView(Experiment):
+    status: Literal["scheduled", "running", "ended"]
+
+
+class ExperimentList(View):
+    """``GET /v1/experiments``: the experiments document in force, each with its status now."""
+
+    holdout: float = Field(description="the share of customers who never get personalized content")
+    experiments: list[ExperimentView]

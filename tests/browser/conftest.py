@@ -1,0 +1,70 @@
+"""Browser tier: the console in headless Chromium (Debian's ``chromium``, driven by Playwright)
+against its own embedded stack loaded with the demo's data (customers, a model, an experiment)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from embedded import demo
+from embedded.stack import LOCAL_API_KEY, EmbeddedStack
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = Path(__file__).parents[2] / "docs" / "console"  # written with CONSOLE_SCREENSHOTS=1
+
+
+@pytest.fixture(scope="package")
+def console() -> Iterator[str]:
+    """The console's URL on a stack holding the demo's data."""
+    with EmbeddedStack(aws_port=0, api_port=0, log=io.StringIO()) as stack:
+        assert stack.api is not None
+        with contextlib.redirect_stdout(io.StringIO()):
+            demo.run(stack)
+        yield f"{stack.api.url}/console"
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[object]:
+    if CHROMIUM is None:
+        pytest.fail("needs Chromium: `make browser` installs Debian's chromium (or set CHROMIUM=/path/to/chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+class Console:
+    """A signed-in tab that records every console error and uncaught exception."""
+
+    def __init__(self, page: object, url: str) -> None:
+        self.page, self.url, self.errors = page, url, []  # type: ignore[var-annotated]
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
+        page.on("pageerror", lambda e: self.errors.append(str(e)))  # type: ignore[attr-defined]
+
+    def sign_in(self, key: str = LOCAL_API_KEY) -> None:
+        page = self.page
+        page.goto(self.url)  # type: ignore[attr-defined]
+        page.get_by_label("API key").fill(key)  # type: ignore[attr-defined]
+        page.get_by_role("button", name="Open the console").click()  # type: ignore[attr-defined]
+
+    def screenshot(self, name: str) -> None:
+        if os.environ.get("CONSOLE_SCREENSHOTS") == "1":
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def tab(browser: object, console: str) -> Iterator[Console]:
+    context = browser.new_context(viewport={"width": 1366, "height": 800}, accept_downloads=True)  # type: ignore[attr-defined]
+    shown = Console(context.new_page(), console)
+    yield shown
+    context.close()
+    assert shown.errors == [], shown.errors  # no page may log an error
