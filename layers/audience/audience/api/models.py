@@ -61,7 +61,10 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
     @routes.get(
         "/v1/models/segments/<version>/report",
         summary="A stored model's training report (HTML: segments, choosing k, drift, value)",
-        responses={**responses(400, 404, 503), 200: {"description": "the report", "content": {"text/html": {}}}},
+        responses={
+            **responses(400, 404, 503),
+            200: {"description": "the report", "content": {"text/html": {"schema": {"type": "string"}}}},
+        },
     )
     def get_segment_model_report(version: Version) -> Response[str]:
         page = deps().store.read_text(f"reports/models/{version}.html")
