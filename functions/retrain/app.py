@@ -4,7 +4,9 @@ or make a named version active (a rollback).
 Events: ``{}`` or an EventBridge scheduled event retrains (in this invocation, or fanned out over
 ``FAN_OUT_SEGMENTS`` scan segments, or ``{"action": "retrain", "segments": N}``);
 ``{"action": "rescore"}`` rescores; ``{"action": "activate", "version": "<version>", "reason":
-"..."}`` activates. SQS work items carry the fanned-out steps (features, train, assign).
+"..."}`` activates; ``{"action": "measure"}`` computes the experiments' results and the
+segments' KPIs (fanned out like the retrain). SQS work items carry the fanned-out steps
+(features, train, assign; tally).
 (No ``from __future__ import annotations``: pydantic resolves the work record's types here.)
 """
 
@@ -48,10 +50,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 def _step(record: WorkRecord) -> None:
-    """One fanned-out step of a retraining run."""
+    """One fanned-out step of a retraining or measure run."""
     done = deps().step(record.body, datetime.now(UTC))
     if isinstance(done, RetrainOutcome):
         logger.info("retrained", extra={"version": done.version, "promoted": done.promoted, "reason": done.reason})
         count(metrics, ModelPromoted=int(done.promoted))
     elif isinstance(done, int):
         count(metrics, CustomersMoved=done)
+    elif isinstance(done, list):
+        logger.info("measured", extra={"experiments": done})

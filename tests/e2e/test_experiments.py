@@ -3,8 +3,9 @@ customers ask for their personalization over HTTP (the first answer records thei
 those shown the offer order more often (30% against 20%, simulated with a fixed seed), THEN the
 measure job's results (``GET /v1/experiments/{id}/results``) find the lift, its interval covers
 the truth, and the sample ratio is fine; a second experiment whose offer arm loses 40% of its
-exposures is flagged as a sample-ratio mismatch; each segment's KPIs are served by
-``GET /v1/segments/{id}`` as the same job stored them, and each experiment has its HTML report."""
+exposures is flagged as a sample-ratio mismatch (measured fanned out over the work queue); each
+segment's KPIs are served by ``GET /v1/segments/{id}`` as the same job stored them, and each
+experiment has its HTML report."""
 
 from __future__ import annotations
 
@@ -56,18 +57,22 @@ def expose(api: str, customers: list[str]) -> dict[str, str]:
     return variants
 
 
-def measured(aws: boto3.session.Session, embedded: EmbeddedStack, api: str, experiment_id: str,
-             converted: int) -> dict[str, Any]:  # fmt: skip
-    """Run the measure job until the stream has folded every simulated order into the exposures."""
+def measured(embedded: EmbeddedStack, api: str, experiment_id: str, exposed: int, converted: int,
+             segments: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run the measure job (``segments``: fanned out through the work queue) until its results
+    count every exposure and every simulated order the stream has folded in."""
     assert embedded.runtime is not None
-    deadline = time.monotonic() + 60
-    while True:
-        embedded.runtime.invoke("RetrainFunction", {"action": "measure"})
+    deadline, found = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
+        embedded.runtime.invoke(
+            "RetrainFunction", {"action": "measure", **({"segments": segments} if segments else {})}
+        )
+        time.sleep(0.5 if segments is None else 2)  # (fanned out: the work queue's poller runs the parts)
         status, found = get(f"{api}/v1/experiments/{experiment_id}/results")
-        assert status == 200, found
-        if sum(row["converted"] for row in found["variants"].values()) >= converted or time.monotonic() > deadline:
-            return found  # type: ignore[no-any-return]
-        time.sleep(1)
+        if status == 200 and sum(found["sampleRatio"]["counts"].values()) == exposed and \
+                sum(row["converted"] for row in found["variants"].values()) >= converted:  # fmt: skip
+            break
+    return found  # type: ignore[return-value]
 
 
 @pytest.mark.usefixtures("no_experiments_afterwards")
@@ -92,7 +97,7 @@ def test_a_simulated_experiment_through_the_stack_finds_the_known_lift_and_a_ske
     for start in range(0, len(orders), 100):
         assert post(f"{api}/v1/events", {"batch": orders[start : start + 100]})[0] == 202
 
-    found = measured(aws, embedded, api, "lift-check", len(buyers))
+    found = measured(embedded, api, "lift-check", CUSTOMERS, len(buyers))
     offer, lift = found["variants"]["offer"], found["variants"]["offer"]["conversionLift"]
     print(f"lift-check: {found['sampleRatio']['counts']}, conversion {found['variants']['control']['conversion']:.3f}"
           f" vs {offer['conversion']:.3f}, lift {lift['absolute']:+.3f} [{lift['low']:+.3f}, {lift['high']:+.3f}],"
@@ -106,8 +111,8 @@ def test_a_simulated_experiment_through_the_stack_finds_the_known_lift_and_a_ske
     skewed = {"holdout": 0, "experiments": [experiment("skew-check")]}
     assert upload_config(aws, embedded, skewed, "config/experiments.json")["accepted"]
     check = parse_document(Experiments, json.dumps(skewed)).experiments[0]
-    expose(api, [c for i, c in enumerate(customers) if check.variant(c).id == "control" or i % 10 < 6])
-    flagged = measured(aws, embedded, api, "skew-check", 0)["sampleRatio"]
+    shown = expose(api, [c for i, c in enumerate(customers) if check.variant(c).id == "control" or i % 10 < 6])
+    flagged = measured(embedded, api, "skew-check", len(shown), 0, segments=3)["sampleRatio"]  # fanned out
     assert flagged["mismatch"] and flagged["pValue"] < 0.001, flagged
 
     s3, bucket = aws.client("s3"), embedded.outputs["DataBucketName"]

@@ -89,8 +89,9 @@ def test_a_simulated_experiment_through_the_services_finds_the_known_lift_and_an
     from audience.domain.money import Currencies
     from audience.domain.personalization import Content, ContentMapping
     from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold
+    from audience.domain.segments import Segments
     from audience.services.experiments import personalize
-    from audience.services.models import measure
+    from audience.services.measure import measure
     from tests.unit.fakes import MemoryBucket, MemoryProfiles
 
     experiments = json.loads(json.dumps(DOCUMENT))
@@ -133,6 +134,23 @@ def test_a_simulated_experiment_through_the_services_finds_the_known_lift_and_an
     assert json.loads(bucket.objects["models/experiments/a-a/results.json"])["variants"]["control"]["exposed"] == 0
     assert b"conversion lift [95% CI]" in bucket.objects["reports/experiments/spring-offer.html"]
     assert json.loads(bucket.objects["models/segment-kpis.json"])["segments"] == {}  # nobody placed in this test
+
+    # fanned out over the work queue (as the retrain function does at scale): the same results
+    from audience.services.measure import start_fan_out, tally_part
+    from tests.unit.fakes import MemoryQueue
+
+    single = {k: v for k, v in bucket.objects.items() if k.startswith(("models/", "reports/"))}
+    profiles.items["c0"] = profiles.items["c0"].model_copy(update={"segments": Segments(
+        segment=0, name="Champions", rfm="Champions", model_version="v1", assigned_at=NOW)})  # fmt: skip
+    single_kpis = measure(profiles, bucket, NOW + timedelta(days=20), scan_segments=1) and dict(bucket.objects)
+    queue = MemoryQueue()
+    start_fan_out(queue, "run-1", 3)
+    done = [tally_part("run-1", int(i["segment"]), 3, profiles, bucket, NOW + timedelta(days=20))  # type: ignore[call-overload]
+            for i in queue.items]  # fmt: skip
+    assert done[:2] == [None, None] and done[2] == ["spring-offer", "a-a"]  # the last part publishes
+    for key in (*single, "models/segment-kpis.json"):
+        assert bucket.objects[key] == single_kpis[key], key
+    assert json.loads(bucket.objects["models/segment-kpis.json"])["segments"]["learned:champions"]["customers"] == 1
 
 
 def test_the_same_customer_keeps_their_variant_after_an_identity_merge() -> None:

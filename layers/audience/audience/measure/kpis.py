@@ -50,6 +50,17 @@ class Tally:
     def __add__(self, other: Tally) -> Tally:
         return Tally(*(getattr(self, f) + getattr(other, f) for f in self.__dataclass_fields__))
 
+    def dump(self) -> dict[str, str]:
+        """The running sums, exactly (a fanned-out part's, for the worker that adds them up)."""
+        return {name: str(value) for name, value in self.__dict__.items()}
+
+    @classmethod
+    def load(cls, sums: dict[str, str]) -> Tally:
+        return cls(customers=int(sums["customers"]), converted30d=int(sums["converted30d"]),
+                   revenue=Decimal(sums["revenue"]), net_revenue=Decimal(sums["net_revenue"]),
+                   orders=int(sums["orders"]), retention_base=int(sums["retention_base"]),
+                   retained=int(sums["retained"]))  # fmt: skip
+
     def to_json(self) -> dict[str, Any]:
         n = self.customers
         return {

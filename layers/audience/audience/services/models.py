@@ -11,7 +11,6 @@ those whose segment, tier or predictions changed.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -25,13 +24,9 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from audience.domain.experiments import Experiments
-from audience.domain.profile import Exposure, Profile, Touch
+from audience.domain.profile import Profile, Touch
 from audience.domain.segments import Segments
 from audience.domain.triggers import TriggerRules
-from audience.measure.kpis import SEGMENT_KPIS, Tally, kpis, tally
-from audience.measure.report import render_experiment_report
-from audience.measure.results import results
 from audience.ports import ModelRegistry, ObjectStore, ProfileRepository, WorkQueue
 from audience.segmentation.assign import Tiers, placement, reassigned, score
 from audience.segmentation.drift import Drift, PromotionPolicy, compare, decide, kept_names, population_stability
@@ -48,7 +43,7 @@ from audience.segmentation.training import (
     silhouette,
     train,
 )
-from audience.services import recommendations
+from audience.services import measure, recommendations
 from audience.services.documents import LiveDocument
 from audience.services.scoring import LiveValue
 from audience.services.unit_of_work import KeptConflicting, until_unchanged
@@ -58,7 +53,6 @@ from audience.value.spec import OrderHistory, ValueSpec
 logger = logging.getLogger(__name__)
 
 DEFAULT_TRAINING = TrainingConfig()
-EXPERIMENT_RESULTS = "models/experiments/"
 READ_CHUNK = 10_000  # profiles held at once while their features are taken
 WRITERS = 8  # batches of moves written at once
 MOVE_BATCH = 100  # BatchGetItem's limit
@@ -452,15 +446,17 @@ class ActivateRequest(BaseModel):
 
 
 class MeasureRequest(BaseModel):
-    """Compute every experiment's results from the profiles (daily, and on demand)."""
+    """Every experiment's results and every segment's KPIs from the profiles (daily, and on
+    demand; ``segments``: fan out)."""
 
     action: Literal["measure"]
+    segments: int | None = Field(default=None, ge=1, le=1000, description="fan out over this many scan segments")
 
 
 class WorkItem(BaseModel):
     """One fanned-out step of a retraining run, as the work queue carries it."""
 
-    action: Literal["features", "train", "assign"]
+    action: Literal["features", "train", "assign", "tally"]
     run: str
     segment: int = 0
     segments: int = 1
@@ -469,35 +465,6 @@ class WorkItem(BaseModel):
 Requests = RetrainRequest | RescoreRequest | ActivateRequest | MeasureRequest
 Request = Annotated[Requests, Field(discriminator="action")]
 REQUEST: TypeAdapter[Requests] = TypeAdapter(Request)
-
-
-def measure(profiles: ProfileRepository, store: ObjectStore, now: datetime, scan_segments: int = 4) -> list[str]:
-    """One scan of the profiles: every experiment's results from the exposures, stored as
-    ``models/experiments/<id>/results.json`` (what ``GET /v1/experiments/{id}/results`` serves)
-    with its page ``reports/experiments/<id>.html``, and every segment's KPIs
-    (``models/segment-kpis.json``, what ``GET /v1/segments/{id}`` serves)."""
-    experiments = LiveDocument(store, Experiments).get(now).experiments
-    exposures: dict[str, list[Exposure]] = {e.id: [] for e in experiments}
-    tallies: dict[str, Tally] = {}
-
-    def part(segment: int) -> tuple[list[dict[str, Exposure]], dict[str, Tally]]:
-        scanned = [p for p in profiles.scan(segment, scan_segments) if p.merged_into is None]
-        return [p.exposures for p in scanned], tally(scanned, now)
-
-    with ThreadPoolExecutor(max_workers=scan_segments) as pool:
-        for held, counted in pool.map(part, range(scan_segments)):
-            for experiment_exposures in held:
-                for experiment_id, exposure in experiment_exposures.items():
-                    exposures.setdefault(experiment_id, []).append(exposure)
-            for segment, counts in counted.items():
-                tallies[segment] = tallies[segment] + counts if segment in tallies else counts
-    figures = kpis(tallies, now)
-    store.put_text(SEGMENT_KPIS, json.dumps(figures))
-    for experiment in experiments:
-        found = results(experiment, exposures[experiment.id], now)
-        store.put_text(f"{EXPERIMENT_RESULTS}{experiment.id}/results.json", json.dumps(found, default=str))
-        store.put_text(f"reports/experiments/{experiment.id}.html", render_experiment_report(found, figures))
-    return [e.id for e in experiments]
 
 
 def parse_request(event: Mapping[str, Any]) -> Requests:
@@ -522,7 +489,10 @@ class Retraining:
     def handle(self, request: Requests, now: datetime) -> dict[str, Any]:
         """Do what ``request`` asks; the answer is what the invocation returns."""
         if isinstance(request, MeasureRequest):
-            return {"experiments": measure(self.profiles, self.store, now, self.scan_segments)}
+            fan_out = request.segments or self.fan_out_segments
+            if fan_out:
+                return {"run": measure.start_fan_out(self.work, new_version(now), fan_out), "segments": fan_out}
+            return {"experiments": measure.measure(self.profiles, self.store, now, self.scan_segments)}
         if isinstance(request, RescoreRequest):
             return {"moved": rescore(self.profiles, self.store, self.registry, now, scan_segments=self.scan_segments)}
         if isinstance(request, ActivateRequest):
@@ -539,8 +509,11 @@ class Retraining:
         result["metrics"] = {k: v for k, v in outcome.metrics.items() if k not in ("candidates", "training_bins")}
         return result
 
-    def step(self, item: WorkItem, now: datetime) -> RetrainOutcome | int | None:
-        """One fanned-out step: features (None), train (the outcome once trained), assign (customers moved)."""
+    def step(self, item: WorkItem, now: datetime) -> RetrainOutcome | int | list[str] | None:
+        """One fanned-out step: features (None), train (the outcome once trained), assign (customers
+        moved), tally (the experiments measured, by the worker that published)."""
+        if item.action == "tally":
+            return measure.tally_part(item.run, item.segment, item.segments, self.profiles, self.store, now)
         if item.action == "features":
             collect_features(item.run, item.segment, item.segments, self.profiles, self.store, self.work, now)
             return None
