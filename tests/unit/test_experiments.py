@@ -275,3 +275,30 @@ def test_a_a_experiments_through_the_real_assignment_and_results_reject_at_about
         flagged += found["sampleRatio"]["mismatch"]
     assert 0.03 <= significant / rounds <= 0.07, significant / rounds  # binomial error of 1,000 rounds: 0.007
     assert flagged <= 5  # the chi-square's own false alarms: 0.1% of rounds
+
+
+def test_an_order_in_the_window_counts_once_and_a_corrected_amount_replaces_its_revenue() -> None:
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from audience.domain.events import parse_request
+    from audience.domain.money import Currencies
+    from audience.domain.profile import Exposure, PositionedMessage, Profile, StreamPosition, fold
+
+    currencies = Currencies("USD", {})
+    profile = Profile(customer_id="c", exposures={"x": Exposure("offer", None, NOW, NOW + timedelta(days=14))})
+
+    def send(profile: Profile, n: int, order: str, total: str, days: int) -> Profile:
+        at = NOW + timedelta(days=days)
+        message = parse_request({"type": "track", "event": "Order Completed", "userId": "c", "messageId": f"m{n}",
+                                 "properties": {"order_id": order, "total": total}, "timestamp": at.isoformat()},
+                                at, currencies)[0]  # fmt: skip
+        return fold(profile, [PositionedMessage(message, StreamPosition("", "c", n))], currencies, at)[0]
+
+    profile = send(profile, 1, "o1", "40", 2)
+    profile = send(profile, 2, "o1", "40", 2)  # a retry: nothing
+    assert profile.exposures["x"][4:] == (1, Decimal(40))
+    profile = send(profile, 3, "o1", "55", 2)  # a corrected export: the amount only
+    assert profile.exposures["x"][4:] == (1, Decimal(55)) and profile.revenue == Decimal(55)
+    profile = send(profile, 4, "o2", "10", 20)  # after the window: not an outcome
+    assert profile.exposures["x"][4:] == (1, Decimal(55)) and profile.orders == 2

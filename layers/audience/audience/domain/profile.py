@@ -505,11 +505,13 @@ def _book(
     profile.first_order_at = _earliest(profile.first_order_at, at)
     profile.last_order_at = _latest(profile.last_order_at, at)
     _add_day(profile, at.date(), 1, amount)
+    for experiment, exposure in profile.exposures.items():
+        if exposure.at <= at < exposure.until:  # an outcome of the experiment (the ledger counts it once)
+            profile.exposures[experiment] = exposure._replace(  # a correction changes the amount only
+                orders=exposure.orders + (previous is None),
+                revenue=exposure.revenue + amount - (previous.amount if previous else 0),
+            )
     if previous is None:
-        for experiment, exposure in profile.exposures.items():
-            if exposure.at <= at < exposure.until:  # an outcome of the experiment (the ledger counts it once)
-                profile.exposures[experiment] = exposure._replace(orders=exposure.orders + 1,
-                                                                  revenue=exposure.revenue + amount)  # fmt: skip
         for product in order.products:
             if product.product_id:
                 _touch(profile, product.product_id, Touch(1, 0, 0, at))
