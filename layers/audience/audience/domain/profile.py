@@ -124,6 +124,7 @@ class Exposure(NamedTuple):
     until: datetime  # the end of the metric window
     orders: int = 0
     revenue: Money = Decimal(0)
+    before: Money = Decimal(0)  # net revenue before the first exposure: CUPED's covariate
 
 
 PURPOSES = ("analytics", "personalization", "marketing")
@@ -200,7 +201,8 @@ class Profile(BaseModel):
         """This profile with its first exposure to ``experiment`` recorded; None when it was already."""
         if experiment in self.exposures:
             return None
-        first = Exposure(variant, self.segments.name if self.segments else None, now, now + window)
+        first = Exposure(variant, self.segments.name if self.segments else None, now, now + window,
+                         before=self.revenue - self.refunded)  # fmt: skip
         return self.model_copy(update={"exposures": {**self.exposures, experiment: first}})
 
     def placed(self, segments: Segments, reason: str) -> Profile:

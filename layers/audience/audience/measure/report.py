@@ -42,14 +42,15 @@ def _money(value: float | None) -> str:
 def _variant_table(variants: dict[str, dict[str, Any]]) -> str:
     rows = []
     for name, row in variants.items():
-        lift, rev = row.get("conversionLift"), row.get("revenueLift")
+        lift, rev, cuped = row.get("conversionLift"), row.get("revenueLift"), row.get("revenueLiftCuped")
         rows.append([
             name, row["exposed"], row["converted"], _pct(row["conversion"]), _money(row["revenuePerCustomer"]),
             _money(row["averageOrderValue"]),
             _lift(lift, "+.1%"), _lift(rev, "+,.2f"),
+            f"{_lift(cuped, '+,.2f')} (variance -{cuped['varianceReduction']:.0%})" if cuped else "",
         ])  # fmt: skip
     header = ["variant", "exposed", "converted", "conversion", "revenue / customer", "AOV",
-              "conversion lift [95% CI]", "revenue / customer lift [95% CI]"]  # fmt: skip
+              "conversion lift [95% CI]", "revenue / customer lift [95% CI]", "the same, CUPED [95% CI]"]  # fmt: skip
     return table_html(header, rows)
 
 

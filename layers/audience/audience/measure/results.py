@@ -13,6 +13,7 @@ from audience.domain.experiments import Experiment
 from audience.domain.profile import Exposure
 from audience.measure.statistics import (
     conversion_lift,
+    cuped_revenue_lift,
     mean_interval,
     rate_interval,
     revenue_lift,
@@ -58,5 +59,8 @@ def _compare(by_variant: dict[str, list[Exposure]], ids: list[str], control: str
             base_converted = sum(e.orders > 0 for e in base)
             row["conversionLift"] = conversion_lift(base_converted, len(base), converted, n).to_json()
             row["revenueLift"] = revenue_lift([float(e.revenue) for e in base], revenue).to_json()
+            cuped, reduction = cuped_revenue_lift([float(e.revenue) for e in base], [float(e.before) for e in base],
+                                                  revenue, [float(e.before) for e in group])  # fmt: skip
+            row["revenueLiftCuped"] = {**cuped.to_json(), "varianceReduction": reduction}
         table[variant] = row
     return table

@@ -40,16 +40,16 @@ class Part:
 
     def to_json(self) -> str:
         return json.dumps({
-            "exposures": {e: [[x.variant, x.segment, x.at.isoformat(), x.until.isoformat(), x.orders, str(x.revenue)]
-                              for x in held] for e, held in self.exposures.items()},
+            "exposures": {e: [[x.variant, x.segment, x.at.isoformat(), x.until.isoformat(), x.orders, str(x.revenue),
+                               str(x.before)] for x in held] for e, held in self.exposures.items()},
             "tallies": {s: t.dump() for s, t in self.tallies.items()},
         })  # fmt: skip
 
     @classmethod
     def from_json(cls, text: str) -> Part:
         raw: dict[str, Any] = json.loads(text)
-        exposures = {e: [Exposure(v, s, datetime.fromisoformat(a), datetime.fromisoformat(u), o, Decimal(r))
-                         for v, s, a, u, o, r in held] for e, held in raw["exposures"].items()}  # fmt: skip
+        exposures = {e: [Exposure(v, s, datetime.fromisoformat(a), datetime.fromisoformat(u), o, Decimal(r), Decimal(b))
+                         for v, s, a, u, o, r, b in held] for e, held in raw["exposures"].items()}  # fmt: skip
         tallies = {s: Tally.load(t) for s, t in raw["tallies"].items()}
         return cls(exposures, tallies)
 
