@@ -84,3 +84,14 @@ def test_a_segment_shows_its_definition_description_and_the_kpis_the_measure_job
     assert tier.kpis is None and tier.description is None  # before the first measure
     with pytest.raises(SegmentNotFound):
         detail("learned:nobody", spec, RULES, MemoryMembers({}), stored)
+
+
+def test_the_listing_carries_each_segments_kpis_from_one_stored_document() -> None:
+    import json
+
+    figures = {"customers": 4, "conversion30d": 0.25, "revenuePerCustomer": 10.0, "averageOrderValue": 20.0,
+               "retention90d": 0.5, "retentionBase": 2}  # fmt: skip
+    stored = json.dumps({"asOf": "2026-12-03T00:00:00+00:00", "segments": {"tier:high-value": figures}})
+    listed = {s.segment_id: s for s in list_segments(None, RULES, MemoryMembers({}), stored).segments}
+    assert listed["tier:high-value"].kpis is not None and listed["tier:high-value"].kpis.customers == 4
+    assert listed["tier:win-back"].kpis is None

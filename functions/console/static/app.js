@@ -155,15 +155,21 @@ async function segmentsPage() {
   for (const [kind, title] of Object.entries(kinds)) {
     const rows = listed.segments.filter((seg) => seg.kind === kind);
     if (!rows.length) continue;
+    // shares from the measure job's KPIs (every member now); else the model's training figures
+    const revenueOf = (seg) => (seg.kpis ? seg.kpis.customers * (seg.kpis.revenuePerCustomer || 0) : 0);
+    const customers = rows.reduce((sum, seg) => sum + (seg.kpis ? seg.kpis.customers : 0), 0);
+    const revenue = rows.reduce((sum, seg) => sum + revenueOf(seg), 0);
     view.push(h("h3", {}, title), table(
-      ["segment", "members", "share of customers", "share of revenue", "change since previous model", "definition"],
+      ["segment", "members", "customers", "share of customers", "share of revenue", "change since previous model", "definition"],
       rows.map((seg) => {
         const m = learned.get(seg.segmentId);
         const delta = change.get(seg.segmentId);
-        return [h("a", { href: `#/segment/${enc(seg.segmentId)}` }, seg.name), num(seg.size),
-          m ? pct(m.share) : "–", m && m.revenueShare !== null ? pct(m.revenueShare) : "–",
+        const customerShare = seg.kpis && customers ? pct(seg.kpis.customers / customers) : m ? pct(m.share) : "–";
+        const revenueShare = seg.kpis && revenue ? pct(revenueOf(seg) / revenue) : m && m.revenueShare !== null ? pct(m.revenueShare) : "–";
+        return [h("a", { href: `#/segment/${enc(seg.segmentId)}` }, seg.name), num(seg.size), seg.kpis ? num(seg.kpis.customers) : "–",
+          customerShare, revenueShare,
           delta === undefined ? "–" : signed(delta * 100, (v) => `${v.toFixed(1)} pts`), m ? m.description : seg.definition];
-      })));
+      }), "Members: customers who allow personalization (the API's member list). Customers and shares: every member, as the daily measure job last counted them (net revenue, lifetime)."));
     if (kind === "learned" && model) {
       view.push(barChart("Customers per learned segment (training population)",
         model.segments.map((seg) => [seg.name, seg.size])));

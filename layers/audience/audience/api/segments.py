@@ -24,11 +24,11 @@ SegmentId = Annotated[
 def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
     routes = Router()  # type: ignore[no-untyped-call]
 
-    @routes.get("/v1/segments", summary="Every segment with its definition, size and model version",
+    @routes.get("/v1/segments", summary="Every segment with its definition, size, model version and KPIs",
                 responses=responses(503))  # fmt: skip
     def get_segments() -> SegmentList:
         d, now = deps(), datetime.now(UTC)
-        return list_segments(d.model.spec(now), d.rules.get(now), d.profiles)
+        return list_segments(d.model.spec(now), d.rules.get(now), d.profiles, d.store.read_text(SEGMENT_KPIS))
 
     @routes.get("/v1/segments/<segmentId>", summary="A segment: definition, size, description and KPIs",
                 responses=responses(400, 404, 503))  # fmt: skip

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -101,9 +102,14 @@ def stored_kpis(text: str | None, segment: str) -> SegmentKpis | None:
     """``segment``'s KPIs from the stored document (None before the first measure or for a new segment)."""
     if text is None:
         return None
-    document = json.loads(text)
+    document = _parsed(text)
     found = document["segments"].get(segment)
     return SegmentKpis.model_validate({**found, "asOf": document["asOf"]}) if found else None
+
+
+@lru_cache(maxsize=2)
+def _parsed(text: str) -> dict[str, Any]:  # (one parse for a whole listing)
+    return json.loads(text)  # type: ignore[no-any-return]
 
 
 def kpis(tallies: dict[str, Tally], now: datetime) -> dict[str, Any]:

@@ -27,11 +27,13 @@ class SegmentInfo(BaseModel):
     definition: str
     size: int = Field(description="members who allow personalization (the membership index)")
     model_version: str | None = Field(alias="modelVersion", description="the model that defines it (none for tiers)")
+    kpis: SegmentKpis | None = Field(
+        default=None, description="as the daily measure job last computed them (none before it ran)"
+    )
 
 
 class SegmentDetail(SegmentInfo):
     description: str | None = Field(description="what its members have in common and a suggested action (learned)")
-    kpis: SegmentKpis | None = Field(description="as the daily measure job last computed them (none before it ran)")
 
 
 class SegmentList(BaseModel):
@@ -64,10 +66,12 @@ def definitions(spec: SegmentSpec | None, rules: TriggerRules) -> dict[str, tupl
     return found
 
 
-def list_segments(spec: SegmentSpec | None, rules: TriggerRules, members: SegmentMembers) -> SegmentList:
+def list_segments(
+    spec: SegmentSpec | None, rules: TriggerRules, members: SegmentMembers, kpis_text: str | None = None
+) -> SegmentList:
     return SegmentList(segments=[
         SegmentInfo(segment_id=sid, kind=kind, name=name, definition=text, size=members.count(sid),  # type: ignore[arg-type]
-                    model_version=version)
+                    model_version=version, kpis=stored_kpis(kpis_text, sid))
         for sid, (kind, name, text, version) in definitions(spec, rules).items()
     ])  # fmt: skip
 
