@@ -16,6 +16,7 @@ from embedded import demo
 from embedded.stack import LOCAL_API_KEY, EmbeddedStack
 
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+TIMEOUT_MS = 30_000  # a page waits on the embedded stack, slow while the other tiers load the machine
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "console"  # written with CONSOLE_SCREENSHOTS=1
 
 
@@ -33,7 +34,9 @@ def console() -> Iterator[str]:
 def browser() -> Iterator[object]:
     if CHROMIUM is None:
         pytest.fail("needs Chromium: `make browser` installs Debian's chromium (or set CHROMIUM=/path/to/chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -64,6 +67,7 @@ class Console:
 @pytest.fixture
 def tab(browser: object, console: str) -> Iterator[Console]:
     context = browser.new_context(viewport={"width": 1366, "height": 800}, accept_downloads=True)  # type: ignore[attr-defined]
+    context.set_default_timeout(TIMEOUT_MS)
     shown = Console(context.new_page(), console)
     yield shown
     context.close()

@@ -52,12 +52,16 @@ def test_online_retail_ii_imports_reconciles_a_re_upload_changes_nothing_and_ret
     print(f"retrained {retrained['customers']:,} customers through the local stack in {seconds:.0f} s")
     metrics = retrained["metrics"]
     assert retrained["customers"] >= 4_381 and 4 <= metrics["k"] <= 8 and retrained["promoted"], retrained["reason"]
-    unplaced = sum(p.segments is None for p in profiles.values())  # another test's model may have placed some
-    assert retrained["moved"] >= unplaced
+    # Every customer ends up placed by the new model. (``moved`` counts the writes the retrain saw
+    # succeed: under load a put that timed out on the client but landed is retried, finds the
+    # customer already placed and counts nothing, so the end state is what is checked.)
     table = profiles_table(aws, embedded)
-    assert all(table[k].segments is not None for k in profiles)
+    unplaced = {k for k, p in profiles.items() if p.segments is None}  # (another test's model may have placed some)
+    stale = {k: table[k].segments for k in profiles if table[k].segments is None
+             or (k in unplaced and table[k].segments.model_version != retrained["version"])}  # type: ignore[union-attr]  # fmt: skip
+    assert not stale, stale
+    assert 0.99 * len(unplaced) <= retrained["moved"] <= len(profiles)
     placed = table["12347"]
     assert placed.segments is not None
-    assert placed.segments.model_version == retrained["version"] or profiles["12347"].segments is not None
     told = get(f"{api}/v1/customers/12347/explain")[1]
     assert told["segment"] == told["storedSegment"] == placed.segments.name
