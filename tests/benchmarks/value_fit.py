@@ -34,7 +34,8 @@ print(json.dumps({"seconds": time.perf_counter() - started, **fitter.params_.to_
 
 
 def simulate(customers: int, seed: int = 1) -> dict[str, np.ndarray]:
-    """BG/NBD histories over 1-52 weeks, and Gamma-Gamma spends, from the parameters above."""
+    """BG/NBD histories over 1-52 weeks (in weeks, to the day), and Gamma-Gamma spends (to the
+    cent), from the parameters above."""
     rng = np.random.default_rng(seed)
     rate = rng.gamma(TRUTH["r"], 1 / TRUTH["alpha"], customers)
     drop = rng.beta(TRUTH["a"], TRUTH["b"], customers)
@@ -49,7 +50,8 @@ def simulate(customers: int, seed: int = 1) -> dict[str, np.ndarray]:
         active = bought & (rng.random(customers) >= drop)  # after each purchase, drop out with p
     nu = rng.gamma(SPEND["q"], 1 / SPEND["v"], customers)
     spends = np.where(x > 0, rng.gamma(SPEND["p"] * np.maximum(x, 1), 1 / nu) / np.maximum(x, 1), 0)
-    return {"x": x, "t_x": t_x.round(2), "T": big_t, "zbar": spends}
+    # as the product holds them: order days (t_x to the day) and money (to the cent)
+    return {"x": x, "t_x": np.round(t_x * 7) / 7, "T": big_t, "zbar": spends.round(2)}
 
 
 def measure(customers: int = 1_000_000) -> dict[str, object]:

@@ -166,10 +166,12 @@ def gamma_gamma_log_likelihood(params: Vector, data: Grouped, gradient: bool = F
 
 
 def fit_gamma_gamma(x: Vector, zbar: Vector, penalizer: float = 0.0) -> GammaGamma:
-    """Maximum likelihood Gamma-Gamma on repeat customers (x > 0) with positive mean spend."""
+    """Maximum likelihood Gamma-Gamma on repeat customers (x > 0) with positive mean spend, the
+    mean spends grouped to the cent (money's own unit: a million customers fold into a few tens
+    of thousands of rows; the likelihood moves by under 1e-4 of a cent's share)."""
     x, zbar = np.asarray(x, dtype=float), np.asarray(zbar, dtype=float)
-    keep = (x > 0) & (zbar > 0)
-    data = Grouped.of(x[keep], zbar[keep], decimals=6)
+    keep = (x > 0) & (zbar >= 0.005)
+    data = Grouped.of(x[keep], zbar[keep], decimals=2)
     params, ll = _maximise(lambda p: gamma_gamma_log_likelihood(p, data, gradient=True), np.ones(3), penalizer,
                            "Gamma-Gamma")  # fmt: skip
     p, q, v = (float(value) for value in params)
