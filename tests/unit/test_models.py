@@ -3,6 +3,7 @@ the promotion policy, and the retrain/rescore/rollback service with in-memory po
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
 import numpy as np
@@ -200,3 +201,29 @@ def test_a_segment_that_has_not_moved_keeps_its_name_across_retrains() -> None:
     assert kept_names(["Loyal Customers", "Champions", "About to Sleep"], drift) == [
         "Loyal Customers", "Champions", "Hibernating"
     ]  # fmt: skip
+
+
+def test_a_placement_whose_answer_was_lost_is_counted_once_not_written_twice() -> None:
+    """A conditional put that lands but whose answer is lost (a client timeout; botocore's retry
+    then fails the condition) is recognised on the re-read: the customer counts as moved."""
+    from audience.domain.errors import ConcurrentUpdate
+    from audience.services.models import rescore
+
+    class LosesAnswers(MemoryProfiles):
+        lost = 0
+
+        def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
+            super().save(profile, retired)
+            if self.lost < 3:  # the first three writes land, then the client hears a conflict
+                self.lost += 1
+                raise ConcurrentUpdate(profile.customer_id)
+
+    profiles, _ = customers(60, seed=5)
+    bucket, registry = MemoryBucket(), MemoryRegistry()
+    retrain(stored(profiles), bucket, registry, PromotionPolicy(), NOW, FAST)
+    repository = LosesAnswers()
+    for profile in profiles:
+        repository.items[profile.customer_id] = profile.model_copy(update={"segments": None})
+    moved = rescore(repository, bucket, registry, NOW)
+    assert moved == 60 and repository.writes == 60  # each written once, each counted
+    assert all(p.segments is not None for p in repository.items.values())

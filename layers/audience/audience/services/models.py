@@ -377,13 +377,18 @@ def _write_moves(
 
 def _move(profile: Profile | None, placed: Segments | None, profiles: ProfileRepository, spec: SegmentSpec | None,
           now: datetime, reason: str, tiers: Tiers | None) -> int:  # fmt: skip
-    """Write the customer's new place (1) or nothing (0); a lost race re-reads and places again."""
-    state = (profile, placed)
+    """Write the customer's new place (1) or nothing (0); a lost race re-reads and places again.
+    A write whose answer was lost (a client timeout, botocore's retry then failing the condition)
+    is recognised on the re-read and counted."""
+    state, sent = (profile, placed), None
 
     def attempt(n: int) -> int:
-        nonlocal state
+        nonlocal state, sent
         if n > 0 and state[0] is not None:
             fresh = profiles.get(state[0].customer_id)
+            if sent is not None and fresh is not None and (fresh.segments, fresh.tier, fresh.segment_history[-1:]) \
+                    == (sent.segments, sent.tier, sent.segment_history[-1:]):  # fmt: skip
+                return 1  # our own write landed
             state = (fresh, score(fresh, spec, now) if fresh is not None and spec is not None else state[1])
         current, place = state
         if current is None or current.merged_into is not None:
@@ -393,6 +398,7 @@ def _move(profile: Profile | None, placed: Segments | None, profiles: ProfileRep
         updated = moved or (tiered if tiered is not current else None)
         if updated is None:
             return 0
+        sent = updated
         profiles.save(updated)
         return 1
 
