@@ -200,7 +200,7 @@ def train_on_history(stack: EmbeddedStack) -> None:
         print(f"  {size / max(metrics['rows'], 1):>6.1%}  {name}: {description}")
     customer = "shop-0001"
     told = get(f"{stack.api.url}/v1/customers/{customer}/explain")[1] if stack.api else None
-    if told:
+    if told and told.get("rfm"):  # (an API that read "no model" a moment ago may still say so)
         nearest = ", ".join(f"{s['name']} {s['distance']:.2f}" for s in told["scores"][:3])
         print(f"why {customer} is in {told['segment']}: RFM cell {told['rfm']['cell']}; distances {nearest}")
     api = stack.api.url if stack.api else None

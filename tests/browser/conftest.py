@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,14 +21,45 @@ TIMEOUT_MS = 30_000  # a page waits on the embedded stack, slow while the other 
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "console"  # written with CONSOLE_SCREENSHOTS=1
 
 
+@dataclass
+class Site:
+    url: str
+    empty: dict[str, str]  # what the pages showed before any data: page -> its text
+    empty_errors: list[str]
+
+
 @pytest.fixture(scope="package")
-def console() -> Iterator[str]:
-    """The console's URL on a stack holding the demo's data."""
-    with EmbeddedStack(aws_port=0, api_port=0, log=io.StringIO()) as stack:
+def site(browser: object) -> Iterator[Site]:
+    """The console on one stack (moto's backends are per process: one stack per worker), looked
+    at while empty (as `make local DEMO=0` starts), then loaded with the demo's data."""
+    parameters = {"ModelRefreshSeconds": "1"}  # the empty look must not keep "no model" in the API's cache
+    with EmbeddedStack(aws_port=0, api_port=0, log=io.StringIO(), parameters=parameters) as stack:
         assert stack.api is not None
+        url = f"{stack.api.url}/console"
+        empty, errors = _look_while_empty(browser, url)
         with contextlib.redirect_stdout(io.StringIO()):
             demo.run(stack)
-        yield f"{stack.api.url}/console"
+        yield Site(url, empty, errors)
+
+
+@pytest.fixture(scope="package")
+def console(site: Site) -> str:
+    """The console's URL on a stack holding the demo's data."""
+    return site.url
+
+
+def _look_while_empty(browser: object, url: str) -> tuple[dict[str, str], list[str]]:
+    context = browser.new_context()  # type: ignore[attr-defined]
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = Console(context.new_page(), url)
+    tab.sign_in()
+    seen = {}
+    for page, link in (("segments", "Segments"), ("experiments", "Experiments")):
+        tab.page.get_by_role("link", name=link, exact=True).click()  # type: ignore[attr-defined]
+        tab.page.locator("#view h2", has_text=link).wait_for()  # type: ignore[attr-defined]  # (the CSP forbids eval)
+        seen[page] = tab.page.inner_text("#view")  # type: ignore[attr-defined]
+    context.close()
+    return seen, tab.errors
 
 
 @pytest.fixture(scope="package")

@@ -14,7 +14,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from embedded.stack import LOCAL_API_KEY
-from tests.browser.conftest import Console
+from tests.browser.conftest import Console, Site
 
 
 def api_status(console: str, path: str) -> int:
@@ -144,3 +144,11 @@ def test_the_console_works_from_the_keyboard_with_labelled_controls(tab: Console
     page.keyboard.type("shop-0003")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Customer shop-0003")).to_be_visible()
+
+
+def test_on_an_empty_stack_every_page_says_what_is_missing_without_an_error(site: Site) -> None:
+    """`make local DEMO=0`: no model, no experiment, no customer yet (the stack as it started)."""
+    assert "No segmentation model yet" in site.empty["segments"]
+    assert "Tiers (trigger rules)" in site.empty["segments"]  # the default rules' tiers, empty
+    assert "No experiments configured" in site.empty["experiments"]
+    assert site.empty_errors == []

@@ -126,7 +126,9 @@ function intervalChart(title, rows, format) {
 // ------------------------------------------------------------------ pages
 
 async function segmentsPage() {
-  const [listed, model] = await Promise.all([api("/v1/segments"), api("/v1/models/segments").catch(() => null)]);
+  const listed = await api("/v1/segments");
+  const version = (listed.segments.find((seg) => seg.modelVersion) || {}).modelVersion; // none before a model
+  const model = version ? await api(`/v1/models/segments/${enc(version)}`) : null;
   const learned = new Map((model ? model.segments : []).map((seg) => [seg.id, seg]));
   const drift = model && model.decision ? model.decision.drift : null;
   const change = new Map();
@@ -379,7 +381,10 @@ const ROUTES = [
   [/^.*$/, () => segmentsPage()],
 ];
 
+let rendering = 0; // a page that finishes after a newer one was asked for is dropped
+
 async function render() {
+  const mine = ++rendering;
   const signedIn = Boolean(sessionStorage.getItem(KEY));
   $("#key-form").hidden = signedIn;
   $("#search").hidden = !signedIn;
@@ -390,12 +395,15 @@ async function render() {
   const [pattern, page] = ROUTES.find(([p]) => p.test(location.hash));
   say("Loading…");
   try {
-    $("#view").replaceChildren(...(await page(location.hash.match(pattern))).flat(3).filter(Boolean));
+    const shown = (await page(location.hash.match(pattern))).flat(3).filter(Boolean);
+    if (mine !== rendering) return;
+    $("#view").replaceChildren(...shown);
     say(notice);
     notice = "";
     const title = $("#view h2");
     document.title = `${title ? title.textContent : "Console"} · Audience Engine`;
   } catch (error) {
+    if (mine !== rendering) return;
     say("");
     if (error.status === 403) {
       sessionStorage.removeItem(KEY);
