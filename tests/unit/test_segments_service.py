@@ -68,6 +68,7 @@ def test_members_page_through_an_opaque_cursor_bound_to_the_segment() -> None:
 def test_a_segment_shows_its_definition_description_and_the_kpis_the_measure_job_stored() -> None:
     import json
 
+    from audience.measure.kpis import stored_kpis
     from audience.services.segments import detail
 
     bucket, _ = active_model()
@@ -76,22 +77,24 @@ def test_a_segment_shows_its_definition_description_and_the_kpis_the_measure_job
     figures = {"customers": 2, "conversion30d": 0.5, "revenuePerCustomer": 12.5, "averageOrderValue": 25.0,
                "retention90d": None, "retentionBase": 0}  # fmt: skip
     stored = json.dumps({"asOf": "2026-12-03T00:00:00+00:00", "segments": {learned: figures}})
-    shown = detail(learned, spec, RULES, MemoryMembers({learned: ["a", "b"]}), stored)
+    shown = detail(learned, spec, RULES, MemoryMembers({learned: ["a", "b"]}), stored_kpis(stored))
     assert shown.kind == "learned" and shown.size == 2 and shown.model_version == spec.version
     assert shown.description == (spec.clusters.descriptions or [None])[0]
     assert shown.kpis is not None and shown.kpis.revenue_per_customer == 12.5 and shown.kpis.as_of.year == 2026
-    tier = detail("tier:high-value", spec, RULES, MemoryMembers({}), None)
+    tier = detail("tier:high-value", spec, RULES, MemoryMembers({}), stored_kpis(None))
     assert tier.kpis is None and tier.description is None  # before the first measure
     with pytest.raises(SegmentNotFound):
-        detail("learned:nobody", spec, RULES, MemoryMembers({}), stored)
+        detail("learned:nobody", spec, RULES, MemoryMembers({}), stored_kpis(stored))
 
 
 def test_the_listing_carries_each_segments_kpis_from_one_stored_document() -> None:
     import json
 
+    from audience.measure.kpis import stored_kpis
+
     figures = {"customers": 4, "conversion30d": 0.25, "revenuePerCustomer": 10.0, "averageOrderValue": 20.0,
                "retention90d": 0.5, "retentionBase": 2}  # fmt: skip
     stored = json.dumps({"asOf": "2026-12-03T00:00:00+00:00", "segments": {"tier:high-value": figures}})
-    listed = {s.segment_id: s for s in list_segments(None, RULES, MemoryMembers({}), stored).segments}
+    listed = {s.segment_id: s for s in list_segments(None, RULES, MemoryMembers({}), stored_kpis(stored)).segments}
     assert listed["tier:high-value"].kpis is not None and listed["tier:high-value"].kpis.customers == 4
     assert listed["tier:win-back"].kpis is None

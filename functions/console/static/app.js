@@ -341,12 +341,15 @@ async function experimentPage(id) {
   }
   const ratio = found.sampleRatio;
   const variants = Object.entries(found.variants);
+  // a lift as "+x [low, high], p = …" (scale 100 and "pts" for a difference of proportions)
+  const liftText = (l, scale = 1, unit = "", digits = 2) => (l
+    ? `${signed(l.absolute * scale, (x) => x.toFixed(digits))}${unit} [${(l.low * scale).toFixed(digits)}, ${(l.high * scale).toFixed(digits)}], p = ${l.p_value.toPrecision(2)}`
+    : "control");
   const rows = (table_) => Object.entries(table_).map(([name, v]) => {
-    const lift = v.conversionLift, rev = v.revenueLift, cuped = v.revenueLiftCuped;
+    const cuped = v.revenueLiftCuped;
     return [name, num(v.exposed), num(v.converted), pct(v.conversion), num(v.revenuePerCustomer, 2), num(v.averageOrderValue, 2),
-      lift ? `${signed(lift.absolute * 100, (x) => x.toFixed(1))} pts [${(lift.low * 100).toFixed(1)}, ${(lift.high * 100).toFixed(1)}], p = ${lift.p_value.toPrecision(2)}` : "control",
-      rev ? `${signed(rev.absolute, (x) => x.toFixed(2))} [${rev.low.toFixed(2)}, ${rev.high.toFixed(2)}], p = ${rev.p_value.toPrecision(2)}` : "control",
-      cuped ? `${signed(cuped.absolute, (x) => x.toFixed(2))} [${cuped.low.toFixed(2)}, ${cuped.high.toFixed(2)}], p = ${cuped.p_value.toPrecision(2)}; variance −${pct(cuped.varianceReduction, 0)}` : "control"];
+      liftText(v.conversionLift, 100, " pts", 1), liftText(v.revenueLift),
+      cuped ? `${liftText(cuped)}; variance −${pct(cuped.varianceReduction, 0)}` : "control"];
   });
   const header = ["variant", "exposed", "converted", "conversion", "revenue / customer", "AOV", "conversion lift [95% CI]", "revenue / customer lift [95% CI]", "the same with CUPED (pre-exposure revenue)"];
   const lifts = [];

@@ -5,8 +5,8 @@ customer in an experiment is the first 8 bytes of SHA-256 of ``"<experiment id>:
 id>"`` read as a big-endian integer over 2^64, a number in [0, 1); variants take consecutive
 ranges of [0, 1) in the order listed, in proportion to their weights. The global holdout uses
 the same bucket with the experiment id ``"holdout"``: customers below ``holdout`` never get
-personalized content. The customer id is the canonical one (after identity merges a customer
-has the surviving id's variant).
+personalized content. The customer id is the canonical one; once exposed, a customer keeps the
+variant their profile recorded (``services/experiments.choose``), also across identity merges.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -98,18 +97,12 @@ class SegmentKpis(BaseModel):
     retention_base: int = Field(alias="retentionBase")
 
 
-def stored_kpis(text: str | None, segment: str) -> SegmentKpis | None:
-    """``segment``'s KPIs from the stored document (None before the first measure or for a new segment)."""
+def stored_kpis(text: str | None) -> dict[str, SegmentKpis]:
+    """Every segment's KPIs from the stored document (none before the first measure)."""
     if text is None:
-        return None
-    document = _parsed(text)
-    found = document["segments"].get(segment)
-    return SegmentKpis.model_validate({**found, "asOf": document["asOf"]}) if found else None
-
-
-@lru_cache(maxsize=2)
-def _parsed(text: str) -> dict[str, Any]:  # (one parse for a whole listing)
-    return json.loads(text)  # type: ignore[no-any-return]
+        return {}
+    document = json.loads(text)
+    return {s: SegmentKpis.model_validate({**k, "asOf": document["asOf"]}) for s, k in document["segments"].items()}
 
 
 def kpis(tallies: dict[str, Tally], now: datetime) -> dict[str, Any]:

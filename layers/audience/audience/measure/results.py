@@ -43,6 +43,8 @@ def results(experiment: Experiment, exposures: Iterable[Exposure], now: datetime
 def _compare(by_variant: dict[str, list[Exposure]], ids: list[str], control: str) -> dict[str, Any]:
     table: dict[str, Any] = {}
     base = by_variant[control]
+    base_converted, base_revenue = sum(e.orders > 0 for e in base), [float(e.revenue) for e in base]
+    base_before = [float(e.before) for e in base]
     for variant in ids:
         group = by_variant[variant]
         n, converted = len(group), sum(e.orders > 0 for e in group)
@@ -56,11 +58,9 @@ def _compare(by_variant: dict[str, list[Exposure]], ids: list[str], control: str
                 mean_interval(revenue),
             )
         if variant != control and n > 1 and len(base) > 1:
-            base_converted = sum(e.orders > 0 for e in base)
             row["conversionLift"] = conversion_lift(base_converted, len(base), converted, n).to_json()
-            row["revenueLift"] = revenue_lift([float(e.revenue) for e in base], revenue).to_json()
-            cuped, reduction = cuped_revenue_lift([float(e.revenue) for e in base], [float(e.before) for e in base],
-                                                  revenue, [float(e.before) for e in group])  # fmt: skip
+            row["revenueLift"] = revenue_lift(base_revenue, revenue).to_json()
+            cuped, reduction = cuped_revenue_lift(base_revenue, base_before, revenue, [float(e.before) for e in group])
             row["revenueLiftCuped"] = {**cuped.to_json(), "varianceReduction": reduction}
         table[variant] = row
     return table

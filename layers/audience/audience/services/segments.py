@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,9 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from audience.domain.errors import FieldError, InvalidInput, SegmentNotFound
 from audience.domain.segments import segment_id
 from audience.domain.triggers import TriggerRules
-from audience.measure.kpis import SegmentKpis, stored_kpis
+from audience.measure.kpis import SegmentKpis
 from audience.ports import SegmentMembers
 from audience.segmentation.spec import SegmentSpec
+
+EMPTY: Mapping[str, SegmentKpis] = MappingProxyType({})  # before the first measure
 
 
 class SegmentInfo(BaseModel):
@@ -67,17 +71,17 @@ def definitions(spec: SegmentSpec | None, rules: TriggerRules) -> dict[str, tupl
 
 
 def list_segments(
-    spec: SegmentSpec | None, rules: TriggerRules, members: SegmentMembers, kpis_text: str | None = None
+    spec: SegmentSpec | None, rules: TriggerRules, members: SegmentMembers, kpis: Mapping[str, SegmentKpis] = EMPTY
 ) -> SegmentList:
     return SegmentList(segments=[
         SegmentInfo(segment_id=sid, kind=kind, name=name, definition=text, size=members.count(sid),  # type: ignore[arg-type]
-                    model_version=version, kpis=stored_kpis(kpis_text, sid))
+                    model_version=version, kpis=kpis.get(sid))
         for sid, (kind, name, text, version) in definitions(spec, rules).items()
     ])  # fmt: skip
 
 
 def detail(segment: str, spec: SegmentSpec | None, rules: TriggerRules, members: SegmentMembers,
-           kpis_text: str | None) -> SegmentDetail:  # fmt: skip
+           kpis: Mapping[str, SegmentKpis]) -> SegmentDetail:  # fmt: skip
     """A segment's definition, size, description and KPIs; 404 for one that is not defined now."""
     found = definitions(spec, rules).get(segment)
     if found is None:
@@ -88,7 +92,7 @@ def detail(segment: str, spec: SegmentSpec | None, rules: TriggerRules, members:
         description = spec.clusters.descriptions[spec.clusters.names.index(name)]
     return SegmentDetail(segment_id=segment, kind=kind, name=name, definition=text, size=members.count(segment),  # type: ignore[arg-type]
                          model_version=version, description=description,
-                         kpis=stored_kpis(kpis_text, segment))  # fmt: skip
+                         kpis=kpis.get(segment))  # fmt: skip
 
 
 def page(
