@@ -6,14 +6,19 @@ The Makefile's ``make local``, ``make demo`` and ``make invoke`` call these.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
 import signal
 import sys
-import threading
+import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
 
 from embedded import demo
 from embedded.api_front import LOCAL_API_KEY
@@ -49,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return {"local": run_local, "demo": run_demo, "invoke": run_invoke}[args.command](args)
-    except PortInUse as exc:
+    except (PortInUse, StartupFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -70,27 +75,78 @@ def parameters(args: argparse.Namespace) -> dict[str, str]:
 
 
 def run_local(args: argparse.Namespace) -> int:
-    with EmbeddedStack(aws_port=args.aws_port, api_port=args.api_port, endpoint=args.endpoint, log=sys.stdout,
-                       parameters=parameters(args)) as stack:  # fmt: skip
-        assert stack.api is not None
-        if args.demo_data:
-            demo.run(stack)
+    """Up until Ctrl-C or SIGTERM (stopped within seconds, whatever is running); a failure while
+    loading the demo's data is explained and the stack stays up."""
+    with _stopped_by_signals(), _stack(args, log=sys.stdout) as stack:
+        answering(stack)
         print(_banner(stack), file=sys.stderr, flush=True)
+        if args.demo_data:
+            print("loading the demo's data (the API answers meanwhile) ...", file=sys.stderr, flush=True)
+            try:
+                demo.run(stack)
+                print("the demo's data is loaded", file=sys.stderr, flush=True)
+            except Exception as exc:  # the stack itself is fine: say what failed and stay up
+                print(f"loading the demo's data failed ({type(exc).__name__}: {exc}); the stack stays up",
+                      file=sys.stderr, flush=True)  # fmt: skip
         _wait_for_interrupt()
-    print("embedded stack stopped", file=sys.stderr)
     return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    stack_log = log_file(LOGS)
-    with EmbeddedStack(aws_port=args.aws_port, api_port=args.api_port, endpoint=args.endpoint, log=stack_log,
-                       parameters=parameters(args)) as stack:  # fmt: skip
+    with _stopped_by_signals(), _stack(args, log=log_file(LOGS)) as stack:
         assert stack.api is not None
+        answering(stack)
         print(f"embedded stack up: AWS at {stack.endpoint}, API at {stack.api.url}")
         print(f"function logs: {LOGS.relative_to(ROOT)}")
         demo.run(stack)
-    print("embedded stack stopped")
     return 0
+
+
+def _stack(args: argparse.Namespace, log: TextIO) -> EmbeddedStack:
+    return EmbeddedStack(aws_port=args.aws_port, api_port=args.api_port, endpoint=args.endpoint, log=log,
+                         parameters=parameters(args), faults_spec=os.environ.get("FAULTS", ""))  # fmt: skip
+
+
+def answering(stack: EmbeddedStack, timeout: float = 60) -> None:
+    """Wait until the API front answers a request end to end (a function's cold start included)."""
+    assert stack.api is not None
+    key = os.environ.get("API_KEY") or LOCAL_API_KEY
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urlopen(Request(f"{stack.api.url}/v1/segments", headers={"x-api-key": key}), timeout=10):
+                return
+        except HTTPError:
+            return  # an answer (a 404 before any model) is an answer
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise StartupFailed(f"the API at {stack.api.url} did not answer within {timeout:.0f}s: {exc}") from exc
+            time.sleep(0.2)
+
+
+class StartupFailed(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM end the block (the stack's ``with`` stops everything it started) at
+    whatever point they arrive: starting, loading or waiting."""
+
+    def interrupt(signal_number: int, _frame: object) -> None:
+        for each in (signal.SIGINT, signal.SIGTERM):  # one stop: a second signal must not cut it short
+            signal.signal(each, signal.SIG_IGN)
+        raise KeyboardInterrupt(signal.Signals(signal_number).name)
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        print(f"embedded stack stopped ({stop or 'SIGINT'}, up {time.monotonic() - started:.0f}s)", file=sys.stderr)
+    finally:
+        for signal_number, handler in previous.items():
+            signal.signal(signal_number, handler)
 
 
 def run_invoke(args: argparse.Namespace) -> int:
@@ -131,11 +187,8 @@ Try:
 
 
 def _wait_for_interrupt() -> None:
-    stop = threading.Event()
-    for signal_number in (signal.SIGINT, signal.SIGTERM):  # SIGINT explicitly: a background job ignores it
-        signal.signal(signal_number, lambda *_: stop.set())
-    while not stop.wait(1):
-        pass
+    while True:  # until a signal interrupts (SIGINT handled explicitly: a background job ignores it)
+        time.sleep(3600)
 
 
 if __name__ == "__main__":

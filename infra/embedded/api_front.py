@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import hmac
+import logging
 import re
+import sys
 import threading
 import time
 import uuid
@@ -24,7 +26,9 @@ import boto3
 from embedded.deploy import DeployedStack
 from embedded.runtime import FunctionError, LambdaRuntime
 
+log = logging.getLogger(__name__)
 _MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
+_CLIENT_SECONDS = 60  # a client that sends nothing for this long is let go
 LOCAL_API_KEY = "local-dev-key"
 _FUNCTION_ARN = re.compile(r"functions/(arn:aws[^/]*:lambda:[^/]+)/invocations")
 
@@ -129,8 +133,7 @@ class ApiFront:
         api_key: str = LOCAL_API_KEY,
     ) -> None:
         self.runtime, self.routes, self.stage, self.api_key = runtime, routes, stage, api_key
-        self.server = ThreadingHTTPServer((host, port), self._request_handler())
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), self._request_handler())
         self._thread = threading.Thread(target=self.server.serve_forever, name="api-front", daemon=True)
 
     @property
@@ -140,6 +143,9 @@ class ApiFront:
 
     def start(self) -> None:
         self._thread.start()
+
+    def halt(self) -> None:
+        pass  # requests in flight end when the runtime stops their containers
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -171,6 +177,15 @@ class ApiFront:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            timeout = _CLIENT_SECONDS
+
+            def handle_one_request(self) -> None:
+                """One request; a client that went away is one line in the log, never a traceback."""
+                try:
+                    super().handle_one_request()
+                except (ConnectionError, TimeoutError) as exc:
+                    self.close_connection = True
+                    log.info("client %s:%s gone: %s", *self.client_address[:2], type(exc).__name__)
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -203,6 +218,16 @@ class ApiFront:
                 pass  # requests are visible in the function logs
 
         return Handler
+
+
+class _Server(ThreadingHTTPServer):
+    """Each request on a thread of its own; nothing a client does stops the server."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.warning("request from %s failed: %s", client_address, sys.exc_info()[1])
 
 
 def _http_response(response: Any) -> tuple[int, dict[str, list[str]], bytes]:

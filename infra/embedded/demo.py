@@ -11,7 +11,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.error import HTTPError
+from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
 from audience.adapters.aws import client
@@ -129,12 +129,25 @@ def keyed(method: str, url: str, body: Any = None, api_key: str | None = None) -
     return _send(Request(url, data=data, headers=headers, method=method))
 
 
-def _send(request: Request) -> tuple[int, Any]:
-    try:
-        with urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+def _send(request: Request, attempts: int = 8) -> tuple[int, Any]:
+    """As the SDKs send: a network failure, a timeout, a 429 or a 5xx is retried with backoff
+    (the stack deduplicates by message id), anything else answered as it came."""
+    for attempt in range(attempts):
+        try:
+            with urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except HTTPError as error:
+            status, body = error.code, json.loads(error.read() or b"null")
+            if status not in RETRIED_STATUSES or attempt == attempts - 1:
+                return status, body
+        except (URLError, OSError) as error:
+            if attempt == attempts - 1:
+                raise ConnectionError(f"{request.get_method()} {request.full_url}: {error}") from error
+        time.sleep(min(0.25 * 2**attempt, 8))
+    raise AssertionError("unreachable")
+
+
+RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 def order_history(customers: int = 400, seed: int = 11, now: datetime | None = None) -> str:

@@ -1,8 +1,14 @@
 """Lambda's Kinesis event source mapping, in process.
 
-For each mapping of the deployed stack (its BatchSize, StartingPosition, retries, bisection
-and on-failure destination as the template set them), one thread per shard reads records
-and invokes the function with Lambda's Kinesis event shape, with Lambda's semantics:
+For each mapping of the deployed stack (its BatchSize, MaximumBatchingWindowInSeconds,
+ParallelizationFactor, StartingPosition, retries, bisection and on-failure destination as the
+template set them), one thread per shard reads records and hands each to one of the shard's
+``ParallelizationFactor`` lanes by its partition key (so one key's records stay in order, in
+one lane), and each lane invokes the function with Lambda's Kinesis event shape, with Lambda's
+semantics:
+
+- a lane gathers records until it holds ``BatchSize`` of them or the batching window has
+  passed since its first one (with no window, whatever is there);
 
 - a ``batchItemFailures`` response checkpoints before the lowest failed sequence number and
   re-delivers from there; a function error re-delivers the whole batch, split in two first
@@ -16,8 +22,11 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import queue
 import threading
+import time
 import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -42,6 +51,8 @@ class KinesisMapping:
     bisect_on_error: bool
     reports_item_failures: bool
     on_failure_destination: str | None
+    batching_window: float = 0.0  # seconds
+    parallelization: int = 1  # concurrent batches per shard
 
 
 def mappings_from_stack(session: boto3.session.Session, stack: DeployedStack) -> list[KinesisMapping]:
@@ -61,6 +72,8 @@ def mappings_from_stack(session: boto3.session.Session, stack: DeployedStack) ->
                     bisect_on_error=bool(m.get("BisectBatchOnFunctionError", False)),
                     reports_item_failures="ReportBatchItemFailures" in m.get("FunctionResponseTypes", []),
                     on_failure_destination=m.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+                    batching_window=float(m.get("MaximumBatchingWindowInSeconds") or 0),
+                    parallelization=int(m.get("ParallelizationFactor") or 1),
                 )
             )
     return mappings
@@ -77,6 +90,8 @@ class KinesisPoller(Workers):
             stream_name = mapping.stream_arn.split("/", 1)[1]
             for shard in kinesis.list_shards(StreamName=stream_name)["Shards"]:
                 reader = ShardReader(self.session, self.runtime, mapping, stream_name, shard["ShardId"], self._stop)
+                for number, lane in enumerate(reader.lanes):
+                    self.spawn(f"kinesis-{shard['ShardId']}-{number}", lane.run)
                 self.spawn(f"kinesis-{shard['ShardId']}", reader.run)
 
 
@@ -99,6 +114,7 @@ class ShardReader:
             shard_id,
             stop,
         )
+        self.lanes = [Lane(self) for _ in range(max(1, mapping.parallelization))]
 
     def run(self) -> None:
         iterator = self.kinesis.get_shard_iterator(
@@ -112,9 +128,10 @@ class ShardReader:
                 self.stop.wait(1)
                 continue
             iterator = response.get("NextShardIterator")
-            if response["Records"]:
-                self.deliver([self._event_record(r) for r in response["Records"]])
-            else:
+            for record in response["Records"]:
+                lane = self.lanes[zlib.crc32(record["PartitionKey"].encode()) % len(self.lanes)]
+                lane.put(self._event_record(record))
+            if not response["Records"]:
                 self.stop.wait(IDLE_POLL_SECONDS)
 
     def deliver(self, batch: list[dict[str, Any]]) -> None:
@@ -123,6 +140,8 @@ class ShardReader:
         while pending:
             records = pending.pop(0)
             for attempt in range(self._attempts()):
+                if self.stop.is_set():
+                    return  # the stack is stopping: nothing is given up on
                 failed, function_error = self._invoke(records)
                 if not failed:
                     break
@@ -205,6 +224,42 @@ class ShardReader:
             "awsRegion": region,
             "eventSourceARN": self.mapping.stream_arn,
         }
+
+
+class Lane:
+    """One of a shard's concurrent batches: gathers its records and delivers them in order."""
+
+    def __init__(self, reader: ShardReader) -> None:
+        self.reader, self.mapping = reader, reader.mapping
+        self.records: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=2 * self.mapping.batch_size)
+
+    def put(self, record: dict[str, Any]) -> None:
+        while not self.reader.stop.is_set():  # a full lane holds the shard back (no reading ahead)
+            try:
+                self.records.put(record, timeout=IDLE_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+    def run(self) -> None:
+        while not self.reader.stop.is_set():
+            batch = self.gather()
+            if batch:
+                self.reader.deliver(batch)
+
+    def gather(self) -> list[dict[str, Any]]:
+        """Up to BatchSize records: waits for the first, then until the batching window ends."""
+        try:
+            batch = [self.records.get(timeout=IDLE_POLL_SECONDS)]
+        except queue.Empty:
+            return []
+        closes = time.monotonic() + self.mapping.batching_window
+        while len(batch) < self.mapping.batch_size:
+            try:
+                batch.append(self.records.get(timeout=max(0.0, closes - time.monotonic())))
+            except queue.Empty:
+                break
+        return batch
 
 
 def _arrival(record: dict[str, Any]) -> str:

@@ -30,6 +30,8 @@ from moto.dynamodb.responses import DynamoResult
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
+from embedded.faults import Faults
+
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -105,15 +107,24 @@ class CachedDispatch(DomainDispatcherApplication):
         return self._backends[host]
 
 
-class AtomicDynamoDB:
-    """Serialises DynamoDB requests, and counts them by operation (what a benchmark's
-    functions cost, whichever process they run in)."""
+class LocalAws:
+    """In front of moto: serialises DynamoDB requests and counts them by operation (what a
+    benchmark's functions cost, whichever process they run in), and injects ``faults``."""
 
-    def __init__(self, app: WsgiApp) -> None:
-        self.app, self.lock = app, threading.Lock()
+    def __init__(self, app: WsgiApp, faults: Faults) -> None:
+        self.app, self.lock, self.faults = app, threading.Lock(), faults
         self.requests: Counter[str] = Counter()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        fault = self.faults.answer(environ)
+        if fault is not None:
+            if fault.apply_first:  # the request lands; its answer is lost
+                list(self._serve(environ, lambda *_args, **_kwargs: None))
+            start_response(f"{fault.status} Injected", fault.headers)
+            return [fault.body]
+        return self._serve(environ, start_response)
+
+    def _serve(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target.startswith("DynamoDB_"):
             return self.app(environ, start_response)
@@ -123,10 +134,11 @@ class AtomicDynamoDB:
 
 
 class MotoServer:
-    """``port=0`` picks a free port; ``url`` tells which."""
+    """``port=0`` picks a free port; ``url`` tells which; ``faults`` what it injects."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
-        self.dynamodb = AtomicDynamoDB(CachedDispatch(create_backend_app))
+        self.faults = Faults()
+        self.dynamodb = LocalAws(CachedDispatch(create_backend_app), self.faults)
         self._server = make_server(host, port, self.dynamodb, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 

@@ -1,28 +1,44 @@
-"""Run a function's real handler in this process, as Lambda would run it.
+"""Run each function's real handler as Lambda runs it.
 
 Each function's configuration (handler, environment with resolved resource names, timeout,
-memory) is read from the deployed function in the local AWS; its code from the folder the
-template names. The module is imported once (the "cold start") and reused after.
+memory, reserved concurrency) is read from the deployed function in the local AWS; its code
+from the folder the template names.
 
-Unlike Lambda: no isolation between functions (one process, one interpreter), one
-invocation at a time (a lock stands in for concurrency), and no timeout enforcement.
+Isolated (the default): every function runs in execution environments of its own, worker
+processes started on demand (``embedded/container.py``: its own environment variables, its own
+cold start, reused while warm), up to the function's concurrency at once: its
+``ReservedConcurrentExecutions`` where the template sets it, else ``LOCAL_CONCURRENCY``. A
+call beyond that waits for a container to come free (Lambda would throttle; a local client
+would only retry). An invocation that runs past the function's ``Timeout`` is stopped (its
+process killed) and reported as Lambda reports it (``Task timed out after N seconds``); a
+process that dies mid-invocation is reported as ``Runtime.ExitError``. Either way the event
+source sees a function error and retries as AWS would.
+
+In process (``isolated=False``, the integration tier under ``moto.mock_aws``, which only
+patches this process): handlers run here, one invocation at a time (environment variables are
+process-wide), with no timeout.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
+import select
+import signal
+import subprocess
 import sys
 import threading
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO
+from typing import IO, Any, Protocol, TextIO
 
 import boto3
 
@@ -30,28 +46,20 @@ from embedded.deploy import DeployedStack
 
 # Settings every local invocation gets: no X-Ray daemon runs here.
 LOCAL_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true"}
-
-
-class _Output:
-    """Where handlers' stdout goes. Powertools binds its log handler to ``sys.stdout`` at import,
-    so stdout is redirected to this one object, which forwards to the invoking runtime's log."""
-
-    target: TextIO = sys.stdout
-
-    def write(self, text: str) -> int:
-        return self.target.write(text)
-
-    def flush(self) -> None:
-        self.target.flush()
-
-
-_OUTPUT = _Output()
-# Environment variables are process-wide: one invocation at a time, across all runtimes.
-_INVOCATION_LOCK = threading.Lock()
+# Containers per function when the template reserves no concurrency (LOCAL_CONCURRENCY=N to change).
+LOCAL_CONCURRENCY = int(os.environ.get("LOCAL_CONCURRENCY", "4"))
+CONTAINER = Path(__file__).with_name("container.py")
+# What a container inherits from the machine (everything else is the function's own).
+_INHERITED = ("PATH", "HOME", "LANG", "TMPDIR", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+              "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "COVERAGE_PROCESS_START")  # fmt: skip
 
 
 class FunctionError(RuntimeError):
-    """The handler raised: Lambda would answer with ``FunctionError: Unhandled``."""
+    """The invocation failed: the handler raised, timed out or its runtime exited."""
+
+    def __init__(self, message: str, error_type: str = "Unhandled") -> None:
+        super().__init__(message)
+        self.error_type = error_type
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,22 @@ class LambdaFunction:
     environment: dict[str, str]
     timeout: int
     memory_size: int
+    concurrency: int = LOCAL_CONCURRENCY
+    layer_folders: tuple[Path, ...] = ()
+
+    def variables(self) -> dict[str, str]:
+        """The environment Lambda gives the function (without the machine's)."""
+        return {
+            **LOCAL_ENVIRONMENT,
+            **self.environment,
+            "AWS_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            "AWS_LAMBDA_FUNCTION_NAME": self.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_size),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(self.timeout),
+            "_HANDLER": self.handler,
+            "LAMBDA_TASK_ROOT": str(self.code_folder),
+        }
 
 
 @dataclass
@@ -84,19 +108,233 @@ class LambdaContext:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
 
 
+class Container(Protocol):
+    """One execution environment of a function: one invocation at a time."""
+
+    def invoke(self, event: Any, request_id: str, crash: float) -> Any: ...
+
+    @property
+    def alive(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class ProcessContainer:
+    """A worker process running ``container.py`` with the function's environment."""
+
+    def __init__(self, function: LambdaFunction, log: TextIO) -> None:
+        self.function, self._log = function, log
+        request_read, self._request_write = os.pipe()
+        self._response_read, response_write = os.pipe()
+        path = os.pathsep.join(str(p) for p in (function.code_folder, *function.layer_folders))
+        environment = {k: os.environ[k] for k in _INHERITED if k in os.environ}
+        environment |= function.variables() | {"PYTHONPATH": path, "PYTHONUNBUFFERED": "1", "TZ": ":UTC",
+                                               "AWS_SDK_UA_APP_ID": f"lambda-{function.logical_id}"}  # fmt: skip
+        self._process = subprocess.Popen(  # noqa: S603 (our own interpreter and script)
+            [sys.executable, "-P", str(CONTAINER), function.handler, str(request_read), str(response_write)],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(request_read, response_write),
+            start_new_session=True,  # Ctrl-C in a terminal reaches the runtime, which stops its containers
+        )
+        os.close(request_read)
+        os.close(response_write)
+        self._requests: IO[str] = os.fdopen(self._request_write, "w", encoding="utf-8")
+        self._responses: IO[str] = os.fdopen(self._response_read, encoding="utf-8")
+        self._copier = threading.Thread(target=self._copy_logs, name=f"logs-{function.logical_id}", daemon=True)
+        self._copier.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def invoke(self, event: Any, request_id: str, crash: float) -> Any:
+        deadline = time.time() + self.function.timeout
+        request = {"requestId": request_id, "event": event, "deadline": deadline, "crash": crash,
+                   "functionArn": self.function.arn}  # fmt: skip
+        try:
+            self._requests.write(json.dumps(request) + "\n")
+            self._requests.flush()
+        except (BrokenPipeError, ValueError):
+            raise self._exited(request_id) from None
+        ready, _, _ = select.select([self._responses], [], [], max(0.0, deadline - time.time()))
+        if not ready:
+            self.close()
+            message = f"{request_id} Task timed out after {self.function.timeout:.2f} seconds"
+            self._log.write(f"{self.function.name} {request_id} {message}\n")
+            raise FunctionError(f"{self.function.logical_id}: {message}", "Sandbox.Timedout")
+        line = self._responses.readline()
+        if not line.endswith("\n"):
+            raise self._exited(request_id)
+        answer = json.loads(line)
+        if not answer["ok"]:
+            raise FunctionError(f"{self.function.logical_id}: {answer['errorType']}: {answer['errorMessage']}")
+        return answer["result"]
+
+    def _exited(self, request_id: str) -> FunctionError:
+        code = self._process.wait(timeout=5)
+        self.close()
+        status = f"signal: {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        self._log.write(f"{self.function.name} {request_id} RequestId: {request_id} Error: Runtime exited ({status})\n")
+        return FunctionError(f"{self.function.logical_id}: Runtime exited with error: {status}", "Runtime.ExitError")
+
+    def close(self) -> None:
+        """Stop the process now (a timed-out or retired container is not reused)."""
+        with contextlib.suppress(OSError, ValueError):
+            self._requests.close()  # a warm container exits on its own when its requests end
+        if self._process.poll() is None:
+            self._process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=5)
+        with contextlib.suppress(OSError, ValueError):
+            self._responses.close()
+
+    def _copy_logs(self) -> None:
+        assert self._process.stdout is not None
+        for raw in self._process.stdout:
+            try:
+                self._log.write(raw.decode("utf-8", "replace"))
+                self._log.flush()
+            except ValueError:  # the log was closed while the stack stopped
+                return
+
+
+class InProcessContainer:
+    """The handler in this process (the integration tier: ``mock_aws`` patches only here)."""
+
+    _lock = threading.Lock()  # environment variables are process-wide: one invocation at a time
+
+    def __init__(self, function: LambdaFunction, log: TextIO) -> None:
+        self.function, self._log = function, log
+        self._handler: Callable[[Any, Any], Any] | None = None
+
+    alive = True
+
+    def invoke(self, event: Any, request_id: str, crash: float) -> Any:
+        function = self.function
+        context = LambdaContext(function.name, function.arn, function.memory_size, function.timeout, request_id)
+        with self._lock, _environment(function.variables()), contextlib.redirect_stdout(_OUTPUT):  # type: ignore[type-var]
+            _OUTPUT.target = self._log
+            try:
+                if self._handler is None:
+                    module_path, _, attribute = function.handler.rpartition(".")
+                    path = function.code_folder / f"{module_path.replace('.', '/')}.py"
+                    self._handler = getattr(_import(f"lambda_{function.logical_id}", path), attribute)
+                return self._handler(event, context)
+            except Exception as exc:
+                traceback.print_exc(file=self._log)  # as Lambda writes an unhandled error to the logs
+                raise FunctionError(f"{function.logical_id}: {type(exc).__name__}: {exc}") from exc
+            finally:
+                self._log.flush()
+
+    def close(self) -> None:
+        pass
+
+
+class _Output:
+    """Where in-process handlers' stdout goes. Powertools binds its log handler to ``sys.stdout``
+    at import, so stdout is redirected to this one object, which forwards to the runtime's log."""
+
+    target: TextIO = sys.stdout
+
+    def write(self, text: str) -> int:
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+_OUTPUT = _Output()
+
+
+class FunctionPool:
+    """A function's warm containers: an idle one is reused, a new one started while fewer than
+    the function's concurrency exist, else the call waits for one to come free."""
+
+    def __init__(self, function: LambdaFunction, start: Callable[[LambdaFunction], Container]) -> None:
+        self.function, self._start = function, start
+        self._idle: list[Container] = []
+        self._live: set[Container] = set()
+        self._free = threading.Condition()
+        self._starting = 0
+        self.cold_starts = 0
+
+    def invoke(self, event: Any, crash: float = 0.0) -> Any:
+        container = self._acquire()
+        healthy = False
+        try:
+            result = container.invoke(event, str(uuid.uuid4()), crash)
+            healthy = True
+            return result
+        except FunctionError:
+            healthy = container.alive
+            raise
+        finally:
+            self._release(container, healthy)
+
+    def _acquire(self) -> Container:
+        with self._free:
+            while not self._idle and len(self._live) + self._starting >= self.function.concurrency:
+                self._free.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._starting += 1
+            self.cold_starts += 1
+        try:
+            container = self._start(self.function)
+        finally:
+            with self._free:
+                self._starting -= 1
+                self._free.notify()
+        with self._free:
+            self._live.add(container)
+        return container
+
+    def _release(self, container: Container, healthy: bool) -> None:
+        with self._free:
+            if healthy:
+                self._idle.append(container)
+            else:
+                self._live.discard(container)
+            self._free.notify()
+        if not healthy:
+            container.close()
+
+    def close(self) -> None:
+        """Stop every container, busy ones too (their invocations fail as a killed process's)."""
+        with self._free:
+            containers, self._idle = list(self._live), []
+            self._live.clear()
+        for container in containers:
+            container.close()
+
+
 class LambdaRuntime:
-    def __init__(self, functions: list[LambdaFunction], log: TextIO) -> None:
+    def __init__(self, functions: list[LambdaFunction], log: TextIO, isolated: bool = True) -> None:
         self.functions = {f.logical_id: f for f in functions}
         self._by_reference = {ref: f for f in functions for ref in (f.logical_id, f.name, f.arn)}
-        self._handlers: dict[str, Callable[[Any, Any], Any]] = {}
         self._log = log
+        if isolated:
+            self.pools = {f.logical_id: FunctionPool(f, partial(ProcessContainer, log=log)) for f in functions}
+        else:  # one module per function in this process: one container each
+            start = partial(InProcessContainer, log=log)
+            self.pools = {f.logical_id: FunctionPool(replace(f, concurrency=1), start) for f in functions}
+        self.stopped = False
+        self.crash = 0.0  # the share of AWS calls after which a container dies (embedded.faults)
 
     @classmethod
-    def from_stack(cls, session: boto3.session.Session, stack: DeployedStack, log: TextIO) -> LambdaRuntime:
+    def from_stack(
+        cls, session: boto3.session.Session, stack: DeployedStack, log: TextIO, isolated: bool = True
+    ) -> LambdaRuntime:
         lambda_client = session.client("lambda")
+        layers = tuple(folder for logical_id, folder in stack.code_folders.items() if logical_id not in stack.functions)
         functions = []
         for logical_id, name in stack.functions.items():
-            config = lambda_client.get_function_configuration(FunctionName=name)
+            found = lambda_client.get_function(FunctionName=name)
+            config = found["Configuration"]
+            reserved = found.get("Concurrency", {}).get("ReservedConcurrentExecutions")
             functions.append(
                 LambdaFunction(
                     logical_id=logical_id,
@@ -108,9 +346,11 @@ class LambdaRuntime:
                     environment={k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
                     timeout=config.get("Timeout", 3),
                     memory_size=config.get("MemorySize", 128),
+                    concurrency=int(reserved) if reserved else LOCAL_CONCURRENCY,
+                    layer_folders=layers,
                 )
             )
-        return cls(functions, log)
+        return cls(functions, log, isolated)
 
     def function(self, reference: str) -> LambdaFunction:
         """Find a function by logical id, name or ARN."""
@@ -121,51 +361,33 @@ class LambdaRuntime:
             raise KeyError(f"no function {reference!r} in the stack (functions: {known})") from None
 
     def invoke(self, reference: str, event: Any) -> Any:
-        function = self.function(reference)
-        context = LambdaContext(function.name, function.arn, function.memory_size, function.timeout)
-        with _INVOCATION_LOCK, self._environment(function), contextlib.redirect_stdout(_OUTPUT):  # type: ignore[type-var]
-            _OUTPUT.target = self._log
-            handler = self._handler(function)
-            try:
-                return handler(event, context)
-            except Exception as exc:
-                traceback.print_exc(file=self._log)  # as Lambda writes an unhandled error to the logs
-                raise FunctionError(f"{function.logical_id}: {type(exc).__name__}: {exc}") from exc
-            finally:
-                self._log.flush()
+        """Invoke synchronously; raises ``FunctionError`` as Lambda answers ``FunctionError``."""
+        if self.stopped:
+            raise FunctionError("the embedded runtime has stopped", "ServiceException")
+        return self.pools[self.function(reference).logical_id].invoke(event, self.crash)
 
-    def _handler(self, function: LambdaFunction) -> Callable[[Any, Any], Any]:
-        if function.logical_id not in self._handlers:
-            module_path, _, attribute = function.handler.rpartition(".")
-            module = _import(
-                f"lambda_{function.logical_id}", function.code_folder / f"{module_path.replace('.', '/')}.py"
-            )
-            self._handlers[function.logical_id] = getattr(module, attribute)
-        return self._handlers[function.logical_id]
+    def stop(self) -> None:
+        """Stop every container, in parallel (each may take a moment to exit)."""
+        self.stopped = True
+        closers = [threading.Thread(target=pool.close) for pool in self.pools.values()]
+        for closer in closers:
+            closer.start()
+        for closer in closers:
+            closer.join()
 
-    @contextlib.contextmanager
-    def _environment(self, function: LambdaFunction) -> Iterator[None]:
-        region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-        variables = {
-            **LOCAL_ENVIRONMENT,
-            **function.environment,
-            "AWS_REGION": region,
-            "AWS_LAMBDA_FUNCTION_NAME": function.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "_HANDLER": function.handler,
-            "LAMBDA_TASK_ROOT": str(function.code_folder),
-        }
-        saved = {name: os.environ.get(name) for name in variables}
-        os.environ.update(variables)
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _import(name: str, path: Path) -> ModuleType:

@@ -1,7 +1,10 @@
 """Lambda's SQS event source mapping, in process.
 
-For each SQS mapping of the deployed stack, a thread long-polls the queue and invokes the
-function with Lambda's SQS event shape, with Lambda's semantics: a successful batch is
+For each SQS mapping of the deployed stack, pollers long-poll the queue and invoke the
+function with Lambda's SQS event shape, with Lambda's semantics: as many pollers as the
+function may run at once (its concurrency, or the mapping's ``ScalingConfig``; Lambda starts
+five and scales up); each gathers up to ``BatchSize`` messages (ten per receive), waiting up
+to ``MaximumBatchingWindowInSeconds`` for more once it has one; a successful batch is
 deleted; with ``ReportBatchItemFailures`` only the reported messages stay; a function error
 deletes nothing. What stays becomes visible again after the queue's visibility timeout, and the
 queue's redrive policy moves a message received too often to its dead-letter queue (the local
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +35,8 @@ class SqsMapping:
     queue_arn: str
     batch_size: int
     reports_item_failures: bool
+    batching_window: float = 0.0  # seconds
+    maximum_concurrency: int | None = None  # ScalingConfig
 
 
 def sqs_mappings_from_stack(session: boto3.session.Session, stack: DeployedStack) -> list[SqsMapping]:
@@ -41,6 +47,8 @@ def sqs_mappings_from_stack(session: boto3.session.Session, stack: DeployedStack
             queue_arn=m["EventSourceArn"],
             batch_size=int(m.get("BatchSize", 10)),
             reports_item_failures="ReportBatchItemFailures" in m.get("FunctionResponseTypes", []),
+            batching_window=float(m.get("MaximumBatchingWindowInSeconds") or 0),
+            maximum_concurrency=m.get("ScalingConfig", {}).get("MaximumConcurrency"),
         )
         for name in stack.functions.values()
         for m in lambda_client.list_event_source_mappings(FunctionName=name)["EventSourceMappings"]
@@ -55,8 +63,10 @@ class SqsPoller(Workers):
 
     def start(self) -> None:
         for mapping in self.mappings:
-            reader = QueueReader(self.session, self.runtime, mapping, self._stop)
-            self.spawn(f"sqs-{mapping.queue_arn.rsplit(':', 1)[1]}", reader.run)
+            pollers = mapping.maximum_concurrency or self.runtime.function(mapping.function_arn).concurrency
+            for number in range(pollers):
+                reader = QueueReader(self.session, self.runtime, mapping, self._stop)
+                self.spawn(f"sqs-{mapping.queue_arn.rsplit(':', 1)[1]}-{number}", reader.run)
 
 
 class QueueReader:
@@ -70,19 +80,35 @@ class QueueReader:
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                messages = self.sqs.receive_message(
-                    QueueUrl=self.queue_url,
-                    MaxNumberOfMessages=min(self.mapping.batch_size, RECEIVE_LIMIT),
-                    WaitTimeSeconds=1,
-                    MessageSystemAttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
+                messages = self.gather()
             except Exception:  # the local AWS went away (shutdown) or hiccuped: try again shortly
                 log.exception("receive_message failed on %s", self.mapping.queue_arn)
                 self.stop.wait(1)
                 continue
             if messages:
                 self.deliver(messages)
+
+    def gather(self) -> list[dict[str, Any]]:
+        """Up to BatchSize messages: a long poll for the first, then more until the window ends."""
+        messages = self._receive(self.mapping.batch_size, wait=1)
+        closes = time.monotonic() + self.mapping.batching_window
+        while messages and len(messages) < self.mapping.batch_size and time.monotonic() < closes:
+            wait = max(0, min(20, int(closes - time.monotonic())))
+            more = self._receive(self.mapping.batch_size - len(messages), wait)
+            if not more and not wait:
+                break
+            messages += more
+        return messages
+
+    def _receive(self, up_to: int, wait: int) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=min(up_to, RECEIVE_LIMIT),
+            WaitTimeSeconds=wait,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return found
 
     def deliver(self, messages: list[dict[str, Any]]) -> None:
         """Invoke once; delete what succeeded."""

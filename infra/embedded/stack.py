@@ -44,6 +44,8 @@ class EventSource(Protocol):
 
     def start(self) -> None: ...
 
+    def halt(self) -> None: ...
+
     def stop(self) -> None: ...
 
 
@@ -146,6 +148,7 @@ def seed_secrets(session: boto3.session.Session, stack: DeployedStack) -> None:
 class EmbeddedStack:
     """``with EmbeddedStack() as stack:`` runs everything until the block ends.
 
+    ``faults_spec``: faults the local AWS injects into the functions' calls (``embedded.faults``).
     ``aws_port``: where moto listens (0 picks a free port). ``endpoint``: use an AWS endpoint
     that is already running instead (a ``make local``, or LocalStack). ``redeploy``: with an
     endpoint, whether to deploy the template there or use the stack as it is. ``api_port``:
@@ -161,6 +164,7 @@ class EmbeddedStack:
     log: TextIO = sys.stdout
     stack_name: str = STACK_NAME
     parameters: dict[str, str] = field(default_factory=dict)
+    faults_spec: str = ""  # embedded.faults: "dynamodb=0.05 kinesis=0.05:error crash=0.01"
     deployed: DeployedStack | None = None
     runtime: LambdaRuntime | None = None
     api: ApiFront | None = None
@@ -198,6 +202,8 @@ class EmbeddedStack:
         if self._moto is not None:
             detach_moto_lambda_triggers()
         self.runtime = LambdaRuntime.from_stack(session, self.deployed, self.log)
+        if self.faults_spec:
+            self.inject(self.faults_spec)
         if self.api_port is not None:
             routes, stages = routes_from_stack(session, self.deployed)
             stage = next(iter(stages.values()), self.parameters.get("Stage", "dev"))
@@ -221,6 +227,12 @@ class EmbeddedStack:
         return self
 
     def stop(self) -> None:
+        """Within seconds, whatever is running: no new deliveries, then every container stopped
+        (a running retrain's too), then the sources' threads and the local AWS."""
+        for source in self._sources:
+            source.halt()
+        if self.runtime is not None:
+            self.runtime.stop()
         for source in reversed(self._sources):
             source.stop()
         self._sources.clear()
@@ -242,6 +254,13 @@ class EmbeddedStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def inject(self, spec: str) -> None:
+        """Faults from now on (``embedded.faults``); an empty spec clears them."""
+        assert self._moto is not None and self.runtime is not None, "faults need the stack's own moto"
+        self._moto.faults.clear()
+        self._moto.faults.configure(spec)
+        self.runtime.crash = self._moto.faults.crash
 
     @property
     def moto(self) -> MotoServer | None:

@@ -4,6 +4,7 @@ to start them and to stop them all."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 
@@ -19,7 +20,12 @@ class Workers:
         thread.start()
         self._threads.append(thread)
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Ask every thread to stop (``stop`` then waits for them)."""
         self._stop.set()
+
+    def stop(self) -> None:
+        self.halt()
+        deadline = time.monotonic() + 3
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))

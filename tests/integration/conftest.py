@@ -46,4 +46,4 @@ def function_logs() -> io.StringIO:
 
 @pytest.fixture
 def runtime(aws: boto3.session.Session, stack: DeployedStack, function_logs: io.StringIO) -> LambdaRuntime:
-    return LambdaRuntime.from_stack(aws, stack, function_logs)
+    return LambdaRuntime.from_stack(aws, stack, function_logs, isolated=False)  # mock_aws patches this process only

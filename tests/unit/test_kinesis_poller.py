@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -132,3 +134,90 @@ def test_an_unreadable_failure_report_fails_the_whole_batch(response: dict[str, 
     shard, _ = reader(runtime)
     shard.deliver(batch(1, 2))
     assert runtime.deliveries == [["1", "2"], ["1", "2"]]
+
+
+class FakeKinesis:
+    """A shard holding ``records`` (partition key, sequence number), served in pages of 100."""
+
+    def __init__(self, records: list[tuple[str, int]]) -> None:
+        self.records = [
+            {"PartitionKey": key, "SequenceNumber": str(s), "Data": b"{}", "ApproximateArrivalTimestamp": ARRIVAL}
+            for key, s in records
+        ]
+
+    def get_shard_iterator(self, **_: Any) -> dict[str, str]:
+        return {"ShardIterator": "0"}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict[str, Any]:  # noqa: N803 (boto3's names)
+        start = int(ShardIterator)
+        return {
+            "Records": self.records[start : start + 100],
+            "NextShardIterator": str(min(start + 100, len(self.records))),
+        }
+
+
+ARRIVAL = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def lanes_reader(runtime: Any, records: list[tuple[str, int]], parallelization: int, window: float = 0.0) -> Any:
+    session = FakeSession()
+    mapping = KinesisMapping(
+        "arn:aws:lambda:us-east-1:123456789012:function:f", STREAM, 10, "TRIM_HORIZON", 2, True, True, QUEUE,
+        batching_window=window, parallelization=parallelization,
+    )  # fmt: skip
+    stop = threading.Event()
+    shard_reader = ShardReader(session, runtime, mapping, "events", "shardId-000000000000", stop)  # type: ignore[arg-type]
+    shard_reader.kinesis = FakeKinesis(records)
+    return shard_reader, stop
+
+
+def run_until_delivered(shard_reader: Any, stop: threading.Event, runtime: Any, count: int) -> None:
+    threads = [threading.Thread(target=lane.run) for lane in shard_reader.lanes]
+    threads.append(threading.Thread(target=shard_reader.run))
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while sum(len(d) for d in runtime.deliveries) < count and time.monotonic() < deadline:
+        stop.wait(0.05)
+    stop.set()
+    for thread in threads:
+        thread.join()
+
+
+def test_a_parallelization_factor_runs_batches_at_once_and_keeps_each_keys_order() -> None:
+    records = [(f"customer-{s % 7}", s) for s in range(200)]
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def script(delivered: list[str]) -> Any:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02)
+        with lock:
+            running[0] -= 1
+        return failures()
+
+    runtime = ScriptedRuntime(script)
+    shard_reader, stop = lanes_reader(runtime, records, parallelization=3)
+    run_until_delivered(shard_reader, stop, runtime, len(records))
+    delivered = [int(s) for batch_ in runtime.deliveries for s in batch_]
+    assert sorted(delivered) == list(range(200))  # every record once
+    assert max(len(b) for b in runtime.deliveries) <= 10  # BatchSize
+    assert most[0] > 1  # batches of one shard at once
+    for key in range(7):  # each key's records in order
+        mine = [s for s in delivered if s % 7 == key]
+        assert mine == sorted(mine)
+
+
+def test_the_batching_window_gathers_records_that_arrive_after_the_first() -> None:
+    runtime = ScriptedRuntime(lambda _: failures())
+    shard_reader, _ = lanes_reader(runtime, [("k", 1)], parallelization=1, window=0.5)
+    lane = shard_reader.lanes[0]
+    lane.put({"kinesis": {"sequenceNumber": "1"}})
+    later = threading.Timer(0.2, lane.put, args=({"kinesis": {"sequenceNumber": "2"}},))
+    later.start()
+    assert [r["kinesis"]["sequenceNumber"] for r in lane.gather()] == ["1", "2"]
+    lane.put({"kinesis": {"sequenceNumber": "3"}})
+    started = time.monotonic()
+    assert len(lane.gather()) == 1 and time.monotonic() - started >= 0.45
