@@ -53,9 +53,10 @@ def online_retail_messages(customers: int, prefix: str) -> list[dict[str, Any]]:
     for customer, invoice, when, products in _invoices(customers):
         user = f"{prefix}{customer}"
         total = sum(Decimal(str(p["price"])) * p["quantity"] for p in products)
-        messages.append({"type": "track", "event": "Product Viewed", "userId": user,
-                         "messageId": f"{prefix}{invoice}-view", "timestamp": _iso(when - timedelta(minutes=1)),
-                         "properties": {"product_id": products[0]["product_id"], "name": products[0]["name"]}})  # fmt: skip
+        viewed = {"product_id": products[0]["product_id"], "name": products[0]["name"]}
+        before = _iso(when - timedelta(minutes=1))
+        messages.append({"type": "track", "event": "Product Viewed", "userId": user, "properties": viewed,
+                         "messageId": f"{prefix}{invoice}-view", "timestamp": before})  # fmt: skip
         messages.append({"type": "track", "event": "Order Completed", "userId": user,
                          "messageId": f"{prefix}{invoice}-order", "timestamp": _iso(when),
                          "properties": {"order_id": f"{prefix}{invoice}", "total": float(total), "currency": "GBP",
@@ -92,4 +93,8 @@ def wait_for_profiles(api: str, messages: list[dict[str, Any]], timeout: float =
 
 
 def comparable(profile: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in profile.items() if k not in NOT_COMPARED}
+    """The profile without what differs by design (and without when a move was made)."""
+    kept = {k: v for k, v in profile.items() if k not in NOT_COMPARED}
+    if isinstance(kept.get("lastSegmentChange"), dict):
+        kept["lastSegmentChange"] = {k: v for k, v in kept["lastSegmentChange"].items() if k != "at"}
+    return kept

@@ -162,8 +162,8 @@ class ShardReader:
         """Returns the records to re-deliver (none on success) and whether the function raised."""
         try:
             response = self.runtime.invoke(self.mapping.function_arn, {"Records": records})
-        except FunctionError:
-            log.warning("stream function raised on a batch of %d records", len(records), exc_info=True)
+        except FunctionError as exc:  # (its traceback is in the function's log)
+            log.warning("a batch of %d records failed: %s", len(records), exc)
             return records, True
         if not self.mapping.reports_item_failures or not isinstance(response, dict):
             return [], False

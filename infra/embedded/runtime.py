@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import select
 import signal
@@ -49,6 +50,8 @@ LOCAL_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true"}
 # Containers per function when the template reserves no concurrency (LOCAL_CONCURRENCY=N to change).
 LOCAL_CONCURRENCY = int(os.environ.get("LOCAL_CONCURRENCY", "4"))
 CONTAINER = Path(__file__).with_name("container.py")
+ASYNC_RETRY_SECONDS = (1.0, 2.0)  # Lambda's asynchronous retries wait about 1 and 2 minutes
+log = logging.getLogger(__name__)
 # What a container inherits from the machine (everything else is the function's own).
 _INHERITED = ("PATH", "HOME", "LANG", "TMPDIR", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
               "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "COVERAGE_PROCESS_START")  # fmt: skip
@@ -74,6 +77,7 @@ class LambdaFunction:
     memory_size: int
     concurrency: int = LOCAL_CONCURRENCY
     layer_folders: tuple[Path, ...] = ()
+    dead_letter_arn: str | None = None  # where a failed asynchronous invocation's event goes
 
     def variables(self) -> dict[str, str]:
         """The environment Lambda gives the function (without the machine's)."""
@@ -348,6 +352,7 @@ class LambdaRuntime:
                     memory_size=config.get("MemorySize", 128),
                     concurrency=int(reserved) if reserved else LOCAL_CONCURRENCY,
                     layer_folders=layers,
+                    dead_letter_arn=config.get("DeadLetterConfig", {}).get("TargetArn"),
                 )
             )
         return cls(functions, log, isolated)
@@ -365,6 +370,32 @@ class LambdaRuntime:
         if self.stopped:
             raise FunctionError("the embedded runtime has stopped", "ServiceException")
         return self.pools[self.function(reference).logical_id].invoke(event, self.crash)
+
+    def invoke_event(self, reference: str, event: Any) -> None:
+        """Invoke as S3 and EventBridge do (``InvocationType=Event``): a failure is retried twice
+        (Lambda waits about 1 and 2 minutes; here ``ASYNC_RETRY_SECONDS``), then the event goes
+        to the function's dead-letter queue with Lambda's ``RequestID``, ``ErrorCode`` and
+        ``ErrorMessage`` attributes."""
+        function = self.function(reference)
+        for attempt, delay in enumerate((*ASYNC_RETRY_SECONDS, None)):
+            try:
+                self.invoke(reference, event)
+                return
+            except FunctionError as exc:
+                log.warning("%s failed on an event (attempt %d of 3): %s", function.logical_id, attempt + 1, exc)
+                if delay is None or self.stopped:
+                    self._dead_letter(function, event, exc)
+                    return
+                time.sleep(delay)
+
+    def _dead_letter(self, function: LambdaFunction, event: Any, error: FunctionError) -> None:
+        if not function.dead_letter_arn or self.stopped:
+            return
+        sqs = boto3.client("sqs")
+        queue_url = sqs.get_queue_url(QueueName=function.dead_letter_arn.rsplit(":", 1)[1])["QueueUrl"]
+        attributes = {"RequestID": str(uuid.uuid4()), "ErrorCode": "200", "ErrorMessage": str(error)[:1000]}
+        typed = {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()}
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(event), MessageAttributes=typed)
 
     def stop(self) -> None:
         """Stop every container, in parallel (each may take a moment to exit)."""

@@ -19,7 +19,7 @@ from urllib.parse import quote_plus
 import boto3
 
 from embedded.deploy import DeployedStack
-from embedded.runtime import FunctionError, LambdaRuntime
+from embedded.runtime import LambdaRuntime
 from embedded.workers import Workers
 
 log = logging.getLogger(__name__)
@@ -77,10 +77,7 @@ class S3Notifier(Workers):
                 if self._seen.get((notification.bucket, item["Key"])) == version:
                     continue
                 self._seen[(notification.bucket, item["Key"])] = version
-                try:
-                    self.runtime.invoke(notification.function_arn, s3_event(notification.bucket, item))
-                except FunctionError:  # S3 invokes asynchronously: Lambda would retry twice, then drop
-                    log.exception("the function failed on s3://%s/%s", notification.bucket, item["Key"])
+                self.runtime.invoke_event(notification.function_arn, s3_event(notification.bucket, item))
 
     def _run(self) -> None:
         while not self._stop.wait(POLL_SECONDS):

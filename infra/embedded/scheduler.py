@@ -27,7 +27,7 @@ TICK_SECONDS = 1.0
 
 
 class Invoker(Protocol):
-    def invoke(self, reference: str, event: Any) -> Any: ...
+    def invoke_event(self, reference: str, event: Any) -> None: ...
 
 
 def period(expression: str) -> timedelta | None:
@@ -91,10 +91,8 @@ class Scheduler(Workers):
             if schedule.next_at is None or every is None or now < schedule.next_at:
                 continue
             schedule.next_at = now + every
-            try:
-                self.runtime.invoke(schedule.function_arn, schedule.event(now, self.region, self.account))
-            except Exception:  # a failed scheduled invocation is logged, as EventBridge's would be retried
-                log.exception("scheduled invocation of %s failed", schedule.rule)
+            # asynchronous, as EventBridge invokes: retried, then the function's dead-letter queue
+            self.runtime.invoke_event(schedule.function_arn, schedule.event(now, self.region, self.account))
             fired.append(schedule)
         return fired
 

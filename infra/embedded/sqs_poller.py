@@ -115,8 +115,8 @@ class QueueReader:
         records = [self._event_record(m) for m in messages]
         try:
             response = self.runtime.invoke(self.mapping.function_arn, {"Records": records})
-        except FunctionError:
-            log.warning("function raised on %d messages of %s", len(records), self.mapping.queue_arn, exc_info=True)
+        except FunctionError as exc:  # (its traceback is in the function's log)
+            log.warning("%d messages of %s failed: %s", len(records), self.mapping.queue_arn, exc)
             return
         failed: set[str] = set()
         if self.mapping.reports_item_failures and isinstance(response, dict):

@@ -165,6 +165,7 @@ class EmbeddedStack:
     stack_name: str = STACK_NAME
     parameters: dict[str, str] = field(default_factory=dict)
     faults_spec: str = ""  # embedded.faults: "dynamodb=0.05 kinesis=0.05:error crash=0.01"
+    isolated: bool = True  # False: every handler in this process, one at a time (the runtime before issue 22)
     deployed: DeployedStack | None = None
     runtime: LambdaRuntime | None = None
     api: ApiFront | None = None
@@ -201,7 +202,7 @@ class EmbeddedStack:
             self.deployed = attach(session, self.stack_name)
         if self._moto is not None:
             detach_moto_lambda_triggers()
-        self.runtime = LambdaRuntime.from_stack(session, self.deployed, self.log)
+        self.runtime = LambdaRuntime.from_stack(session, self.deployed, self.log, self.isolated)
         if self.faults_spec:
             self.inject(self.faults_spec)
         if self.api_port is not None:

@@ -47,8 +47,10 @@ def _folded(stack: EmbeddedStack) -> int:
     return total
 
 
-def measure(events: int = 10_000, clients: int = 16) -> dict[str, float]:
-    with EmbeddedStack(aws_port=0, api_port=0, log=io.StringIO()) as stack:
+def measure(events: int = 10_000, clients: int = 16, isolated: bool = True) -> dict[str, float]:
+    """``isolated=False``: every handler in the test process, one invocation at a time (the
+    embedded runtime before issue 22), the baseline in the same run."""
+    with EmbeddedStack(aws_port=0, api_port=0, log=io.StringIO(), isolated=isolated) as stack:
         assert stack.api is not None
         url, latencies, lock = f"{stack.api.url}/v1/batch", list[float](), threading.Lock()
         requests = events // BATCH
@@ -83,9 +85,9 @@ def measure(events: int = 10_000, clients: int = 16) -> dict[str, float]:
     }
 
 
-def report(run: dict[str, float]) -> None:
+def report(run: dict[str, float], name: str = "") -> None:
     print(
-        f"   {run['events']:,.0f} events in batches of {BATCH} from 16 clients:"
+        f"   {name}{run['events']:,.0f} events in batches of {BATCH} from 16 clients:"
         f" {run['accepted_per_s']:,.0f} accepted/s;"
         f" request p50 {run['p50']:.2f} s, p95 {run['p95']:.2f} s\n   every event folded into its profile"
         f" after {run['folded_s']:.0f} s ({run['folded_per_s']:,.0f} events/s)"

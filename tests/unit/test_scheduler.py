@@ -14,7 +14,7 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
 
-    def invoke(self, reference: str, event: Any) -> Any:
+    def invoke_event(self, reference: str, event: Any) -> None:
         self.calls.append((reference, event))
 
 
