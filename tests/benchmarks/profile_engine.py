@@ -11,6 +11,8 @@
 8. Freshness: POST an event -> the segment visible through the API and the event delivered.
 9. Local load: 16 clients post batches of 20 to the tracking API; accepted/s, latency, time to fold.
 10. Customer value: fitting BG/NBD + Gamma-Gamma on a million customers, beside lifetimes.
+11-13. Retraining through the local stack; recommendations offline and through the read API.
+14. A real order history replayed under injected faults, beside the clean replay.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from embedded.s3_notifier import s3_event
 from embedded.stack import EmbeddedStack
 from tests.benchmarks import (
     cold_start,
+    faults,
     freshness,
     load,
     local_retrain,
@@ -393,8 +396,13 @@ def main() -> None:
     print("   customers, one high-value order each, sent one at a time through the embedded stack)")
     freshness.report(freshness.measure())
 
-    print("\n9. Local load: the tracking API through the embedded stack (moto-bound; AWS scales out)")
-    load.report(load.measure())
+    print("\n9. Local load: the tracking API through the embedded stack, each function in containers of its own,")
+    print("   beside every handler in this process one at a time (the embedded runtime before issue 22), same run")
+    isolated, in_process = load.measure(), load.measure(isolated=False)
+    load.report(isolated, "containers: ")
+    load.report(in_process, "in process: ")
+    print(f"   accepted/s {isolated['accepted_per_s'] / in_process['accepted_per_s']:.1f}x, folded/s"
+          f" {isolated['folded_per_s'] / in_process['folded_per_s']:.1f}x the in-process runtime's")
 
     print("\n10. Customer value: BG/NBD + Gamma-Gamma on 1,000,000 customers drawn from known parameters,")
     print("    beside lifetimes' BetaGeoFitter on the same data (LIFETIMES_PYTHON: a virtualenv with lifetimes)")
@@ -417,6 +425,10 @@ def main() -> None:
 
     print("\n13. Recommendations through the read API (embedded stack), beside GET /v1/customers/{id} as the floor")
     recommend_latency.report(recommend_latency.measure())
+
+    print("\n14. Online Retail II replayed through the embedded stack under injected faults, beside the clean replay")
+    print(f"    ({faults.FAULTS})")
+    faults.report(faults.measure())
 
 
 if __name__ == "__main__":
