@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import IO, Any
 
-from audience.adapters.dynamodb import StoreStats
+from audience.adapters.dynamodb import PLACEMENT_FIELDS, StoreStats
 from audience.domain.errors import ConcurrentUpdate
 from audience.domain.events import Message
 from audience.domain.privacy import AuditEntry
@@ -56,6 +56,20 @@ class MemoryProfiles:
         self.writes += 1
         for item in (profile, *retired):
             self.items[item.customer_id] = item.model_copy(update={"version": item.version + 1})
+
+    def place(self, placed: Sequence[Profile]) -> list[str]:
+        """As the table's conditional update: only the placement's attributes are taken from each
+        profile (the rest of the stored item stays as stored), if its version is still the stored one."""
+        conflicted: list[str] = []
+        for profile in placed:
+            stored = self.items.get(profile.customer_id)
+            if stored is None or stored.version != profile.version:
+                conflicted.append(profile.customer_id)
+                continue
+            self.writes += 1
+            placement = {name: getattr(profile, name) for name in PLACEMENT_FIELDS}
+            self.items[profile.customer_id] = stored.model_copy(update={**placement, "version": stored.version + 1})
+        return conflicted
 
 
 class MemoryDeadLetters:

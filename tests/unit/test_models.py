@@ -204,19 +204,18 @@ def test_a_segment_that_has_not_moved_keeps_its_name_across_retrains() -> None:
 
 
 def test_a_placement_whose_answer_was_lost_is_counted_once_not_written_twice() -> None:
-    """A conditional put that lands but whose answer is lost (a client timeout; botocore's retry
+    """A conditional update that lands but whose answer is lost (a client timeout; botocore's retry
     then fails the condition) is recognised on the re-read: the customer counts as moved."""
-    from audience.domain.errors import ConcurrentUpdate
     from audience.services.models import rescore
 
     class LosesAnswers(MemoryProfiles):
         lost = 0
 
-        def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
-            super().save(profile, retired)
-            if self.lost < 3:  # the first three writes land, then the client hears a conflict
-                self.lost += 1
-                raise ConcurrentUpdate(profile.customer_id)
+        def place(self, placed: Sequence[Profile]) -> list[str]:
+            conflicted = super().place(placed)
+            landed = [p.customer_id for p in placed if p.customer_id not in conflicted][: 3 - self.lost]
+            self.lost += len(landed)  # the first three writes land, then the client hears a conflict
+            return [*conflicted, *landed]
 
     profiles, _ = customers(60, seed=5)
     bucket, registry = MemoryBucket(), MemoryRegistry()

@@ -38,6 +38,12 @@ class ProfileRepository(Protocol):
         version is still the one it was read at (0: never stored), bumping the versions; raise
         ``ConcurrentUpdate`` otherwise and change nothing."""
 
+    def place(self, placed: Sequence[Profile]) -> list[str]:
+        """Store what placing changed on each of the stored profiles ``placed``: their segments,
+        tier, predictions, segment history and outbox and the membership index keys, nothing
+        else of the item; each only if its stored version is still the one it was read at,
+        bumping it. Returns the ids whose stored version had moved (nothing of theirs written)."""
+
 
 class SegmentMembers(Protocol):
     """Who is in a segment (``kind:slug`` ids), from the membership indexes."""

@@ -57,14 +57,48 @@ def profile_key(customer_id: str) -> dict[str, Any]:
 INDEXES = {"learned": ("bySegment", "gsi1pk"), "rfm": ("byRfm", "gsi2pk"), "tier": ("byTier", "gsi3pk")}
 
 
+# What placing a customer changes (``Profile`` field names): the retrain's placement writes these
+# attributes, the membership index keys and the version, and nothing else of the item.
+PLACEMENT_FIELDS = ("segments", "tier", "predictions", "segment_history", "outbox")
+
+
 def to_item(profile: Profile) -> dict[str, Any]:
     plain = json.loads(profile.model_dump_json(by_alias=True, exclude_defaults=True), parse_float=_number)
     plain["version"] = profile.version
-    if profile.personalization_allowed:
-        for segment in profile.segment_ids():
-            plain[INDEXES[segment.split(":", 1)[0]][1]] = segment
+    plain.update(_index_keys(profile))
     item = {name: _SERIALIZER.serialize(value) for name, value in plain.items()}
     return {**item, **profile_key(profile.customer_id)}
+
+
+def _index_keys(profile: Profile) -> dict[str, str]:
+    """The membership index attributes the profile carries (none for a customer who refused personalization)."""
+    if not profile.personalization_allowed:
+        return {}
+    return {INDEXES[segment.split(":", 1)[0]][1]: segment for segment in profile.segment_ids()}
+
+
+def placement_update(profile: Profile) -> dict[str, Any]:
+    """The conditional ``UpdateItem`` that stores ``profile``'s placement (``PLACEMENT_FIELDS`` and
+    the membership index keys, each set as ``to_item`` would store it, or removed where
+    ``to_item`` would leave it out), with its version bumped, only if the stored version is
+    still ``profile.version``: what a retrain's move sends instead of the whole item."""
+    include = set(PLACEMENT_FIELDS)
+    plain = json.loads(profile.model_dump_json(by_alias=True, exclude_defaults=True, include=include),
+                       parse_float=_number)  # fmt: skip
+    plain.update(_index_keys(profile))
+    aliases = [Profile.model_fields[f].alias or f for f in PLACEMENT_FIELDS]
+    names = [*aliases, *(attribute for _, attribute in INDEXES.values())]
+    placeholders = {f"#{name}": name for name in [*names, "version"]}
+    update = "SET " + ", ".join(["#version = #version + :one", *(f"#{n} = :{n}" for n in names if n in plain)])
+    if removed := [f"#{n}" for n in names if n not in plain]:
+        update += " REMOVE " + ", ".join(removed)
+    values = {f":{name}": _SERIALIZER.serialize(plain[name]) for name in names if name in plain}
+    return {
+        "UpdateExpression": update,
+        "ConditionExpression": "#version = :expected",
+        "ExpressionAttributeNames": placeholders,
+        "ExpressionAttributeValues": {**values, ":one": {"N": "1"}, ":expected": {"N": str(profile.version)}},
+    }
 
 
 def _number(text: str) -> Decimal:
@@ -158,6 +192,22 @@ class DynamoProfileRepository:
             ConditionExpression="version = :expected",
             ExpressionAttributeValues={":one": {"N": "1"}, ":expected": {"N": str(stored_version)}},
         )
+
+    def place(self, placed: Sequence[Profile]) -> list[str]:
+        """One conditional ``UpdateItem`` per profile, of its placement only (``placement_update``):
+        the request carries a few hundred bytes to a few KB, never the whole item (its ledger,
+        day buckets, products). DynamoDB still bills a write by the item's full size (the larger of
+        before and after), as for a put. Returns the ids whose stored version had moved."""
+        conflicted: list[str] = []
+        for profile in placed:
+            try:
+                response = self._write("update_item", TableName=self.table_name, Key=profile_key(profile.customer_id),
+                                       **placement_update(profile))  # fmt: skip
+            except ConcurrentUpdate:
+                conflicted.append(profile.customer_id)
+                continue
+            self.stats.write_units += _units(response)
+        return conflicted
 
     def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
         """One conditional put; a transaction when retired ids change with the profile."""

@@ -12,8 +12,11 @@ from audience.adapters.aws import as_transient, client
 from audience.domain.segments import SegmentEvent
 
 SOURCE = "audience-engine"
-PUT_EVENTS_LIMIT = 10
+PUT_EVENTS_LIMIT = 10  # entries in one PutEvents request
+PUT_EVENTS_BYTES = 256 * 1024  # and their size, as EventBridge counts it (``entry_size``)
 ATTEMPTS = 3
+
+Entry = tuple[SegmentEvent, dict[str, str]]  # an event and the PutEvents entry that carries it
 
 
 class EventBridgeSegmentEvents:
@@ -21,16 +24,17 @@ class EventBridgeSegmentEvents:
         self.bus_name = bus_name
 
     def publish(self, events: Sequence[SegmentEvent]) -> list[SegmentEvent]:
+        """Put ``events`` on the bus in as few requests as PutEvents allows (ten entries and
+        256 KB a request), retrying refused entries; returns those still refused."""
         pending = list(events)
         for attempt in range(ATTEMPTS):
             refused = []
-            for start in range(0, len(pending), PUT_EVENTS_LIMIT):
-                chunk = pending[start : start + PUT_EVENTS_LIMIT]
+            for chunk in _requests([(e, self._entry(e)) for e in pending]):
                 try:
-                    response = client("events").put_events(Entries=[self._entry(e) for e in chunk])
+                    response = client("events").put_events(Entries=[entry for _, entry in chunk])
                 except ClientError as exc:
                     raise as_transient(exc) from exc
-                refused += [e for e, r in zip(chunk, response["Entries"], strict=True) if r.get("ErrorCode")]
+                refused += [e for (e, _), r in zip(chunk, response["Entries"], strict=True) if r.get("ErrorCode")]
             if not refused:
                 return []
             pending = refused
@@ -44,3 +48,22 @@ class EventBridgeSegmentEvents:
             "Detail": json.dumps(event.detail.model_dump(mode="json", by_alias=True)),
             "EventBusName": self.bus_name,
         }
+
+
+def entry_size(entry: dict[str, str]) -> int:
+    """An entry's size as EventBridge counts it against a request's 256 KB (its Source,
+    DetailType and Detail in UTF-8; these entries carry no Time or Resources)."""
+    return sum(len(entry[name].encode()) for name in ("Source", "DetailType", "Detail"))
+
+
+def _requests(entries: list[Entry]) -> list[list[Entry]]:
+    """The entries in order, cut into requests of at most ten entries and 256 KB."""
+    requests: list[list[Entry]] = []
+    size = 0
+    for event, entry in entries:
+        if not requests or len(requests[-1]) == PUT_EVENTS_LIMIT or size + entry_size(entry) > PUT_EVENTS_BYTES:
+            requests.append([])
+            size = 0
+        requests[-1].append((event, entry))
+        size += entry_size(entry)
+    return requests

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import logging
+import random
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +48,7 @@ from audience.segmentation.training import (
 from audience.services import measure, recommendations
 from audience.services.documents import LiveDocument
 from audience.services.scoring import LiveValue
-from audience.services.unit_of_work import KeptConflicting, until_unchanged
+from audience.services.unit_of_work import CONFLICT_RETRIES
 from audience.services.value import fit_and_store, summary
 from audience.value.spec import OrderHistory, ValueSpec
 
@@ -356,57 +358,86 @@ def _write_moves(
 ) -> int:
     """Write every customer whose place (or, with ``tiers``, tier) changed, re-read in batches
     of ``MOVE_BATCH``, ``WRITERS`` batches at a time (each write waits on the network); a
-    profile changed since the scan is placed again from its fresh state; a write that conflicts
-    is retried from a fresh read."""
+    profile changed since the scan is placed again from its fresh state. Returns how many moved."""
     moving = [(c, p) for c, p in zip(customers, places, strict=True)
               if c.tier_moves or (p is not None and not p.same_place(c.segments))]  # fmt: skip
+    batches = [moving[start : start + MOVE_BATCH] for start in range(0, len(moving), MOVE_BATCH)]
+    placing = _Placing(profiles, spec, now, reason, tiers)
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        return sum(pool.map(placing.write, batches))
 
-    def write(batch: list[tuple[Customer, Segments | None]]) -> int:
-        fresh, moved = profiles.get_many([c.customer_id for c, _ in batch]), 0
+
+_State = tuple[Profile | None, Segments | None]  # a customer as stored, and the place the model gives them
+
+
+@dataclass(frozen=True)
+class _Placing:
+    """One run's placement: the model (None: tiers only), the time, the reason, the tiers.
+
+    Per batch: one read (``get_many``), one conditional update per mover of only what placing
+    changed (``ProfileRepository.place``; a publishing repository then puts the batch's segment
+    events on the bus together), and for the few whose version moved meanwhile, a re-read of
+    those and another round, ``CONFLICT_RETRIES`` times at most."""
+
+    profiles: ProfileRepository
+    spec: SegmentSpec | None
+    now: datetime
+    reason: str
+    tiers: Tiers | None
+
+    def write(self, batch: list[tuple[Customer, Segments | None]]) -> int:
+        """Place a batch of movers; returns how many were written."""
+        fresh = self.profiles.get_many([c.customer_id for c, _ in batch])
+        states: dict[str, _State] = {}
         for customer, placed in batch:
             profile = fresh.get(customer.customer_id)
-            if profile is not None and profile.version != customer.version and spec is not None:
-                placed = score(profile, spec, now)
-            moved += _move(profile, placed, profiles, spec, now, reason, tiers)
+            if profile is not None and profile.version != customer.version and self.spec is not None:
+                placed = score(profile, self.spec, self.now)
+            states[customer.customer_id] = (profile, placed)
+        moved = 0
+        for n in range(CONFLICT_RETRIES + 1):
+            sent = {c: u for c, (p, placed) in states.items() if (u := self.updated(p, placed)) is not None}
+            conflicted = self.profiles.place(list(sent.values()))
+            landed, states = self.reread(conflicted, sent, states)
+            moved += len(sent) - len(conflicted) + landed
+            if not states:
+                return moved
+            if n < CONFLICT_RETRIES:
+                time.sleep(random.uniform(0, 0.01 * 2**n))  # noqa: S311 (jitter, not secrets)
+        logger.warning("%d customers kept changing; their segments are left to the next rescore", len(states))
         return moved
 
-    batches = [moving[start : start + MOVE_BATCH] for start in range(0, len(moving), MOVE_BATCH)]
-    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        return sum(pool.map(write, batches))
-
-
-def _move(profile: Profile | None, placed: Segments | None, profiles: ProfileRepository, spec: SegmentSpec | None,
-          now: datetime, reason: str, tiers: Tiers | None) -> int:  # fmt: skip
-    """Write the customer's new place (1) or nothing (0); a lost race re-reads and places again.
-    A write whose answer was lost (a client timeout, botocore's retry then failing the condition)
-    is recognised on the re-read and counted."""
-    state, sent = (profile, placed), None
-
-    def attempt(n: int) -> int:
-        nonlocal state, sent
-        if n > 0 and state[0] is not None:
-            fresh = profiles.get(state[0].customer_id)
-            if sent is not None and fresh is not None and (fresh.segments, fresh.tier, fresh.segment_history[-1:]) \
-                    == (sent.segments, sent.tier, sent.segment_history[-1:]):  # fmt: skip
-                return 1  # our own write landed
-            state = (fresh, score(fresh, spec, now) if fresh is not None and spec is not None else state[1])
-        current, place = state
+    def updated(self, current: Profile | None, placed: Segments | None) -> Profile | None:
+        """The customer in their new place and tier, or None when there is nothing to write."""
         if current is None or current.merged_into is not None:
-            return 0
-        tiered = tiers.settled(current, now) if tiers else current
-        moved = reassigned(tiered, place, reason) if place is not None else None
-        updated = moved or (tiered if tiered is not current else None)
-        if updated is None:
-            return 0
-        sent = updated
-        profiles.save(updated)
-        return 1
+            return None
+        tiered = self.tiers.settled(current, self.now) if self.tiers else current
+        moved = reassigned(tiered, placed, self.reason) if placed is not None else None
+        return moved or (tiered if tiered is not current else None)
 
-    try:
-        return until_unchanged(attempt, "a customer")
-    except KeptConflicting:
-        logger.warning("a customer kept changing; their segment is left to the next rescore")
-        return 0
+    def reread(self, conflicted: list[str], sent: Mapping[str, Profile], states: Mapping[str, _State]
+               ) -> tuple[int, dict[str, _State]]:  # fmt: skip
+        """After lost races: how many of ``conflicted`` hold our own write (an update that landed
+        but whose answer was lost: a client timeout, botocore's retry then failing the
+        condition), and the fresh state of the others, placed again."""
+        if not conflicted:
+            return 0, {}
+        fresh, landed, again = self.profiles.get_many(conflicted), 0, {}
+        for customer_id in conflicted:
+            profile, (_, placed) = fresh.get(customer_id), states[customer_id]
+            if profile is not None and _holds(profile, sent[customer_id]):
+                landed += 1
+                continue
+            if profile is not None and self.spec is not None:
+                placed = score(profile, self.spec, self.now)
+            again[customer_id] = (profile, placed)
+        return landed, again
+
+
+def _holds(stored: Profile, sent: Profile) -> bool:
+    """Whether ``stored`` carries the placement ``sent`` (its place, tier, predictions and last move)."""
+    return (stored.segments, stored.tier, stored.predictions, stored.segment_history[-1:]) == (
+        sent.segments, sent.tier, sent.predictions, sent.segment_history[-1:])  # fmt: skip
 
 
 # ---------------------------------------------------------------- what the retrain function is asked

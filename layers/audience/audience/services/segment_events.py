@@ -1,7 +1,9 @@
 """Publishing segment events without losing any: they are written to the profile's outbox in
 the same write as the move, published after it, and removed once the bus accepted them. What
 the bus refuses stays in the outbox and goes out with the customer's next write (at least once;
-consumers drop repeats by idempotency key)."""
+consumers drop repeats by idempotency key). A retrain's placements publish a batch of customers'
+events together (``PublishingProfiles.place``): ten to a ``PutEvents`` request, not one request
+per customer."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from audience.domain.errors import ConcurrentUpdate, TransientError
 from audience.domain.profile import Profile
+from audience.domain.segments import SegmentEvent
 from audience.ports import ProfileRepository, SegmentEventSink
 
 logger = logging.getLogger(__name__)
@@ -19,19 +22,34 @@ logger = logging.getLogger(__name__)
 def deliver(saved: Profile, sink: SegmentEventSink, profiles: ProfileRepository) -> int:
     """Publish the outbox of ``saved`` (as it was written: its stored version is one more);
     returns how many events the bus accepted."""
-    if not saved.outbox:
+    return deliver_all([saved], sink, profiles)
+
+
+def deliver_all(saved: Sequence[Profile], sink: SegmentEventSink, profiles: ProfileRepository) -> int:
+    """Publish the outboxes of every profile of ``saved`` (each as it was written) in one
+    ``publish`` (the sink sends them ten to a request), then empty the outboxes whose events
+    the bus all accepted; an outbox with a refused event is kept whole. Returns how many
+    events the bus accepted."""
+    events = [event for profile in saved for event in profile.outbox]
+    if not events:
         return 0
     try:
-        refused = sink.publish(saved.outbox)
+        refused = sink.publish(events)
     except TransientError as exc:
         logger.warning("segment events kept in the outbox for the next write: %s", exc)
         return 0
     if refused:
         logger.warning("%d segment events kept in the outbox for the next write", len(refused))
-        return len(saved.outbox) - len(refused)
-    with contextlib.suppress(ConcurrentUpdate):  # a newer write carries them; consumers drop the repeat
-        profiles.clear_outbox(saved.customer_id, saved.version + 1)
-    return len(saved.outbox)
+    kept = {_key(event) for event in refused}
+    for profile in saved:
+        if profile.outbox and not any(_key(event) in kept for event in profile.outbox):
+            with contextlib.suppress(ConcurrentUpdate):  # a newer write carries them; consumers drop the repeat
+                profiles.clear_outbox(profile.customer_id, profile.version + 1)
+    return len(events) - len(refused)
+
+
+def _key(event: SegmentEvent) -> tuple[str, str]:
+    return event.detail.customer_id, event.detail.idempotency_key
 
 
 class PublishingProfiles:
@@ -57,3 +75,18 @@ class PublishingProfiles:
     def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
         self.profiles.save(profile, retired)
         deliver(profile, self.sink, self.profiles)
+
+    def place(self, placed: Sequence[Profile]) -> list[str]:
+        """Write each placement, then publish the segment events of all that were written at
+        once (what was written before a failure goes out too)."""
+        written: list[Profile] = []
+        conflicted: list[str] = []
+        try:
+            for profile in placed:
+                lost = self.profiles.place([profile])
+                conflicted += lost
+                if not lost:
+                    written.append(profile)
+        finally:
+            deliver_all(written, self.sink, self.profiles)
+        return conflicted
