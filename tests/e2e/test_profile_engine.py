@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 import uuid
@@ -12,13 +11,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
 
-from audience.adapters.aws import client
 from audience.adapters.dynamodb import PROFILE_SK, DynamoProfileRepository, from_item
 from audience.domain.events import message_to_json, parse_request
 from audience.domain.money import Currencies
@@ -139,28 +136,15 @@ def test_a_poison_record_alone_goes_to_the_dead_letter_queue(
 
 
 @pytest.fixture
-def throttled_writes() -> Iterator[Counter[str]]:
-    """The first write of about a third of the customers fails with a throttling error, as
-    DynamoDB answers when a partition is hot; the poller's retries must then apply it."""
-    rng, injected = random.Random(5), Counter[str]()
-
-    def throttle(params: dict[str, Any], **_: Any) -> Any:
-        request = json.loads(params["body"])  # the serialised request about to be sent
-        items = [request["Item"]] if "Item" in request else [a["Put"]["Item"] for a in request["TransactItems"]]
-        customer = items[0]["pk"]["S"]
-        if customer.startswith("CUSTOMER#throttle-") and customer not in injected and rng.random() < 0.35:
-            injected[customer] += 1
-            error = {"Code": "ProvisionedThroughputExceededException", "Message": "injected by the test"}
-            http = SimpleNamespace(status_code=400, headers={}, content=b"")
-            return http, {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
-        return None
-
-    events = client("dynamodb").meta.events
-    for operation in ("PutItem", "TransactWriteItems"):
-        events.register(f"before-call.dynamodb.{operation}", throttle)
-    yield injected
-    for operation in ("PutItem", "TransactWriteItems"):
-        events.unregister(f"before-call.dynamodb.{operation}", throttle)
+def throttled_writes(embedded: EmbeddedStack) -> Iterator[Counter[str]]:
+    """A fifth of the functions' DynamoDB calls fail with a throttling error, as DynamoDB answers
+    when a partition is hot (the local AWS injects it); botocore's and the poller's retries must
+    then apply every event."""
+    assert embedded.moto is not None
+    embedded.moto.faults.injected.clear()
+    embedded.inject("dynamodb=0.2")
+    yield embedded.moto.faults.injected
+    embedded.inject("")
 
 
 def test_throttled_writes_end_with_every_event_applied_exactly_once(
@@ -189,7 +173,7 @@ def test_throttled_writes_end_with_every_event_applied_exactly_once(
 
     profiles = wait_until(settled, 30)
     assert profiles, "not every event was applied"
-    assert len(throttled_writes) > 5, "the test injected too few faults to prove anything"
+    assert throttled_writes["dynamodb:throttle"] > 5, "the test injected too few faults to prove anything"
     assert {p.orders for p in profiles.values()} == {10}  # 400 events over 40 customers, none twice
 
 
