@@ -25,7 +25,8 @@ NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 
 def cdnow(*fields: str) -> list[np.ndarray]:
-    rows = list(csv.DictReader((CDNOW / "cdnow_customers_summary_with_transactions.csv").open()))
+    with (CDNOW / "cdnow_customers_summary_with_transactions.csv").open() as summary:
+        rows = list(csv.DictReader(summary))
     return [np.array([float(r[f]) for r in rows]) for f in fields]
 
 

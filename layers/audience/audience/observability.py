@@ -7,6 +7,7 @@ when tracing is disabled, so the tracer is made only when this container traces.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -29,12 +30,35 @@ def lambda_handler(logger: Logger, metrics: Metrics, correlation_id_path: str | 
     trace (when on) and the metrics flushed as EMF at the end of each invocation."""
 
     def decorate(handler: H) -> H:
-        measured = metrics.log_metrics(handler)
+        measured: Callable[..., Any] = flushed(metrics)(handler)
         if tracing_enabled():
             from aws_lambda_powertools import Tracer
 
             measured = Tracer().capture_lambda_handler(measured)
         return logger.inject_lambda_context(correlation_id_path=correlation_id_path)(measured)  # type: ignore[return-value]
+
+    return decorate
+
+
+def flushed(metrics: Metrics) -> Callable[[H], H]:
+    """What ``metrics.log_metrics`` does (the invocation's metrics printed as one EMF line at its
+    end, whether it returns or raises), but only when it added some: an invocation that measured
+    nothing (a read, a request refused before any work) prints nothing, where Powertools' flush
+    would warn "No application metrics to publish". Its dimensions and metadata are cleared
+    either way, as a flush would."""
+
+    def decorate(handler: H) -> H:
+        @functools.wraps(handler)
+        def measured(event: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return handler(event, context, *args, **kwargs)
+            finally:
+                if metrics.metric_set:
+                    metrics.flush_metrics()
+                else:
+                    metrics.clear_metrics()
+
+        return measured  # type: ignore[return-value]
 
     return decorate
 

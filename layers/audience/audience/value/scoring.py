@@ -8,6 +8,7 @@ numpy/scipy ones to 1e-9 on every CDNOW customer.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 MAX_TERMS = 100_000
@@ -19,6 +20,11 @@ def hyp2f1(a: float, b: float, c: float, z: float) -> float:
     summed as a power series. For the BTYD models' arguments (c - a and c - b stay small while
     c grows with the customer's orders) it needs several times fewer terms than the series of
     2F1(a, b; c; z) itself."""
+    return float((1 - z) ** (c - a - b)) * _euler_series(a, b, c, z)
+
+
+def _euler_series(a: float, b: float, c: float, z: float) -> float:
+    """2F1(c - a, c - b; c; z) summed as a power series, for 0 <= z < 1."""
     if not 0 <= z < 1:
         raise ValueError(f"the series needs 0 <= z < 1, got {z}")
     p, q = c - a, c - b
@@ -27,21 +33,27 @@ def hyp2f1(a: float, b: float, c: float, z: float) -> float:
         term *= (p + n) * (q + n) / ((c + n) * (n + 1)) * z
         total += term
         if abs(term) <= TOLERANCE * abs(total):
-            return float((1 - z) ** (c - a - b)) * total
+            return total
     raise ArithmeticError(f"2F1({a}, {b}; {c}; {z}) did not converge in {MAX_TERMS} terms")
 
 
-def _odds(r: float, alpha: float, a: float, b: float, x: float, t_x: float, big_t: float, modified: bool) -> float:
+def _log_odds(r: float, alpha: float, a: float, b: float, x: float, t_x: float, big_t: float, modified: bool) -> float:
+    """log(P(dropped out) / P(alive)): in logs, as the odds of a long-silent frequent buyer
+    overflow a float (-inf for BG/NBD's one-time buyers, who cannot have dropped out)."""
     if x <= 0 and not modified:
-        return 0.0
-    return a / (b + x - 1 + modified) * ((alpha + big_t) / (alpha + t_x)) ** (r + x)  # type: ignore[no-any-return]
+        return -math.inf
+    return math.log(a) - math.log(b + x - 1 + modified) + (r + x) * (math.log(alpha + big_t) - math.log(alpha + t_x))
 
 
 def p_alive(
     r: float, alpha: float, a: float, b: float, x: float, t_x: float, big_t: float, modified: bool = False
 ) -> float:
-    """BG/NBD (``modified``: MBG/NBD): the probability the customer has not dropped out, given (x, t_x, T)."""
-    return 1 / (1 + _odds(r, alpha, a, b, x, t_x, big_t, modified))
+    """BG/NBD (``modified``: MBG/NBD): the probability the customer has not dropped out, given
+    (x, t_x, T): 1 / (1 + odds), from the log-odds without overflowing ``exp``."""
+    log_odds = _log_odds(r, alpha, a, b, x, t_x, big_t, modified)
+    if log_odds <= 0:
+        return 1 / (1 + math.exp(log_odds))
+    return math.exp(-log_odds) / (1 + math.exp(-log_odds))
 
 
 def expected_orders(
@@ -57,9 +69,11 @@ def expected_orders_many(
 ) -> list[float]:  # fmt: skip
     """E[Y(t) | x, t_x, T] for each period length t in ``ts`` (one pass over the series)."""
     s = float(modified)
-    head = (a + b + x - 1 + s) / (a - 1) / (1 + _odds(r, alpha, a, b, x, t_x, big_t, modified))
-    return [head * (1 - ((alpha + big_t) / (alpha + big_t + t)) ** (r + x)
-                    * hyp2f1(r + x, b + x + s, a + b + x - 1 + s, t / (alpha + big_t + t))) for t in ts]  # fmt: skip
+    head = (a + b + x - 1 + s) / (a - 1) * p_alive(r, alpha, a, b, x, t_x, big_t, modified)
+    # (1 - z)^(r + x) 2F1(r + x, b + x + s; c; z) = (1 - z)^(a - 1) 2F1(c - r - x, a - 1; c; z), Euler:
+    # no vanishing power times an overflowing one for a customer with many orders
+    return [head * (1 - (1 - z) ** (a - 1) * _euler_series(r + x, b + x + s, a + b + x - 1 + s, z))
+            for z in (t / (alpha + big_t + t) for t in ts)]  # fmt: skip
 
 
 def p_no_order(
