@@ -391,7 +391,7 @@ class LambdaRuntime:
     def _dead_letter(self, function: LambdaFunction, event: Any, error: FunctionError) -> None:
         if not function.dead_letter_arn or self.stopped:
             return
-        sqs = boto3.client("sqs")
+        sqs: Any = boto3.client("sqs")
         queue_url = sqs.get_queue_url(QueueName=function.dead_letter_arn.rsplit(":", 1)[1])["QueueUrl"]
         attributes = {"RequestID": str(uuid.uuid4()), "ErrorCode": "200", "ErrorMessage": str(error)[:1000]}
         typed = {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()}
