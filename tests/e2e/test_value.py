@@ -50,8 +50,11 @@ def test_an_order_rescores_the_customer_and_a_churn_rule_tiers_with_its_id(
     report = s3.get_object(Bucket=bucket, Key=fitted["report_key"])["Body"].read()
     assert b"Value: lifetime value, probability alive, churn risk" in report and b"Holdout" in report
 
-    status, segments = get(f"{api}/v1/models/segments")  # (not promoted: an earlier test's model on this stack)
-    assert status == 200 and segments["active"] and (segments["version"] == fitted["version"] or not fitted["promoted"])
+    # (not promoted: an earlier test's model on this stack; an API container may hold its answer
+    # for ModelRefreshSeconds)
+    status, segments = wait_for(lambda: get(f"{api}/v1/models/segments"), lambda found: found[0] == 200, 5)
+    assert status == 200, f"no active model; the retrain: promoted {fitted['promoted']}, {fitted['reason']}"
+    assert segments["active"] and (segments["version"] == fitted["version"] or not fitted["promoted"])
     assert (
         segments["k"] + 1 == len(segments["segments"])
         and segments["stability"]["worst"] <= segments["stability"]["mean"]
