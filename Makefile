@@ -102,7 +102,8 @@ security: $(CHECKOV_VENV)/.installed ## checkov over template.yaml (each skipped
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
 # Tests spread over the cores (pytest-xdist; each worker that runs end-to-end tests starts its own
-# embedded stack on free ports). TEST_WORKERS=0 runs them in this process.
+# embedded stack on free ports; the browser tests share one worker and its stack, loadgroup).
+# TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= auto
 
 browser: ## Debian's chromium for the console's browser tests (installed with apt-get when missing)
@@ -117,7 +118,7 @@ screenshots: $(BIN)/.installed browser ## the console's screenshots in docs/cons
 test: $(BIN)/.installed security browser ## the whole suite: lint, types, checkov, unit, integration, end to end, template (cfn-lint)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: $(BIN)/.installed ## the inner loop: lint, unit and template tests (no moto, no SAM CLI), about two minutes on two cores
 	$(BIN)/ruff check .

@@ -1,8 +1,7 @@
 """The Online Retail II file through the embedded stack.
 
-It runs last among the end-to-end tests (`tests/e2e/conftest.py` puts it there): afterwards the local table
-holds 4,381 large profiles, and moto copies whole tables for each TransactWriteItems (identity
-merges), which would slow the tests that merge identities to seconds per batch.
+It runs first among the end-to-end tests (`tests/e2e/conftest.py` puts it there), the longest of
+them, so that the other worker runs the rest meanwhile.
 """
 
 from __future__ import annotations
