@@ -19,10 +19,12 @@ from embedded.api_front import LOCAL_API_KEY
 from tests.conftest import ROOT
 
 
-def start_local(log: Path) -> tuple[subprocess.Popen[str], list[str]]:
+def start_local(log: Path, *arguments: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """``python -m embedded`` (as the Makefile runs it) on free ports, its function logs in ``log``,
+    each line of its standard error collected as it comes."""
     environment = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'audience'}{os.pathsep}{ROOT / 'infra'}"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "embedded", "--aws-port", "0", "--api-port", "0", "local", "--demo-data"],
+        [sys.executable, "-m", "embedded", "--aws-port", "0", "--api-port", "0", *arguments],
         cwd=ROOT, env=environment, stdout=log.open("w"), stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: list[str] = []
@@ -47,7 +49,7 @@ def wait_for(lines: list[str], pattern: str, timeout: float) -> re.Match[str]:
 
 
 def test_make_local_answers_while_it_loads_and_stops_on_sigterm(tmp_path: Path) -> None:
-    process, lines = start_local(tmp_path / "functions.log")
+    process, lines = start_local(tmp_path / "functions.log", "local", "--demo-data")
     try:
         api = wait_for(lines, r"API:\s+(http://127\.0\.0\.1:\d+)/v1", timeout=120).group(1)
         answers: list[tuple[int, float]] = []
