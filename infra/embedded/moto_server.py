@@ -18,6 +18,7 @@ import base64
 import copy
 import json
 import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -129,6 +130,7 @@ class LocalAws:
     def __init__(self, app: WsgiApp, faults: Faults) -> None:
         self.app, self.lock, self.faults = app, threading.Lock(), faults
         self.requests: Counter[str] = Counter()
+        self.seconds: dict[str, float] = defaultdict(float)  # time moto spent serving each operation (under the lock)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         fault = self.faults.answer(environ)
@@ -144,8 +146,11 @@ class LocalAws:
         if not target.startswith("DynamoDB_"):
             return self.app(environ, start_response)
         with self.lock:
-            self.requests[target.split(".", 1)[-1]] += 1
-            return list(self.app(environ, start_response))
+            started, operation = time.perf_counter(), target.split(".", 1)[-1]
+            answer = list(self.app(environ, start_response))
+            self.requests[operation] += 1
+            self.seconds[operation] += time.perf_counter() - started
+            return answer
 
 
 class MotoServer:

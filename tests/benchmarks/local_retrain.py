@@ -57,11 +57,16 @@ def _through_stack(name: str, profiles: list[Profile] | None) -> dict[str, Any]:
         with ThreadPoolExecutor(max_workers=4) as pool:
             scanned = sum(pool.map(lambda s: sum(1 for _ in repository.scan(s, 4)), range(4)))
         scan_s = time.perf_counter() - started
+        assert stack.moto is not None
+        local_aws = stack.moto.dynamodb
+        local_aws.requests.clear()
+        local_aws.seconds.clear()
         started = time.perf_counter()
         outcome = stack.runtime.invoke("RetrainFunction", {"action": "retrain"})  # as the schedule sends it
         retrain_s = time.perf_counter() - started
+        moto = {op: (n, local_aws.seconds[op]) for op, n in local_aws.requests.items()}
     return {"name": name, "customers": scanned, "scan_s": scan_s, "retrain_s": retrain_s, "moved": outcome["moved"],
-            "promoted": outcome["promoted"], "k": outcome["metrics"]["k"]}  # fmt: skip
+            "promoted": outcome["promoted"], "k": outcome["metrics"]["k"], "moto": moto}  # fmt: skip
 
 
 def _import_retail(bucket: str) -> None:
@@ -97,4 +102,10 @@ def report(runs: list[dict[str, Any]]) -> None:
             f"     scan {run['customers'] / run['scan_s']:,.0f} profiles/s; retrain {run['retrain_s']:.0f} s"
             f" ({run['customers'] / run['retrain_s']:,.0f} customers/s, {run['moved']:,} placed, k = {run['k']},"
             f" promoted: {run['promoted']}); the same service in memory, same run: {run['memory_s']:.0f} s"
+        )
+        busy = sum(seconds for _, seconds in run["moto"].values())
+        busiest = sorted(run["moto"].items(), key=lambda kv: -kv[1][1])[:3]
+        print(
+            f"     moto served DynamoDB {busy:.0f} s of the retrain's {run['retrain_s']:.0f} s (one request at a time): "
+            + ", ".join(f"{op} {n:,} x {1000 * s / max(n, 1):.1f} ms" for op, (n, s) in busiest)
         )
