@@ -51,3 +51,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     large profiles) does not slow later tests: the embedded moto backs a transaction up by the
     items it updates, not by a copy of the table."""
     items.sort(key=lambda item: item.path.name != FIRST)
+
+
+@pytest.fixture(autouse=True)
+def _consumers_removed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test's downstream consumer (a rule on the segment bus sending to its queue, see
+    ``route_segment_events_to_a_queue``) goes when the test ends: left behind, its queue would
+    collect every later test's segment events, and moto scans a queue's messages on each send."""
+    yield
+    if "embedded" not in request.fixturenames:
+        return
+    stack: EmbeddedStack = request.getfixturevalue("embedded")
+    session = boto3.session.Session(region_name=REGION)
+    events, sqs, bus = session.client("events"), session.client("sqs"), stack.outputs["SegmentEventBusName"]
+    for rule in events.list_rules(EventBusName=bus, NamePrefix="to-").get("Rules", []):
+        targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus).get("Targets", [])
+        events.remove_targets(Rule=rule["Name"], EventBusName=bus, Ids=[t["Id"] for t in targets])
+        events.delete_rule(Name=rule["Name"], EventBusName=bus)
+        for target in targets:
+            sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=target["Arn"].rsplit(":", 1)[1])["QueueUrl"])
