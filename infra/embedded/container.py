@@ -19,7 +19,6 @@ import importlib
 import json
 import os
 import random
-import resource
 import sys
 import time
 import traceback
@@ -103,7 +102,7 @@ def serve(handler_name: str, requests: TextIO, responses: TextIO) -> None:
             started = time.monotonic()
         answer = _invoke(handler, request)
         duration = (time.monotonic() - started) * 1000
-        answer["maxMemoryMb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        answer["maxMemoryMb"] = _peak_memory_mb()
         print(f"END RequestId: {request['requestId']}")
         memory = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
         print(
@@ -115,6 +114,15 @@ def serve(handler_name: str, requests: TextIO, responses: TextIO) -> None:
         init_ms = 0.0
         responses.write(json.dumps(answer, default=str) + "\n")
         responses.flush()
+
+
+def _peak_memory_mb() -> int:
+    """This process's own peak (VmHWM): ``ru_maxrss`` would carry the parent's over fork+exec."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return 0
 
 
 def _load(handler_name: str) -> Any:

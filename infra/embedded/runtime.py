@@ -163,13 +163,16 @@ class ProcessContainer:
             self._requests.flush()
         except (BrokenPipeError, ValueError):
             raise self._exited(request_id) from None
-        ready, _, _ = select.select([self._responses], [], [], max(0.0, deadline - time.time()))
-        if not ready:
+        try:
+            ready, _, _ = select.select([self._responses], [], [], max(0.0, deadline - time.time()))
+            line = self._responses.readline() if ready else None
+        except (OSError, ValueError):  # the container was stopped meanwhile (the runtime stopping)
+            line = ""
+        if line is None:
             self.close()
             message = f"{request_id} Task timed out after {self.function.timeout:.2f} seconds"
             self._log.write(f"{self.function.name} {request_id} {message}\n")
             raise FunctionError(f"{self.function.logical_id}: {message}", "Sandbox.Timedout")
-        line = self._responses.readline()
         if not line.endswith("\n"):
             raise self._exited(request_id)
         answer = json.loads(line)
@@ -178,8 +181,8 @@ class ProcessContainer:
         return answer["result"]
 
     def _exited(self, request_id: str) -> FunctionError:
-        code = self._process.wait(timeout=5)
         self.close()
+        code = self._process.returncode if self._process.returncode is not None else -signal.SIGKILL
         status = f"signal: {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
         self._log.write(f"{self.function.name} {request_id} RequestId: {request_id} Error: Runtime exited ({status})\n")
         return FunctionError(f"{self.function.logical_id}: Runtime exited with error: {status}", "Runtime.ExitError")

@@ -12,7 +12,9 @@ profiles held in memory: what the local AWS costs on top of the engine.
 from __future__ import annotations
 
 import io
+import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +26,7 @@ from audience.adapters.dynamodb import DynamoProfileRepository, to_item
 from audience.domain.profile import Profile
 from audience.segmentation.drift import PromotionPolicy
 from audience.services.models import retrain
+from embedded.demo import get
 from embedded.stack import EmbeddedStack
 from tests.e2e.test_bulk_import import wait_for_manifest
 from tests.real_data import RETAIL, imported_profiles
@@ -45,8 +48,8 @@ def measure(synthetic: int = SYNTHETIC) -> list[dict[str, Any]]:
 
 
 def _through_stack(name: str, profiles: list[Profile] | None) -> dict[str, Any]:
-    with EmbeddedStack(aws_port=0, api_port=None, log=io.StringIO()) as stack:
-        assert stack.runtime is not None
+    with EmbeddedStack(aws_port=0, api_port=0, log=io.StringIO()) as stack:
+        assert stack.runtime is not None and stack.api is not None
         table, bucket = stack.outputs["ProfilesTableName"], stack.outputs["DataBucketName"]
         if profiles is None:
             _import_retail(bucket)
@@ -61,12 +64,53 @@ def _through_stack(name: str, profiles: list[Profile] | None) -> dict[str, Any]:
         local_aws = stack.moto.dynamodb
         local_aws.requests.clear()
         local_aws.seconds.clear()
+        readers = _Reads(stack.api.url, [p.customer_id for p in repository.scan(0, 64)][:200])
+        idle = readers.p95_of(300)
+        readers.start()
         started = time.perf_counter()
         outcome = stack.runtime.invoke("RetrainFunction", {"action": "retrain"})  # as the schedule sends it
         retrain_s = time.perf_counter() - started
+        during = readers.stop()
         moto = {op: (n, local_aws.seconds[op]) for op, n in local_aws.requests.items()}
     return {"name": name, "customers": scanned, "scan_s": scan_s, "retrain_s": retrain_s, "moved": outcome["moved"],
-            "promoted": outcome["promoted"], "k": outcome["metrics"]["k"], "moto": moto}  # fmt: skip
+            "promoted": outcome["promoted"], "k": outcome["metrics"]["k"], "moto": moto, "read_p95_idle": idle,
+            "read_p95_during": during}  # fmt: skip
+
+
+class _Reads:
+    """``GET /v1/customers/{id}`` one after another: its p95 on an idle stack, then during a retrain."""
+
+    def __init__(self, api: str, customers: list[str]) -> None:
+        self.api, self.customers, self.latencies = api, customers, list[float]()
+        self._stop, self._thread = threading.Event(), threading.Thread(target=self._run)
+
+    def _get(self, n: int) -> float:
+        started = time.perf_counter()
+        status, _ = get(f"{self.api}/v1/customers/{urllib.parse.quote(self.customers[n % len(self.customers)])}")
+        assert status == 200, status
+        return time.perf_counter() - started
+
+    def p95_of(self, n: int) -> float:
+        return _p95([self._get(i) for i in range(n)])
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            self.latencies.append(self._get(n))
+            n += 1
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return _p95(self.latencies)
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[int(0.95 * (len(ordered) - 1))] if ordered else float("nan")
 
 
 def _import_retail(bucket: str) -> None:
@@ -103,6 +147,9 @@ def report(runs: list[dict[str, Any]]) -> None:
             f" ({run['customers'] / run['retrain_s']:,.0f} customers/s, {run['moved']:,} placed, k = {run['k']},"
             f" promoted: {run['promoted']}); the same service in memory, same run: {run['memory_s']:.0f} s"
         )
+        ratio = run["read_p95_during"] / run["read_p95_idle"]
+        print(f"     GET /v1/customers/{{id}} p95 {1000 * run['read_p95_during']:.0f} ms during the retrain,"
+              f" {1000 * run['read_p95_idle']:.0f} ms on the idle stack: {ratio:.1f}x (target: <= 3x)")  # fmt: skip
         busy = sum(seconds for _, seconds in run["moto"].values())
         busiest = sorted(run["moto"].items(), key=lambda kv: -kv[1][1])[:3]
         served = ", ".join(f"{op} {n:,} x {1000 * s / max(n, 1):.1f} ms" for op, (n, s) in busiest)

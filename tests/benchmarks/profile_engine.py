@@ -401,8 +401,10 @@ def main() -> None:
     isolated, in_process = load.measure(), load.measure(isolated=False)
     load.report(isolated, "containers: ")
     load.report(in_process, "in process: ")
-    print(f"   accepted/s {isolated['accepted_per_s'] / in_process['accepted_per_s']:.1f}x, folded/s"
-          f" {isolated['folded_per_s'] / in_process['folded_per_s']:.1f}x the in-process runtime's")
+    print(
+        f"   accepted/s {isolated['accepted_per_s'] / in_process['accepted_per_s']:.1f}x, folded/s"
+        f" {isolated['folded_per_s'] / in_process['folded_per_s']:.1f}x the in-process runtime's"
+    )
 
     print("\n10. Customer value: BG/NBD + Gamma-Gamma on 1,000,000 customers drawn from known parameters,")
     print("    beside lifetimes' BetaGeoFitter on the same data (LIFETIMES_PYTHON: a virtualenv with lifetimes)")

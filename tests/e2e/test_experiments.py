@@ -116,8 +116,14 @@ def test_a_simulated_experiment_through_the_stack_finds_the_known_lift_and_a_ske
     assert flagged["mismatch"] and flagged["pValue"] < 0.001, flagged
 
     s3, bucket = aws.client("s3"), embedded.outputs["DataBucketName"]
-    for experiment_id in ("lift-check", "skew-check"):
-        page = s3.get_object(Bucket=bucket, Key=f"reports/experiments/{experiment_id}.html")["Body"].read().decode()
+    for experiment_id in (
+        "lift-check",
+        "skew-check",
+    ):  # (a fanned-out run's last part writes the report after the results)
+        key, deadline = f"reports/experiments/{experiment_id}.html", time.monotonic() + 30
+        while "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=key) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        page = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
         assert page.count("<img") == 3 and f"Experiment {experiment_id}" in page
     stored = json.loads(s3.get_object(Bucket=bucket, Key="models/segment-kpis.json")["Body"].read())
     status, listed = get(f"{api}/v1/segments")
