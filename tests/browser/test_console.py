@@ -11,13 +11,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import expect
 
 from embedded.stack import LOCAL_API_KEY
 from tests.browser.conftest import Console, Site
-
-pytestmark = pytest.mark.xdist_group("browser")  # one worker loads the demo's stack for them all
 
 
 def api_status(console: str, path: str) -> int:
