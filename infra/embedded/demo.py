@@ -197,9 +197,7 @@ def train_on_history(stack: EmbeddedStack) -> None:
     s3, bucket = client("s3"), stack.outputs["DataBucketName"]
     s3.put_object(Bucket=bucket, Key="imports/orders/demo-history.csv", Body=order_history().encode())
     stack.s3.poll()  # deliver the notification now
-    manifest = next(json.loads(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read())
-                    for o in s3.list_objects_v2(Bucket=bucket, Prefix="reports/imports/")["Contents"]
-                    if o["Key"].endswith(".json"))  # fmt: skip
+    manifest = wait_for_manifest(s3, bucket)
     print(f"\nimported imports/orders/demo-history.csv: {manifest['rows_read']} rows, {manifest['orders']} orders,"
           f" {manifest['customers_created']} customers (reconciles: {manifest['reconciles']})")  # fmt: skip
     outcome = stack.runtime.invoke("RetrainFunction", {"action": "retrain"})
@@ -273,6 +271,18 @@ def run_experiment(stack: EmbeddedStack, customers: int = 300, seed: int = 5) ->
     bucket = stack.outputs["DataBucketName"]
     report.write_bytes(client("s3").get_object(Bucket=bucket, Key="reports/experiments/demo-offer.html")["Body"].read())
     print(f"report: {report}")
+
+
+def wait_for_manifest(s3: Any, bucket: str, timeout: float = 120) -> dict[str, Any]:
+    """The import's manifest, once its last worker (an SQS poller's invocation) has written it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix="reports/imports/").get("Contents", [])
+        for item in listed:
+            if item["Key"].endswith(".json"):
+                return dict(json.loads(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()))
+        time.sleep(0.2)
+    raise TimeoutError(f"no import manifest under s3://{bucket}/reports/imports/ after {timeout:.0f}s")
 
 
 def wait_for_profiles(api: str, expected: Counter[str], timeout: float = 60) -> list[dict[str, Any]]:

@@ -200,12 +200,13 @@ class ProcessContainer:
 
     def _copy_logs(self) -> None:
         assert self._process.stdout is not None
-        for raw in self._process.stdout:
-            try:
-                self._log.write(raw.decode("utf-8", "replace"))
-                self._log.flush()
-            except ValueError:  # the log was closed while the stack stopped
-                return
+        with self._process.stdout:  # closed at the container's end (EOF)
+            for raw in self._process.stdout:
+                try:
+                    self._log.write(raw.decode("utf-8", "replace"))
+                    self._log.flush()
+                except ValueError:  # the log was closed while the stack stopped
+                    return
 
 
 class InProcessContainer:
