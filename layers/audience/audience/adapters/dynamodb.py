@@ -1,7 +1,8 @@
 """Profiles in the single DynamoDB table.
 
-Keys: ``pk = CUSTOMER#<id>``, ``sk = PROFILE`` for a customer's profile, or for a retired id
-the redirect to its customer (``mergedInto``). Segment membership: a profile carries the id of
+Keys: ``pk = CUSTOMER#<id>``, ``sk = PROFILE`` for a customer's hot item, or for a retired id
+the redirect to its customer (``mergedInto``); the customer's month pages beside it
+(``profile_items`` says what goes where). Segment membership: a profile carries the id of
 its learned segment in ``gsi1pk``, its RFM cell in ``gsi2pk`` and its tier in ``gsi3pk``, each
 the partition key of a keys-only index (``bySegment``, ``byRfm``, ``byTier``) sorted by
 ``customerId``; the keys are set only for customers who allow personalization, so the indexes
@@ -10,26 +11,39 @@ list exactly the members an activation may use.
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, ClassVar
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from audience.adapters.aws import as_transient, client, error_code
+from audience.adapters.profile_items import (
+    PARTS,
+    PROFILE_SK,
+    SERIALIZER,
+    Stored,
+    applied,
+    assemble,
+    changes,
+    serialize,
+    size,
+    split,
+)
 from audience.domain.errors import ConcurrentUpdate, TransientError
 from audience.domain.privacy import AuditEntry
 from audience.domain.profile import Profile
 
+logger = logging.getLogger(__name__)
+
 _BATCH_GET_LIMIT = 100
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
-PROFILE_SK = "PROFILE"
+_TRANSACTION_ITEMS = 100
+PENDING_BYTES = 4096  # beyond, the pages are written in the hot item's transaction instead
+READ_THREADS = 8  # a batch's partitions are queried side by side
 
 
 @dataclass
@@ -46,11 +60,12 @@ class StoreStats:
         self.requests, self.retries, self.read_units, self.write_units = 0, 0, 0.0, 0.0
 
 
-DYNAMO_SMALLEST = Decimal("1e-130")
+def customer_pk(customer_id: str) -> dict[str, Any]:
+    return {"S": f"CUSTOMER#{customer_id}"}
 
 
 def profile_key(customer_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"CUSTOMER#{customer_id}"}, "sk": {"S": PROFILE_SK}}
+    return {"pk": customer_pk(customer_id), "sk": {"S": PROFILE_SK}}
 
 
 # segment kind -> (index, its partition key attribute); every index is sorted by customerId
@@ -58,16 +73,18 @@ INDEXES = {"learned": ("bySegment", "gsi1pk"), "rfm": ("byRfm", "gsi2pk"), "tier
 
 
 # What placing a customer changes (``Profile`` field names): the retrain's placement writes these
-# attributes, the membership index keys and the version, and nothing else of the item.
+# attributes of the hot item, the membership index keys, the version and the pending page
+# entries (the segment change, kept in a ``HISTORY`` page), and nothing else.
 PLACEMENT_FIELDS = ("segments", "tier", "predictions", "segment_history", "outbox")
 
 
-def to_item(profile: Profile) -> dict[str, Any]:
-    plain = json.loads(profile.model_dump_json(by_alias=True, exclude_defaults=True), parse_float=_number)
-    plain["version"] = profile.version
-    plain.update(_index_keys(profile))
-    item = {name: _SERIALIZER.serialize(value) for name, value in plain.items()}
-    return {**item, **profile_key(profile.customer_id)}
+def to_item(profile: Profile, pending: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The hot item of ``profile`` (its parts kept in pages are not in it; see ``profile_items``)."""
+    document, _ = split(profile)
+    document.update(_index_keys(profile))
+    if pending:
+        document["pending"] = pending
+    return {**serialize(document), **profile_key(profile.customer_id)}
 
 
 def _index_keys(profile: Profile) -> dict[str, str]:
@@ -77,22 +94,23 @@ def _index_keys(profile: Profile) -> dict[str, str]:
     return {INDEXES[segment.split(":", 1)[0]][1]: segment for segment in profile.segment_ids()}
 
 
-def placement_update(profile: Profile) -> dict[str, Any]:
-    """The conditional ``UpdateItem`` that stores ``profile``'s placement (``PLACEMENT_FIELDS`` and
-    the membership index keys, each set as ``to_item`` would store it, or removed where
+def placement_update(profile: Profile, pending: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The conditional ``UpdateItem`` that stores ``profile``'s placement (``PLACEMENT_FIELDS``, the
+    membership index keys and ``pending``, each set as ``to_item`` would store it, or removed where
     ``to_item`` would leave it out), with its version bumped, only if the stored version is
     still ``profile.version``: what a retrain's move sends instead of the whole item."""
-    include = set(PLACEMENT_FIELDS)
-    plain = json.loads(profile.model_dump_json(by_alias=True, exclude_defaults=True, include=include),
-                       parse_float=_number)  # fmt: skip
-    plain.update(_index_keys(profile))
-    aliases = [Profile.model_fields[f].alias or f for f in PLACEMENT_FIELDS]
-    names = [*aliases, *(attribute for _, attribute in INDEXES.values())]
+    document, _ = split(profile)
+    document.update(_index_keys(profile))
+    if pending:
+        document["pending"] = pending
+    paged = {part.alias for part in PARTS}
+    aliases = [a for a in (Profile.model_fields[f].alias or f for f in PLACEMENT_FIELDS) if a not in paged]
+    names = [*aliases, *(attribute for _, attribute in INDEXES.values()), "pending"]
     placeholders = {f"#{name}": name for name in [*names, "version"]}
-    update = "SET " + ", ".join(["#version = #version + :one", *(f"#{n} = :{n}" for n in names if n in plain)])
-    if removed := [f"#{n}" for n in names if n not in plain]:
+    update = "SET " + ", ".join(["#version = #version + :one", *(f"#{n} = :{n}" for n in names if n in document)])
+    if removed := [f"#{n}" for n in names if n not in document]:
         update += " REMOVE " + ", ".join(removed)
-    values = {f":{name}": _SERIALIZER.serialize(plain[name]) for name in names if name in plain}
+    values = {f":{name}": SERIALIZER.serialize(document[name]) for name in names if name in document}
     return {
         "UpdateExpression": update,
         "ConditionExpression": "#version = :expected",
@@ -101,54 +119,116 @@ def placement_update(profile: Profile) -> dict[str, Any]:
     }
 
 
-def _number(text: str) -> Decimal:
-    """A JSON number as DynamoDB stores it: one smaller in magnitude than 1e-130 is zero (it would
-    be refused with "Number underflow")."""
-    number = Decimal(text)
-    return number if abs(number) >= DYNAMO_SMALLEST else Decimal(0)
-
-
 def from_item(item: dict[str, Any]) -> Profile:
-    keys = {"pk", "sk", *(attribute for _, attribute in INDEXES.values())}
-    plain = {name: _DESERIALIZER.deserialize(value) for name, value in item.items() if name not in keys}
-    return Profile.model_validate(plain)
+    """A profile from its hot item alone (or from an item of the one-item shape)."""
+    assembled = assemble([item])
+    assert assembled is not None, "not a profile item"
+    return assembled[0]
+
+
+def page_update(table: str, pk: dict[str, Any], sk: str, changed: dict[str, Any], version: int) -> dict[str, Any]:
+    """The ``UpdateItem`` that sets (or removes) a page's changed entries as of commit ``version``,
+    only if no later commit wrote the page already."""
+    names = {f"#e{i}": attribute for i, attribute in enumerate(changed)}
+    keys = list(names)
+    sets = [f"{n} = :e{n[2:]}" for n, key in zip(keys, changed, strict=True) if changed[key] is not None]
+    removes = [n for n, key in zip(keys, changed, strict=True) if changed[key] is None]
+    values = {f":e{n[2:]}": SERIALIZER.serialize(changed[k]) for n, k in zip(keys, changed, strict=True)
+              if changed[k] is not None}  # fmt: skip
+    expression = "SET " + ", ".join(["#at = :at", *sets]) + (" REMOVE " + ", ".join(removes) if removes else "")
+    return {
+        "TableName": table,
+        "Key": {"pk": pk, "sk": {"S": sk}},
+        "UpdateExpression": expression,
+        "ConditionExpression": "attribute_not_exists(#at) OR #at < :at",
+        "ExpressionAttributeNames": {**names, "#at": "at"},
+        "ExpressionAttributeValues": {**values, ":at": {"N": str(version)}},
+    }
 
 
 class DynamoProfileRepository:
+    """Profiles as a hot item and month pages in the customer's partition (``profile_items``).
+    A profile is read with one ``Query`` of its partition; a write sends the hot item and
+    updates of the page entries that changed, computed from what the last read found."""
+
     def __init__(self, table_name: str) -> None:
         self.table_name = table_name
         self.stats = StoreStats()
+        self._read: dict[str, tuple[int, Stored]] = {}  # customer id -> (version, pages) as last read
 
     def get(self, customer_id: str) -> Profile | None:
-        response = self._call("get_item", TableName=self.table_name, Key=profile_key(customer_id), ConsistentRead=True)
-        self.stats.read_units += _units(response)
-        return from_item(response["Item"]) if "Item" in response else None
+        return self._load(customer_id)
 
     def get_many(self, customer_ids: Iterable[str]) -> dict[str, Profile]:
         ids = list(dict.fromkeys(customer_ids))
-        found: dict[str, Profile] = {}
-        for start in range(0, len(ids), _BATCH_GET_LIMIT):
-            keys = [profile_key(c) for c in ids[start : start + _BATCH_GET_LIMIT]]
-            for item in self.batch_get_items(keys):
-                profile = from_item(item)
-                found[profile.customer_id] = profile
-        return found
+        if len(ids) <= 1:
+            found = [self._load(i) for i in ids]
+        else:
+            with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(ids))) as pool:
+                found = list(pool.map(self._load, ids))
+        return {p.customer_id: p for p in found if p is not None}
+
+    def _load(self, customer_id: str) -> Profile | None:
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": customer_pk(customer_id)},
+            "ConsistentRead": True,
+        }
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self._call("query", **request)
+            self.stats.read_units += _units(response)
+            items += response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return self._remember(assemble(items))
+
+    def _remember(self, assembled: tuple[Profile, Stored] | None) -> Profile | None:
+        if assembled is None:
+            return None
+        profile, stored = assembled
+        if len(self._read) > 100_000:  # a long-lived container: forget; a write then reads its pages again
+            self._read.clear()
+        self._read[profile.customer_id] = (profile.version, stored)
+        return profile
+
+    def _stored(self, profile: Profile) -> Stored:
+        """The pages as the read that ``profile`` came from found them (read again if unknown)."""
+        if profile.version == 0:
+            return Stored()
+        known = self._read.get(profile.customer_id)
+        if known is None or known[0] != profile.version:
+            self._load(profile.customer_id)
+            known = self._read.get(profile.customer_id)
+        return known[1] if known is not None else Stored()
 
     def scan(self, segment: int, total_segments: int) -> Iterator[Profile]:
+        """Every customer's profile (and redirect) in one of ``total_segments`` parallel scan
+        segments: all items of a partition come together (DynamoDB scans partition by partition)."""
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "Segment": segment,
             "TotalSegments": total_segments,
-            "FilterExpression": "sk = :profile",
-            "ExpressionAttributeValues": {":profile": {"S": PROFILE_SK}},
+            "FilterExpression": "begins_with(pk, :customer)",
+            "ExpressionAttributeValues": {":customer": {"S": "CUSTOMER#"}},
         }
+        partition: list[dict[str, Any]] = []
         while True:
             response = self._call("scan", **request)
             self.stats.read_units += _units(response)
-            yield from (from_item(item) for item in response.get("Items", []))
+            for item in response.get("Items", []):
+                if partition and partition[0]["pk"] != item["pk"]:
+                    if (assembled := assemble(partition)) is not None:
+                        yield assembled[0]
+                    partition = []
+                partition.append(item)
             if "LastEvaluatedKey" not in response:
-                return
+                break
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        if partition and (assembled := assemble(partition)) is not None:
+            yield assembled[0]
 
     def members(self, segment: str, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
         """Up to ``limit`` customer ids of ``segment`` (a ``kind:slug`` id) in id order, after
@@ -184,7 +264,7 @@ class DynamoProfileRepository:
         }
 
     def clear_outbox(self, customer_id: str, stored_version: int) -> None:
-        self._write(
+        response = self._write(
             "update_item",
             TableName=self.table_name,
             Key=profile_key(customer_id),
@@ -192,32 +272,64 @@ class DynamoProfileRepository:
             ConditionExpression="version = :expected",
             ExpressionAttributeValues={":one": {"N": "1"}, ":expected": {"N": str(stored_version)}},
         )
+        self.stats.write_units += _units(response)
+        known = self._read.get(customer_id)
+        if known is not None and known[0] == stored_version:
+            self._read[customer_id] = (stored_version + 1, known[1])
 
     def place(self, placed: Sequence[Profile]) -> list[str]:
-        """One conditional ``UpdateItem`` per profile, of its placement only (``placement_update``):
-        the request carries a few hundred bytes to a few KB, never the whole item (its ledger,
-        day buckets, products). DynamoDB still bills a write by the item's full size (the larger of
-        before and after), as for a put. Returns the ids whose stored version had moved."""
+        """One conditional ``UpdateItem`` per profile, of its placement only (``placement_update``),
+        then the pages its move changed (the ``HISTORY`` page): the hot item's request carries a
+        few hundred bytes, never its pages. Returns the ids whose stored version had moved."""
         conflicted: list[str] = []
         for profile in placed:
+            stored = self._stored(profile)
+            pending = changes(split(profile)[1], stored)
             try:
                 response = self._write("update_item", TableName=self.table_name, Key=profile_key(profile.customer_id),
-                                       **placement_update(profile))  # fmt: skip
+                                       **placement_update(profile, pending))  # fmt: skip
             except ConcurrentUpdate:
                 conflicted.append(profile.customer_id)
                 continue
             self.stats.write_units += _units(response)
+            self._flush(profile.customer_id, stored, pending, profile.version + 1)
         return conflicted
 
     def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
-        """One conditional put; a transaction when retired ids change with the profile."""
-        if not retired:
-            response = self._write("put_item", TableName=self.table_name, **_conditional_put(profile))
+        """The hot item, conditional on its version, with the page entries it changed as
+        ``pending``, then those pages; one transaction instead where retired ids change with it
+        or the changes are too large to carry (a merge's, or an old one-item profile's move)."""
+        stored = self._stored(profile)
+        pending = changes(split(profile)[1], stored)
+        version = profile.version + 1
+        if not retired and size(pending) <= PENDING_BYTES:
+            response = self._write("put_item", TableName=self.table_name, **_conditional_put(profile, pending))
             self.stats.write_units += _units(response)
+            self._flush(profile.customer_id, stored, pending, version)
             return
-        actions = [{"Put": {"TableName": self.table_name, **_conditional_put(p)}} for p in (profile, *retired)]
-        response = self._write("transact_write_items", TransactItems=actions)
+        pk = customer_pk(profile.customer_id)
+        pages = [{"Update": page_update(self.table_name, pk, sk, changed, version)} for sk, changed in pending.items()]
+        hot = [{"Put": {"TableName": self.table_name, **_conditional_put(p)}} for p in (profile, *retired)]
+        if len(pages) + len(hot) > _TRANSACTION_ITEMS:  # too many pages for one transaction: pages first
+            self._flush(profile.customer_id, stored, pending, version)
+            pages = []
+        response = self._write("transact_write_items", TransactItems=[*pages, *hot])
         self.stats.write_units += _units(response)
+        self._read[profile.customer_id] = (version, applied(stored, pending, version))
+
+    def _flush(self, customer_id: str, stored: Stored, pending: dict[str, Any], version: int) -> None:
+        """Write the pages ``pending`` changed. A page that fails keeps its entries in the hot
+        item's ``pending``: reads overlay them and the next write sends them again."""
+        pk = customer_pk(customer_id)
+        for sk, changed in pending.items():
+            try:
+                response = self._write("update_item", **page_update(self.table_name, pk, sk, changed, version))
+                self.stats.write_units += _units(response)
+            except (ConcurrentUpdate, TransientError, ClientError) as exc:  # a later commit wrote it, or a fault
+                logger.warning("page %s of %s left to the next write: %s", sk, customer_id, exc)
+                self._read.pop(customer_id, None)
+                return
+        self._read[customer_id] = (version, applied(stored, pending, version))
 
     def batch_get_items(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The stored items of up to 100 ``keys`` (consistent reads), unprocessed keys retried."""
@@ -233,6 +345,36 @@ class DynamoProfileRepository:
             self.stats.retries += 1
             time.sleep(0.05 * 2**attempt)
         raise TransientError("DynamoDB left keys unprocessed after 6 attempts")
+
+    def partition_keys(self, customer_id: str) -> list[dict[str, Any]]:
+        """The keys of every item in the customer's partition (its hot item and pages)."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": customer_pk(customer_id)},
+            "ProjectionExpression": "pk, sk",
+        }
+        keys: list[dict[str, Any]] = []
+        while True:
+            response = self._call("query", **request)
+            keys += response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return keys
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def delete_items(self, keys: list[dict[str, Any]]) -> None:
+        """Delete ``keys``, 25 to a ``BatchWriteItem``, unprocessed ones retried."""
+        for start in range(0, len(keys), 25):
+            request = {self.table_name: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + 25]]}
+            for attempt in range(6):
+                response = self._call("batch_write_item", RequestItems=request)
+                self.stats.write_units += _units(response)
+                request = response.get("UnprocessedItems") or {}
+                if not request:
+                    break
+                time.sleep(0.05 * 2**attempt)
+            else:
+                raise TransientError("DynamoDB left deletions unprocessed after 6 attempts")
 
     def _write(self, operation: str, **request: Any) -> dict[str, Any]:
         try:
@@ -254,13 +396,14 @@ class DynamoProfileRepository:
         return response
 
 
-def _conditional_put(profile: Profile) -> dict[str, Any]:
-    """Put ``profile`` with its version bumped, only if the stored version is the one it was read at."""
+def _conditional_put(profile: Profile, pending: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Put the hot item of ``profile`` with its version bumped, only if the stored version is
+    the one it was read at."""
     stored = profile.model_copy(update={"version": profile.version + 1})
     if profile.version == 0:  # never stored: two writers creating the same item must not both win
-        return {"Item": to_item(stored), "ConditionExpression": "attribute_not_exists(pk)"}
+        return {"Item": to_item(stored, pending), "ConditionExpression": "attribute_not_exists(pk)"}
     return {
-        "Item": to_item(stored),
+        "Item": to_item(stored, pending),
         "ConditionExpression": "version = :expected",
         "ExpressionAttributeValues": {":expected": {"N": str(profile.version)}},
     }
@@ -330,6 +473,12 @@ class DynamoPrivacy:
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def erase(self, customer_id: str, redirects: Sequence[str], pseudonyms: Sequence[str], entry: AuditEntry) -> None:
+        """The pages of the customer and of its merged ids first (a retry finds the rest), then
+        in one transaction their hot items, the suppression records and the audit entry."""
+        pages = [
+            k for c in (customer_id, *redirects) for k in self._items.partition_keys(c) if k["sk"]["S"] != PROFILE_SK
+        ]
+        self._items.delete_items(pages)
         actions: list[dict[str, Any]] = [
             {
                 "Delete": {

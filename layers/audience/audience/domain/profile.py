@@ -51,6 +51,7 @@ MAX_CATEGORIES = 50  # categories whose spend is kept; the rest count as "(other
 MAX_GROUPS = 20  # accounts a customer belongs to; the least recently seen is dropped beyond
 MAX_SEEN_MESSAGES = 100  # message-id fingerprints remembered for client-retry detection
 MAX_LEDGER_ENTRIES = 2000  # orders remembered by id (the oldest are forgotten first)
+MAX_DAYS = 400  # day buckets kept (the windows read the last 90 days)
 MAX_SEGMENT_HISTORY = 20  # segment changes kept on the profile (the oldest dropped first)
 MAX_PRODUCTS = 200  # products a customer touched, the most recently touched kept (recommendations' input)
 TOP_CATEGORIES = 5
@@ -362,8 +363,7 @@ def fold(
     """Return ``profile`` with ``events`` applied, and how many were skipped as replays of a
     record or repeats of a message id.
 
-    ``now`` only bounds the day buckets (older than the longest window are dropped), which no
-    window read at or after ``now`` can see.
+    ``now`` is the moment of the fold; what is kept depends on the entries alone (``bound``).
     """
     result = _copy(profile)
     seen, skipped = set(result.seen), 0
@@ -384,7 +384,7 @@ def fold(
         if not _apply(result, item.message, currencies):
             skipped += 1  # an order already counted, at the same amount
     del result.seen[:-MAX_SEEN_MESSAGES]
-    _prune(result, now)
+    bound(result)
     return result, skipped
 
 
@@ -432,7 +432,7 @@ def merge(into: Profile, other: Profile, now: datetime) -> Profile:
     merged.seen = (into.seen + [s for s in other.seen if s not in set(into.seen)])[-MAX_SEEN_MESSAGES:]
     for lane, sequence in other.applied.items():
         merged.applied[lane] = max(sequence, merged.applied.get(lane, -1))
-    _prune(merged, now)
+    bound(merged)
     return merged
 
 
@@ -610,13 +610,16 @@ def _touch(profile: Profile, product: str, touch: Touch) -> None:
     profile.products[product] = touch
 
 
-def _prune(profile: Profile, now: datetime) -> None:
-    """Day buckets older than the longest window can never be read again: drop them; keep the
-    ledger to its most recent orders and the products to the most recently touched (all bound
-    the item)."""
-    oldest = now.date() - timedelta(days=max(WINDOWS_DAYS) - 1)
-    for day in [d for d in profile.daily if d < oldest]:
-        del profile.daily[day]
+def bound(profile: Profile) -> None:
+    """Keep what grows with the history within its bounds: the day buckets to the newest
+    ``MAX_DAYS`` (every window reads only the last 90 days), the ledger to its most recent
+    orders, the products to the most recently touched, the groups to the most recently seen and
+    the segment history to its latest changes. A function of the entries alone, so a store that
+    keeps more (older pages) reads back the same profile."""
+    if len(profile.daily) > MAX_DAYS:
+        profile.daily = dict(sorted(profile.daily.items())[-MAX_DAYS:])
+    _bound_groups(profile)
+    del profile.segment_history[:-MAX_SEGMENT_HISTORY]
     if len(profile.ledger) > MAX_LEDGER_ENTRIES:
         newest = sorted(profile.ledger.items(), key=lambda kv: (kv[1].day, kv[0]))[-MAX_LEDGER_ENTRIES:]
         profile.ledger = dict(newest)
