@@ -14,8 +14,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from audience.adapters import dynamodb, eventbridge
-from audience.adapters.dynamodb import PLACEMENT_FIELDS, DynamoProfileRepository, to_item
+from audience.adapters.dynamodb import PLACEMENT_FIELDS, DynamoProfileRepository, to_item, to_items
 from audience.adapters.eventbridge import PUT_EVENTS_BYTES, EventBridgeSegmentEvents, entry_size
+from audience.adapters.profile_items import DESERIALIZER
 from audience.domain.profile import Profile
 from audience.domain.segments import SegmentChange, Segments, Tier, events_for
 from audience.services.models import rescore
@@ -35,6 +36,12 @@ class RecordingDynamo:
     def __init__(self, moved: Sequence[str] = ()) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.moved = set(moved)
+        self.stored: dict[str, list[dict[str, Any]]] = {}  # customer id -> its items
+
+    def query(self, **request: Any) -> dict[str, Any]:
+        return {
+            "Items": self.stored.get(request["ExpressionAttributeValues"][":pk"]["S"].removeprefix("CUSTOMER#"), [])
+        }
 
     def update_item(self, **request: Any) -> dict[str, Any]:
         self.calls.append(("update_item", request))
@@ -116,17 +123,20 @@ def test_a_placement_is_one_update_of_the_placement_attributes_and_leaves_the_it
     stored = stored.model_copy(update={"version": 4})
     placed = stored.placed(PLACE, "model v1").tiered(Tier(name="High Value", rule="big", since=NOW), "trigger:big", NOW)
 
+    dynamo.stored[stored.customer_id] = to_items(stored)
     assert DynamoProfileRepository("profiles").place([placed]) == []
 
-    [(operation, request)] = dynamo.calls
+    (operation, request), *pages = dynamo.calls
     assert operation == "update_item" and "Item" not in request
     assert request["ConditionExpression"] == "#version = :expected"
     assert request["ExpressionAttributeValues"][":expected"] == {"N": "4"}
     written = set(request["ExpressionAttributeNames"].values())
     aliases = {Profile.model_fields[f].alias or f for f in PLACEMENT_FIELDS}
-    assert written <= aliases | INDEX_KEYS | {"version"} and {"segments", "tier", "segmentHistory", "outbox"} <= written
+    assert written <= aliases | INDEX_KEYS | {"version", "pending"} and {"segments", "tier", "outbox"} <= written
     assert not {"ledger", "daily", "identities", "products", "rfm"} & written  # the rest of the item is not sent
-    assert applied(to_item(stored), request) == to_item(placed.model_copy(update={"version": 5}))
+    pending = DESERIALIZER.deserialize(request["ExpressionAttributeValues"][":pending"])
+    assert set(pending) == {p["Key"]["sk"]["S"] for _, p in pages} and all(sk.startswith("HISTORY#") for sk in pending)
+    assert applied(to_item(stored), request) == to_item(placed.model_copy(update={"version": 5}), pending)
 
 
 def test_what_a_placement_empties_is_removed_as_a_put_would_leave_it_out(dynamo: RecordingDynamo) -> None:
@@ -140,15 +150,20 @@ def test_what_a_placement_empties_is_removed_as_a_put_would_leave_it_out(dynamo:
     refused = stored.consented({"personalization": False}, NOW, "api")
     left, quiet = (p.tiered(None, "trigger:big no longer holds", NOW + timedelta(days=1)) for p in (stored, refused))
 
-    DynamoProfileRepository("profiles").place([left, quiet])
+    dynamo.stored[stored.customer_id] = to_items(stored)
+    DynamoProfileRepository("profiles").place([left])
+    dynamo.stored[refused.customer_id] = to_items(refused)
+    DynamoProfileRepository("profiles").place([quiet])
 
-    [(_, request), (_, refused_request)] = dynamo.calls
+    request, refused_request = (r for op, r in dynamo.calls if r["Key"]["sk"]["S"] == "PROFILE")
+    pending = DESERIALIZER.deserialize(request["ExpressionAttributeValues"][":pending"])
     after = applied(to_item(stored), request)
-    assert after == to_item(left.model_copy(update={"version": 7}))
+    assert after == to_item(left.model_copy(update={"version": 7}), pending)
     assert "tier" not in after and "gsi3pk" not in after and {"gsi1pk", "gsi2pk"} <= set(after)  # out of the tier
     assert "REMOVE" in refused_request["UpdateExpression"] and quiet.outbox == []  # no events without consent
     after = applied(to_item(refused), refused_request)
-    assert after == to_item(quiet.model_copy(update={"version": 7})) and not INDEX_KEYS & set(after)
+    pending = DESERIALIZER.deserialize(refused_request["ExpressionAttributeValues"][":pending"])
+    assert after == to_item(quiet.model_copy(update={"version": 7}), pending) and not INDEX_KEYS & set(after)
 
 
 def test_a_placement_whose_stored_version_moved_is_returned_and_the_others_written(dynamo: RecordingDynamo) -> None:
@@ -157,7 +172,12 @@ def test_a_placement_whose_stored_version_moved_is_returned_and_the_others_writt
     repository = DynamoProfileRepository("profiles")
 
     assert repository.place(profiles) == ["b"]
-    assert [op for op, _ in dynamo.calls] == ["update_item"] * 3 and repository.stats.write_units == 4.0
+    hot = [op for op, r in dynamo.calls if r["Key"]["sk"]["S"] == "PROFILE"]
+    assert hot == ["update_item"] * 3  # and the HISTORY page of each of the two placed
+    assert [r["Key"]["pk"]["S"] for op, r in dynamo.calls if r["Key"]["sk"]["S"] != "PROFILE"] == [
+        "CUSTOMER#a",
+        "CUSTOMER#c",
+    ]
 
 
 def test_a_batch_of_moved_customers_is_published_ten_events_to_a_request_then_their_outboxes_cleared(

@@ -8,6 +8,7 @@ import pytest
 from audience.domain.events import Message, parse_request
 from audience.domain.money import Currencies
 from audience.domain.profile import (
+    MAX_DAYS,
     MAX_EVENT_NAMES,
     MAX_LEDGER_ENTRIES,
     MAX_PRODUCTS,
@@ -94,11 +95,14 @@ def test_rolling_windows_follow_the_clock_without_new_events() -> None:
     assert profile.window(90, later) == {"orders": 1, "revenue": 40.0}
 
 
-def test_day_buckets_older_than_the_longest_window_are_dropped() -> None:
+def test_day_buckets_outside_the_windows_are_not_read_and_are_bounded_to_the_newest() -> None:
     old = message(type="track", event="Order Completed", timestamp="2025-01-01T00:00:00Z", properties={"total": 5})
     profile = folded([old, ORDER_1])
-    assert [str(d) for d in profile.daily] == ["2026-11-10"]
-    assert profile.orders == 2  # the all-time figures keep it
+    assert profile.window(90, NOW)["orders"] == 1 and profile.orders == 2  # the all-time figures keep it
+    many = [message(type="track", event="Order Completed", timestamp=f"{NOW.date() - timedelta(days=d)}T00:00:00Z",
+                    properties={"total": 1}) for d in range(MAX_DAYS + 5)]  # fmt: skip
+    kept = folded(many).daily
+    assert len(kept) == MAX_DAYS and min(kept) == NOW.date() - timedelta(days=MAX_DAYS - 1)
 
 
 def test_engagement_context_categories_and_traits() -> None:

@@ -87,6 +87,17 @@ def to_item(profile: Profile, pending: dict[str, Any] | None = None) -> dict[str
     return {**serialize(document), **profile_key(profile.customer_id)}
 
 
+def to_items(profile: Profile) -> list[dict[str, Any]]:
+    """Every item of ``profile`` as a first write would leave them: its hot item and its pages."""
+    pk = customer_pk(profile.customer_id)
+    pages = changes(split(profile)[1], Stored())
+    page_items = [
+        {"pk": pk, "sk": {"S": sk}, "at": {"N": str(profile.version)}, **serialize(entries)}
+        for sk, entries in pages.items()
+    ]
+    return [to_item(profile), *page_items]
+
+
 def _index_keys(profile: Profile) -> dict[str, str]:
     """The membership index attributes the profile carries (none for a customer who refused personalization)."""
     if not profile.personalization_allowed:
