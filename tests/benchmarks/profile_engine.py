@@ -13,6 +13,7 @@
 10. Customer value: fitting BG/NBD + Gamma-Gamma on a million customers, beside lifetimes.
 11-13. Retraining through the local stack; recommendations offline and through the read API.
 14. A real order history replayed under injected faults, beside the clean replay.
+15. The write cost of a growing history: the split profile beside the one-item profile.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from tests.benchmarks import (
     freshness,
     load,
     local_retrain,
+    profile_split,
     recommend_latency,
     recommendations,
     segment_choices,
@@ -431,6 +433,9 @@ def main() -> None:
     print("\n14. Online Retail II replayed through the embedded stack under injected faults, beside the clean replay")
     print(f"    ({faults.FAULTS})")
     faults.report(faults.measure())
+    print("\n15. What a write costs as histories grow: Online Retail II's year through the stream handler, the")
+    print("    profile as a hot item and weekly pages beside the one-item profile of earlier releases, same run")
+    profile_split.report(profile_split.measure())
 
 
 if __name__ == "__main__":

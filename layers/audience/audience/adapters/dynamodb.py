@@ -30,6 +30,7 @@ from audience.adapters.profile_items import (
     applied,
     assemble,
     changes,
+    page_entries,
     serialize,
     size,
     split,
@@ -135,6 +136,28 @@ def from_item(item: dict[str, Any]) -> Profile:
     assembled = assemble([item])
     assert assembled is not None, "not a profile item"
     return assembled[0]
+
+
+MAX_UPDATE_ENTRIES = 40  # an update expression stays far below DynamoDB's 4 KB; more entries: a put of the page
+
+
+def page_write(
+    table: str, pk: dict[str, Any], sk: str, changed: dict[str, Any], version: int, stored: Stored
+) -> tuple[str, dict[str, Any]]:
+    """The write that gives page ``sk`` its ``changed`` entries as of commit ``version``, only if no
+    later commit wrote it already: an ``UpdateItem`` of those entries, or for many of them a
+    ``PutItem`` of the whole page (what ``stored`` holds in it, changed)."""
+    if len(changed) <= MAX_UPDATE_ENTRIES:
+        return "update_item", page_update(table, pk, sk, changed, version)
+    entries = page_entries(stored, sk) | changed
+    item = {"pk": pk, "sk": {"S": sk}, "at": {"N": str(version)}}
+    item |= serialize({name: value for name, value in entries.items() if value is not None})
+    condition = {
+        "ConditionExpression": "attribute_not_exists(#at) OR #at < :at",
+        "ExpressionAttributeNames": {"#at": "at"},
+        "ExpressionAttributeValues": {":at": {"N": str(version)}},
+    }
+    return "put_item", {"TableName": table, "Item": item, **condition}
 
 
 def page_update(table: str, pk: dict[str, Any], sk: str, changed: dict[str, Any], version: int) -> dict[str, Any]:
@@ -319,7 +342,8 @@ class DynamoProfileRepository:
             self._flush(profile.customer_id, stored, pending, version)
             return
         pk = customer_pk(profile.customer_id)
-        pages = [{"Update": page_update(self.table_name, pk, sk, changed, version)} for sk, changed in pending.items()]
+        writes = [page_write(self.table_name, pk, sk, changed, version, stored) for sk, changed in pending.items()]
+        pages = [{"Update" if operation == "update_item" else "Put": request} for operation, request in writes]
         hot = [{"Put": {"TableName": self.table_name, **_conditional_put(p)}} for p in (profile, *retired)]
         if len(pages) + len(hot) > _TRANSACTION_ITEMS:  # too many pages for one transaction: pages first
             self._flush(profile.customer_id, stored, pending, version)
@@ -334,7 +358,8 @@ class DynamoProfileRepository:
         pk = customer_pk(customer_id)
         for sk, changed in pending.items():
             try:
-                response = self._write("update_item", **page_update(self.table_name, pk, sk, changed, version))
+                operation, request = page_write(self.table_name, pk, sk, changed, version, stored)
+                response = self._write(operation, **request)
                 self.stats.write_units += _units(response)
             except (ConcurrentUpdate, TransientError, ClientError) as exc:  # a later commit wrote it, or a fault
                 logger.warning("page %s of %s left to the next write: %s", sk, customer_id, exc)

@@ -198,6 +198,12 @@ def changes(entries: dict[str, dict[str, Any]], stored: Stored) -> dict[str, dic
     return dict(found)
 
 
+def page_entries(stored: Stored, sk: str) -> dict[str, Any]:
+    """The entries page ``sk`` holds, as attribute name (``<tag><key>``) -> value."""
+    return {part.tag + key: value for part in PARTS for key, (page, value) in stored.entries[part.alias].items()
+            if page == sk}  # fmt: skip
+
+
 def applied(stored: Stored, written: dict[str, dict[str, Any]], version: int) -> Stored:
     """``stored`` after the pages took ``written`` at commit ``version``."""
     after = Stored({alias: dict(located) for alias, located in stored.entries.items()}, dict(stored.page_at))

@@ -1,0 +1,214 @@
+"""`make bench` section 15: what a write costs as histories grow, the split profile beside the
+one-item profile of earlier releases, in the same run.
+
+The Online Retail II year (Dec 2009 - Dec 2010) as Segment messages (``tests/replay.py``: each
+invoice an ``Order Completed`` with its ``products[]`` after a ``Product Viewed`` of one of its
+lines) through the real stream handler, in batches of 1,000, against the embedded moto. Every
+DynamoDB request the handler sends is billed as DynamoDB bills it (``tests/billing.py``), from
+the items before and after it, read from moto's own tables.
+
+Run alone: ``python -m tests.benchmarks.profile_split [customers]``.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType
+
+from audience.adapters import dynamodb
+from audience.adapters.dynamodb import DynamoProfileRepository, _conditional_put
+from audience.adapters.profile_items import PROFILE_SK, plain, serialize
+from audience.domain.events import message_to_json, parse_request
+from audience.domain.money import Currencies
+from audience.domain.profile import Profile, StreamPosition
+from audience.services.profiles import StreamRecord
+from embedded.stack import EmbeddedStack
+from tests.benchmarks.profile_engine import kinesis_event
+from tests.billing import KB, item_size, read_units, write_units
+from tests.replay import RETAIL, online_retail_messages
+
+BATCH = 1000
+SHARD = "shardId-000000000000"
+PARSED_AT = datetime(2010, 12, 31, tzinfo=UTC)
+PRICES = {"write": 0.625, "read": 0.125}  # $ per million units, DynamoDB on-demand us-east-1 (REFERENCE.md)
+
+
+class Bill:
+    """Write and read units of every request the repository sends, by the month of the batch."""
+
+    def __init__(self, table: str) -> None:
+        self.table = dynamodb_backends["123456789012"]["us-east-1"].get_table(table)
+        self.month = ""
+        self.writes: dict[str, float] = defaultdict(float)
+        self.item_writes: dict[str, int] = defaultdict(int)
+        self.reads: dict[str, float] = defaultdict(float)
+        self.events: dict[str, int] = defaultdict(int)
+
+    def item(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        found = self.table.get_item(DynamoType(key["pk"]), DynamoType(key["sk"]))
+        return found.to_json()["Attributes"] if found is not None else None
+
+    @contextmanager
+    def metering(self) -> Iterator[None]:
+        original = DynamoProfileRepository._call
+        bill = self
+
+        def call(repository: DynamoProfileRepository, operation: str, **request: Any) -> dict[str, Any]:
+            writes = _written_keys(operation, request)
+            before = [bill.item(k) for k, _ in writes]
+            try:
+                return original(repository, operation, **request)
+            finally:
+                for (key, transactional), was in zip(writes, before, strict=True):
+                    bill.writes[bill.month] += write_units(was, bill.item(key), transactional)
+                    bill.item_writes[bill.month] += 1
+                if operation == "query" and "IndexName" not in request:
+                    pk = request["ExpressionAttributeValues"][":pk"]
+                    bill.reads[bill.month] += read_units(
+                        i.to_json()["Attributes"] for i in bill.table.items.get(DynamoType(pk), {}).values()
+                    ) if "ProjectionExpression" not in request else 0  # fmt: skip
+
+        DynamoProfileRepository._call = call  # type: ignore[method-assign,assignment]
+        try:
+            yield
+        finally:
+            DynamoProfileRepository._call = original  # type: ignore[method-assign]
+
+
+def _written_keys(operation: str, request: dict[str, Any]) -> list[tuple[dict[str, Any], bool]]:
+    if operation == "put_item":
+        return [({"pk": request["Item"]["pk"], "sk": request["Item"]["sk"]}, False)]
+    if operation == "update_item":
+        return [(request["Key"], False)]
+    if operation == "transact_write_items":
+        found = []
+        for action in request["TransactItems"]:
+            ((kind, body),) = action.items()
+            found.append(({"pk": body["Item"]["pk"], "sk": body["Item"]["sk"]} if kind == "Put" else body["Key"], True))
+        return found
+    return []
+
+
+def _save_one_item(repository: DynamoProfileRepository, profile: Profile, retired: Any = ()) -> None:
+    """The one-item profile of earlier releases: the whole profile in one conditional put."""
+    for p in (profile, *retired):
+        document = plain(p.model_dump(mode="json", by_alias=True, exclude_defaults=True))
+        document["version"] = p.version + 1
+        condition = {k: v for k, v in _conditional_put(p).items() if k != "Item"}
+        repository._write("put_item", TableName=repository.table_name, Item={**serialize(document),
+                          **dynamodb.profile_key(p.customer_id)}, **condition)  # fmt: skip
+
+
+def records(messages: list[dict[str, Any]]) -> list[tuple[str, StreamRecord]]:
+    currencies = Currencies("GBP", {})
+    found = []
+    for n, body in enumerate(messages, start=1):
+        message = parse_request(body, PARSED_AT, currencies)[0]
+        position = StreamPosition(SHARD, message.customer_id, 10**20 + n)
+        found.append((body["timestamp"][:7], StreamRecord(str(10**20 + n), position, message_to_json(message))))
+    return found
+
+
+def replay(stack: EmbeddedStack, bill: Bill, stream: list[tuple[str, StreamRecord]]) -> None:
+    assert stack.runtime is not None
+    arn = f"arn:aws:kinesis:us-east-1:123456789012:stream/{stack.outputs['EventsStreamName']}"
+    with bill.metering():
+        for start in range(0, len(stream), BATCH):
+            batch = stream[start : start + BATCH]
+            bill.month = batch[-1][0]
+            for month, _ in batch:
+                bill.events[month] += 1
+            answer = stack.runtime.invoke("StreamFunction", kinesis_event([r for _, r in batch], arn))
+            assert answer == {"batchItemFailures": []}, answer
+
+
+def sizes(bill: Bill, prefix: str) -> dict[str, Any]:
+    by_customer: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for partition in bill.table.items.values():
+        for item in partition.values():
+            attributes = item.to_json()["Attributes"]
+            pk = attributes["pk"]["S"]
+            if pk.startswith(f"CUSTOMER#{prefix}"):
+                by_customer[pk].append((attributes["sk"]["S"], item_size(attributes)))
+    every = sorted(s for items in by_customer.values() for _, s in items)
+    hot = sorted(s for items in by_customer.values() for sk, s in items if sk == PROFILE_SK)
+    largest = max(by_customer.items(), key=lambda kv: sum(s for _, s in kv[1]))
+    return {
+        "items": len(every),
+        "p50": every[len(every) // 2],
+        "p99": every[int(len(every) * 0.99)],
+        "max": every[-1],
+        "hot_p99": hot[int(len(hot) * 0.99)],
+        "largest": (largest[0], sorted(largest[1], key=lambda kv: -kv[1])[:4], len(largest[1])),
+    }
+
+
+def measure(customers: int = 1_000) -> dict[str, Any] | None:
+    if not RETAIL.exists():
+        return None
+    results: dict[str, Any] = {}
+    parameters = {"MaxEventAgeDays": "20000"}
+    with EmbeddedStack(aws_port=0, api_port=None, poll_streams=False, log=io.StringIO(), isolated=False,
+                       parameters=parameters) as stack:  # fmt: skip
+        table = stack.outputs["ProfilesTableName"]
+        for label, prefix in (("split", "s-"), ("one item", "o-")):
+            stream = records(online_retail_messages(customers, prefix))
+            bill = Bill(table)
+            original = DynamoProfileRepository.save
+            if label == "one item":
+                DynamoProfileRepository.save = _save_one_item  # type: ignore[method-assign,assignment]
+            try:
+                replay(stack, bill, stream)
+            finally:
+                DynamoProfileRepository.save = original  # type: ignore[method-assign]
+            results[label] = {"bill": bill, "sizes": sizes(bill, prefix), "events": len(stream)}
+    return results
+
+
+def report(results: dict[str, Any] | None) -> None:
+    if results is None:
+        print("   skipped: ../shared/data/online_retail is absent")
+        return
+    print(f"   {results['split']['events']:,} events; write units (WCU) as DynamoDB bills them, by month of the replay")
+    print(f"   {'':<10} {'WCU/event':>20} {'WCU/item write':>20} {'RCU/event':>20}")
+    print(f"   {'month':<10} {'split':>9} {'one item':>10} {'split':>9} {'one item':>10} {'split':>9} {'one item':>10}")
+    split, single = results["split"]["bill"], results["one item"]["bill"]
+    for month in [m for m in sorted(split.events) if split.writes[m]]:
+        row = [split.writes[month] / split.events[month], single.writes[month] / single.events[month],
+               split.writes[month] / max(split.item_writes[month], 1),
+               single.writes[month] / max(single.item_writes[month], 1),
+               split.reads[month] / split.events[month], single.reads[month] / single.events[month]]  # fmt: skip
+        print(f"   {month:<10} " + " ".join(f"{v:>9.2f}" if i % 2 == 0 else f"{v:>10.2f}" for i, v in enumerate(row)))
+    for label in ("split", "one item"):
+        bill = results[label]["bill"]
+        events = sum(bill.events.values())
+        wcu, item_writes, rcu = sum(bill.writes.values()), sum(bill.item_writes.values()), sum(bill.reads.values())
+        cost = (wcu * PRICES["write"] + rcu * PRICES["read"]) / events
+        print(f"   {label:<9} year: {wcu / events:.2f} WCU/event, {wcu / item_writes:.2f} WCU/item write,"
+              f" {rcu / events:.2f} RCU/event: DynamoDB ${cost:.2f} per million events")  # fmt: skip
+        s = results[label]["sizes"]
+        pk, top, count = s["largest"]
+        print(f"   {'':<9} items {s['items']:,}: p50 {s['p50']:,} B, p99 {s['p99']:,} B, max {s['max']:,} B,"
+              f" hot item p99 {s['hot_p99']:,} B; largest customer {pk} in {count} items,"
+              f" biggest {', '.join(f'{sk} {b:,} B' for sk, b in top)}")  # fmt: skip
+    written = [m for m in sorted(split.events) if split.writes[m]]  # (a batch's units go to its last month)
+    first, last = written[0], written[-1]
+    ratio = (split.writes[last] / split.events[last]) / (split.writes[first] / split.events[first])
+    year = sum(split.writes.values()) / sum(split.item_writes.values())
+    last_item = split.writes[last] / max(split.item_writes[last], 1)
+    print(f"   targets: WCU/item write <= 1.5 over the year ({year:.2f}), <= 2 in the last month ({last_item:.2f});"
+          f" WCU/event last month / first <= 1.2 ({ratio:.2f}); hot p99 <= 2 KB"
+          f" ({results['split']['sizes']['hot_p99'] / KB:.2f} KB); no item > 64 KB"
+          f" ({results['split']['sizes']['max'] / KB:.1f} KB)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    report(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000))
