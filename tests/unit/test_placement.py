@@ -135,7 +135,8 @@ def test_a_placement_is_one_update_of_the_placement_attributes_and_leaves_the_it
     assert written <= aliases | INDEX_KEYS | {"version", "pending"} and {"segments", "tier", "outbox"} <= written
     assert not {"ledger", "daily", "identities", "products", "rfm"} & written  # the rest of the item is not sent
     pending = DESERIALIZER.deserialize(request["ExpressionAttributeValues"][":pending"])
-    assert set(pending) == {p["Key"]["sk"]["S"] for _, p in pages} and all(sk.startswith("HISTORY#") for sk in pending)
+    assert pending and all(sk.startswith("HISTORY#") for sk in pending)  # the move's history entry
+    assert pages == []  # a few hundred bytes wait in the hot item for a later write (FLUSH_BYTES)
     assert applied(to_item(stored), request) == to_item(placed.model_copy(update={"version": 5}), pending)
 
 
@@ -172,12 +173,7 @@ def test_a_placement_whose_stored_version_moved_is_returned_and_the_others_writt
     repository = DynamoProfileRepository("profiles")
 
     assert repository.place(profiles) == ["b"]
-    hot = [op for op, r in dynamo.calls if r["Key"]["sk"]["S"] == "PROFILE"]
-    assert hot == ["update_item"] * 3  # and the HISTORY page of each of the two placed
-    assert [r["Key"]["pk"]["S"] for op, r in dynamo.calls if r["Key"]["sk"]["S"] != "PROFILE"] == [
-        "CUSTOMER#a",
-        "CUSTOMER#c",
-    ]
+    assert [(op, r["Key"]["sk"]["S"]) for op, r in dynamo.calls] == [("update_item", "PROFILE")] * 3
 
 
 def test_a_batch_of_moved_customers_is_published_ten_events_to_a_request_then_their_outboxes_cleared(

@@ -43,7 +43,11 @@ logger = logging.getLogger(__name__)
 
 _BATCH_GET_LIMIT = 100
 _TRANSACTION_ITEMS = 100
-PENDING_BYTES = 4096  # beyond, the pages are written in the hot item's transaction instead
+# The hot item keeps the page entries it changed (``pending``) until they are worth a page write:
+# below FLUSH_BYTES they wait for the next write (reads lay them over the pages); above, the
+# pages are written after the hot item; above PENDING_BYTES, in one transaction with it.
+FLUSH_BYTES = 512
+PENDING_BYTES = 4096
 READ_THREADS = 8  # a batch's partitions are queried side by side
 
 
@@ -326,7 +330,7 @@ class DynamoProfileRepository:
                 conflicted.append(profile.customer_id)
                 continue
             self.stats.write_units += _units(response)
-            self._flush(profile.customer_id, stored, pending, profile.version + 1)
+            self._written(profile, stored, pending)
         return conflicted
 
     def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
@@ -339,7 +343,7 @@ class DynamoProfileRepository:
         if not retired and size(pending) <= PENDING_BYTES:
             response = self._write("put_item", TableName=self.table_name, **_conditional_put(profile, pending))
             self.stats.write_units += _units(response)
-            self._flush(profile.customer_id, stored, pending, version)
+            self._written(profile, stored, pending)
             return
         pk = customer_pk(profile.customer_id)
         writes = [page_write(self.table_name, pk, sk, changed, version, stored) for sk, changed in pending.items()]
@@ -351,6 +355,13 @@ class DynamoProfileRepository:
         response = self._write("transact_write_items", TransactItems=[*pages, *hot])
         self.stats.write_units += _units(response)
         self._read[profile.customer_id] = (version, applied(stored, pending, version))
+
+    def _written(self, profile: Profile, stored: Stored, pending: dict[str, Any]) -> None:
+        """The hot item of ``profile`` was written with ``pending``: write the pages if it is worth it."""
+        if size(pending) > FLUSH_BYTES:
+            self._flush(profile.customer_id, stored, pending, profile.version + 1)
+        else:
+            self._read[profile.customer_id] = (profile.version + 1, stored)
 
     def _flush(self, customer_id: str, stored: Stored, pending: dict[str, Any], version: int) -> None:
         """Write the pages ``pending`` changed. A page that fails keeps its entries in the hot
