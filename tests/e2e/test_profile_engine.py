@@ -16,7 +16,8 @@ from typing import Any
 import boto3
 import pytest
 
-from audience.adapters.dynamodb import PROFILE_SK, DynamoProfileRepository, from_item
+from audience.adapters.dynamodb import DynamoProfileRepository
+from audience.adapters.profile_items import assemble
 from audience.domain.events import message_to_json, parse_request
 from audience.domain.money import Currencies
 from audience.domain.profile import Profile, StreamPosition
@@ -35,15 +36,14 @@ class NoDeadLetters:
 
 
 def profiles_table(aws: boto3.session.Session, embedded: EmbeddedStack) -> dict[str, Profile]:
-    items: dict[str, Profile] = {}
+    partitions: dict[str, list[dict[str, Any]]] = defaultdict(list)
     paginator = aws.client("dynamodb").get_paginator("scan")
     for page in paginator.paginate(TableName=embedded.outputs["ProfilesTableName"]):
         for item in page["Items"]:
-            if item["sk"]["S"] != PROFILE_SK:  # the table also holds the active model's pointer
-                continue
-            profile = from_item(item)
-            items[profile.customer_id] = profile
-    return items
+            if item["pk"]["S"].startswith("CUSTOMER#"):  # the table also holds the active model's pointer
+                partitions[item["pk"]["S"]].append(item)
+    profiles = [assembled[0] for items in partitions.values() if (assembled := assemble(items)) is not None]
+    return {p.customer_id: p for p in profiles}
 
 
 def wait_until(check: Any, timeout: float) -> Any:

@@ -134,15 +134,18 @@ def test_a_customer_with_5000_orders_and_1000_products_folds_merges_exports_and_
     fold(repository, stream.records(history))
     anonymous = [{"type": "track", "anonymousId": "anon-1", "event": "Product Viewed", "messageId": f"v{i}",
                   "timestamp": (NOW - timedelta(hours=i)).isoformat(), "properties": {"product_id": f"new-{i}"}}
-                 for i in range(5)]  # fmt: skip
+                 for i in range(30)]  # fmt: skip
     alias = {"type": "identify", "userId": "big", "anonymousId": "anon-1", "messageId": "join",
              "timestamp": NOW.isoformat(), "traits": {"plan": "gold"}}  # fmt: skip
-    fold(repository, stream.records([*anonymous, alias]))
+    fold(repository, stream.records(anonymous))
+    assert any(sk.startswith("PRODUCTS#") for pk, sk in items(aws) if pk == "CUSTOMER#anon-1")
+    fold(repository, stream.records([alias]))
+    assert [sk for pk, sk in items(aws) if pk == "CUSTOMER#anon-1"] == [PROFILE_SK]  # a redirect; its pages moved
 
     profile = get_profile("big", repository)
     assert profile.orders == 5000 and profile.revenue == sum(Decimal(o["properties"]["total"]) for o in history)
     assert "anon-1" in profile.identities and profile.traits["plan"].v == "gold"
-    assert len(profile.products) == 200 and {f"new-{i}" for i in range(5)} <= set(profile.products)
+    assert len(profile.products) == 200 and {f"new-{i}" for i in range(30)} <= set(profile.products)
     assert len(profile.ledger) == 2000  # the newest orders remembered by id (README)
     stored = items(aws)
     assert max(item_size(i) for i in stored.values()) <= 64 * 1024

@@ -355,6 +355,19 @@ class DynamoProfileRepository:
         response = self._write("transact_write_items", TransactItems=[*pages, *hot])
         self.stats.write_units += _units(response)
         self._read[profile.customer_id] = (version, applied(stored, pending, version))
+        self._drop_pages(retired)
+
+    def _drop_pages(self, retired: Sequence[Profile]) -> None:
+        """The pages of ids merged into another customer: their entries now live in the
+        survivor's pages (a redirect reads none of them). Best effort: erasure removes any left."""
+        for redirect in retired:
+            known = self._read.pop(redirect.customer_id, None)
+            sks = sorted({sk for located in known[1].entries.values() for sk, _ in located.values()}) if known else []
+            sks = sorted({*sks, *(known[1].page_at if known else {})})
+            try:
+                self.delete_items([{"pk": customer_pk(redirect.customer_id), "sk": {"S": sk}} for sk in sks])
+            except (TransientError, ClientError) as exc:
+                logger.warning("pages of merged id %s left for erasure: %s", redirect.customer_id, exc)
 
     def _written(self, profile: Profile, stored: Stored, pending: dict[str, Any]) -> None:
         """The hot item of ``profile`` was written with ``pending``: write the pages if it is worth it."""

@@ -167,7 +167,7 @@ def hot_document(item: dict[str, Any]) -> dict[str, Any]:
         if name not in {"pk", "sk", "pending", *INDEX_ATTRIBUTES}
     }
     if isinstance(seen := document.get("seen"), Binary):
-        packed = seen.value.hex()
+        packed = seen.value.hex()  # type: ignore[attr-defined]
         document["seen"] = [packed[i : i + 12] for i in range(0, len(packed), 12)]
     return document
 
