@@ -44,6 +44,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = deps().handle(request, datetime.now(UTC))
     logger.info(f"{request.action} done", extra={k: v for k, v in result.items() if k != "metrics"})
     count(metrics, CustomersMoved=result.get("moved", 0))
+    if usage := result.get("dynamodb"):  # a scan reads every item: the cost that grows with the customer base
+        count(metrics, DynamoDBReadUnits=usage["readUnits"], DynamoDBWriteUnits=usage["writeUnits"])
     if "promoted" in result:
         count(metrics, ModelPromoted=int(result["promoted"]))
     return result

@@ -206,7 +206,9 @@ def test_contact_details_are_hashed_before_the_stream_and_never_logged(
     event = {"Records": [{"kinesis": kinesis, "eventID": f"shardId-000000000000:{sequence}"}]}
     assert runtime.invoke("StreamFunction", event) == {"batchItemFailures": []}
 
-    items = json.dumps(aws.client("dynamodb").scan(TableName=stack.outputs["ProfilesTableName"])["Items"]).lower()
+    items = json.dumps(
+        aws.client("dynamodb").scan(TableName=stack.outputs["ProfilesTableName"])["Items"], default=str
+    ).lower()
     assert "pii-1" in items and email.lower() not in items and "7946" not in items
     logs = function_logs.getvalue().lower()
     # the phone in any spelling, not a 4-digit fragment a request id or timestamp may hold by chance

@@ -145,7 +145,8 @@ def test_the_retrain_handler_dispatches_typed_requests(infra: MemoryInfrastructu
     settings = RetrainSettings.from_env({**COMMON, "RETRAIN_QUEUE_URL": "retrain-queue"})
     app = handler_module("retrain", lambda: bootstrap.retrain(settings, infra))
 
-    assert app.handler({"action": "rescore"}, context()) == {"moved": 0}
+    rescored = app.handler({"action": "rescore"}, context())
+    assert rescored["moved"] == 0 and set(rescored["dynamodb"]) == {"readUnits", "writeUnits", "requests"}
     assert app.handler({"action": "retrain", "segments": 3}, context())["segments"] == 3
     assert [item["action"] for item in infra.queues["retrain-queue"].items] == ["features"] * 3
     with pytest.raises(ValueError, match="version"):

@@ -280,4 +280,5 @@ def retrain(settings: RetrainSettings | None = None, infra: Infrastructure | Non
         training=training,
         scan_segments=settings.scan_segments,
         fan_out_segments=settings.fan_out_segments,
+        usage=infra.stats(),
     )

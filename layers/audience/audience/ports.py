@@ -45,6 +45,16 @@ class ProfileRepository(Protocol):
         bumping it. Returns the ids whose stored version had moved (nothing of theirs written)."""
 
 
+class StoreUsage(Protocol):
+    """What a store's requests cost since ``reset`` (as the store reports its consumed capacity)."""
+
+    requests: int
+    read_units: float
+    write_units: float
+
+    def reset(self) -> None: ...
+
+
 class SegmentMembers(Protocol):
     """Who is in a segment (``kind:slug`` ids), from the membership indexes."""
 

@@ -29,7 +29,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, m
 from audience.domain.profile import Profile, Touch
 from audience.domain.segments import Segments
 from audience.domain.triggers import TriggerRules
-from audience.ports import ModelRegistry, ObjectStore, ProfileRepository, WorkQueue
+from audience.ports import ModelRegistry, ObjectStore, ProfileRepository, StoreUsage, WorkQueue
 from audience.segmentation.assign import Tiers, placement, reassigned, score
 from audience.segmentation.drift import Drift, PromotionPolicy, compare, decide, kept_names, population_stability
 from audience.segmentation.features import FEATURES
@@ -522,9 +522,20 @@ class Retraining:
     training: TrainingConfig
     scan_segments: int
     fan_out_segments: int
+    usage: StoreUsage | None = None  # what the profile table's requests cost, reported with each answer
 
     def handle(self, request: Requests, now: datetime) -> dict[str, Any]:
-        """Do what ``request`` asks; the answer is what the invocation returns."""
+        """Do what ``request`` asks; the answer is what the invocation returns, with the read and
+        write units its profile reads and writes consumed (a scan reads every item of the table)."""
+        if self.usage is not None:
+            self.usage.reset()
+        result = self._handle(request, now)
+        if self.usage is not None:
+            result["dynamodb"] = {"readUnits": self.usage.read_units, "writeUnits": self.usage.write_units,
+                                  "requests": self.usage.requests}  # fmt: skip
+        return result
+
+    def _handle(self, request: Requests, now: datetime) -> dict[str, Any]:
         if isinstance(request, MeasureRequest):
             fan_out = request.segments or self.fan_out_segments
             if fan_out:
