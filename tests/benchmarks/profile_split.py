@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import io
 import sys
+import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moto.dynamodb.models import dynamodb_backends
@@ -26,16 +27,29 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from audience.adapters import dynamodb
 from audience.adapters.dynamodb import DynamoProfileRepository, _conditional_put
 from audience.adapters.profile_items import PROFILE_SK, plain, serialize
-from audience.domain.events import message_to_json, parse_request
+from audience.domain.events import message_from_json, message_to_json, parse_request
 from audience.domain.money import Currencies
-from audience.domain.profile import Profile, StreamPosition
+from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold
 from audience.services.profiles import StreamRecord
 from embedded.stack import EmbeddedStack
-from tests.benchmarks.profile_engine import kinesis_event
 from tests.billing import KB, item_size, read_units, write_units
 from tests.replay import RETAIL, online_retail_messages
 
 BATCH = 1000
+# $ per million events, us-east-1 list prices (docs/benchmarks.md says where and when they were read):
+# Kinesis Data Streams on-demand $0.08 per GB written (a record rounded up to 1 KB; the tail's
+# orders are ~0.7 KB) and $0.04 per GB read by the stream function.
+KINESIS = 1e6 * (0.08 + 0.04) / 1024**2
+LAMBDA_GB = 0.5  # the stream function's MemorySize (template.yaml)
+
+
+def all_in_lambda(seconds: float, events: int) -> float:
+    """Lambda's $ per million events from the measured handler time (against moto, which is
+    slower than DynamoDB: an upper bound): $0.0000166667 per GB-second, $0.20 per million
+    invocations of 1,000 records."""
+    return 1e6 * (seconds / events * LAMBDA_GB * 0.0000166667 + 0.20e-6 / BATCH)
+
+
 SHARD = "shardId-000000000000"
 PARSED_AT = datetime(2010, 12, 31, tzinfo=UTC)
 PRICES = {"write": 0.625, "read": 0.125}  # $ per million units, DynamoDB on-demand us-east-1 (REFERENCE.md)
@@ -44,13 +58,17 @@ PRICES = {"write": 0.625, "read": 0.125}  # $ per million units, DynamoDB on-dem
 class Bill:
     """Write and read units of every request the repository sends, by the month of the batch."""
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, label: Callable[[str], str] | None = None) -> None:
         self.table = dynamodb_backends["123456789012"]["us-east-1"].get_table(table)
         self.month = ""
+        self.label = label  # pk -> the row its units go to (else: the month of the batch)
         self.writes: dict[str, float] = defaultdict(float)
         self.item_writes: dict[str, int] = defaultdict(int)
         self.reads: dict[str, float] = defaultdict(float)
         self.events: dict[str, int] = defaultdict(int)
+
+    def row(self, pk: str) -> str:
+        return self.label(pk) if self.label else self.month
 
     def item(self, key: dict[str, Any]) -> dict[str, Any] | None:
         found = self.table.get_item(DynamoType(key["pk"]), DynamoType(key["sk"]))
@@ -68,13 +86,13 @@ class Bill:
                 return original(repository, operation, **request)
             finally:
                 for (key, transactional), was in zip(writes, before, strict=True):
-                    bill.writes[bill.month] += write_units(was, bill.item(key), transactional)
-                    bill.item_writes[bill.month] += 1
-                if operation == "query" and "IndexName" not in request:
+                    row = bill.row(key["pk"]["S"])
+                    bill.writes[row] += write_units(was, bill.item(key), transactional)
+                    bill.item_writes[row] += 1
+                if operation == "query" and "IndexName" not in request and "ProjectionExpression" not in request:
                     pk = request["ExpressionAttributeValues"][":pk"]
-                    bill.reads[bill.month] += read_units(
-                        i.to_json()["Attributes"] for i in bill.table.items.get(DynamoType(pk), {}).values()
-                    ) if "ProjectionExpression" not in request else 0  # fmt: skip
+                    partition = bill.table.items.get(DynamoType(pk), {}).values()
+                    bill.reads[bill.row(pk["S"])] += read_units(i.to_json()["Attributes"] for i in partition)
 
         DynamoProfileRepository._call = call  # type: ignore[method-assign,assignment]
         try:
@@ -118,6 +136,8 @@ def records(messages: list[dict[str, Any]]) -> list[tuple[str, StreamRecord]]:
 
 
 def replay(stack: EmbeddedStack, bill: Bill, stream: list[tuple[str, StreamRecord]]) -> None:
+    from tests.benchmarks.profile_engine import kinesis_event  # (profile_engine runs this section)
+
     assert stack.runtime is not None
     arn = f"arn:aws:kinesis:us-east-1:123456789012:stream/{stack.outputs['EventsStreamName']}"
     with bill.metering():
@@ -142,6 +162,7 @@ def sizes(bill: Bill, prefix: str) -> dict[str, Any]:
     hot = sorted(s for items in by_customer.values() for sk, s in items if sk == PROFILE_SK)
     largest = max(by_customer.items(), key=lambda kv: sum(s for _, s in kv[1]))
     return {
+        "customers": [(pk, sum(s for _, s in items)) for pk, items in by_customer.items()],
         "items": len(every),
         "p50": every[len(every) // 2],
         "p99": every[int(len(every) * 0.99)],
@@ -151,25 +172,101 @@ def sizes(bill: Bill, prefix: str) -> dict[str, Any]:
     }
 
 
+COHORTS = {"week": (2, 7), "year": (50, 365), "five years": (500, 5 * 365)}  # orders, over days
+COHORT_SIZE = 50
+TAIL_ROUNDS = 5
+
+
+def cohort_messages(prefix: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Customers with a week's, a year's and five years' history (orders of 3 of 400 products),
+    then the same tail for each: rounds of a ``Product Viewed`` and an ``Order Completed``."""
+    history, tail = [], []
+    end = datetime(2010, 12, 1, tzinfo=UTC)
+    for cohort, (orders, days) in COHORTS.items():
+        for c in range(COHORT_SIZE):
+            user = f"{prefix}{cohort.replace(' ', '')}-{c}"
+            for i in range(orders):
+                at = end - timedelta(days=days) + timedelta(days=days) * i / orders
+                history.append(_order(user, f"h{i}", at, [(c * 7 + i * j) % 400 for j in (1, 2, 3)]))
+            for r in range(TAIL_ROUNDS):
+                at = end + timedelta(days=r + 1)
+                viewed = {"product_id": f"p{(c + r) % 400}"}
+                tail.append({"type": "track", "event": "Product Viewed", "userId": user, "messageId": f"{user}-v{r}",
+                             "timestamp": at.isoformat(), "properties": viewed})  # fmt: skip
+                tail.append(_order(user, f"t{r}", at + timedelta(minutes=5), [(c + r * j) % 400 for j in (1, 5, 9)]))
+    return sorted(history, key=lambda m: m["timestamp"]), sorted(tail, key=lambda m: m["timestamp"])
+
+
+def _order(user: str, name: str, at: datetime, products: list[int]) -> dict[str, Any]:
+    lines = [{"product_id": f"p{p}", "price": 4.5, "quantity": 2} for p in products]
+    return {"type": "track", "event": "Order Completed", "userId": user, "messageId": f"{user}-{name}",
+            "timestamp": at.isoformat(), "properties": {"order_id": f"{user}-{name}", "total": 27.0,
+                                                        "currency": "GBP", "products": lines}}  # fmt: skip
+
+
+def _cohort(pk: str) -> str:
+    return next(c for c in COHORTS if f"-{c.replace(' ', '')}-" in pk)
+
+
+def read_times(stack: EmbeddedStack, customers: list[str], rounds: int = 5) -> list[float]:
+    """Seconds per profile read (one Query of the partition) of ``customers``, a fresh repository each."""
+    table, found = stack.outputs["ProfilesTableName"], []
+    for _ in range(rounds):
+        for customer in customers:
+            started = time.perf_counter()
+            assert DynamoProfileRepository(table).get(customer) is not None
+            found.append(time.perf_counter() - started)
+    return sorted(found)
+
+
+@contextmanager
+def saving(label: str) -> Iterator[None]:
+    """The repository's writes as ``label`` stores profiles: split, or the one item of earlier releases."""
+    original = DynamoProfileRepository.save
+    if label == "one item":
+        DynamoProfileRepository.save = _save_one_item  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        DynamoProfileRepository.save = original  # type: ignore[method-assign]
+
+
+def store_histories(table: str, history: list[dict[str, Any]]) -> None:
+    """The cohorts' histories folded in memory (the stream's own fold) and written once each."""
+    by_customer: dict[str, list[PositionedMessage]] = defaultdict(list)
+    for n, (_, record) in enumerate(records(history), start=1):
+        message = message_from_json(record.data)
+        position = StreamPosition(SHARD, message.customer_id, n)  # before every record the stream brings
+        by_customer[message.customer_id].append(PositionedMessage(message, position))
+    repository = DynamoProfileRepository(table)
+    for customer, events in by_customer.items():
+        profile, _ = fold(Profile(customer_id=customer), events, Currencies("GBP", {}), PARSED_AT)
+        repository.save(profile)
+
+
 def measure(customers: int = 1_000) -> dict[str, Any] | None:
     if not RETAIL.exists():
         return None
     results: dict[str, Any] = {}
-    parameters = {"MaxEventAgeDays": "20000"}
+    parameters = {"MaxEventAgeDays": "20000", "BaseCurrency": "GBP"}
     with EmbeddedStack(aws_port=0, api_port=None, poll_streams=False, log=io.StringIO(), isolated=False,
                        parameters=parameters) as stack:  # fmt: skip
         table = stack.outputs["ProfilesTableName"]
         for label, prefix in (("split", "s-"), ("one item", "o-")):
             stream = records(online_retail_messages(customers, prefix))
             bill = Bill(table)
-            original = DynamoProfileRepository.save
-            if label == "one item":
-                DynamoProfileRepository.save = _save_one_item  # type: ignore[method-assign,assignment]
-            try:
+            with saving(label):
                 replay(stack, bill, stream)
-            finally:
-                DynamoProfileRepository.save = original  # type: ignore[method-assign]
             results[label] = {"bill": bill, "sizes": sizes(bill, prefix), "events": len(stream)}
+            biggest = sorted(results[label]["sizes"]["customers"], key=lambda kv: -kv[1])[:20]
+            results[label]["reads"] = read_times(stack, [pk.removeprefix("CUSTOMER#") for pk, _ in biggest])
+            history, tail = cohort_messages(f"h{prefix}")
+            cohorts = Bill(table, _cohort)
+            with saving(label):
+                store_histories(table, history)
+                started = time.perf_counter()
+                replay(stack, cohorts, records(tail))
+            results[label] |= {"cohorts": cohorts, "tail_s": time.perf_counter() - started}
     return results
 
 
@@ -204,6 +301,23 @@ def report(results: dict[str, Any] | None) -> None:
     ratio = (split.writes[last] / split.events[last]) / (split.writes[first] / split.events[first])
     year = sum(split.writes.values()) / sum(split.item_writes.values())
     last_item = split.writes[last] / max(split.item_writes[last], 1)
+    p95 = {label: results[label]["reads"][int(len(results[label]["reads"]) * 0.95)] for label in ("split", "one item")}
+    ratio = p95["split"] / p95["one item"]
+    print(f"   reading the 20 largest customers (one Query of the partition): p95 {p95['split'] * 1000:.1f} ms,"
+          f" one item {p95['one item'] * 1000:.1f} ms: {ratio:.2f}x (target <= 1.2x)")  # fmt: skip
+    print(f"   the same tail ({TAIL_ROUNDS} rounds of a view and an order of 3 products) on {COHORT_SIZE} customers"
+          " per history length, per million events:")  # fmt: skip
+    print(f"   {'history':<12} {'':<9} {'WCU/event':>9} {'RCU/event':>9} {'DynamoDB':>9} {'Kinesis':>8} {'Lambda':>7}"
+          f" {'all-in':>7}")  # fmt: skip
+    for cohort in COHORTS:
+        for label in ("split", "one item"):
+            bill, tail_s = results[label]["cohorts"], results[label]["tail_s"]
+            events = COHORT_SIZE * TAIL_ROUNDS * 2
+            wcu, rcu = bill.writes[cohort] / events, bill.reads[cohort] / events
+            dynamo = wcu * PRICES["write"] + rcu * PRICES["read"]
+            lambda_ = all_in_lambda(tail_s, 3 * events)
+            print(f"   {cohort:<12} {label:<9} {wcu:>9.2f} {rcu:>9.2f} {dynamo:>9.3f} {KINESIS:>8.3f} {lambda_:>7.3f}"
+                  f" {dynamo + KINESIS + lambda_:>7.3f}")  # fmt: skip
     print(f"   targets: WCU/item write <= 1.5 over the year ({year:.2f}), <= 2 in the last month ({last_item:.2f});"
           f" WCU/event last month / first <= 1.2 ({ratio:.2f}); hot p99 <= 2 KB"
           f" ({results['split']['sizes']['hot_p99'] / KB:.2f} KB); no item > 64 KB"

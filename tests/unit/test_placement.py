@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from audience.adapters import dynamodb, eventbridge
 from audience.adapters.dynamodb import PLACEMENT_FIELDS, DynamoProfileRepository, to_item, to_items
 from audience.adapters.eventbridge import PUT_EVENTS_BYTES, EventBridgeSegmentEvents, entry_size
-from audience.adapters.profile_items import DESERIALIZER
+from audience.adapters.profile_items import BOOKKEEPING, DESERIALIZER
 from audience.domain.profile import Profile
 from audience.domain.segments import SegmentChange, Segments, Tier, events_for
 from audience.services.models import rescore
@@ -109,6 +109,12 @@ def applied(item: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def bookkeeping(request: dict[str, Any]) -> dict[str, Any]:
+    """The page bookkeeping a placement's update sets on the hot item."""
+    values = request["ExpressionAttributeValues"]
+    return {name: DESERIALIZER.deserialize(values[f":{name}"]) for name in BOOKKEEPING if f":{name}" in values}
+
+
 def unplaced(n: int, seed: int = 7) -> MemoryProfiles:
     repository = MemoryProfiles()
     for p in customers(n, seed=seed)[0]:
@@ -126,18 +132,19 @@ def test_a_placement_is_one_update_of_the_placement_attributes_and_leaves_the_it
     dynamo.stored[stored.customer_id] = to_items(stored)
     assert DynamoProfileRepository("profiles").place([placed]) == []
 
-    (operation, request), *pages = dynamo.calls
+    *pages, (operation, request) = dynamo.calls
     assert operation == "update_item" and "Item" not in request
     assert request["ConditionExpression"] == "#version = :expected"
     assert request["ExpressionAttributeValues"][":expected"] == {"N": "4"}
     written = set(request["ExpressionAttributeNames"].values())
     aliases = {Profile.model_fields[f].alias or f for f in PLACEMENT_FIELDS}
-    assert written <= aliases | INDEX_KEYS | {"version", "pending"} and {"segments", "tier", "outbox"} <= written
+    assert written <= aliases | INDEX_KEYS | {"version", *BOOKKEEPING} and {"segments", "tier", "outbox"} <= written
     assert not {"ledger", "daily", "identities", "products", "rfm"} & written  # the rest of the item is not sent
-    pending = DESERIALIZER.deserialize(request["ExpressionAttributeValues"][":pending"])
-    assert pending and all(sk.startswith("HISTORY#") for sk in pending)  # the move's history entry
-    assert pages == []  # a few hundred bytes wait in the hot item for a later write (FLUSH_BYTES)
-    assert applied(to_item(stored), request) == to_item(placed.model_copy(update={"version": 5}), pending)
+    moved = {**bookkeeping(request).get("pending", {}), **{a: v for _, p in pages for a, v in p["Item"].items()}}
+    assert any(attribute.startswith("h:") for attribute in moved)  # the change, in pending or a new page
+    assert all(op == "put_item" and "Item" in p and p["Item"]["sk"]["S"].startswith("PAGE#") for op, p in pages)
+    hot = to_items(stored)[0]
+    assert applied(hot, request) == to_item(placed.model_copy(update={"version": 5}), bookkeeping(request))
 
 
 def test_what_a_placement_empties_is_removed_as_a_put_would_leave_it_out(dynamo: RecordingDynamo) -> None:
@@ -156,15 +163,14 @@ def test_what_a_placement_empties_is_removed_as_a_put_would_leave_it_out(dynamo:
     dynamo.stored[refused.customer_id] = to_items(refused)
     DynamoProfileRepository("profiles").place([quiet])
 
-    request, refused_request = (r for op, r in dynamo.calls if r["Key"]["sk"]["S"] == "PROFILE")
-    pending = DESERIALIZER.deserialize(request["ExpressionAttributeValues"][":pending"])
-    after = applied(to_item(stored), request)
-    assert after == to_item(left.model_copy(update={"version": 7}), pending)
+    request, refused_request = (r for op, r in dynamo.calls if op == "update_item")
+    after = applied(to_items(stored)[0], request)
+    assert after == to_item(left.model_copy(update={"version": 7}), bookkeeping(request))
     assert "tier" not in after and "gsi3pk" not in after and {"gsi1pk", "gsi2pk"} <= set(after)  # out of the tier
     assert "REMOVE" in refused_request["UpdateExpression"] and quiet.outbox == []  # no events without consent
-    after = applied(to_item(refused), refused_request)
-    pending = DESERIALIZER.deserialize(refused_request["ExpressionAttributeValues"][":pending"])
-    assert after == to_item(quiet.model_copy(update={"version": 7}), pending) and not INDEX_KEYS & set(after)
+    after = applied(to_items(refused)[0], refused_request)
+    expected = to_item(quiet.model_copy(update={"version": 7}), bookkeeping(refused_request))
+    assert after == expected and not INDEX_KEYS & set(after)
 
 
 def test_a_placement_whose_stored_version_moved_is_returned_and_the_others_written(dynamo: RecordingDynamo) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,14 +24,16 @@ from botocore.exceptions import ClientError
 
 from audience.adapters.aws import as_transient, client, error_code
 from audience.adapters.profile_items import (
+    BOOKKEEPING,
+    FLUSH_BYTES,
     PARTS,
     PROFILE_SK,
     SERIALIZER,
     Stored,
-    applied,
     assemble,
     changes,
-    page_entries,
+    page_key,
+    paged,
     serialize,
     size,
     split,
@@ -42,12 +45,6 @@ from audience.domain.profile import Profile
 logger = logging.getLogger(__name__)
 
 _BATCH_GET_LIMIT = 100
-_TRANSACTION_ITEMS = 100
-# The hot item keeps the page entries it changed (``pending``) until they are worth a page write:
-# below FLUSH_BYTES they wait for the next write (reads lay them over the pages); above, the
-# pages are written after the hot item; above PENDING_BYTES, in one transaction with it.
-FLUSH_BYTES = 512
-PENDING_BYTES = 4096
 READ_THREADS = 8  # a batch's partitions are queried side by side
 
 
@@ -78,29 +75,29 @@ INDEXES = {"learned": ("bySegment", "gsi1pk"), "rfm": ("byRfm", "gsi2pk"), "tier
 
 
 # What placing a customer changes (``Profile`` field names): the retrain's placement writes these
-# attributes of the hot item, the membership index keys, the version and the pending page
-# entries (the segment change, kept in a ``HISTORY`` page), and nothing else.
+# attributes of the hot item, the membership index keys, the version and the page bookkeeping
+# (the segment change goes to ``pending`` or a page), and nothing else.
 PLACEMENT_FIELDS = ("segments", "tier", "predictions", "segment_history", "outbox")
 
 
-def to_item(profile: Profile, pending: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The hot item of ``profile`` (its parts kept in pages are not in it; see ``profile_items``)."""
+def to_item(profile: Profile, bookkeeping: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The hot item of ``profile`` (what grows is in ``bookkeeping["pending"]`` or in pages; see
+    ``profile_items``)."""
     document, _ = split(profile)
     document.update(_index_keys(profile))
-    if pending:
-        document["pending"] = pending
+    document.update({k: v for k, v in (bookkeeping or {}).items() if v})
     return {**serialize(document), **profile_key(profile.customer_id)}
 
 
 def to_items(profile: Profile) -> list[dict[str, Any]]:
     """Every item of ``profile`` as a first write would leave them: its hot item and its pages."""
-    pk = customer_pk(profile.customer_id)
-    pages = changes(split(profile)[1], Stored())
-    page_items = [
-        {"pk": pk, "sk": {"S": sk}, "at": {"N": str(profile.version)}, **serialize(entries)}
-        for sk, entries in pages.items()
-    ]
-    return [to_item(profile), *page_items]
+    _, entries = split(profile)
+    if size(entries) <= FLUSH_BYTES:
+        return [to_item(profile, {"pending": entries})]
+    pages = paged(entries)
+    page_items = [{**serialize(content), "pk": customer_pk(profile.customer_id), "sk": {"S": page_key(n)}}
+                  for n, content in enumerate(pages, start=1)]  # fmt: skip
+    return [to_item(profile, {"pages": len(pages)}), *page_items]
 
 
 def _index_keys(profile: Profile) -> dict[str, str]:
@@ -110,18 +107,17 @@ def _index_keys(profile: Profile) -> dict[str, str]:
     return {INDEXES[segment.split(":", 1)[0]][1]: segment for segment in profile.segment_ids()}
 
 
-def placement_update(profile: Profile, pending: dict[str, Any] | None = None) -> dict[str, Any]:
+def placement_update(profile: Profile, bookkeeping: dict[str, Any] | None = None) -> dict[str, Any]:
     """The conditional ``UpdateItem`` that stores ``profile``'s placement (``PLACEMENT_FIELDS``, the
-    membership index keys and ``pending``, each set as ``to_item`` would store it, or removed where
-    ``to_item`` would leave it out), with its version bumped, only if the stored version is
-    still ``profile.version``: what a retrain's move sends instead of the whole item."""
+    membership index keys and the page ``bookkeeping``, each set as ``to_item`` would store it, or
+    removed where ``to_item`` would leave it out), with its version bumped, only if the stored
+    version is still ``profile.version``: what a retrain's move sends instead of the whole item."""
     document, _ = split(profile)
     document.update(_index_keys(profile))
-    if pending:
-        document["pending"] = pending
-    paged = {part.alias for part in PARTS}
-    aliases = [a for a in (Profile.model_fields[f].alias or f for f in PLACEMENT_FIELDS) if a not in paged]
-    names = [*aliases, *(attribute for _, attribute in INDEXES.values()), "pending"]
+    document.update({k: v for k, v in (bookkeeping or {}).items() if v})
+    grows = {part.alias for part in PARTS}
+    aliases = [a for a in (Profile.model_fields[f].alias or f for f in PLACEMENT_FIELDS) if a not in grows]
+    names = [*aliases, *(attribute for _, attribute in INDEXES.values()), *BOOKKEEPING]
     placeholders = {f"#{name}": name for name in [*names, "version"]}
     update = "SET " + ", ".join(["#version = #version + :one", *(f"#{n} = :{n}" for n in names if n in document)])
     if removed := [f"#{n}" for n in names if n not in document]:
@@ -140,48 +136,6 @@ def from_item(item: dict[str, Any]) -> Profile:
     assembled = assemble([item])
     assert assembled is not None, "not a profile item"
     return assembled[0]
-
-
-MAX_UPDATE_ENTRIES = 40  # an update expression stays far below DynamoDB's 4 KB; more entries: a put of the page
-
-
-def page_write(
-    table: str, pk: dict[str, Any], sk: str, changed: dict[str, Any], version: int, stored: Stored
-) -> tuple[str, dict[str, Any]]:
-    """The write that gives page ``sk`` its ``changed`` entries as of commit ``version``, only if no
-    later commit wrote it already: an ``UpdateItem`` of those entries, or for many of them a
-    ``PutItem`` of the whole page (what ``stored`` holds in it, changed)."""
-    if len(changed) <= MAX_UPDATE_ENTRIES:
-        return "update_item", page_update(table, pk, sk, changed, version)
-    entries = page_entries(stored, sk) | changed
-    item = {"pk": pk, "sk": {"S": sk}, "at": {"N": str(version)}}
-    item |= serialize({name: value for name, value in entries.items() if value is not None})
-    condition = {
-        "ConditionExpression": "attribute_not_exists(#at) OR #at < :at",
-        "ExpressionAttributeNames": {"#at": "at"},
-        "ExpressionAttributeValues": {":at": {"N": str(version)}},
-    }
-    return "put_item", {"TableName": table, "Item": item, **condition}
-
-
-def page_update(table: str, pk: dict[str, Any], sk: str, changed: dict[str, Any], version: int) -> dict[str, Any]:
-    """The ``UpdateItem`` that sets (or removes) a page's changed entries as of commit ``version``,
-    only if no later commit wrote the page already."""
-    names = {f"#e{i}": attribute for i, attribute in enumerate(changed)}
-    keys = list(names)
-    sets = [f"{n} = :e{n[2:]}" for n, key in zip(keys, changed, strict=True) if changed[key] is not None]
-    removes = [n for n, key in zip(keys, changed, strict=True) if changed[key] is None]
-    values = {f":e{n[2:]}": SERIALIZER.serialize(changed[k]) for n, k in zip(keys, changed, strict=True)
-              if changed[k] is not None}  # fmt: skip
-    expression = "SET " + ", ".join(["#at = :at", *sets]) + (" REMOVE " + ", ".join(removes) if removes else "")
-    return {
-        "TableName": table,
-        "Key": {"pk": pk, "sk": {"S": sk}},
-        "UpdateExpression": expression,
-        "ConditionExpression": "attribute_not_exists(#at) OR #at < :at",
-        "ExpressionAttributeNames": {**names, "#at": "at"},
-        "ExpressionAttributeValues": {**values, ":at": {"N": str(version)}},
-    }
 
 
 class DynamoProfileRepository:
@@ -316,80 +270,87 @@ class DynamoProfileRepository:
             self._read[customer_id] = (stored_version + 1, known[1])
 
     def place(self, placed: Sequence[Profile]) -> list[str]:
-        """One conditional ``UpdateItem`` per profile, of its placement only (``placement_update``),
-        then the pages its move changed (the ``HISTORY`` page): the hot item's request carries a
-        few hundred bytes, never its pages. Returns the ids whose stored version had moved."""
+        """One conditional ``UpdateItem`` per profile, of its placement only (``placement_update``;
+        the segment change joins ``pending``, or a new page first when that outgrows it): the
+        request carries a few hundred bytes, never what grows with the history. Returns the ids
+        whose stored version had moved."""
         conflicted: list[str] = []
         for profile in placed:
-            stored = self._stored(profile)
-            pending = changes(split(profile)[1], stored)
+            bookkeeping, after = self._pages_for(profile)
             try:
                 response = self._write("update_item", TableName=self.table_name, Key=profile_key(profile.customer_id),
-                                       **placement_update(profile, pending))  # fmt: skip
+                                       **placement_update(profile, bookkeeping))  # fmt: skip
             except ConcurrentUpdate:
                 conflicted.append(profile.customer_id)
                 continue
             self.stats.write_units += _units(response)
-            self._written(profile, stored, pending)
+            self._committed(profile, after)
         return conflicted
 
     def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
-        """The hot item, conditional on its version, with the page entries it changed as
-        ``pending``, then those pages; one transaction instead where retired ids change with it
-        or the changes are too large to carry (a merge's, or an old one-item profile's move)."""
-        stored = self._stored(profile)
-        pending = changes(split(profile)[1], stored)
-        version = profile.version + 1
-        if not retired and size(pending) <= PENDING_BYTES:
-            response = self._write("put_item", TableName=self.table_name, **_conditional_put(profile, pending))
-            self.stats.write_units += _units(response)
-            self._written(profile, stored, pending)
-            return
-        pk = customer_pk(profile.customer_id)
-        writes = [page_write(self.table_name, pk, sk, changed, version, stored) for sk, changed in pending.items()]
-        pages = [{"Update" if operation == "update_item" else "Put": request} for operation, request in writes]
-        hot = [{"Put": {"TableName": self.table_name, **_conditional_put(p)}} for p in (profile, *retired)]
-        if len(pages) + len(hot) > _TRANSACTION_ITEMS:  # too many pages for one transaction: pages first
-            self._flush(profile.customer_id, stored, pending, version)
-            pages = []
-        response = self._write("transact_write_items", TransactItems=[*pages, *hot])
-        self.stats.write_units += _units(response)
-        self._read[profile.customer_id] = (version, applied(stored, pending, version))
-        self._drop_pages(retired)
-
-    def _drop_pages(self, retired: Sequence[Profile]) -> None:
-        """The pages of ids merged into another customer: their entries now live in the
-        survivor's pages (a redirect reads none of them). Best effort: erasure removes any left."""
-        for redirect in retired:
-            known = self._read.pop(redirect.customer_id, None)
-            sks = sorted({sk for located in known[1].entries.values() for sk, _ in located.values()}) if known else []
-            sks = sorted({*sks, *(known[1].page_at if known else {})})
-            try:
-                self.delete_items([{"pk": customer_pk(redirect.customer_id), "sk": {"S": sk}} for sk in sks])
-            except (TransientError, ClientError) as exc:
-                logger.warning("pages of merged id %s left for erasure: %s", redirect.customer_id, exc)
-
-    def _written(self, profile: Profile, stored: Stored, pending: dict[str, Any]) -> None:
-        """The hot item of ``profile`` was written with ``pending``: write the pages if it is worth it."""
-        if size(pending) > FLUSH_BYTES:
-            self._flush(profile.customer_id, stored, pending, profile.version + 1)
+        """Write the new page a change needs, if any, then the hot item, conditional on its
+        version (its ``pages`` count makes the page part of the profile); with the redirects of
+        ``retired`` ids in one transaction when identities merge."""
+        bookkeeping, after = self._pages_for(profile)
+        if retired:
+            hot = [{"Put": {"TableName": self.table_name, **_conditional_put(p, b)}}
+                   for p, b in ((profile, bookkeeping), *((r, {}) for r in retired))]  # fmt: skip
+            response = self._write("transact_write_items", TransactItems=hot)
         else:
-            self._read[profile.customer_id] = (profile.version + 1, stored)
+            response = self._write("put_item", TableName=self.table_name, **_conditional_put(profile, bookkeeping))
+        self.stats.write_units += _units(response)
+        self._committed(profile, after)
+        for redirect in retired:  # their entries are the survivor's now; a redirect reads none
+            self._drop(redirect.customer_id, self._read.pop(redirect.customer_id, (0, Stored()))[1])
 
-    def _flush(self, customer_id: str, stored: Stored, pending: dict[str, Any], version: int) -> None:
-        """Write the pages ``pending`` changed. A page that fails keeps its entries in the hot
-        item's ``pending``: reads overlay them and the next write sends them again."""
-        pk = customer_pk(customer_id)
-        for sk, changed in pending.items():
-            try:
-                operation, request = page_write(self.table_name, pk, sk, changed, version, stored)
-                response = self._write(operation, **request)
-                self.stats.write_units += _units(response)
-            except (ConcurrentUpdate, TransientError, ClientError) as exc:  # a later commit wrote it, or a fault
-                logger.warning("page %s of %s left to the next write: %s", sk, customer_id, exc)
-                self._read.pop(customer_id, None)
-                return
-        self._read[customer_id] = (version, applied(stored, pending, version))
+    def _pages_for(self, profile: Profile) -> tuple[dict[str, Any], Stored]:
+        """The hot item's page bookkeeping for a write of ``profile``, and the pages after it: the
+        changes wait in ``pending`` up to ``FLUSH_BYTES``; beyond, they are put as the next
+        page(s) now (read only once the hot item counts them), all live entries when the pages
+        hold more stale copies than live ones."""
+        stored = self._stored(profile)
+        _, entries = split(profile)
+        pending = changes(entries, stored)
+        if size(pending) <= FLUSH_BYTES:
+            return {"pending": pending, "pages": stored.pages, "base": stored.base}, stored
+        compact = stored.stale()
+        content = entries if compact else pending
+        first, write = stored.pages + 1, uuid.uuid4().hex[:12]
+        pk = customer_pk(profile.customer_id)
+        pages = paged(content)
+        for number, page in enumerate(pages, start=first):
+            sk = page_key(number)
+            left = stored.uncommitted.get(sk)  # a page of a write that never committed: replaced
+            condition = "attribute_not_exists(pk)" if left is None else "attribute_not_exists(pk) OR #write = :left"
+            request: dict[str, Any] = {"TableName": self.table_name,
+                                       "Item": {**serialize(page), "pk": pk, "sk": {"S": sk}, "write": {"S": write}},
+                                       "ConditionExpression": condition}  # fmt: skip
+            if left is not None:
+                request |= {"ExpressionAttributeNames": {"#write": "write"},
+                            "ExpressionAttributeValues": {":left": {"S": left}}}  # fmt: skip
+            response = self._write("put_item", **request)
+            self.stats.write_units += _units(response)
+        last = first + len(pages) - 1
+        after = Stored(entries={**({} if compact else stored.entries), **content}, pages=last,
+                       base=first if compact else stored.base,
+                       obsolete=[page_key(n) for n in range(stored.base, first)] if compact else [])  # fmt: skip
+        after.page_bytes = after.live_bytes if compact else stored.page_bytes + size(content)
+        return {"pages": last, "base": after.base}, after
+
+    def _committed(self, profile: Profile, after: Stored) -> None:
+        """Remember the pages as the commit of ``profile`` left them; drop what a compaction replaced."""
+        self._read[profile.customer_id] = (profile.version + 1, after)
+        if after.obsolete:
+            self._drop(profile.customer_id, Stored(obsolete=after.obsolete))
+            after.obsolete = []
+
+    def _drop(self, customer_id: str, stored: Stored) -> None:
+        """Delete pages no longer read (best effort: erasure removes any left)."""
+        sks = [*stored.obsolete, *stored.uncommitted, *(page_key(n) for n in range(stored.base, stored.pages + 1))]
+        try:
+            self.delete_items([{"pk": customer_pk(customer_id), "sk": {"S": sk}} for sk in sks])
+        except (TransientError, ClientError) as exc:
+            logger.warning("pages of %s left for erasure: %s", customer_id, exc)
 
     def batch_get_items(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The stored items of up to 100 ``keys`` (consistent reads), unprocessed keys retried."""
@@ -456,14 +417,14 @@ class DynamoProfileRepository:
         return response
 
 
-def _conditional_put(profile: Profile, pending: dict[str, Any] | None = None) -> dict[str, Any]:
+def _conditional_put(profile: Profile, bookkeeping: dict[str, Any] | None = None) -> dict[str, Any]:
     """Put the hot item of ``profile`` with its version bumped, only if the stored version is
     the one it was read at."""
     stored = profile.model_copy(update={"version": profile.version + 1})
     if profile.version == 0:  # never stored: two writers creating the same item must not both win
-        return {"Item": to_item(stored, pending), "ConditionExpression": "attribute_not_exists(pk)"}
+        return {"Item": to_item(stored, bookkeeping), "ConditionExpression": "attribute_not_exists(pk)"}
     return {
-        "Item": to_item(stored, pending),
+        "Item": to_item(stored, bookkeeping),
         "ConditionExpression": "version = :expected",
         "ExpressionAttributeValues": {":expected": {"N": str(profile.version)}},
     }

@@ -3,32 +3,32 @@
 DynamoDB bills a write by the size of the whole item, so what grows with a customer's history
 is kept out of the item the stream rewrites on every batch:
 
-- ``sk = PROFILE``: the hot item: counters, windows (day buckets of the last 90 days), current
-  segments, tier and predictions, traits, consent, the stream's watermarks and recent message
-  fingerprints, the outbox. Written on every change (its version is the commit point).
-- ``sk = <PART>#<yyyy-mm>``: month pages of what grows: the order ledger (``LEDGER``, by the
-  order's day), products touched (``PRODUCTS``, by the last touch), experiment exposures
-  (``EXPOSURES``, by first exposure), groups (``GROUPS``, by last seen) and segment changes
-  (``HISTORY``). An entry lives in the page of its own month; when it moves to a later month,
-  the later page wins on read, so a write touches only the pages whose entries changed, by
-  ``UpdateItem`` of those entries (``e:<key>`` attributes).
+- ``sk = PROFILE``, the hot item: counters, current segments, tier and predictions, traits,
+  consent, the stream's watermarks and recent message fingerprints, the outbox; and
+  ``pending``: the latest changes to what grows (below ``FLUSH_BYTES``), kept here until they
+  are worth a page of their own. Its conditional write is the commit point of every change.
+- ``sk = PAGE#<n>``, pages of what grows with the history: the order ledger, the day buckets,
+  products touched, experiment exposures, groups and segment changes, each entry an attribute
+  ``<tag><key>``. Pages are written once and never changed: a write whose changes outgrow
+  ``pending`` puts them as the next page(s), and only then the hot item, which counts the
+  pages it commits (``pages``; pages past the count are from a write that never committed and
+  are not read). Reading pages in order, an entry's latest copy wins; when the pages hold more
+  than twice what is live, the next page write rewrites the live entries as new pages and the
+  older ones are deleted (``base``).
 
-Exactly once without a transaction: a write puts the hot item (conditional on its version)
-with ``pending``: the page entries it changed that the pages do not hold yet; then the pages
-are updated, each only if it was last written by an older commit (``at``). A page update lost
-to a crash or a throttle is not lost: the next read overlays ``pending`` and the next write
-sends it again. A profile read in the old one-item shape is assembled from its own attributes
-and its next write moves those into pages.
+So every write is the hot item plus, now and then, one new page of up to a few KB: nothing that
+grows with the history is rewritten, and nothing is counted twice without a transaction. A
+profile read in the old one-item shape is assembled from its own attributes; its next write
+moves those into pages.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -40,9 +40,13 @@ SERIALIZER = TypeSerializer()
 DESERIALIZER = TypeDeserializer()
 DYNAMO_SMALLEST = Decimal("1e-130")
 PROFILE_SK = "PROFILE"
-MAX_PAGE_BYTES = 64 * 1024
+PAGE = "PAGE#"
+FLUSH_BYTES = 512  # changes up to this size wait in the hot item's ``pending``
+PAGE_BYTES = 32 * 1024  # a page holds up to this much (a history import writes a few large pages)
+COMPACT_MIN_BYTES = 8 * 1024  # below, stale copies are not worth a rewrite
+BOOKKEEPING = ("pending", "pages", "base")  # hot item attributes that are not the profile's
 
-# index -> its partition key attribute (see dynamodb.py); kept on the hot item only
+# kept on the hot item only (see dynamodb.py)
 INDEX_ATTRIBUTES = ("gsi1pk", "gsi2pk", "gsi3pk")
 
 
@@ -60,12 +64,10 @@ def plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Part:
-    """A growing field of the profile (its alias in the stored document), kept in weekly pages."""
+    """A growing field of the profile (its alias in the stored document), kept in pages."""
 
     alias: str
-    page: str  # sort key prefix
-    when: Callable[[str, Any], str]  # the ISO date (or time) an entry belongs to, from its key and stored form
-    tag: str = "e:"  # prefix of its entries' attribute names in a page
+    tag: str  # prefix of its entries' attribute names in a page
     encode: Callable[[Any], Any] = lambda value: value  # the document's form -> the stored form (smaller)
     decode: Callable[[Any], Any] = lambda value: value
 
@@ -78,84 +80,86 @@ def _iso(epoch: Any) -> str:
     return datetime.fromtimestamp(int(epoch), UTC).isoformat().replace("+00:00", "Z")
 
 
-def _day(epoch: Any) -> str:
-    return _iso(epoch)[:10]
-
-
 def _history_key(change: dict[str, Any]) -> str:
     digest = hashlib.blake2b(json.dumps(change, sort_keys=True, default=str).encode(), digest_size=3).hexdigest()
     return f"{change['at']}#{digest}"
 
 
 PARTS = (
-    Part("ledger", "LEDGER", lambda _, entry: str(entry[1])),  # (amount, day)
-    Part("daily", "LEDGER", lambda day, _: day, tag="d:"),  # day -> totals: changes with the ledger, kept beside it
-    # (purchases, views, adds, last): the time as epoch seconds, 6 bytes instead of 20
-    Part(
-        "products",
-        "PRODUCTS",
-        lambda _, touch: _day(touch[3]),
-        encode=lambda t: [*t[:3], _epoch(t[3])],
-        decode=lambda t: [*t[:3], _iso(t[3])],
-    ),
-    Part("exposures", "EXPOSURES", lambda _, exposure: str(exposure[2])),  # (variant, segment, at, ...)
-    Part("groups", "GROUPS", lambda _, stamped: str(stamped[1])),  # (traits, at)
-    Part("segmentHistory", "HISTORY", lambda _, change: str(change["at"])),
+    Part("ledger", "l:"),  # order or refund fingerprint -> (amount, day)
+    Part("daily", "d:"),  # day -> order totals
+    # product -> (purchases, views, adds, last): the time as epoch seconds, 6 bytes instead of 20
+    Part("products", "p:", encode=lambda t: [*t[:3], _epoch(t[3])], decode=lambda t: [*t[:3], _iso(t[3])]),
+    Part("exposures", "x:"),
+    Part("groups", "g:"),
+    Part("segmentHistory", "h:"),  # the list, keyed by time and content
 )
-_BY_ATTRIBUTE = {(part.page, part.tag): part for part in PARTS}
-_PAGES = {part.page for part in PARTS}
+_BY_TAG = {part.tag: part for part in PARTS}
 
-# key -> (page sort key, stored value): where each entry sits physically
-Located = dict[str, tuple[str, Any]]
+
+def part_of(attribute: str) -> Part | None:
+    """The part an attribute of a page (or of ``pending``) holds an entry of (None: not an entry)."""
+    return _BY_TAG.get(attribute[:2])
+
+
+def page_key(number: int) -> str:
+    return f"{PAGE}{number:08d}"
+
+
+def page_number(sk: str) -> int:
+    return int(sk.removeprefix(PAGE))
 
 
 @dataclass
 class Stored:
-    """What a read found in the pages (before ``pending`` is overlaid): the base a write's
-    changes are computed from."""
+    """What a read found: the committed pages' entries (attribute -> latest value), their
+    bytes, and the page items not (or no longer) part of the profile."""
 
-    entries: dict[str, Located] = field(default_factory=lambda: {part.alias: {} for part in PARTS})
-    page_at: dict[str, int] = field(default_factory=dict)  # page sort key -> the commit that last wrote it
+    entries: dict[str, Any] = field(default_factory=dict)  # "<tag><key>" -> stored value
+    pages: int = 0  # pages committed: PAGE#<base>..PAGE#<pages>
+    base: int = 1
+    page_bytes: int = 0  # what the committed pages hold, stale copies included
+    uncommitted: dict[str, str] = field(default_factory=dict)  # sk of a page past ``pages`` -> its write id
+    obsolete: list[str] = field(default_factory=list)  # pages before ``base`` (left by a compaction)
 
+    @property
+    def live_bytes(self) -> int:
+        return sum(entry_size(a, v) for a, v in self.entries.items())
 
-def page_key(part: Part, key: str, value: Any) -> str:
-    """The page of an entry: its part's, for the week (from Monday) of the entry's own time."""
-    day = date.fromisoformat(part.when(key, value)[:10])
-    return f"{part.page}#{day - timedelta(days=day.weekday())}"
-
-
-def is_page(sk: str) -> bool:
-    return sk.split("#", 1)[0] in _PAGES
-
-
-def part_of(sk: str, attribute: str) -> Part | None:
-    """The part an attribute of page ``sk`` holds an entry of (None: not an entry)."""
-    return _BY_ATTRIBUTE.get((sk.split("#", 1)[0], attribute[:2]))
+    def stale(self) -> bool:
+        """Whether the pages hold more than twice what is live (time to rewrite them)."""
+        return self.page_bytes > max(2 * self.live_bytes, COMPACT_MIN_BYTES)
 
 
-def split(profile: Profile) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The hot document (aliases, as stored) and each part's entries (key -> stored value)."""
+def split(profile: Profile) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The hot document (aliases, as stored) and the growing parts' entries (attribute -> stored value)."""
     document = plain(profile.model_dump(mode="json", by_alias=True, exclude_defaults=True))
     document["version"] = profile.version
     if document.get("seen"):  # 6 bytes a fingerprint, not 14
         document["seen"] = bytes.fromhex("".join(document["seen"]))
-    return document, _encoded(document)
+    return document, _entries(document)
 
 
-def _encoded(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each part's entries taken out of ``document``, in their stored form."""
-    entries = {part.alias: document.pop(part.alias, None) or {} for part in PARTS}
-    entries["segmentHistory"] = {_history_key(c): c for c in entries["segmentHistory"] or []}
-    return {part.alias: {k: part.encode(v) for k, v in entries[part.alias].items()} for part in PARTS}
-
-
-def join(document: dict[str, Any], entries: dict[str, dict[str, Any]]) -> Profile:
-    """The profile from its hot document and its parts' entries (bounded as the fold bounds them)."""
-    whole = dict(document)
+def _entries(document: dict[str, Any]) -> dict[str, Any]:
+    """Each part's entries taken out of ``document``, as page attributes in their stored form."""
+    found: dict[str, Any] = {}
     for part in PARTS:
-        found = {k: part.decode(v) for k, v in (entries.get(part.alias) or {}).items()}
-        whole[part.alias] = [found[k] for k in sorted(found)] if part.alias == "segmentHistory" else found
-    profile = Profile.model_validate(whole)
+        values = document.pop(part.alias, None) or {}
+        if part.alias == "segmentHistory":
+            values = {_history_key(c): c for c in values}
+        found |= {part.tag + key: part.encode(value) for key, value in values.items()}
+    return found
+
+
+def join(document: dict[str, Any], entries: dict[str, Any]) -> Profile:
+    """The profile from its hot document and its parts' entries (bounded as the fold bounds them)."""
+    whole: dict[str, Any] = {part.alias: {} for part in PARTS}
+    for attribute, value in entries.items():
+        part = part_of(attribute)
+        if part is not None:
+            whole[part.alias][attribute[2:]] = part.decode(value)
+    whole["segmentHistory"] = [whole["segmentHistory"][k] for k in sorted(whole["segmentHistory"])]
+    profile = Profile.model_validate({**document, **whole})
     bound(profile)
     return profile
 
@@ -164,7 +168,7 @@ def hot_document(item: dict[str, Any]) -> dict[str, Any]:
     document = {
         name: DESERIALIZER.deserialize(value)
         for name, value in item.items()
-        if name not in {"pk", "sk", "pending", *INDEX_ATTRIBUTES}
+        if name not in {"pk", "sk", *BOOKKEEPING, *INDEX_ATTRIBUTES}
     }
     if isinstance(seen := document.get("seen"), Binary):
         packed = seen.value.hex()  # type: ignore[attr-defined]
@@ -173,79 +177,62 @@ def hot_document(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def assemble(items: Iterable[dict[str, Any]]) -> tuple[Profile, Stored] | None:
-    """A customer's profile from the items of its partition (any order); None without a hot item.
-    Pages are read oldest month first, so an entry's latest page wins; the hot item's
-    ``pending`` (what its commit changed that a page may not hold yet) is laid over them."""
+    """A customer's profile from the items of its partition (any order); None without a hot item."""
     hot, pages = None, []
     for item in items:
-        if item["sk"]["S"] == PROFILE_SK:
+        sk = item["sk"]["S"]
+        if sk == PROFILE_SK:
             hot = item
-        elif is_page(item["sk"]["S"]):
+        elif sk.startswith(PAGE):
             pages.append(item)
     if hot is None:
         return None
     document = hot_document(hot)
-    stored = Stored()
+    stored = Stored(pages=int(hot["pages"]["N"]) if "pages" in hot else 0,
+                    base=int(hot["base"]["N"]) if "base" in hot else 1)  # fmt: skip
     if any(part.alias in document for part in PARTS) or document.get("mergedInto"):
-        # the one-item shape of earlier releases (its pages, if any, are an unfinished move), or a redirect
-        return join(document, _encoded(document)), stored
+        # the one-item shape of earlier releases (any pages are from its unfinished move), or a redirect
+        stored.uncommitted = {p["sk"]["S"]: p.get("write", {}).get("S", "") for p in pages}
+        return join(document, _entries(document)), stored
     for page in sorted(pages, key=lambda p: p["sk"]["S"]):
         sk = page["sk"]["S"]
-        stored.page_at[sk] = int(page["at"]["N"]) if "at" in page else 0
-        for name, value in page.items():
-            if (part := part_of(sk, name)) is not None:
-                stored.entries[part.alias][name[2:]] = (sk, DESERIALIZER.deserialize(value))
-    entries = {alias: {k: v for k, (_, v) in located.items()} for alias, located in stored.entries.items()}
+        number = page_number(sk)
+        if number < stored.base:
+            stored.obsolete.append(sk)
+        elif number > stored.pages:
+            stored.uncommitted[sk] = page.get("write", {}).get("S", "")
+        else:
+            for name, value in page.items():
+                if part_of(name) is not None:
+                    entry = DESERIALIZER.deserialize(value)
+                    stored.entries[name] = entry
+                    stored.page_bytes += entry_size(name, entry)
     pending = DESERIALIZER.deserialize(hot["pending"]) if "pending" in hot else {}
-    for sk, changed in pending.items():
-        for name, value in changed.items():
-            if (part := part_of(sk, name)) is None:
-                continue
-            key = name[2:]
-            if value is not None:
-                entries[part.alias][key] = value
-            elif stored.entries[part.alias].get(key, ("",))[0] == sk:
-                entries[part.alias].pop(key, None)
-    return join(document, entries), stored
+    return join(document, {**stored.entries, **pending}), stored
 
 
-def changes(entries: dict[str, dict[str, Any]], stored: Stored) -> dict[str, dict[str, Any]]:
-    """Page sort key -> entry attribute (``<tag><key>``) -> new value (None: remove) for every
-    entry the pages do not hold as ``entries`` has it. An entry that moves to an earlier week is
-    removed from the later page (which would otherwise win on read)."""
-    found: dict[str, dict[str, Any]] = defaultdict(dict)
-    for part in PARTS:
-        located = stored.entries.get(part.alias, {})
-        for key, value in entries.get(part.alias, {}).items():
-            sk = page_key(part, key, value)
-            was = located.get(key)
-            if was == (sk, value):
-                continue
-            found[sk][part.tag + key] = value
-            if was is not None and was[0] > sk:
-                found[was[0]][part.tag + key] = None
-    return dict(found)
+def changes(entries: dict[str, Any], stored: Stored) -> dict[str, Any]:
+    """The entries the committed pages do not hold as ``entries`` has them (what goes to
+    ``pending`` or the next page)."""
+    return {attribute: value for attribute, value in entries.items() if stored.entries.get(attribute) != value}
 
 
-def page_entries(stored: Stored, sk: str) -> dict[str, Any]:
-    """The entries page ``sk`` holds, as attribute name (``<tag><key>``) -> value."""
-    return {part.tag + key: value for part in PARTS for key, (page, value) in stored.entries[part.alias].items()
-            if page == sk}  # fmt: skip
+def paged(entries: dict[str, Any], limit: int = PAGE_BYTES) -> list[dict[str, Any]]:
+    """``entries`` cut into pages of at most ``limit`` bytes each."""
+    pages: list[dict[str, Any]] = [{}]
+    used = 0
+    for attribute, value in entries.items():
+        grows = entry_size(attribute, value)
+        if pages[-1] and used + grows > limit:
+            pages.append({})
+            used = 0
+        pages[-1][attribute] = value
+        used += grows
+    return pages
 
 
-def applied(stored: Stored, written: dict[str, dict[str, Any]], version: int) -> Stored:
-    """``stored`` after the pages took ``written`` at commit ``version``."""
-    after = Stored({alias: dict(located) for alias, located in stored.entries.items()}, dict(stored.page_at))
-    for sk, changed in written.items():
-        after.page_at[sk] = version
-        for name, value in changed.items():
-            part = part_of(sk, name)
-            assert part is not None
-            if value is None:
-                after.entries[part.alias].pop(name[2:], None)
-            else:
-                after.entries[part.alias][name[2:]] = (sk, value)
-    return after
+def entry_size(attribute: str, value: Any) -> int:
+    return len(attribute) + size(value)
 
 
 def size(value: Any) -> int:
