@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -31,8 +29,10 @@ from audience.adapters.profile_items import (
     SERIALIZER,
     Stored,
     assemble,
+    bookkeeping,
     changes,
     page_key,
+    page_number,
     paged,
     serialize,
     size,
@@ -45,7 +45,7 @@ from audience.domain.profile import Profile
 logger = logging.getLogger(__name__)
 
 _BATCH_GET_LIMIT = 100
-READ_THREADS = 8  # a batch's partitions are queried side by side
+MAX_PAGE_PROBES = 20
 
 
 @dataclass
@@ -152,12 +152,18 @@ class DynamoProfileRepository:
         return self._load(customer_id)
 
     def get_many(self, customer_ids: Iterable[str]) -> dict[str, Profile]:
+        """The profiles of ``customer_ids`` (and redirects), two batched reads a hundred: the hot
+        items, then the pages they commit."""
         ids = list(dict.fromkeys(customer_ids))
-        if len(ids) <= 1:
-            found = [self._load(i) for i in ids]
-        else:
-            with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(ids))) as pool:
-                found = list(pool.map(self._load, ids))
+        hot: list[dict[str, Any]] = []
+        for start in range(0, len(ids), _BATCH_GET_LIMIT):
+            hot += self.batch_get_items([profile_key(c) for c in ids[start : start + _BATCH_GET_LIMIT]])
+        wanted = [{"pk": item["pk"], "sk": {"S": page_key(n)}} for item in hot for n in bookkeeping(item).committed()]
+        by_partition: dict[str, list[dict[str, Any]]] = {item["pk"]["S"]: [item] for item in hot}
+        for start in range(0, len(wanted), _BATCH_GET_LIMIT):
+            for page in self.batch_get_items(wanted[start : start + _BATCH_GET_LIMIT]):
+                by_partition[page["pk"]["S"]].append(page)
+        found = (self._remember(assemble(items)) for items in by_partition.values())
         return {p.customer_id: p for p in found if p is not None}
 
     def _load(self, customer_id: str) -> Profile | None:
@@ -315,38 +321,44 @@ class DynamoProfileRepository:
             return {"pending": pending, "pages": stored.pages, "base": stored.base}, stored
         compact = stored.stale()
         content = entries if compact else pending
-        first, write = stored.pages + 1, uuid.uuid4().hex[:12]
+        number, skip, last = stored.pages + 1, list(stored.skip), 0
         pk = customer_pk(profile.customer_id)
-        pages = paged(content)
-        for number, page in enumerate(pages, start=first):
-            sk = page_key(number)
-            left = stored.uncommitted.get(sk)  # a page of a write that never committed: replaced
-            condition = "attribute_not_exists(pk)" if left is None else "attribute_not_exists(pk) OR #write = :left"
-            request: dict[str, Any] = {"TableName": self.table_name,
-                                       "Item": {**serialize(page), "pk": pk, "sk": {"S": sk}, "write": {"S": write}},
-                                       "ConditionExpression": condition}  # fmt: skip
-            if left is not None:
-                request |= {"ExpressionAttributeNames": {"#write": "write"},
-                            "ExpressionAttributeValues": {":left": {"S": left}}}  # fmt: skip
-            response = self._write("put_item", **request)
+        for page in paged(content):
+            for _ in range(MAX_PAGE_PROBES):  # a page left by a write that never committed: the next number
+                item = {**serialize(page), "pk": pk, "sk": {"S": page_key(number)}}
+                request = {
+                    "TableName": self.table_name,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+                try:
+                    response = self._write("put_item", **request)
+                    break
+                except ConcurrentUpdate:
+                    skip.append(number)
+                    number += 1
+            else:
+                raise TransientError(f"no free page number for {profile.customer_id} after {MAX_PAGE_PROBES} tries")
             self.stats.write_units += _units(response)
-        last = first + len(pages) - 1
+            last, number = number, number + 1
         after = Stored(entries={**({} if compact else stored.entries), **content}, pages=last,
-                       base=first if compact else stored.base,
-                       obsolete=[page_key(n) for n in range(stored.base, first)] if compact else [])  # fmt: skip
+                       base=stored.pages + 1 if compact else stored.base,
+                       skip=[n for n in skip if n > stored.pages] if compact else skip,
+                       obsolete=stored.keys() if compact else [])  # fmt: skip
+        after.obsolete = [sk for sk in after.obsolete if page_number(sk) < after.base or page_number(sk) in stored.skip]
         after.page_bytes = after.live_bytes if compact else stored.page_bytes + size(content)
-        return {"pages": last, "base": after.base}, after
+        return {"pages": last, "base": after.base, "skip": after.skip}, after
 
     def _committed(self, profile: Profile, after: Stored) -> None:
         """Remember the pages as the commit of ``profile`` left them; drop what a compaction replaced."""
         self._read[profile.customer_id] = (profile.version + 1, after)
         if after.obsolete:
-            self._drop(profile.customer_id, Stored(obsolete=after.obsolete))
+            self._drop(profile.customer_id, Stored(obsolete=after.obsolete, pages=0))
             after.obsolete = []
 
     def _drop(self, customer_id: str, stored: Stored) -> None:
-        """Delete pages no longer read (best effort: erasure removes any left)."""
-        sks = [*stored.obsolete, *stored.uncommitted, *(page_key(n) for n in range(stored.base, stored.pages + 1))]
+        """Delete the pages of ``stored`` (best effort: erasure removes any left)."""
+        sks = stored.keys()
         try:
             self.delete_items([{"pk": customer_pk(customer_id), "sk": {"S": sk}} for sk in sks])
         except (TransientError, ClientError) as exc:

@@ -10,11 +10,12 @@ is kept out of the item the stream rewrites on every batch:
 - ``sk = PAGE#<n>``, pages of what grows with the history: the order ledger, the day buckets,
   products touched, experiment exposures, groups and segment changes, each entry an attribute
   ``<tag><key>``. Pages are written once and never changed: a write whose changes outgrow
-  ``pending`` puts them as the next page(s), and only then the hot item, which counts the
-  pages it commits (``pages``; pages past the count are from a write that never committed and
-  are not read). Reading pages in order, an entry's latest copy wins; when the pages hold more
-  than twice what is live, the next page write rewrites the live entries as new pages and the
-  older ones are deleted (``base``).
+  ``pending`` puts them as the next page(s) (never over an existing one), and only then the hot
+  item, which counts the pages it commits (``pages``; a page past the count is from a write
+  that never committed and is not read; its number is skipped by the next page write).
+  Reading pages in order, an entry's latest copy wins; when the pages hold more than twice what
+  is live, the next page write rewrites the live entries as new pages and the older ones are
+  deleted (``base``).
 
 So every write is the hot item plus, now and then, one new page of up to a few KB: nothing that
 grows with the history is rewritten, and nothing is counted twice without a transaction. A
@@ -44,7 +45,7 @@ PAGE = "PAGE#"
 FLUSH_BYTES = 512  # changes up to this size wait in the hot item's ``pending``
 PAGE_BYTES = 32 * 1024  # a page holds up to this much (a history import writes a few large pages)
 COMPACT_MIN_BYTES = 8 * 1024  # below, stale copies are not worth a rewrite
-BOOKKEEPING = ("pending", "pages", "base")  # hot item attributes that are not the profile's
+BOOKKEEPING = ("pending", "pages", "base", "skip")  # hot item attributes that are not the profile's
 
 # kept on the hot item only (see dynamodb.py)
 INDEX_ATTRIBUTES = ("gsi1pk", "gsi2pk", "gsi3pk")
@@ -116,11 +117,19 @@ class Stored:
     bytes, and the page items not (or no longer) part of the profile."""
 
     entries: dict[str, Any] = field(default_factory=dict)  # "<tag><key>" -> stored value
-    pages: int = 0  # pages committed: PAGE#<base>..PAGE#<pages>
+    pages: int = 0  # pages committed: PAGE#<base>..PAGE#<pages> but those in ``skip``
     base: int = 1
+    skip: list[int] = field(default_factory=list)  # numbers taken by pages of writes that never committed
     page_bytes: int = 0  # what the committed pages hold, stale copies included
-    uncommitted: dict[str, str] = field(default_factory=dict)  # sk of a page past ``pages`` -> its write id
-    obsolete: list[str] = field(default_factory=list)  # pages before ``base`` (left by a compaction)
+    obsolete: list[str] = field(default_factory=list)  # pages no longer read (before ``base``, past ``pages``)
+
+    def committed(self) -> list[int]:
+        return [n for n in range(self.base, self.pages + 1) if n not in self.skip]
+
+    def keys(self) -> list[str]:
+        """Every page this customer's partition may hold: committed, skipped or obsolete."""
+        return sorted({*(page_key(n) for n in range(self.base, self.pages + 1)), *self.obsolete,
+                       *(page_key(n) for n in self.skip)})  # fmt: skip
 
     @property
     def live_bytes(self) -> int:
@@ -188,19 +197,16 @@ def assemble(items: Iterable[dict[str, Any]]) -> tuple[Profile, Stored] | None:
     if hot is None:
         return None
     document = hot_document(hot)
-    stored = Stored(pages=int(hot["pages"]["N"]) if "pages" in hot else 0,
-                    base=int(hot["base"]["N"]) if "base" in hot else 1)  # fmt: skip
+    stored = bookkeeping(hot)
     if any(part.alias in document for part in PARTS) or document.get("mergedInto"):
         # the one-item shape of earlier releases (any pages are from its unfinished move), or a redirect
-        stored.uncommitted = {p["sk"]["S"]: p.get("write", {}).get("S", "") for p in pages}
+        stored.obsolete = [p["sk"]["S"] for p in pages]
         return join(document, _entries(document)), stored
+    committed = set(stored.committed())
     for page in sorted(pages, key=lambda p: p["sk"]["S"]):
         sk = page["sk"]["S"]
-        number = page_number(sk)
-        if number < stored.base:
+        if page_number(sk) not in committed:
             stored.obsolete.append(sk)
-        elif number > stored.pages:
-            stored.uncommitted[sk] = page.get("write", {}).get("S", "")
         else:
             for name, value in page.items():
                 if part_of(name) is not None:
@@ -209,6 +215,13 @@ def assemble(items: Iterable[dict[str, Any]]) -> tuple[Profile, Stored] | None:
                     stored.page_bytes += entry_size(name, entry)
     pending = DESERIALIZER.deserialize(hot["pending"]) if "pending" in hot else {}
     return join(document, {**stored.entries, **pending}), stored
+
+
+def bookkeeping(hot: dict[str, Any]) -> Stored:
+    """Which pages the hot item commits (its ``pages``, ``base`` and ``skip``)."""
+    return Stored(pages=int(hot["pages"]["N"]) if "pages" in hot else 0,
+                  base=int(hot["base"]["N"]) if "base" in hot else 1,
+                  skip=sorted(int(n["N"]) for n in hot["skip"]["L"]) if "skip" in hot else [])  # fmt: skip
 
 
 def changes(entries: dict[str, Any], stored: Stored) -> dict[str, Any]:

@@ -63,9 +63,10 @@ def apply_records(
 ) -> BatchOutcome:
     """Fold a batch of stream records into profiles, at the cost floor of the store.
 
-    Reads: the items of every identity in the batch in one batched read (plus one per redirect
-    hop). Writes: one per customer touched (a transaction when identities merge). A record that
-    can never apply goes to the dead-letter queue and counts as done; a customer whose write
+    Reads: the items of every identity in the batch (``get_many``: one query of each partition),
+    plus one round per redirect hop. Writes: one per customer touched (a transaction when
+    identities merge; and a page when its changes outgrow the hot item). A record that can
+    never apply goes to the dead-letter queue and counts as done; a customer whose write
     keeps failing transiently has its records reported as failed, so the caller's retry
     re-delivers exactly those (the others are recognised as replays). ``place`` puts each
     changed profile in its segments before the write (no extra request); the messages of any
