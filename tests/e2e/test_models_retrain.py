@@ -69,7 +69,7 @@ def test_retraining_places_every_customer_and_a_second_run_on_the_same_data_chan
     # the first rescore may tier the model's top spenders (their percentiles came with the model);
     # on the same day a second finds nobody to move
     embedded.runtime.invoke("RetrainFunction", {"action": "rescore"})
-    assert embedded.runtime.invoke("RetrainFunction", {"action": "rescore"}) == {"moved": 0}
+    assert embedded.runtime.invoke("RetrainFunction", {"action": "rescore"})["moved"] == 0
 
     fanned = embedded.runtime.invoke("RetrainFunction", {"action": "retrain", "segments": 3})  # through SQS
     metrics_key, report_key = f"models/{fanned['run']}/metrics.json", f"reports/models/{fanned['run']}.html"
