@@ -15,10 +15,10 @@ from audience.domain.errors import InvalidInput
 from audience.domain.personalization import ContentMapping
 from audience.domain.profile import Profile
 from audience.domain.triggers import Population, TriggerRules
-from audience.segmentation.assign import Tiers
 from audience.services.documents import LiveDocument, accept
 from audience.services.imports import run_import
 from audience.services.models import rescore
+from audience.services.placement import Tiers
 from audience.services.profiles import apply_records
 from audience.services.scoring import LiveScoring, LiveTiers
 from tests.synthetic import NOW

@@ -9,7 +9,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from audience.segmentation.report import figure_html, page_html, table_html
+from audience.reports import figure_html, page_html, table_html
 
 
 def render_experiment_report(results: dict[str, Any], kpis: dict[str, Any] | None) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 from typing import Any
 
@@ -16,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.decomposition import PCA
 
+from audience.reports import figure_html, page_html, table_html
 from audience.segmentation.features import FEATURES
 from audience.segmentation.training import Matrix, Trained, model_space
 
@@ -51,33 +50,6 @@ worst refit {metrics["stability_worst"]:.3f};
         ("", f"<details><summary>Spec (what the stream scores with)</summary><pre>{spec_json}</pre></details>")
     )
     return page_html(f"Segmentation model {spec.version}", intro, sections)
-
-
-def page_html(title: str, intro: str, sections: list[tuple[str, str]]) -> str:
-    """A self-contained page: ``intro`` (HTML) then each (title, HTML) section."""
-    body = "\n".join((f"<h2>{html.escape(t)}</h2>\n" if t else "") + content for t, content in sections)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
-th{{background:#f4f4f4}}td:first-child,th:first-child{{text-align:left}}img{{max-width:100%}}</style></head>
-<body><h1>{html.escape(title)}</h1>
-{intro}
-{body}
-</body></html>"""
-
-
-def figure_html(figure: Any) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(figure)
-    return f'<img alt="" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
-
-
-def table_html(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _decision_table(decision: dict[str, Any]) -> str:

@@ -13,9 +13,9 @@ from audience.domain.predictions import Predictions
 from audience.domain.profile import Profile
 from audience.domain.segments import SegmentChange
 from audience.domain.triggers import TriggerRules
-from audience.segmentation.assign import Tiers
 from audience.segmentation.features import FEATURES, features, rfm_inputs
 from audience.segmentation.spec import SegmentSpec
+from audience.services.placement import Tiers
 from audience.value.spec import ValueSpec
 
 MOVES = 5

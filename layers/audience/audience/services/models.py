@@ -30,7 +30,6 @@ from audience.domain.profile import Profile, Touch
 from audience.domain.segments import Segments
 from audience.domain.triggers import TriggerRules
 from audience.ports import ModelRegistry, ObjectStore, ProfileRepository, StoreUsage, WorkQueue
-from audience.segmentation.assign import Tiers, placement, reassigned, score
 from audience.segmentation.drift import Drift, PromotionPolicy, compare, decide, kept_names, population_stability
 from audience.segmentation.features import FEATURES
 from audience.segmentation.report import render_report
@@ -47,6 +46,7 @@ from audience.segmentation.training import (
 )
 from audience.services import measure, recommendations
 from audience.services.documents import LiveDocument
+from audience.services.placement import Tiers, placement, reassigned, score
 from audience.services.scoring import LiveValue
 from audience.services.unit_of_work import CONFLICT_RETRIES
 from audience.services.value import fit_and_store, summary

@@ -17,10 +17,10 @@ from pydantic import BaseModel, ValidationError
 from audience.domain.profile import Profile
 from audience.domain.triggers import TriggerRules
 from audience.ports import ModelRegistry, ModelStore, ObjectStore
-from audience.segmentation.assign import Tiers, place
 from audience.segmentation.spec import SegmentSpec
 from audience.segmentation.store import BucketModelStore
 from audience.services.documents import LiveDocument
+from audience.services.placement import Tiers, place
 from audience.value.spec import ValueSpec
 
 logger = logging.getLogger(__name__)

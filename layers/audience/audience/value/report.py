@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from numpy.typing import NDArray
 
-from audience.segmentation.report import figure_html, table_html
+from audience.reports import figure_html, table_html
 from audience.value.training import ValueFit
 
 

@@ -1,5 +1,8 @@
 """Place a customer in a model's segments and a trigger rule's tier, with the value model's
-predictions the rules may read; plain Python, so the stream can do it per event."""
+predictions the rules may read; plain Python, so the stream can do it per event.
+
+It combines the segmentation and value models with the trigger rules, so it lives here, one
+floor above the model packages, which import nothing of each other."""
 
 from __future__ import annotations
 
