@@ -25,13 +25,13 @@ from audience.adapters.aws import client
 from audience.adapters.dynamodb import DynamoProfileRepository, to_item
 from audience.domain.profile import Profile
 from audience.segmentation.drift import PromotionPolicy
-from audience.services.models import retrain
 from embedded.demo import get
 from embedded.stack import EmbeddedStack
 from tests.e2e.test_bulk_import import wait_for_manifest
 from tests.real_data import RETAIL, imported_profiles
 from tests.synthetic import draw
 from tests.unit.fakes import MemoryBucket, MemoryProfiles, MemoryRegistry
+from tests.unit.jobs import retraining
 
 SYNTHETIC = 100_000  # (issue 15 placed ~40 customers a second through moto: 100,000 took ~45 min)
 
@@ -135,7 +135,7 @@ def _in_memory(profiles: list[Profile], now: datetime) -> float:
     memory = MemoryProfiles()
     memory.items = {p.customer_id: p.model_copy(update={"version": 1}) for p in profiles}
     started = time.perf_counter()
-    retrain(memory, MemoryBucket(), MemoryRegistry(), PromotionPolicy(), now)
+    retraining(memory, MemoryBucket(), MemoryRegistry(), PromotionPolicy()).retrain(now)
     return time.perf_counter() - started
 
 

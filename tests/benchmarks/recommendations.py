@@ -42,12 +42,12 @@ def segments_of_online_retail() -> dict[str, str]:
     """Each customer's learned segment, from the retrain on the whole file (it has seen the last
     baskets too: a baseline with an advantage, not a straw man)."""
     from audience.segmentation.drift import PromotionPolicy
-    from audience.services.models import retrain
     from tests.real_data import AS_OF, _imported
     from tests.unit.fakes import MemoryRegistry
+    from tests.unit.jobs import retraining
 
     bucket, profiles, _ = _imported()
-    retrain(profiles, bucket, MemoryRegistry(), PromotionPolicy(), AS_OF)
+    retraining(profiles, bucket, MemoryRegistry(), PromotionPolicy()).retrain(AS_OF)
     return {c: p.segments.name for c, p in profiles.items.items() if p.segments is not None}
 
 

@@ -91,8 +91,8 @@ def test_a_simulated_experiment_through_the_services_finds_the_known_lift_and_an
     from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold
     from audience.domain.segments import Segments
     from audience.services.experiments import personalize
-    from audience.services.measure import measure
     from tests.unit.fakes import MemoryBucket, MemoryProfiles
+    from tests.unit.jobs import measuring
 
     experiments = json.loads(json.dumps(DOCUMENT))
     experiments["holdout"] = 0
@@ -121,7 +121,7 @@ def test_a_simulated_experiment_through_the_services_finds_the_known_lift_and_an
 
     bucket = MemoryBucket()
     bucket.objects["live/experiments.json"] = json.dumps(experiments).encode()
-    assert measure(profiles, bucket, NOW + timedelta(days=20), scan_segments=2) == ["spring-offer", "a-a"]
+    assert measuring(profiles, bucket, 2).measure(NOW + timedelta(days=20)) == ["spring-offer", "a-a"]
     found = json.loads(bucket.objects["models/experiments/spring-offer/results.json"])
     offer = found["variants"]["offer"]
     assert not found["sampleRatio"]["mismatch"] and found["windowsStillOpen"] == 0
@@ -136,16 +136,16 @@ def test_a_simulated_experiment_through_the_services_finds_the_known_lift_and_an
     assert json.loads(bucket.objects["models/segment-kpis.json"])["segments"] == {}  # nobody placed in this test
 
     # fanned out over the work queue (as the retrain function does at scale): the same results
-    from audience.services.measure import start_fan_out, tally_part
     from tests.unit.fakes import MemoryQueue
 
     single = {k: v for k, v in bucket.objects.items() if k.startswith(("models/", "reports/"))}
     profiles.items["c0"] = profiles.items["c0"].model_copy(update={"segments": Segments(
         segment=0, name="Champions", rfm="Champions", model_version="v1", assigned_at=NOW)})  # fmt: skip
-    single_kpis = measure(profiles, bucket, NOW + timedelta(days=20), scan_segments=1) and dict(bucket.objects)
+    single_kpis = measuring(profiles, bucket, 1).measure(NOW + timedelta(days=20)) and dict(bucket.objects)
     queue = MemoryQueue()
-    start_fan_out(queue, "run-1", 3)
-    done = [tally_part("run-1", int(i["segment"]), 3, profiles, bucket, NOW + timedelta(days=20))  # type: ignore[call-overload]
+    fanned = measuring(profiles, bucket, work=queue)
+    fanned.start("run-1", 3)
+    done = [fanned.tally("run-1", int(i["segment"]), 3, NOW + timedelta(days=20))  # type: ignore[call-overload]
             for i in queue.items]  # fmt: skip
     assert done[:2] == [None, None] and done[2] == ["spring-offer", "a-a"]  # the last part publishes
     for key in (*single, "models/segment-kpis.json"):

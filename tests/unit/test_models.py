@@ -4,7 +4,7 @@ the promotion policy, and the retrain/rescore/rollback service with in-memory po
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -12,16 +12,25 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import QuantileTransformer
 
 from audience.domain.profile import Profile
+from audience.ports import ProfileRepository
 from audience.segmentation.drift import Drift, PromotionPolicy, decide, kept_names
 from audience.segmentation.features import FEATURES
 from audience.segmentation.spec import ACTIONS, Rfm, rank
-from audience.segmentation.store import BucketModelStore
 from audience.segmentation.training import TrainingConfig, feature_matrix, model_space, train
-from audience.services.models import NotEnoughCustomers, activate, rescore, retrain
+from audience.services.artifacts import Artifacts
+from audience.services.retraining import NotEnoughCustomers, RetrainOutcome
 from tests.synthetic import NOW, customers
 from tests.unit.fakes import MemoryBucket, MemoryProfiles, MemoryRegistry
+from tests.unit.jobs import rescoring, retraining
 
 FAST = TrainingConfig(k_range=(2, 6), n_init=2, selection_sample=2_000, silhouette_sample=1_000, bootstrap_rounds=3)
+
+
+def retrain(
+    profiles: ProfileRepository, bucket: MemoryBucket, registry: MemoryRegistry, policy: PromotionPolicy, now: datetime,
+    scan_segments: int = 4,
+) -> RetrainOutcome:  # fmt: skip
+    return retraining(profiles, bucket, registry, policy, FAST, scan_segments).retrain(now)
 
 
 def stored(profiles: list[Profile]) -> MemoryProfiles:
@@ -88,7 +97,7 @@ def test_retrain_promotes_a_first_model_then_keeps_it_on_unchanged_data_and_move
     profiles, _ = customers(1_200, seed=5)
     repository, bucket, registry = stored(profiles), MemoryBucket(), MemoryRegistry()
 
-    first = retrain(repository, bucket, registry, PromotionPolicy(), NOW, FAST, scan_segments=2)
+    first = retrain(repository, bucket, registry, PromotionPolicy(), NOW, scan_segments=2)
     assert first.promoted and first.reason == "first model" and first.moved == 1_200
     assert registry.active() == first.version and f"models/{first.version}/spec.json" in bucket.objects
     assert (
@@ -100,7 +109,7 @@ def test_retrain_promotes_a_first_model_then_keeps_it_on_unchanged_data_and_move
     assert placed.segment_history[-1].reason == f"model {first.version}" and placed.segment_history[-1].previous is None
 
     writes = repository.writes
-    same = retrain(repository, bucket, registry, PromotionPolicy(), NOW + timedelta(seconds=1), FAST, scan_segments=2)
+    same = retrain(repository, bucket, registry, PromotionPolicy(), NOW + timedelta(seconds=1), scan_segments=2)
     assert not same.promoted and same.moved == 0 and repository.writes == writes
     assert same.drift is not None and max(same.drift["psi"].values()) < 0.05
     assert f"models/{same.version}/model.joblib" in bucket.objects  # stored, not promoted
@@ -111,7 +120,7 @@ def test_retrain_promotes_a_first_model_then_keeps_it_on_unchanged_data_and_move
         repository.items[p.customer_id] = repository.items[p.customer_id].model_copy(
             update={"last_order_at": p.last_order_at, "first_order_at": p.first_order_at, "daily": p.daily}
         )
-    moved = retrain(repository, bucket, registry, PromotionPolicy(), NOW + timedelta(seconds=2), FAST, scan_segments=2)
+    moved = retrain(repository, bucket, registry, PromotionPolicy(), NOW + timedelta(seconds=2), scan_segments=2)
     assert moved.promoted and "population moved" in moved.reason and "recency_days" in moved.reason
     assert moved.drift is not None and moved.drift["moved"] > 0 and moved.drift["moves"]
     assert moved.moved > 0 and b"Drift against the active model" in bucket.objects[moved.report_key]
@@ -120,26 +129,26 @@ def test_retrain_promotes_a_first_model_then_keeps_it_on_unchanged_data_and_move
 def test_time_alone_moves_customers_and_a_rollback_restores_a_version() -> None:
     profiles, _ = customers(600, seed=9)
     repository, bucket, registry = stored(profiles), MemoryBucket(), MemoryRegistry()
-    first = retrain(repository, bucket, registry, PromotionPolicy(), NOW, FAST, scan_segments=1)
+    first = retrain(repository, bucket, registry, PromotionPolicy(), NOW, scan_segments=1)
     before = {c: p.segments.rfm for c, p in repository.items.items() if p.segments}
 
-    moved = rescore(repository, bucket, registry, NOW + timedelta(days=200))
+    moved = rescoring(repository, bucket, registry).rescore(NOW + timedelta(days=200))
     assert moved > 0
     after = {c: p.segments.rfm for c, p in repository.items.items() if p.segments}
     aged = [c for c in before if before[c] == "Champions" and after[c] != "Champions"]
     assert aged and repository.items[aged[0]].segment_history[-1].reason == "time-based rescore"
 
-    second = retrain(repository, bucket, registry, PromotionPolicy(min_improvement=-1.0), NOW, FAST, scan_segments=1)
+    second = retrain(repository, bucket, registry, PromotionPolicy(min_improvement=-1.0), NOW, scan_segments=1)
     assert second.promoted and registry.active() == second.version
-    activate(first.version, repository, bucket, registry, NOW, "rollback")
+    rescoring(repository, bucket, registry).activate(first.version, NOW, "rollback")
     assert registry.active() == first.version and registry.history[-1][1] == "rollback"
-    assert BucketModelStore(bucket).load(first.version).spec.version == first.version
+    assert Artifacts(bucket).segments.load(first.version).spec.version == first.version
 
 
 def test_too_few_customers_is_refused_with_the_count() -> None:
     profiles, _ = customers(10)
     with pytest.raises(NotEnoughCustomers, match="10 customers"):
-        retrain(stored(profiles), MemoryBucket(), MemoryRegistry(), PromotionPolicy(), NOW, FAST)
+        retrain(stored(profiles), MemoryBucket(), MemoryRegistry(), PromotionPolicy(), NOW)
 
 
 def test_feature_rows_follow_the_declared_order() -> None:
@@ -150,23 +159,23 @@ def test_feature_rows_follow_the_declared_order() -> None:
 
 
 def test_retraining_fanned_out_over_scan_segments_places_every_customer_once() -> None:
-    from audience.services.models import assign_segment, collect_features, start_fan_out, train_fanned_out
     from tests.unit.test_import_service import MemoryQueue
 
     profiles, _ = customers(900, seed=21)
     repository, bucket, registry, queue = stored(profiles), MemoryBucket(), MemoryRegistry(), MemoryQueue()
-    run = start_fan_out(queue, 3, NOW)
+    steps = retraining(repository, bucket, registry, training=FAST, work=queue)
+    run = steps.start(3, NOW)
     outcomes, handled = [], 0
     while handled < len(queue.items):
         item = queue.items[handled]
         handled += 1
         if item["action"] == "features":
-            collect_features(run, int(item["segment"]), 3, repository, bucket, queue, NOW)  # type: ignore[call-overload]
+            steps.features(run, int(item["segment"]), 3, NOW)  # type: ignore[call-overload]
         elif item["action"] == "train":
-            outcomes.append(train_fanned_out(run, 3, bucket, registry, PromotionPolicy(), queue, NOW, FAST))
-            outcomes.append(train_fanned_out(run, 3, bucket, registry, PromotionPolicy(), queue, NOW, FAST))  # again
+            outcomes.append(steps.train(run, 3, NOW))
+            outcomes.append(steps.train(run, 3, NOW))  # again
         else:
-            assign_segment(run, int(item["segment"]), repository, bucket, NOW)  # type: ignore[call-overload]
+            steps.assign(run, int(item["segment"]), NOW)  # type: ignore[call-overload]
     assert [i["action"] for i in queue.items] == ["features"] * 3 + ["train"] + ["assign"] * 3
     first, repeated = outcomes
     assert first is not None and first.promoted and first.customers == 900 and repeated is None
@@ -206,7 +215,6 @@ def test_a_segment_that_has_not_moved_keeps_its_name_across_retrains() -> None:
 def test_a_placement_whose_answer_was_lost_is_counted_once_not_written_twice() -> None:
     """A conditional update that lands but whose answer is lost (a client timeout; botocore's retry
     then fails the condition) is recognised on the re-read: the customer counts as moved."""
-    from audience.services.models import rescore
 
     class LosesAnswers(MemoryProfiles):
         lost = 0
@@ -219,10 +227,10 @@ def test_a_placement_whose_answer_was_lost_is_counted_once_not_written_twice() -
 
     profiles, _ = customers(60, seed=5)
     bucket, registry = MemoryBucket(), MemoryRegistry()
-    retrain(stored(profiles), bucket, registry, PromotionPolicy(), NOW, FAST)
+    retrain(stored(profiles), bucket, registry, PromotionPolicy(), NOW)
     repository = LosesAnswers()
     for profile in profiles:
         repository.items[profile.customer_id] = profile.model_copy(update={"segments": None})
-    moved = rescore(repository, bucket, registry, NOW)
+    moved = rescoring(repository, bucket, registry).rescore(NOW)
     assert moved == 60 and repository.writes == 60  # each written once, each counted
     assert all(p.segments is not None for p in repository.items.values())

@@ -1,7 +1,7 @@
 """The measure job: one scan of the profiles gives every experiment's results and every segment's
 KPIs. In one invocation (threads over the scan segments), or fanned out over the work queue like
-the retrain: one ``tally`` item per scan segment writes its part to ``work/measure/<run>/``, and
-the worker that finds every part there publishes (a repeated publication writes the same)."""
+the retrain: one ``tally`` item per scan segment puts its part (``artifacts.Parts``), and the
+worker that finds every part there publishes (a repeated publication writes the same)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,12 @@ from typing import Any
 
 from audience.domain.experiments import Experiments
 from audience.domain.profile import Exposure
-from audience.measure.kpis import SEGMENT_KPIS, Tally, kpis, tally
+from audience.measure.kpis import Tally, kpis, tally
 from audience.measure.report import render_experiment_report
 from audience.measure.results import results
-from audience.ports import ObjectStore, ProfileRepository, WorkQueue
-from audience.services.documents import LiveDocument
-
-EXPERIMENT_RESULTS = "models/experiments/"
-WORK = "work/measure/"
+from audience.ports import ProfileRepository, WorkQueue
+from audience.services.artifacts import Artifacts, live_document
+from audience.services.fan_out import send_steps
 
 
 @dataclass
@@ -63,45 +61,48 @@ def scan_part(profiles: ProfileRepository, segment: int, segments: int, now: dat
     return Part(exposures, tally(scanned, now))
 
 
-def publish(part: Part, store: ObjectStore, now: datetime) -> list[str]:
-    """Store the KPIs (``models/segment-kpis.json``, served by ``GET /v1/segments/{id}``) and each
-    experiment in force's results (``models/experiments/<id>/results.json``, served by
-    ``GET /v1/experiments/{id}/results``) with its page (``reports/experiments/<id>.html``)."""
-    figures = kpis(part.tallies, now)
-    store.put_text(SEGMENT_KPIS, json.dumps(figures))
-    experiments = LiveDocument(store, Experiments).get(now).experiments
-    for experiment in experiments:
-        held = sorted(part.exposures.get(experiment.id, []), key=_order)  # the same sums however the scan was cut
-        found = results(experiment, held, now)
-        store.put_text(f"{EXPERIMENT_RESULTS}{experiment.id}/results.json", json.dumps(found, default=str))
-        store.put_text(f"reports/experiments/{experiment.id}.html", render_experiment_report(found, figures))
-    return [e.id for e in experiments]
-
-
 def _order(exposure: Exposure) -> tuple[datetime, str, str, int, Decimal]:
     return exposure.at, exposure.variant, exposure.segment or "", exposure.orders, exposure.revenue
 
 
-def measure(profiles: ProfileRepository, store: ObjectStore, now: datetime, scan_segments: int = 4) -> list[str]:
-    """In this invocation: the scan segments read in parallel threads, then published."""
-    with ThreadPoolExecutor(max_workers=scan_segments) as pool:
-        parts = list(pool.map(lambda s: scan_part(profiles, s, scan_segments, now), range(scan_segments)))
-    return publish(sum(parts, Part()), store, now)
+@dataclass(frozen=True)
+class Measuring:
+    """Measures every experiment and segment; ``scan_segments``: parallel scans of the profile table."""
 
+    profiles: ProfileRepository
+    artifacts: Artifacts
+    work: WorkQueue | None  # the fanned-out tallies (None: everything in this invocation)
+    scan_segments: int = 4
 
-def start_fan_out(work: WorkQueue, run: str, segments: int) -> str:
-    for segment in range(segments):
-        work.send({"action": "tally", "run": run, "segment": segment, "segments": segments})
-    return run
+    def measure(self, now: datetime) -> list[str]:
+        """In this invocation: the scan segments read in parallel threads, then published."""
+        segments = self.scan_segments
+        with ThreadPoolExecutor(max_workers=segments) as pool:
+            parts = list(pool.map(lambda s: scan_part(self.profiles, s, segments, now), range(segments)))
+        return self.publish(sum(parts, Part()), now)
 
+    def start(self, run: str, segments: int) -> str:
+        """Fan out: one ``tally`` step per scan segment."""
+        return send_steps(self.work, "tally", run, segments)
 
-def tally_part(
-    run: str, segment: int, segments: int, profiles: ProfileRepository, store: ObjectStore, now: datetime
-) -> list[str] | None:
-    """One scan segment's part into the bucket; the worker that finds every part publishes
-    (returns the experiments measured) and the others return None."""
-    store.put_text(f"{WORK}{run}/part-{segment:05d}.json", scan_part(profiles, segment, segments, now).to_json())
-    keys = sorted(store.keys(f"{WORK}{run}/part-"))
-    if len(keys) < segments:
-        return None
-    return publish(sum((Part.from_json(store.read_text(k) or "") for k in keys), Part()), store, now)
+    def tally(self, run: str, segment: int, segments: int, now: datetime) -> list[str] | None:
+        """One scan segment's part into the run's parts; the worker that finds every part there
+        publishes (returns the experiments measured) and the others return None."""
+        parts = self.artifacts.parts("measure", run)
+        parts.put(segment, scan_part(self.profiles, segment, segments, now).to_json().encode())
+        gathered = parts.gather(segments)
+        if gathered is None:
+            return None
+        return self.publish(sum((Part.from_json(data.decode()) for data in gathered), Part()), now)
+
+    def publish(self, part: Part, now: datetime) -> list[str]:
+        """Store the KPIs (served by ``GET /v1/segments/{id}``) and each experiment in force's
+        results (served by ``GET /v1/experiments/{id}/results``) with its page."""
+        figures = kpis(part.tallies, now)
+        self.artifacts.measures.put_kpis(figures)
+        experiments = live_document(self.artifacts.store, Experiments).get(now).experiments
+        for experiment in experiments:
+            held = sorted(part.exposures.get(experiment.id, []), key=_order)  # the same sums however the scan was cut
+            found = results(experiment, held, now)
+            self.artifacts.measures.put_results(experiment.id, found, render_experiment_report(found, figures))
+        return [e.id for e in experiments]

@@ -11,7 +11,6 @@ the request: a product viewed a second ago changes the answer.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -20,8 +19,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from audience.domain.profile import Profile, Touch
-from audience.ports import ObjectStore
 from audience.recommend.spec import RecommenderSpec
+from audience.services.artifacts import Artifacts
 from audience.services.scoring import LiveArtifact
 
 logger = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ def recommend(
 
 def fit_and_store(
     histories: Sequence[tuple[str, Mapping[str, Touch]]], segments: Mapping[str, str], version: str,
-    store: ObjectStore, active: RecommenderSpec | None,
+    artifacts: Artifacts, active: RecommenderSpec | None,
 ) -> dict[str, Any] | None:  # fmt: skip
     """Fit every candidate, judge them offline, store the best, make it live when it beats
     popularity and ``active``; its metrics (None when nobody bought anything)."""
@@ -97,7 +96,7 @@ def fit_and_store(
     catalogue = [p for p, _ in buyers.most_common(MAX_CATALOGUE)]
     split = leave_latest_out((c, {p: (t.purchases, t.last) for p, t in products.items()}) for c, products in histories)
     held_out = Interactions.of(split.seen, catalogue)
-    known = _catalogue(store)
+    known = artifacts.recommenders.catalogue()
     names = {p: str(k["name"]) for p, k in known.items() if k.get("name")}
 
     def judged(spec: RecommenderSpec) -> dict[str, float]:
@@ -118,17 +117,6 @@ def fit_and_store(
     why = f"{best}: NDCG@10 {table[best]['ndcg']:.3f} vs {bar:.3f} (popularity, or the model in force)"
     metrics = {"version": version, "kind": best, "products": len(catalogue), "customers": len(histories),
                "heldOut": len(split.truth), "offline": table, "promoted": promoted, "why": why}  # fmt: skip
-    store.put_text(f"models/{version}/recommender.json", spec.model_dump_json())
-    store.put_text(f"models/{version}/recommender-metrics.json", json.dumps(metrics))
-    if promoted:
-        store.put_text(LiveRecommender.KEY, spec.model_dump_json())
+    artifacts.recommenders.save(spec, metrics, promoted)
     logger.info("recommender %s", metrics["why"], extra={"promoted": promoted})
     return metrics
-
-
-def _catalogue(store: ObjectStore) -> dict[str, dict[str, Any]]:
-    """What imports wrote about products, the newest file last."""
-    known: dict[str, dict[str, Any]] = {}
-    for key in sorted(store.keys(CATALOGUE_PREFIX)):
-        known.update(json.loads(store.read_text(key) or "{}"))
-    return known

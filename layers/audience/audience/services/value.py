@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from audience.ports import ObjectStore
+from audience.services.artifacts import Artifacts, model_report_key
 from audience.services.scoring import LiveValue
 from audience.value.spec import OrderHistory
 
@@ -65,7 +66,7 @@ def fit_and_store(
     orders: Sequence[OrderHistory | None],
     now: datetime,
     version: str,
-    store: ObjectStore,
+    artifacts: Artifacts,
     segments: dict[str, NDArray[np.bool_]],
     calibration_end: date | None = None,
     activate: bool = True,
@@ -85,12 +86,12 @@ def fit_and_store(
         logger.warning("no value model fitted: %s", exc)
         return None, f"<p>No value model fitted: {exc}</p>"
     section = value_section(fit, segments)
-    report_key = f"reports/models/{version}.html"  # a backtest's is the value section alone
+    report_key = model_report_key(version)  # a backtest's is the value section alone
     if not activate:
-        store.put_text(report_key, render_value_report(fit, segments))
-    ValueModels(store).save(fit, report_key)
+        artifacts.put_model_report(version, render_value_report(fit, segments))
+    artifacts.values.save(fit.spec, {**fit.metrics, "report": report_key})
     if activate:
-        ValueModels(store).activate(fit)
+        artifacts.values.activate(fit.spec)
     return fit, section
 
 

@@ -1,0 +1,319 @@
+"""The data bucket: the one module that spells its keys, and typed access to what is kept there.
+
+    config/<document>.json                  documents users upload (the config function checks them)
+    live/<document>.json                    the documents in force
+    live/value-model.json, live/recommender.json    the value and recommendation models in force
+    models/<version>/                       one retrain's models: spec.json, model.joblib, metrics.json
+                                            (segments), value-spec.json, value-metrics.json,
+                                            recommender.json, recommender-metrics.json
+    models/segment-kpis.json                the measure job's KPIs; models/experiments/<id>/results.json
+    reports/models/<version>.html           reports/experiments/<id>.html, reports/config/, reports/imports/
+    imports/<kind>/[<mapping>/]<file>       exports to import; mappings/<name>.json; rejects/<import>.jsonl
+    catalogue/<import>.json                 what imports learned of products
+    work/<job>/<run>/                       a fanned-out run's parts (imports, models, measure)
+
+Things in force are read through one cache (:class:`Live`): at most once per ``refresh`` per
+container. joblib and scikit-learn are imported only where a pipeline is written or read, so the
+functions that only score (stream, imports, read API) never load them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from audience.domain.documents import Document, default_document, parse_document
+from audience.domain.errors import InvalidInput
+from audience.ports import ModelRegistry, ObjectStore
+from audience.recommend.spec import RecommenderSpec
+from audience.segmentation.spec import SegmentSpec
+from audience.services.fan_out import Parts
+from audience.value.spec import ValueSpec
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from audience.segmentation.training import Trained
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+D = TypeVar("D", bound=Document)
+M = TypeVar("M", bound=BaseModel)
+
+REFRESH = timedelta(minutes=1)
+UPLOADS, IMPORTS, ROW_FILES, CATALOGUE = "config/", "imports/", ("rejects/", "reports/imports/"), "catalogue/"
+FEATURE_SNAPSHOTS = "work/models/"  # fanned-out training's feature files: rebuilt by the next retrain
+LIVE_VALUE, LIVE_RECOMMENDER, SEGMENT_KPIS = (
+    "live/value-model.json",
+    "live/recommender.json",
+    "models/segment-kpis.json",
+)
+
+
+def model_key(version: str, name: str) -> str:
+    return f"models/{version}/{name}"
+
+
+def model_report_key(version: str) -> str:
+    return f"reports/models/{version}.html"
+
+
+def live_key(document: str) -> str:
+    return f"live/{document}.json"
+
+
+def uploaded_document(key: str) -> str:
+    """The document name of an upload's key (``config/<name>.json``)."""
+    return key.removeprefix(UPLOADS).removesuffix(".json")
+
+
+def config_report_key(document: str, now: datetime) -> str:
+    return f"reports/config/{document}-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
+
+
+def experiment_results_key(experiment: str) -> str:
+    return f"models/experiments/{experiment}/results.json"
+
+
+def experiment_report_key(experiment: str) -> str:
+    return f"reports/experiments/{experiment}.html"
+
+
+def mapping_key(name: str) -> str:
+    return f"mappings/{name}.json"
+
+
+def import_folders(key: str) -> list[str]:
+    """The folders of an import's key under ``imports/`` (``[kind, mapping?]``)."""
+    return key.removeprefix(IMPORTS).split("/")[:-1]
+
+
+def manifest_key(import_id: str, suffix: str = ".json") -> str:
+    """An import's manifest (``suffix`` ``-merges.jsonl``: the merges it made)."""
+    return f"reports/imports/{import_id}{suffix}"
+
+
+def rejects_key(import_id: str) -> str:
+    return f"rejects/{import_id}.jsonl"
+
+
+def catalogue_key(import_id: str) -> str:
+    return f"{CATALOGUE}{import_id}.json"
+
+
+# ---------------------------------------------------------------- what is in force, cached
+
+
+class Live(Generic[T]):
+    """A value in force, read at most once per ``refresh`` (``read`` gets the value held, to keep
+    it when nothing changed or what is stored does not parse)."""
+
+    def __init__(self, read: Callable[[T], T], initial: T, refresh: timedelta = REFRESH) -> None:
+        self.read, self.refresh = read, refresh
+        self._value: T = initial
+        self._checked: datetime | None = None
+
+    def get(self, now: datetime) -> T:
+        if self._checked is None or now - self._checked >= self.refresh:
+            self._checked = now
+            self._value = self.read(self._value)
+        return self._value
+
+
+def live_document(store: ObjectStore, model: type[D], refresh: timedelta = REFRESH) -> Live[D]:
+    """The document in force (the shipped default until one is accepted). One that does not parse
+    (someone wrote ``live/`` by hand) is logged and the previous stays in force."""
+    name, key = model.document, live_key(model.document)
+
+    def read(held: D) -> D:
+        text = store.read_text(key)
+        try:
+            return parse_document(model, text) if text else default_document(model, name)
+        except InvalidInput as exc:
+            logger.error("%s is invalid, keeping the previous one: %s", key, exc)
+            return held
+
+    return Live(read, default_document(model, name), refresh)
+
+
+def live_model(store: ObjectStore, key: str, model: type[M], refresh: timedelta = REFRESH) -> Live[M | None]:
+    """A model the retrain puts in force at ``key`` (None until one is). One this release does
+    not read (another release's, or a hand-made one) is logged and the previous stays in force."""
+
+    def read(held: M | None) -> M | None:
+        text = store.read_text(key)
+        try:
+            return model.model_validate_json(text) if text else None
+        except ValidationError as exc:
+            logger.error("%s is not a model this release reads, keeping the previous: %s", key, exc)
+            return held
+
+    return Live(read, None, refresh)
+
+
+def live_value(store: ObjectStore, refresh: timedelta = REFRESH) -> Live[ValueSpec | None]:
+    return live_model(store, LIVE_VALUE, ValueSpec, refresh)
+
+
+def live_recommender(store: ObjectStore, refresh: timedelta = REFRESH) -> Live[RecommenderSpec | None]:
+    return live_model(store, LIVE_RECOMMENDER, RecommenderSpec, refresh)
+
+
+def live_segments(
+    registry: ModelRegistry, store: ObjectStore, refresh: timedelta = REFRESH
+) -> Live[SegmentSpec | None]:
+    """The active segmentation model's spec (read again only when the active version changes)."""
+    models = SegmentModels(store)
+
+    def read(held: SegmentSpec | None) -> SegmentSpec | None:
+        version = registry.active()
+        if version is None:
+            return None
+        return held if held is not None and held.version == version else models.spec(version)
+
+    return Live(read, None, refresh)
+
+
+# ---------------------------------------------------------------- models and what they measured
+
+
+@dataclass(frozen=True)
+class Model:
+    """A stored segmentation model: the fitted pipeline (scikit-learn) and its spec (plain JSON)."""
+
+    spec: SegmentSpec
+    pipeline: Pipeline
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SegmentModels:
+    """Segmentation models: ``models/<version>/`` spec, pipeline, metrics with the decision."""
+
+    store: ObjectStore
+
+    def spec(self, version: str) -> SegmentSpec | None:
+        text = self.store.read_text(model_key(version, "spec.json"))
+        return SegmentSpec.model_validate_json(text) if text else None
+
+    def metrics(self, version: str) -> dict[str, Any] | None:
+        """The training metrics and the decision (no pipeline: nothing heavy to import)."""
+        text = self.store.read_text(model_key(version, "metrics.json"))
+        return json.loads(text) if text else None
+
+    def save(self, trained: Trained, decision: dict[str, Any]) -> None:
+        import joblib
+
+        version, buffer = trained.spec.version, io.BytesIO()
+        joblib.dump(trained.pipeline, buffer)
+        self.store.put_bytes(model_key(version, "model.joblib"), buffer.getvalue())
+        self.store.put_text(model_key(version, "spec.json"), trained.spec.model_dump_json(indent=2))
+        metrics = {**trained.metrics, "decision": decision}
+        self.store.put_text(model_key(version, "metrics.json"), json.dumps(metrics, indent=2))
+
+    def load(self, version: str) -> Model:
+        import joblib
+
+        spec, metrics = self.spec(version), self.metrics(version)
+        pickled = self.store.read_bytes(model_key(version, "model.joblib"))
+        if spec is None or metrics is None or pickled is None:
+            raise LookupError(f"model {version} is not in the bucket ({model_key(version, '')})")
+        return Model(spec, joblib.load(io.BytesIO(pickled)), metrics)
+
+
+@dataclass(frozen=True)
+class ValueModels:
+    """Value models: ``models/<version>/value-*.json``, the one in force at ``live/value-model.json``."""
+
+    store: ObjectStore
+
+    def save(self, spec: ValueSpec, metrics: dict[str, Any]) -> None:
+        self.store.put_text(model_key(spec.version, "value-spec.json"), spec.model_dump_json(indent=1))
+        self.store.put_text(model_key(spec.version, "value-metrics.json"), json.dumps(metrics, indent=1))
+
+    def activate(self, spec: ValueSpec) -> bool:
+        """Put ``spec`` in force unless a later one is (a fanned-out run that started earlier may
+        finish after a newer run: versions sort by their start time)."""
+        live = self.store.read_text(LIVE_VALUE)
+        if live is not None and json.loads(live)["version"] > spec.version:
+            logger.info("value model %s not put in force: a later one is", spec.version)
+            return False
+        self.store.put_text(LIVE_VALUE, spec.model_dump_json())
+        return True
+
+    def active(self) -> dict[str, Any] | None:
+        """The metrics of the model in force (what ``GET /v1/models/value`` answers), or None."""
+        live = self.store.read_text(LIVE_VALUE)
+        if live is None:
+            return None
+        metrics = self.store.read_text(model_key(json.loads(live)["version"], "value-metrics.json"))
+        return json.loads(metrics) if metrics else None
+
+
+@dataclass(frozen=True)
+class Recommenders:
+    """Recommendation models (``models/<version>/recommender*.json``) and the products imports described."""
+
+    store: ObjectStore
+
+    def save(self, spec: RecommenderSpec, metrics: dict[str, Any], promoted: bool) -> None:
+        self.store.put_text(model_key(spec.version, "recommender.json"), spec.model_dump_json())
+        self.store.put_text(model_key(spec.version, "recommender-metrics.json"), json.dumps(metrics))
+        if promoted:
+            self.store.put_text(LIVE_RECOMMENDER, spec.model_dump_json())
+
+    def catalogue(self) -> dict[str, dict[str, Any]]:
+        """What imports wrote about products (id -> name, category, last price), the newest file last."""
+        known: dict[str, dict[str, Any]] = {}
+        for key in sorted(self.store.keys(CATALOGUE)):
+            known.update(json.loads(self.store.read_text(key) or "{}"))
+        return known
+
+
+@dataclass(frozen=True)
+class Measures:
+    """What the measure job computes: the segments' KPIs and each experiment's results, with pages."""
+
+    store: ObjectStore
+
+    def put_kpis(self, figures: dict[str, Any]) -> None:
+        self.store.put_text(SEGMENT_KPIS, json.dumps(figures))
+
+    def kpis(self) -> str | None:
+        return self.store.read_text(SEGMENT_KPIS)
+
+    def put_results(self, experiment: str, found: dict[str, Any], page: str) -> None:
+        self.store.put_text(experiment_results_key(experiment), json.dumps(found, default=str))
+        self.store.put_text(experiment_report_key(experiment), page)
+
+    def results(self, experiment: str) -> dict[str, Any] | None:
+        text = self.store.read_text(experiment_results_key(experiment))
+        return json.loads(text) if text else None
+
+
+class Artifacts:
+    """Everything the data bucket keeps, typed (the composition root hands it out)."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.segments, self.values = SegmentModels(store), ValueModels(store)
+        self.recommenders, self.measures = Recommenders(store), Measures(store)
+
+    def parts(self, job: str, run: str) -> Parts:
+        """The parts of fanned-out run ``run`` of ``job`` (``imports``, ``models``, ``measure``)."""
+        return Parts(self.store, f"work/{job}/{run}/")
+
+    def put_model_report(self, version: str, page: str) -> str:
+        key = model_report_key(version)
+        self.store.put_text(key, page)
+        return key
+
+    def model_report(self, version: str) -> str | None:
+        return self.store.read_text(model_report_key(version))
