@@ -117,11 +117,13 @@ screenshots: $(BIN)/.installed browser ## the console's screenshots in docs/cons
 
 test: $(BIN)/.installed security browser ## the whole suite: lint, types, checkov, unit, integration, end to end, template (cfn-lint)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
 test-fast: $(BIN)/.installed ## the inner loop: lint, unit and template tests (no moto, no SAM CLI), about two minutes on two cores
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -n $(TEST_WORKERS) tests/unit tests/template -m "not slow" -q
 
 fuzz: $(BIN)/.installed ## schemathesis against the embedded stack, 500 examples per operation; prints the counts (docs/security.md)
@@ -137,7 +139,7 @@ test-e2e: $(BIN)/.installed
 	$(BIN)/pytest tests/e2e
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports && $(BIN)/mypy
 
 openapi: $(BIN)/.installed ## regenerate docs/openapi.json from the API functions' routes
 	$(BIN)/python infra/openapi_document.py > docs/openapi.json
