@@ -101,7 +101,7 @@ def test_a_simulated_experiment_through_the_stack_finds_the_known_lift_and_a_ske
     offer, lift = found["variants"]["offer"], found["variants"]["offer"]["conversionLift"]
     print(f"lift-check: {found['sampleRatio']['counts']}, conversion {found['variants']['control']['conversion']:.3f}"
           f" vs {offer['conversion']:.3f}, lift {lift['absolute']:+.3f} [{lift['low']:+.3f}, {lift['high']:+.3f}],"
-          f" p = {lift['p_value']:.2g}")  # fmt: skip
+          f" p = {lift['pValue']:.2g}")  # fmt: skip
     assert sum(found["sampleRatio"]["counts"].values()) == CUSTOMERS and not found["sampleRatio"]["mismatch"]
     assert sum(row["converted"] for row in found["variants"].values()) == len(buyers)
     assert lift["significant"] and lift["low"] <= 0.10 <= lift["high"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from audience.api.views import ConsentView
 from audience.services.consent import set_consent
 from audience.services.models import read_customers
 from audience.services.profiles import apply_records
@@ -28,7 +29,7 @@ def test_identify_traits_set_consent_and_the_latest_decision_wins_whatever_the_o
         apply_records([record(i, m) for i, m in enumerate(batch, 1)], profiles, MemoryDeadLetters(), CURRENCIES, NOW)
         profile = profiles.items["c1"]
         assert not profile.personalization_allowed and profile.allows("marketing")  # never asked: allowed
-        view = profile.public_view(NOW, "USD")["consent"]
+        view = ConsentView.of(profile).model_dump(mode="json", by_alias=True)["consent"]
         assert view["personalization"] == {"granted": False, "at": late.replace("+00:00", "Z"), "source": "identify"}
         assert view["marketing"] == {"granted": True}
         assert "consent" not in profile.traits

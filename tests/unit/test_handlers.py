@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from audience import bootstrap
+from audience.api.views import CustomerView
 from audience.domain.privacy import AuditEntry, pseudonym
 from audience.domain.signatures import segment_signature
 from audience.settings import (
@@ -115,8 +116,8 @@ def test_the_read_api_answers_typed_bodies_and_an_erasure_asks_for_file_scrubbin
     profile = app.handler(get, context())
     assert profile["statusCode"] == 200
     body = json.loads(profile["body"])
-    stored = infra.table.items["cust-001"].public_view(datetime.now(UTC), "USD")
-    assert body == json.loads(json.dumps(stored))  # the typed view answers exactly what the profile shows
+    stored = CustomerView.of(infra.table.items["cust-001"], datetime.now(UTC), "USD")
+    assert body == stored.model_dump(mode="json", by_alias=True)  # the answer is the view of the stored profile
     assert body["customerId"] == "cust-001" and body["rfm"]["orders"] == 1 and "preferredHour" in body["context"]
 
     erase = {**get, "httpMethod": "DELETE", "requestContext": {**get["requestContext"], "httpMethod": "DELETE"}}

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from audience.api.views import CustomerView
 from audience.domain.errors import NotFound, TooLarge, Unauthorized
 from audience.domain.events import Group, Identify, message_from_json, message_to_json
 from audience.domain.money import Currencies
@@ -149,7 +150,7 @@ def test_group_calls_are_kept_on_the_profile_and_merge_by_time() -> None:
 
     profile, _ = fold(Profile(customer_id="u1"), [group({"plan": "pro"}, 2), group({"plan": "free"}, 1)],
                       CURRENCIES, NOW)  # fmt: skip
-    [view] = profile.public_view(NOW, "USD")["groups"]
+    [view] = CustomerView.of(profile, NOW, "USD").model_dump(mode="json", by_alias=True)["groups"]
     assert view["groupId"] == "acme" and view["traits"] == {"plan": "pro"}
 
 

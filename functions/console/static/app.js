@@ -132,11 +132,11 @@ async function segmentsPage() {
   const learned = new Map((model ? model.segments : []).map((seg) => [seg.id, seg]));
   const drift = model && model.decision ? model.decision.drift : null;
   const change = new Map();
-  if (drift && drift.candidate_shares) {
+  if (drift && drift.candidateShares) {
     (model.segments || []).forEach((seg, i) => {
       const matched = drift.matching ? drift.matching[String(i)] : undefined;
-      if (matched !== undefined && drift.active_shares[matched] !== undefined) {
-        change.set(seg.id, drift.candidate_shares[i] - drift.active_shares[matched]);
+      if (matched !== undefined && drift.activeShares[matched] !== undefined) {
+        change.set(seg.id, drift.candidateShares[i] - drift.activeShares[matched]);
       }
     });
   }
@@ -343,7 +343,7 @@ async function experimentPage(id) {
   const variants = Object.entries(found.variants);
   // a lift as "+x [low, high], p = …" (scale 100 and "pts" for a difference of proportions)
   const liftText = (l, scale = 1, unit = "", digits = 2) => (l
-    ? `${signed(l.absolute * scale, (x) => x.toFixed(digits))}${unit} [${(l.low * scale).toFixed(digits)}, ${(l.high * scale).toFixed(digits)}], p = ${l.p_value.toPrecision(2)}`
+    ? `${signed(l.absolute * scale, (x) => x.toFixed(digits))}${unit} [${(l.low * scale).toFixed(digits)}, ${(l.high * scale).toFixed(digits)}], p = ${l.pValue.toPrecision(2)}`
     : "control");
   const rows = (table_) => Object.entries(table_).map(([name, v]) => {
     const cuped = v.revenueLiftCuped;

@@ -42,12 +42,10 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         d = deps()
         count(metrics, ProfileLookups=1)
         profile, now = get_profile(customerId, d.profiles), datetime.now(UTC)
-        view = profile.public_view(as_of=now, currency=d.currency)
         value = d.value.spec(now)
-        if profile.predictions and value:  # the drivers by the model in force
-            drivers = value.explain(profile, profile.predictions.as_of)
-            view["predictions"]["churnDrivers"] = [d.model_dump(by_alias=True) for d in drivers]
-        return CustomerView.model_validate(view)
+        # the churn risk's drivers, by the model in force
+        drivers = value.explain(profile, profile.predictions.as_of) if profile.predictions and value else []
+        return CustomerView.of(profile, now, d.currency, drivers)
 
     @routes.get(
         "/v1/customers/<customerId>/explain",

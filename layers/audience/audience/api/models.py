@@ -10,18 +10,10 @@ from aws_lambda_powertools.event_handler.api_gateway import Response, Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from audience.api.edge import responses
-from audience.api.views import (
-    ExperimentList,
-    ExperimentResults,
-    ExperimentView,
-    LearnedSegmentView,
-    SegmentModelView,
-    Stability,
-    ValueModelView,
-)
+from audience.api.experiment_views import ExperimentList, ExperimentResults, ExperimentView
+from audience.api.model_views import SegmentModelView, ValueModelView
 from audience.bootstrap import ProfilesApiDeps
 from audience.domain.errors import NotFound
-from audience.domain.segments import segment_id
 from audience.segmentation.store import BucketModelStore
 
 ExperimentId = Annotated[
@@ -100,16 +92,4 @@ def _segment_model(deps: ProfilesApiDeps, version: str, active: bool) -> Segment
     spec, metrics = models.spec(version), models.metrics(version)
     if spec is None or metrics is None:
         raise NotFound(f"model {version} is not stored")
-    rows, names = int(metrics["rows"]), spec.clusters.names
-    sizes = metrics.get("sizes") or [round(share * rows) for share in metrics["shares"]]  # (earlier releases)
-    revenue = metrics.get("revenue_shares") or [None] * len(names)
-    descriptions = spec.clusters.descriptions or [""] * len(names)
-    segments = [LearnedSegmentView(id=segment_id("learned", name), segment=i, name=name, description=descriptions[i],
-                                   share=sizes[i] / max(rows, 1), size=sizes[i], revenue_share=revenue[i])
-                for i, name in enumerate(names)]  # fmt: skip
-    return SegmentModelView(
-        version=version, active=active, kind=metrics["kind"], k=metrics["k"], rows=rows, choice=metrics.get("choice"),
-        silhouette=metrics["silhouette"], stability=Stability(mean=metrics["stability"],
-                                                              worst=metrics.get("stability_worst")),
-        segments=segments, candidates=metrics["candidates"], decision=metrics.get("decision"),
-    )  # fmt: skip
+    return SegmentModelView.of(version, active, spec, metrics)

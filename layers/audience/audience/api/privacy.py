@@ -53,7 +53,7 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         count(metrics, ConsentChanges=1)
         chosen = decisions.model_dump(exclude_none=True)
         profile = record_consent(customerId, chosen, d.profiles, d.privacy, d.pepper, now, actor())
-        return ConsentView(customer_id=profile.customer_id, consent=profile.public_view(now, d.currency)["consent"])
+        return ConsentView.of(profile)
 
     @routes.delete(
         "/v1/customers/<customerId>",

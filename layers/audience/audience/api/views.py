@@ -1,23 +1,47 @@
-"""The read API's response bodies, so ``docs/openapi.json`` describes every answer a client gets."""
+"""The read API's customer answers, built from the profile, so ``docs/openapi.json`` describes
+every answer a client gets. Every view is camelCase on the wire through one alias generator
+(``View``); the domain entities know nothing of the public shape."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic.alias_generators import to_camel
 
-from audience.domain.experiments import Experiment
+from audience.domain.events import (
+    CART_VIEWED,
+    CHECKOUT_STARTED,
+    EMAIL_LINK_CLICKED,
+    EMAIL_OPENED,
+    PRODUCT_ADDED,
+    PRODUCT_VIEWED,
+)
 from audience.domain.predictions import Driver, Predictions
 from audience.domain.privacy import AuditEntry
-from audience.domain.segments import SegmentChange, Segments, Tier
+from audience.domain.profile import OTHER, PURPOSES, WINDOWS_DAYS, Profile
+from audience.domain.segments import SegmentChange, SegmentEvent, Segments, Tier
+
+TOP_CATEGORIES = 5  # categories the profile shows, by spend
 
 
-def _absent(value: object) -> bool:
+def absent(value: object) -> bool:
+    """For ``exclude_if``: a field left out of the answer when it has no value."""
     return value is None
 
 
+def iso(moment: datetime | None) -> str | None:
+    """An instant as the API writes it: ISO 8601, UTC as ``Z``."""
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
 class View(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
+    """A response body: snake_case in Python, camelCase on the wire (and accepted either way,
+    so a view also reads the stored metrics documents, whatever their keys' case)."""
+
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True, serialize_by_alias=True)
 
 
 class Rfm(View):
@@ -25,12 +49,28 @@ class Rfm(View):
     revenue: float
     refunds: int
     refunded: float
-    net_revenue: float = Field(alias="netRevenue")
-    average_order_value: float | None = Field(alias="averageOrderValue")
-    first_order_at: str | None = Field(alias="firstOrderAt")
-    last_order_at: str | None = Field(alias="lastOrderAt")
-    days_since_last_order: int | None = Field(alias="daysSinceLastOrder")
-    mean_days_between_orders: float | None = Field(alias="meanDaysBetweenOrders")
+    net_revenue: float
+    average_order_value: float | None
+    first_order_at: str | None
+    last_order_at: str | None
+    days_since_last_order: int | None
+    mean_days_between_orders: float | None
+
+    @classmethod
+    def of(cls, profile: Profile, as_of: datetime) -> Rfm:
+        average = (profile.revenue / profile.orders).quantize(Decimal("0.01")) if profile.orders else None
+        return cls(
+            orders=profile.orders,
+            revenue=float(profile.revenue),
+            refunds=profile.refunds,
+            refunded=float(profile.refunded),
+            net_revenue=float(profile.revenue - profile.refunded),
+            average_order_value=float(average) if average is not None else None,
+            first_order_at=iso(profile.first_order_at),
+            last_order_at=iso(profile.last_order_at),
+            days_since_last_order=(as_of - profile.last_order_at).days if profile.last_order_at else None,
+            mean_days_between_orders=profile.mean_days_between_orders,
+        )
 
 
 class Window(View):
@@ -39,25 +79,49 @@ class Window(View):
 
 
 class Engagement(View):
-    page_views: int = Field(alias="pageViews")
-    product_views: int = Field(alias="productViews")
-    cart_adds: int = Field(alias="cartAdds")
-    cart_views: int = Field(alias="cartViews")
-    checkouts_started: int = Field(alias="checkoutsStarted")
-    email_opens: int = Field(alias="emailOpens")
-    email_clicks: int = Field(alias="emailClicks")
-    click_through_rate: float | None = Field(alias="clickThroughRate")
+    page_views: int
+    product_views: int
+    cart_adds: int
+    cart_views: int
+    checkouts_started: int
+    email_opens: int
+    email_clicks: int
+    click_through_rate: float | None
     unsubscribed: bool
+
+    @classmethod
+    def of(cls, profile: Profile) -> Engagement:
+        tracked, counted = profile.track_counts, profile.event_counts
+        opens, clicks = tracked.get(EMAIL_OPENED, 0), tracked.get(EMAIL_LINK_CLICKED, 0)
+        return cls(
+            page_views=counted.get("page", 0) + counted.get("screen", 0),
+            product_views=tracked.get(PRODUCT_VIEWED, 0),
+            cart_adds=tracked.get(PRODUCT_ADDED, 0),
+            cart_views=tracked.get(CART_VIEWED, 0),
+            checkouts_started=tracked.get(CHECKOUT_STARTED, 0),
+            email_opens=opens,
+            email_clicks=clicks,
+            click_through_rate=round(clicks / opens, 4) if opens else None,
+            unsubscribed=profile.unsubscribed_at is not None,
+        )
 
 
 class Context(View):
     """The latest values the customer's events carried (each absent until one did)."""
 
-    device_type: str | None = Field(default=None, alias="deviceType", exclude_if=_absent)
-    country: str | None = Field(default=None, exclude_if=_absent)
-    locale: str | None = Field(default=None, exclude_if=_absent)
-    timezone: str | None = Field(default=None, exclude_if=_absent)
-    preferred_hour: int | None = Field(alias="preferredHour", description="the local hour most events arrive in")
+    device_type: str | None = Field(default=None, exclude_if=absent)
+    country: str | None = Field(default=None, exclude_if=absent)
+    locale: str | None = Field(default=None, exclude_if=absent)
+    timezone: str | None = Field(default=None, exclude_if=absent)
+    preferred_hour: int | None = Field(description="the local hour most events arrive in")
+
+    @classmethod
+    def of(cls, profile: Profile) -> Context:
+        hours = profile.hours
+        return cls.model_validate(
+            {name: stamped.v for name, stamped in profile.context.items()}
+            | {"preferredHour": hours.index(max(hours)) if any(hours) else None}
+        )
 
 
 class CategorySpend(View):
@@ -66,15 +130,25 @@ class CategorySpend(View):
 
 
 class GroupView(View):
-    group_id: str = Field(alias="groupId", description="the account: a company, a team, a household")
-    traits: dict[str, Any] = Field(description="the group's traits as last sent")
+    group_id: str = Field(description="the account: a company, a team, a household")
+    traits: dict[str, JsonValue] = Field(description="the group's traits as last sent")
     at: str = Field(description="when they were sent")
 
 
-class ConsentState(View):
+class PurposeConsent(View):
     granted: bool
-    at: str | None = Field(default=None, description="when it was decided (absent: never asked)", exclude_if=_absent)
-    source: str | None = Field(default=None, description="identify, import or api", exclude_if=_absent)
+    at: str | None = Field(default=None, description="when it was decided (absent: never asked)", exclude_if=absent)
+    source: str | None = Field(default=None, description="identify, import or api", exclude_if=absent)
+
+
+def consent_of(profile: Profile) -> dict[str, PurposeConsent]:
+    """Every purpose's consent: granted unless refused, with when and where it was decided."""
+    shown = {}
+    for purpose in PURPOSES:
+        state = profile.consent.get(purpose)
+        decided = {"at": iso(state.at), "source": state.source} if state else {}
+        shown[purpose] = PurposeConsent(granted=profile.allows(purpose), **decided)
+    return shown
 
 
 class PredictionsView(Predictions):
@@ -87,154 +161,87 @@ class PredictionsView(Predictions):
 class CustomerView(View):
     """``GET /v1/customers/{customerId}``: the unified profile, as of the request."""
 
-    customer_id: str = Field(alias="customerId")
+    customer_id: str
     identities: list[str]
     currency: str
-    first_seen: str | None = Field(alias="firstSeen")
-    last_seen: str | None = Field(alias="lastSeen")
+    first_seen: str | None
+    last_seen: str | None
     rfm: Rfm
     windows: dict[str, Window] = Field(description="rolling windows: 30d, 90d")
     engagement: Engagement
     context: Context
-    top_categories: list[CategorySpend] = Field(alias="topCategories")
-    traits: dict[str, Any] = Field(description="identify traits as sent (contact details as keyed hashes)")
+    top_categories: list[CategorySpend]
+    traits: dict[str, JsonValue] = Field(description="identify traits as sent (contact details as keyed hashes)")
     groups: list[GroupView] = Field(description="the accounts the customer belongs to (group calls)")
-    consent: dict[str, ConsentState] = Field(description="analytics, personalization, marketing")
+    consent: dict[str, PurposeConsent] = Field(description="analytics, personalization, marketing")
     segments: Segments | None
     tier: Tier | None
     predictions: PredictionsView | None = Field(description="the value model's; absent for customers with no order")
-    segment_ids: list[str] = Field(alias="segmentIds")
-    last_segment_change: SegmentChange | None = Field(alias="lastSegmentChange")
-    event_counts: dict[str, int] = Field(alias="eventCounts")
-    track_counts: dict[str, int] = Field(alias="trackCounts")
+    segment_ids: list[str]
+    last_segment_change: SegmentChange | None
+    event_counts: dict[str, int]
+    track_counts: dict[str, int]
+
+    @classmethod
+    def of(cls, profile: Profile, as_of: datetime, currency: str, drivers: Sequence[Driver] = ()) -> CustomerView:
+        """The profile with its windows and rates computed at ``as_of``; ``drivers``: the churn
+        risk's, by the value model in force."""
+        predicted = profile.predictions
+        return cls(
+            customer_id=profile.customer_id,
+            identities=profile.identities,
+            currency=currency,
+            first_seen=iso(profile.first_seen),
+            last_seen=iso(profile.last_seen),
+            rfm=Rfm.of(profile, as_of),
+            windows={f"{days}d": Window.model_validate(profile.window(days, as_of)) for days in WINDOWS_DAYS},
+            engagement=Engagement.of(profile),
+            context=Context.of(profile),
+            top_categories=top_categories(profile),
+            traits={name: stamped.v for name, stamped in sorted(profile.traits.items())},
+            groups=[
+                GroupView(group_id=group, traits=stamped.v, at=iso(stamped.at) or "")
+                for group, stamped in sorted(profile.groups.items())
+            ],
+            consent=consent_of(profile),
+            segments=profile.segments,
+            tier=profile.tier,
+            predictions=PredictionsView(**predicted.model_dump(), churn_drivers=list(drivers)) if predicted else None,
+            segment_ids=profile.segment_ids(),
+            last_segment_change=profile.segment_history[-1] if profile.segment_history else None,
+            event_counts=profile.event_counts,
+            track_counts=profile.track_counts,
+        )
+
+
+def top_categories(profile: Profile) -> list[CategorySpend]:
+    """The categories the customer spent most in (the overflow bucket left out)."""
+    spent = sorted(((s, c) for c, s in profile.category_spend.items() if c != OTHER), reverse=True)
+    return [CategorySpend(category=c, spend=float(s)) for s, c in spent[:TOP_CATEGORIES]]
 
 
 class ConsentView(View):
     """``PUT /v1/customers/{customerId}/consent``: the customer's consent after the change."""
 
-    customer_id: str = Field(alias="customerId")
-    consent: dict[str, ConsentState]
+    customer_id: str
+    consent: dict[str, PurposeConsent]
+
+    @classmethod
+    def of(cls, profile: Profile) -> ConsentView:
+        return cls(customer_id=profile.customer_id, consent=consent_of(profile))
+
+
+class StoredProfile(Profile):
+    """The profile as stored, every field (the write bookkeeping left out)."""
+
+    outbox: list[SegmentEvent] = Field(default_factory=list, exclude=True)
+    version: int = Field(default=0, exclude=True)
 
 
 class Export(View):
     """``GET /v1/customers/{customerId}/export``: everything held about the customer."""
 
-    customer_id: str = Field(alias="customerId")
-    exported_at: str = Field(alias="exportedAt", description="ISO 8601")
-    profile: dict[str, Any] = Field(description="the stored profile, every field")
+    customer_id: str
+    exported_at: str = Field(description="ISO 8601")
+    profile: StoredProfile = Field(description="the stored profile, every field")
     audit: list[AuditEntry]
-
-
-class PurchaseModelView(View):
-    kind: str = Field(description="bgnbd or mbgnbd")
-    time_unit: str = Field(alias="timeUnit", description="the unit of t, T and 1/alpha: day")
-    name: str
-    parameters: dict[str, float] = Field(description="r, alpha, a, b")
-    log_likelihood: float = Field(alias="logLikelihood")
-    chosen_because: str = Field(alias="chosenBecause")
-
-
-class SpendModelView(View):
-    parameters: dict[str, float] = Field(description="Gamma-Gamma p, q, v")
-    log_likelihood: float = Field(alias="logLikelihood")
-
-
-class HoldoutRow(View):
-    x: int | str = Field(description="repeat order days in the calibration period (the last row: 7+)")
-    customers: int
-    actual: float = Field(description="mean order days in the holdout")
-    predicted: float
-
-
-class HoldoutView(View):
-    log_likelihood: float = Field(alias="logLikelihood")
-    parameters: dict[str, float]
-    mae: float = Field(description="per-customer mean absolute error of order days in the holdout")
-    correlation: float | None
-    predicted_total: float = Field(alias="predictedTotal")
-    actual_total: float = Field(alias="actualTotal")
-    by_repeat_days: list[HoldoutRow] = Field(alias="byRepeatDays")
-
-
-class Holdout(View):
-    days: int
-    candidates: dict[str, HoldoutView] = Field(description="BG/NBD and MBG/NBD on the same split")
-
-
-class ValueModelView(View):
-    """``GET /v1/models/value``: the value model in force, how it was chosen and how it scored."""
-
-    version: str
-    as_of: str = Field(alias="asOf")
-    calibration_end: str = Field(alias="calibrationEnd")
-    buyers: int
-    repeat_buyers: int = Field(alias="repeatBuyers")
-    purchase_model: PurchaseModelView = Field(alias="purchaseModel")
-    spend_model: SpendModelView = Field(alias="spendModel")
-    holdout: Holdout
-    churn: dict[str, Any] = Field(description="trees against BG/NBD on the holdout: AUC, log loss, Brier, calibration")
-    clv: dict[str, float] = Field(description="buyers' 12-month value: mean, median, p90, total")
-    report: str = Field(description="the report's key in the data bucket")
-
-
-class Stability(View):
-    mean: float = Field(description="mean adjusted Rand index of refits on bootstrap resamples")
-    worst: float | None = Field(description="the worst refit (none for models trained before it was kept)")
-
-
-class LearnedSegmentView(View):
-    id: str = Field(description="as GET /v1/segments lists it: learned:<slug>")
-    segment: int
-    name: str
-    description: str
-    share: float = Field(description="of the customers it was trained on")
-    size: int = Field(description="customers in it at training")
-    revenue_share: float | None = Field(alias="revenueShare", description="of their net revenue, at training")
-
-
-class SegmentModelView(View):
-    """``GET /v1/models/segments[/{version}]``: a segmentation model, how it was chosen and how it scored."""
-
-    version: str
-    active: bool
-    kind: str = Field(description="kmeans")
-    k: int
-    rows: int = Field(description="customers it was trained on")
-    choice: str | None = Field(description="why this k")
-    silhouette: float
-    stability: Stability
-    segments: list[LearnedSegmentView]
-    candidates: dict[str, list[dict[str, Any]]] = Field(description="every k tried, per family, with its scores")
-    decision: dict[str, Any] | None = Field(description="promoted or not, and why")
-
-
-class ExperimentResults(View):
-    """``GET /v1/experiments/{experimentId}/results`` (computed daily by the retrain function's
-    ``measure`` action). Each variant row: exposed, converted, conversion, revenuePerCustomer,
-    averageOrderValue and, against the control, conversionLift and revenueLift (control,
-    treatment, absolute with its 95% interval low/high, relative with relative_low/relative_high,
-    p_value, significant)."""
-
-    experiment: str
-    as_of: str = Field(alias="asOf")
-    control: str
-    window_days: int = Field(alias="windowDays")
-    windows_still_open: int = Field(
-        alias="windowsStillOpen", description="exposed customers whose window has not closed"
-    )
-    sample_ratio: dict[str, Any] = Field(
-        alias="sampleRatio", description="counts, chi-square pValue, mismatch (p < 0.001)"
-    )
-    variants: dict[str, dict[str, Any]]
-    segments: dict[str, dict[str, dict[str, Any]]] = Field(description="the same table per segment at first exposure")
-
-
-class ExperimentView(Experiment):
-    status: Literal["scheduled", "running", "ended"]
-
-
-class ExperimentList(View):
-    """``GET /v1/experiments``: the experiments document in force, each with its status now."""
-
-    holdout: float = Field(description="the share of customers who never get personalized content")
-    experiments: list[ExperimentView]

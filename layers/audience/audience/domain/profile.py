@@ -19,10 +19,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
 from audience.domain.events import (
-    CART_VIEWED,
-    CHECKOUT_STARTED,
-    EMAIL_LINK_CLICKED,
-    EMAIL_OPENED,
     EMAIL_UNSUBSCRIBED,
     ORDER_COMPLETED,
     ORDER_REFUNDED,
@@ -54,7 +50,6 @@ MAX_LEDGER_ENTRIES = 2000  # orders remembered by id (the oldest are forgotten f
 MAX_DAYS = 400  # day buckets kept (the windows read the last 90 days)
 MAX_SEGMENT_HISTORY = 20  # segment changes kept on the profile (the oldest dropped first)
 MAX_PRODUCTS = 200  # products a customer touched, the most recently touched kept (recommendations' input)
-TOP_CATEGORIES = 5
 OTHER = "(other)"
 
 
@@ -272,69 +267,6 @@ class Profile(BaseModel):
     def retire(self, into: str) -> Profile:
         """This id now belongs to ``into``: keep only the redirect (and the stored version)."""
         return Profile(customer_id=self.customer_id, merged_into=into, version=self.version)
-
-    def public_view(self, as_of: datetime, currency: str) -> dict[str, Any]:
-        """The profile as the read API shows it, with windows and rates computed at ``as_of``."""
-        opens, clicks = self.track_counts.get(EMAIL_OPENED, 0), self.track_counts.get(EMAIL_LINK_CLICKED, 0)
-        top = sorted(((s, c) for c, s in self.category_spend.items() if c != OTHER), reverse=True)[:TOP_CATEGORIES]
-        net = self.revenue - self.refunded
-        return {
-            "customerId": self.customer_id,
-            "identities": self.identities,
-            "currency": currency,
-            "firstSeen": _iso(self.first_seen),
-            "lastSeen": _iso(self.last_seen),
-            "rfm": {
-                "orders": self.orders,
-                "revenue": float(self.revenue),
-                "refunds": self.refunds,
-                "refunded": float(self.refunded),
-                "netRevenue": float(net),
-                "averageOrderValue": float((self.revenue / self.orders).quantize(Decimal("0.01")))
-                if self.orders
-                else None,
-                "firstOrderAt": _iso(self.first_order_at),
-                "lastOrderAt": _iso(self.last_order_at),
-                "daysSinceLastOrder": (as_of - self.last_order_at).days if self.last_order_at else None,
-                "meanDaysBetweenOrders": self.mean_days_between_orders,
-            },
-            "windows": {f"{days}d": self.window(days, as_of) for days in WINDOWS_DAYS},
-            "engagement": {
-                "pageViews": self.event_counts.get("page", 0) + self.event_counts.get("screen", 0),
-                "productViews": self.track_counts.get(PRODUCT_VIEWED, 0),
-                "cartAdds": self.track_counts.get(PRODUCT_ADDED, 0),
-                "cartViews": self.track_counts.get(CART_VIEWED, 0),
-                "checkoutsStarted": self.track_counts.get(CHECKOUT_STARTED, 0),
-                "emailOpens": opens,
-                "emailClicks": clicks,
-                "clickThroughRate": round(clicks / opens, 4) if opens else None,
-                "unsubscribed": self.unsubscribed_at is not None,
-            },
-            "context": {
-                **{name: stamped.v for name, stamped in sorted(self.context.items())},
-                "preferredHour": self.hours.index(max(self.hours)) if any(self.hours) else None,
-            },
-            "topCategories": [{"category": c, "spend": float(s)} for s, c in top],
-            "traits": {name: stamped.v for name, stamped in sorted(self.traits.items())},
-            "groups": [
-                {"groupId": group, "traits": stamped.v, "at": _iso(stamped.at)}
-                for group, stamped in sorted(self.groups.items())
-            ],
-            "consent": {
-                purpose: {"granted": self.allows(purpose)}
-                | ({"at": _iso(state.at), "source": state.source} if (state := self.consent.get(purpose)) else {})
-                for purpose in PURPOSES
-            },
-            "segments": self.segments.model_dump(by_alias=True, mode="json") if self.segments else None,
-            "tier": self.tier.model_dump(by_alias=True, mode="json") if self.tier else None,
-            "predictions": self.predictions.model_dump(by_alias=True, mode="json") if self.predictions else None,
-            "segmentIds": self.segment_ids(),
-            "lastSegmentChange": self.segment_history[-1].model_dump(by_alias=True, mode="json")
-            if self.segment_history
-            else None,
-            "eventCounts": self.event_counts,
-            "trackCounts": self.track_counts,
-        }
 
     @property
     def mean_days_between_orders(self) -> float | None:
@@ -639,7 +571,3 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
     return max(filter(None, (a, b)), default=None)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
