@@ -1,6 +1,8 @@
 """Audience Engine: real-time customer segmentation and personalization.
 
-Layout: ``domain`` (pure models and rules, no AWS), ``services`` (use cases that the
-Lambda handlers call), ``ports`` (the interfaces services need), ``adapters`` (boto3
-implementations of the ports), ``config`` (validated settings).
+Layout (the README's "Layout" has the picture): ``bootstrap`` (the composition root, one module
+per function), ``api`` (the read API's routers and views), ``services`` (use cases and jobs,
+AWS-free behind ``ports``), ``adapters`` (boto3 implementations of the ports), ``settings``
+(validated settings), the model packages ``segmentation``, ``value``, ``recommend`` and
+``measure`` (leaves over ``domain``), and ``domain`` (pure models and rules, no AWS).
 """
