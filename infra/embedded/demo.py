@@ -265,7 +265,7 @@ def run_experiment(stack: EmbeddedStack, customers: int = 300, seed: int = 5) ->
         if "conversionLift" in row:
             lift = row["conversionLift"]
             line += (f"; lift {lift['absolute']:+.1%} (95% CI {lift['low']:+.1%} to {lift['high']:+.1%},"
-                     f" p = {lift['p_value']:.3f})")  # fmt: skip
+                     f" p = {lift['pValue']:.3f})")  # fmt: skip
         print(line)
     report = REPORTS / "experiment-demo-offer.html"
     bucket = stack.outputs["DataBucketName"]
