@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 
-from audience.adapters.dynamodb import PROFILE_SK
+from audience.adapters.profile_items import PROFILE_SK
 from embedded.stack import LOCAL_WRITE_KEY, REGION, EmbeddedStack
 
 CUSTOMERS = 1_000

@@ -22,7 +22,8 @@ from typing import Any
 import boto3
 
 from audience.adapters.aws import client
-from audience.adapters.dynamodb import DynamoProfileRepository, to_item
+from audience.adapters.dynamodb import DynamoProfileRepository
+from audience.adapters.profile_items import to_item
 from audience.domain.profile import Profile
 from audience.segmentation.drift import PromotionPolicy
 from embedded.demo import get

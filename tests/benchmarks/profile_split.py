@@ -24,9 +24,9 @@ from typing import Any
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 
-from audience.adapters import dynamodb
-from audience.adapters.dynamodb import DynamoProfileRepository, _conditional_put
-from audience.adapters.profile_items import PROFILE_SK, plain, serialize
+from audience.adapters.dynamodb import DynamoProfileRepository
+from audience.adapters.profile_items import PROFILE_SK, conditional_put, plain, profile_key, serialize
+from audience.adapters.table import Table
 from audience.domain.events import message_from_json, message_to_json, parse_request
 from audience.domain.money import Currencies
 from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold
@@ -77,15 +77,15 @@ class Bill:
 
     @contextmanager
     def metering(self) -> Iterator[None]:
-        original = DynamoProfileRepository._call
+        original = Table.call
         bill = self
 
-        def call(repository: DynamoProfileRepository, operation: str, **request: Any) -> dict[str, Any]:
+        def call(table: Table, operation: str, **request: Any) -> dict[str, Any]:
             writes = _written_keys(operation, request)
             before = [bill.item(k) for k, _ in writes]
             response: dict[str, Any] = {}
             try:
-                response = original(repository, operation, **request)
+                response = original(table, operation, **request)
                 return response
             finally:
                 for (key, transactional), was in zip(writes, before, strict=True):
@@ -99,11 +99,11 @@ class Bill:
                 for item in response.get("Responses", {}).get(bill.table.name, []):  # BatchGetItem: per item
                     bill.reads[bill.row(item["pk"]["S"])] += read_units([item])
 
-        DynamoProfileRepository._call = call  # type: ignore[method-assign,assignment]
+        Table.call = call  # type: ignore[method-assign,assignment]
         try:
             yield
         finally:
-            DynamoProfileRepository._call = original  # type: ignore[method-assign]
+            Table.call = original  # type: ignore[method-assign]
 
 
 def _written_keys(operation: str, request: dict[str, Any]) -> list[tuple[dict[str, Any], bool]]:
@@ -125,9 +125,9 @@ def _save_one_item(repository: DynamoProfileRepository, profile: Profile, retire
     for p in (profile, *retired):
         document = plain(p.model_dump(mode="json", by_alias=True, exclude_defaults=True))
         document["version"] = p.version + 1
-        condition = {k: v for k, v in _conditional_put(p).items() if k != "Item"}
-        repository._write("put_item", TableName=repository.table_name, Item={**serialize(document),
-                          **dynamodb.profile_key(p.customer_id)}, **condition)  # fmt: skip
+        condition = {k: v for k, v in conditional_put(p).items() if k != "Item"}
+        repository.table.write("put_item", TableName=repository.table.name, Item={**serialize(document),
+                               **profile_key(p.customer_id)}, **condition)  # fmt: skip
 
 
 def records(messages: list[dict[str, Any]]) -> list[tuple[str, StreamRecord]]:

@@ -113,7 +113,7 @@ def touch_cost(repeats: int = 2_000) -> dict[str, float]:
     size for each (DynamoDB bills writes by the KB)."""
     from datetime import UTC, datetime, timedelta
 
-    from audience.adapters.dynamodb import to_item
+    from audience.adapters.profile_items import to_item
     from audience.domain.events import parse_request
     from audience.domain.profile import MAX_PRODUCTS, PositionedMessage, Profile, StreamPosition, Touch, fold
 

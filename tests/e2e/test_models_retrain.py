@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from audience.adapters.dynamodb import DynamoModelRegistry
-from audience.services.scoring import LiveValue
+from audience.adapters.privacy_table import DynamoModelRegistry
+from audience.services.artifacts import LIVE_VALUE
 from embedded.demo import get, order_history, post
 from embedded.stack import EmbeddedStack
 from tests.conftest import ROOT
@@ -29,7 +29,7 @@ def no_active_model_afterwards(aws: boto3.session.Session, embedded: EmbeddedSta
     yield
     table = embedded.outputs["ProfilesTableName"]
     aws.client("dynamodb").delete_item(TableName=table, Key=DynamoModelRegistry.KEY)
-    aws.client("s3").delete_object(Bucket=embedded.outputs["DataBucketName"], Key=LiveValue.KEY)  # the value model too
+    aws.client("s3").delete_object(Bucket=embedded.outputs["DataBucketName"], Key=LIVE_VALUE)  # the value model too
     time.sleep(1.5)  # ModelRefreshSeconds in the e2e stack: the stream has let the model go
 
 

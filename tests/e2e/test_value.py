@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from audience.adapters.dynamodb import DynamoModelRegistry
-from audience.services.scoring import LiveValue
+from audience.adapters.privacy_table import DynamoModelRegistry
+from audience.services.artifacts import LIVE_VALUE
 from embedded.demo import get, order_history, post
 from embedded.stack import EmbeddedStack
 from tests.e2e.test_bulk_import import wait_for_manifest
@@ -29,7 +29,7 @@ from tests.e2e.test_triggers_api import order, upload_config
 def no_models_afterwards(aws: boto3.session.Session, embedded: EmbeddedStack) -> Iterator[None]:
     yield
     aws.client("dynamodb").delete_item(TableName=embedded.outputs["ProfilesTableName"], Key=DynamoModelRegistry.KEY)
-    aws.client("s3").delete_object(Bucket=embedded.outputs["DataBucketName"], Key=LiveValue.KEY)
+    aws.client("s3").delete_object(Bucket=embedded.outputs["DataBucketName"], Key=LIVE_VALUE)
     time.sleep(1.5)  # ModelRefreshSeconds in the e2e stack
 
 

@@ -14,8 +14,10 @@ from typing import Any
 import boto3
 import pytest
 
-from audience.adapters.dynamodb import DynamoPrivacy, DynamoProfileRepository, profile_key
-from audience.adapters.profile_items import PROFILE_SK, plain, serialize
+from audience.adapters.dynamodb import DynamoProfileRepository
+from audience.adapters.privacy_table import DynamoPrivacy
+from audience.adapters.profile_items import PROFILE_SK, plain, profile_key, serialize
+from audience.adapters.table import Table
 from audience.domain.errors import TransientError
 from audience.domain.events import message_to_json, parse_request
 from audience.domain.money import Currencies
@@ -182,16 +184,16 @@ def test_a_page_written_by_a_write_that_never_committed_is_not_read_and_is_repla
     stream = Stream()
     history = orders("c1", 40, products=30)
     fold(repository, stream.records(history[:20]))
-    write = DynamoProfileRepository._write
+    write = Table.write
 
-    def crash_at_the_hot_item(self: DynamoProfileRepository, operation: str, **request: Any) -> dict[str, Any]:
+    def crash_at_the_hot_item(self: Table, operation: str, **request: Any) -> dict[str, Any]:
         if operation == "put_item" and request["Item"]["sk"]["S"] == PROFILE_SK:
             raise TransientError("the container died after writing the page")
         return write(self, operation, **request)
 
     retried = stream.records(history[20:30])
     with monkeypatch.context() as patch:
-        patch.setattr(DynamoProfileRepository, "_write", crash_at_the_hot_item)
+        patch.setattr(Table, "write", crash_at_the_hot_item)
         outcome = apply_records(retried, repository, MemoryDeadLetters(), CURRENCIES, NOW)
     assert len(outcome.failed_item_ids) == 10  # left to the stream's retry
     assert any(sk.startswith("PAGE#") for pk, sk in items(aws) if pk == "CUSTOMER#c1")

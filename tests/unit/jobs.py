@@ -7,6 +7,7 @@ from audience.segmentation.drift import PromotionPolicy
 from audience.segmentation.training import TrainingConfig
 from audience.services.artifacts import Artifacts
 from audience.services.measure import Measuring
+from audience.services.pipelines import Pipelines
 from audience.services.rescoring import Rescoring
 from audience.services.retraining import Retraining
 
@@ -21,7 +22,8 @@ def retraining(
     training: TrainingConfig | None = None, scan_segments: int = 4, work: WorkQueue | None = None,
 ) -> Retraining:  # fmt: skip
     rescore = rescoring(profiles, bucket, registry, scan_segments)
-    return Retraining(rescore, registry, work, policy or PromotionPolicy(), training or TrainingConfig())
+    pipelines = Pipelines(rescore.artifacts)
+    return Retraining(rescore, pipelines, registry, work, policy or PromotionPolicy(), training or TrainingConfig())
 
 
 def measuring(profiles: ProfileRepository, bucket: ObjectStore, scan_segments: int = 4, work: WorkQueue | None = None

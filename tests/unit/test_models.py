@@ -18,6 +18,7 @@ from audience.segmentation.features import FEATURES
 from audience.segmentation.spec import ACTIONS, Rfm, rank
 from audience.segmentation.training import TrainingConfig, feature_matrix, model_space, train
 from audience.services.artifacts import Artifacts
+from audience.services.pipelines import Pipelines
 from audience.services.retraining import NotEnoughCustomers, RetrainOutcome
 from tests.synthetic import NOW, customers
 from tests.unit.fakes import MemoryBucket, MemoryProfiles, MemoryRegistry
@@ -142,7 +143,7 @@ def test_time_alone_moves_customers_and_a_rollback_restores_a_version() -> None:
     assert second.promoted and registry.active() == second.version
     rescoring(repository, bucket, registry).activate(first.version, NOW, "rollback")
     assert registry.active() == first.version and registry.history[-1][1] == "rollback"
-    assert Artifacts(bucket).segments.load(first.version).spec.version == first.version
+    assert Pipelines(Artifacts(bucket)).load(first.version).spec.version == first.version
 
 
 def test_too_few_customers_is_refused_with_the_count() -> None:

@@ -13,13 +13,15 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from audience.adapters import dynamodb, eventbridge
-from audience.adapters.dynamodb import PLACEMENT_FIELDS, DynamoProfileRepository, to_item, to_items
+from audience.adapters import eventbridge, table
+from audience.adapters.dynamodb import DynamoProfileRepository
 from audience.adapters.eventbridge import PUT_EVENTS_BYTES, EventBridgeSegmentEvents, entry_size
-from audience.adapters.profile_items import BOOKKEEPING, DESERIALIZER
+from audience.adapters.profile_items import BOOKKEEPING, DESERIALIZER, PLACEMENT_FIELDS, to_item, to_items
 from audience.domain.profile import Profile
 from audience.domain.segments import SegmentChange, Segments, Tier, events_for
-from audience.services.models import rescore
+from audience.ports import ProfileRepository
+from audience.services.artifacts import Artifacts
+from audience.services.rescoring import Rescoring
 from audience.services.segment_events import PublishingProfiles
 from tests.synthetic import NOW, customers
 from tests.unit.fakes import MemoryBucket, MemoryProfiles, MemoryRegistry
@@ -72,10 +74,14 @@ class RecordingBus:
         }
 
 
+def rescore(profiles: ProfileRepository, bucket: MemoryBucket, registry: MemoryRegistry) -> int:
+    return Rescoring(profiles, Artifacts(bucket), registry).rescore(NOW)
+
+
 @pytest.fixture
 def dynamo(monkeypatch: pytest.MonkeyPatch) -> RecordingDynamo:
     recording = RecordingDynamo()
-    monkeypatch.setattr(dynamodb, "client", lambda service: recording)
+    monkeypatch.setattr(table, "client", lambda service: recording)
     return recording
 
 
@@ -188,7 +194,7 @@ def test_a_batch_of_moved_customers_is_published_ten_events_to_a_request_then_th
     memory = unplaced(37)
     before = {c: p.version for c, p in memory.items.items()}
 
-    moved = rescore(PublishingProfiles(memory, EventBridgeSegmentEvents("segments")), *model, NOW)
+    moved = rescore(PublishingProfiles(memory, EventBridgeSegmentEvents("segments")), *model)
 
     published = sum(len(request) for request in bus.requests)
     assert moved == 37 and published >= 2 * 37  # each first placement enters a learned and an RFM segment
@@ -205,7 +211,7 @@ def test_events_the_bus_refuses_stay_in_their_customers_outbox(
     refused = sorted(memory.items)[3]
     bus.refuse = {refused}
 
-    assert rescore(PublishingProfiles(memory, EventBridgeSegmentEvents("segments")), *model, NOW) == 12
+    assert rescore(PublishingProfiles(memory, EventBridgeSegmentEvents("segments")), *model) == 12
 
     kept = memory.items[refused]
     assert len(kept.outbox) >= 2 and kept.outbox == [e for m in kept.segment_history for e in events_for(refused, m)]
@@ -245,7 +251,7 @@ def test_a_placement_whose_answer_was_lost_is_counted_once_and_not_written_again
     memory.lose = set(sorted(memory.items)[:4])
     lost = set(memory.lose)
 
-    moved = rescore(PublishingProfiles(memory, EventBridgeSegmentEvents("segments")), *model, NOW)
+    moved = rescore(PublishingProfiles(memory, EventBridgeSegmentEvents("segments")), *model)
 
     assert moved == 20 and memory.writes == 20
     assert all(p.segments is not None and not _repeated(p) for p in memory.items.values())
@@ -283,7 +289,7 @@ def test_a_placement_that_lost_a_race_is_placed_again_from_a_fresh_read_keeping_
     raced.race = set(chosen)
     orders = {c: raced.items[c].orders for c in chosen}
 
-    assert rescore(raced, *model, NOW) == 10
+    assert rescore(raced, *model) == 10
 
     for customer in chosen:
         stored = raced.items[customer]
@@ -307,7 +313,7 @@ def test_a_customer_who_keeps_changing_is_left_to_the_next_rescore(
     racing = AlwaysRaced()
     racing.items = unplaced(3).items
 
-    assert rescore(racing, *model, NOW) == 0
+    assert rescore(racing, *model) == 0
 
     assert racing.writes == 0 and racing.batch_reads == 1 + 4  # read, then a re-read after each of 4 rounds
     assert "3 customers kept changing" in caplog.text

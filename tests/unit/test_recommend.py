@@ -13,7 +13,9 @@ from audience.domain.profile import Profile, Touch
 from audience.recommend.evaluation import leave_last_basket_out, scores
 from audience.recommend.spec import RecommenderSpec
 from audience.recommend.training import Interactions, cosine, ease, fit
-from audience.services.recommendations import LiveRecommender, fit_and_store, recommend
+from audience.services.artifacts import Artifacts, live_recommender
+from audience.services.recommendations import recommend
+from audience.services.recommender_fit import fit_and_store
 from tests.real_data import RETAIL
 from tests.unit.fakes import MemoryBucket
 
@@ -100,12 +102,12 @@ def test_the_retrain_fits_judges_stores_and_puts_in_force_a_model_that_beats_pop
     bucket.objects["catalogue/import-1.json"] = b'{"b07": {"name": "Blue cup", "category": "Kitchen"}}'
     segments = {p.customer_id: "Champions" for p in profiles}
 
-    metrics = fit_and_store([(p.customer_id, p.products) for p in profiles], segments, "v1", bucket, None)
+    metrics = fit_and_store([(p.customer_id, p.products) for p in profiles], segments, "v1", Artifacts(bucket), None)
 
     assert metrics is not None and metrics["heldOut"] == 90 and metrics["promoted"], metrics
     offline = metrics["offline"]
     assert offline[metrics["kind"]]["hr"] == 1.0 and offline["global popularity"]["hr"] < 0.5
-    live = LiveRecommender(bucket).spec(NOW)
+    live = live_recommender(bucket).get(NOW)
     assert live is not None and live.version == "v1" and bucket.objects["models/v1/recommender.json"]
 
     customer = _bought("new", ("a07", 20))
@@ -118,5 +120,5 @@ def test_the_retrain_fits_judges_stores_and_puts_in_force_a_model_that_beats_pop
     plain = recommend(refused, live, n=3)
     assert not plain.personalized and all(i.reason == "popular" for i in plain.items)
 
-    again = fit_and_store([(p.customer_id, p.products) for p in profiles], segments, "v2", bucket, live)
-    assert again is not None and not again["promoted"] and LiveRecommender(bucket).spec(NOW).version == "v1"  # type: ignore[union-attr]
+    again = fit_and_store([(p.customer_id, p.products) for p in profiles], segments, "v2", Artifacts(bucket), live)
+    assert again is not None and not again["promoted"] and live_recommender(bucket).get(NOW).version == "v1"  # type: ignore[union-attr]

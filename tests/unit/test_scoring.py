@@ -11,9 +11,10 @@ from decimal import Decimal
 from audience.domain.money import Currencies
 from audience.domain.profile import Profile
 from audience.domain.triggers import TriggerRules
-from audience.segmentation.store import BucketModelStore
 from audience.segmentation.training import TrainingConfig, feature_matrix, train
+from audience.services.artifacts import Artifacts, SegmentModels
 from audience.services.explain import Explanation, explain
+from audience.services.pipelines import Pipelines
 from audience.services.profiles import apply_records
 from audience.services.scoring import EVENT_REASON, LiveScoring
 from tests.conftest import ROOT
@@ -28,7 +29,7 @@ def active_model(version: str = "v1") -> tuple[MemoryBucket, MemoryRegistry]:
     bucket, registry = MemoryBucket(), MemoryRegistry()
     profiles, _ = customers(600, seed=13)
     trained = train(feature_matrix(profiles, NOW), version, FAST)
-    BucketModelStore(bucket).save(trained, {"promoted": True})
+    Pipelines(Artifacts(bucket)).save(trained, {"promoted": True})
     registry.activate(version, "test", NOW)
     return bucket, registry
 
@@ -59,10 +60,10 @@ def test_a_new_active_version_is_used_after_the_refresh_interval() -> None:
     other_bucket, _ = active_model("v2")
     bucket.objects.update({k: v for k, v in other_bucket.objects.items() if k.startswith("models/v2/")})
     scoring = LiveScoring(registry, bucket, refresh=timedelta(minutes=1))
-    assert scoring.model.spec(NOW).version == "v1"  # type: ignore[union-attr]
+    assert scoring.model.get(NOW).version == "v1"  # type: ignore[union-attr]
     registry.activate("v2", "test", NOW)
-    assert scoring.model.spec(NOW + timedelta(seconds=30)).version == "v1"  # type: ignore[union-attr]
-    assert scoring.model.spec(NOW + timedelta(minutes=1)).version == "v2"  # type: ignore[union-attr]
+    assert scoring.model.get(NOW + timedelta(seconds=30)).version == "v1"  # type: ignore[union-attr]
+    assert scoring.model.get(NOW + timedelta(minutes=1)).version == "v2"  # type: ignore[union-attr]
 
 
 def test_the_stream_function_scores_without_numpy_or_scikit_learn() -> None:
@@ -76,7 +77,7 @@ def test_the_stream_function_scores_without_numpy_or_scikit_learn() -> None:
 
 def test_an_explanation_agrees_with_the_stored_place_and_shows_what_each_rule_compared() -> None:
     bucket, registry = active_model()
-    spec = BucketModelStore(bucket).spec("v1")
+    spec = SegmentModels(bucket).spec("v1")
     assert spec is not None and set(spec.percentiles) >= {"recency_days", "frequency", "monetary"}
     profiles, scoring = MemoryProfiles(), LiveScoring(registry, bucket)
     batch = [record(1, order("c1", 120, messageId="m-1")), record(2, order("c1", 900, messageId="m-2"))]

@@ -222,7 +222,7 @@ def test_a_profile_is_scored_from_its_order_ledger_as_of_a_moment() -> None:
 def test_a_vanishing_probability_is_stored_as_zero_not_refused_by_dynamodb() -> None:
     """Online Retail II through the local stack: a P(alive) of ~1e-150 was refused with "Number
     underflow" (DynamoDB's smallest magnitude is 1e-130) and the retrain failed."""
-    from audience.adapters.dynamodb import from_item, to_item
+    from audience.adapters.profile_items import from_item, to_item
     from audience.domain.predictions import Predictions
 
     tiny = Predictions(p_alive=1e-150, expected_orders_90d=1e-140, expected_order_value=3.0, clv_12m=0.0,

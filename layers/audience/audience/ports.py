@@ -12,7 +12,6 @@ if TYPE_CHECKING:  # annotations only: a function imports the domain models its 
     from audience.domain.profile import Profile
     from audience.domain.segments import SegmentEvent
     from audience.domain.sources import SourceRegistry
-    from audience.segmentation.spec import SegmentSpec
 
 
 class EventSink(Protocol):
@@ -127,14 +126,6 @@ class ModelRegistry(Protocol):
     def active(self) -> str | None: ...
 
     def activate(self, version: str, reason: str, at: datetime) -> None: ...
-
-
-class ModelStore(Protocol):
-    """Where segmentation models are kept by version (``segmentation.store.BucketModelStore``:
-    the spec as JSON, the fitted pipeline with joblib)."""
-
-    def spec(self, version: str) -> SegmentSpec | None:
-        """The version's plain-JSON spec (what the stream and the API score with), None if absent."""
 
 
 class SourceStore(Protocol):

@@ -11,12 +11,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from audience.adapters.dynamodb import DynamoModelRegistry, DynamoPrivacy, DynamoProfileRepository, StoreStats
+    from audience.adapters.dynamodb import DynamoProfileRepository
     from audience.adapters.eventbridge import EventBridgeSegmentEvents
     from audience.adapters.kinesis import KinesisEventSink
+    from audience.adapters.privacy_table import DynamoModelRegistry, DynamoPrivacy
     from audience.adapters.s3 import S3ObjectStore
     from audience.adapters.sources import DynamoSources
     from audience.adapters.sqs import SqsDeadLetters, SqsWorkQueue
+    from audience.adapters.table import StoreStats
 
 
 class AwsInfrastructure:
@@ -26,17 +28,15 @@ class AwsInfrastructure:
     def profiles(self, table: str) -> DynamoProfileRepository:
         from audience.adapters.dynamodb import DynamoProfileRepository
 
-        repository = DynamoProfileRepository(table)
-        repository.stats = self.stats()
-        return repository
+        return DynamoProfileRepository(table, self.stats())
 
     def registry(self, table: str) -> DynamoModelRegistry:
-        from audience.adapters.dynamodb import DynamoModelRegistry
+        from audience.adapters.privacy_table import DynamoModelRegistry
 
         return DynamoModelRegistry(table)
 
     def privacy(self, table: str) -> DynamoPrivacy:
-        from audience.adapters.dynamodb import DynamoPrivacy
+        from audience.adapters.privacy_table import DynamoPrivacy
 
         return DynamoPrivacy(table)
 
@@ -76,7 +76,7 @@ class AwsInfrastructure:
         return RotatingSecret(name).values
 
     def stats(self) -> StoreStats:
-        from audience.adapters.dynamodb import StoreStats
+        from audience.adapters.table import StoreStats
 
         self._stats = self._stats or StoreStats()
         return self._stats

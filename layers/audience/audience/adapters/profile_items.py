@@ -47,8 +47,10 @@ PAGE_BYTES = 32 * 1024  # a page holds up to this much (a history import writes 
 COMPACT_MIN_BYTES = 8 * 1024  # below, stale copies are not worth a rewrite
 BOOKKEEPING = ("pending", "pages", "base", "skip")  # hot item attributes that are not the profile's
 
-# kept on the hot item only (see dynamodb.py)
-INDEX_ATTRIBUTES = ("gsi1pk", "gsi2pk", "gsi3pk")
+# kept on the hot item only: segment kind -> (membership index, its partition key attribute),
+# every index sorted by customerId
+INDEXES = {"learned": ("bySegment", "gsi1pk"), "rfm": ("byRfm", "gsi2pk"), "tier": ("byTier", "gsi3pk")}
+INDEX_ATTRIBUTES = tuple(attribute for _, attribute in INDEXES.values())
 
 
 def _number(text: str) -> Decimal:
@@ -255,3 +257,91 @@ def size(value: Any) -> int:
 
 def serialize(document: dict[str, Any]) -> dict[str, Any]:
     return {name: SERIALIZER.serialize(value) for name, value in document.items()}
+
+
+# ---------------------------------------------------------------- the items a write sends
+
+
+def customer_pk(customer_id: str) -> dict[str, Any]:
+    return {"S": f"CUSTOMER#{customer_id}"}
+
+
+def profile_key(customer_id: str) -> dict[str, Any]:
+    return {"pk": customer_pk(customer_id), "sk": {"S": PROFILE_SK}}
+
+
+# What placing a customer changes (``Profile`` field names): the retrain's placement writes these
+# attributes of the hot item, the membership index keys, the version and the page bookkeeping
+# (the segment change goes to ``pending`` or a page), and nothing else.
+PLACEMENT_FIELDS = ("segments", "tier", "predictions", "segment_history", "outbox")
+
+
+def to_item(profile: Profile, bookkeeping: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The hot item of ``profile`` (what grows is in ``bookkeeping["pending"]`` or in pages; see
+    ``profile_items``)."""
+    document, _ = split(profile)
+    document.update(index_keys(profile))
+    document.update({k: v for k, v in (bookkeeping or {}).items() if v})
+    return {**serialize(document), **profile_key(profile.customer_id)}
+
+
+def to_items(profile: Profile) -> list[dict[str, Any]]:
+    """Every item of ``profile`` as a first write would leave them: its hot item and its pages."""
+    _, entries = split(profile)
+    if size(entries) <= FLUSH_BYTES:
+        return [to_item(profile, {"pending": entries})]
+    pages = paged(entries)
+    page_items = [{**serialize(content), "pk": customer_pk(profile.customer_id), "sk": {"S": page_key(n)}}
+                  for n, content in enumerate(pages, start=1)]  # fmt: skip
+    return [to_item(profile, {"pages": len(pages)}), *page_items]
+
+
+def index_keys(profile: Profile) -> dict[str, str]:
+    """The membership index attributes the profile carries (none for a customer who refused personalization)."""
+    if not profile.personalization_allowed:
+        return {}
+    return {INDEXES[segment.split(":", 1)[0]][1]: segment for segment in profile.segment_ids()}
+
+
+def placement_update(profile: Profile, bookkeeping: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The conditional ``UpdateItem`` that stores ``profile``'s placement (``PLACEMENT_FIELDS``, the
+    membership index keys and the page ``bookkeeping``, each set as ``to_item`` would store it, or
+    removed where ``to_item`` would leave it out), with its version bumped, only if the stored
+    version is still ``profile.version``: what a retrain's move sends instead of the whole item."""
+    document, _ = split(profile)
+    document.update(index_keys(profile))
+    document.update({k: v for k, v in (bookkeeping or {}).items() if v})
+    grows = {part.alias for part in PARTS}
+    aliases = [a for a in (Profile.model_fields[f].alias or f for f in PLACEMENT_FIELDS) if a not in grows]
+    names = [*aliases, *(attribute for _, attribute in INDEXES.values()), *BOOKKEEPING]
+    placeholders = {f"#{name}": name for name in [*names, "version"]}
+    update = "SET " + ", ".join(["#version = #version + :one", *(f"#{n} = :{n}" for n in names if n in document)])
+    if removed := [f"#{n}" for n in names if n not in document]:
+        update += " REMOVE " + ", ".join(removed)
+    values = {f":{name}": SERIALIZER.serialize(document[name]) for name in names if name in document}
+    return {
+        "UpdateExpression": update,
+        "ConditionExpression": "#version = :expected",
+        "ExpressionAttributeNames": placeholders,
+        "ExpressionAttributeValues": {**values, ":one": {"N": "1"}, ":expected": {"N": str(profile.version)}},
+    }
+
+
+def from_item(item: dict[str, Any]) -> Profile:
+    """A profile from its hot item alone (or from an item of the one-item shape)."""
+    assembled = assemble([item])
+    assert assembled is not None, "not a profile item"
+    return assembled[0]
+
+
+def conditional_put(profile: Profile, bookkeeping: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Put the hot item of ``profile`` with its version bumped, only if the stored version is
+    the one it was read at."""
+    stored = profile.model_copy(update={"version": profile.version + 1})
+    if profile.version == 0:  # never stored: two writers creating the same item must not both win
+        return {"Item": to_item(stored, bookkeeping), "ConditionExpression": "attribute_not_exists(pk)"}
+    return {
+        "Item": to_item(stored, bookkeeping),
+        "ConditionExpression": "version = :expected",
+        "ExpressionAttributeValues": {":expected": {"N": str(profile.version)}},
+    }

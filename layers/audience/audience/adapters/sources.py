@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from botocore.exceptions import ClientError
-
-from audience.adapters.aws import as_transient, client, error_code
-from audience.domain.errors import ConcurrentUpdate
+from audience.adapters.table import Table
 from audience.domain.sources import SourceRegistry
 
 
@@ -17,13 +14,10 @@ class DynamoSources:
     KEY: ClassVar[dict[str, Any]] = {"pk": {"S": "SOURCES"}, "sk": {"S": "REGISTRY"}}
 
     def __init__(self, table_name: str) -> None:
-        self.table_name = table_name
+        self.table = Table(table_name)
 
     def load(self) -> SourceRegistry:
-        try:
-            item = client("dynamodb").get_item(TableName=self.table_name, Key=self.KEY, ConsistentRead=True).get("Item")
-        except ClientError as exc:
-            raise as_transient(exc) from exc
+        item = self.table.call("get_item", TableName=self.table.name, Key=self.KEY, ConsistentRead=True).get("Item")
         if item is None:
             return SourceRegistry()
         return SourceRegistry.model_validate_json(item["document"]["S"]).model_copy(
@@ -31,14 +25,10 @@ class DynamoSources:
         )
 
     def save(self, registry: SourceRegistry) -> None:
+        """Write the registry if it is still the version read (``ConcurrentUpdate`` otherwise)."""
         document = registry.model_dump_json(by_alias=True, exclude={"version"})
         item = {**self.KEY, "document": {"S": document}, "version": {"N": str(registry.version + 1)}}
         condition = "attribute_not_exists(pk)" if registry.version == 0 else "version = :read"
         values = {} if registry.version == 0 else {":read": {"N": str(registry.version)}}
-        try:
-            client("dynamodb").put_item(TableName=self.table_name, Item=item, ConditionExpression=condition,
-                                        **({"ExpressionAttributeValues": values} if values else {}))  # fmt: skip
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise ConcurrentUpdate("the source registry changed") from exc
-            raise as_transient(exc) from exc
+        self.table.write("put_item", TableName=self.table.name, Item=item, ConditionExpression=condition,
+                         **({"ExpressionAttributeValues": values} if values else {}))  # fmt: skip

@@ -42,7 +42,7 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         d = deps()
         count(metrics, ProfileLookups=1)
         profile, now = get_profile(customerId, d.profiles), datetime.now(UTC)
-        value = d.value.spec(now)
+        value = d.value.get(now)
         # the churn risk's drivers, by the model in force
         drivers = value.explain(profile, profile.predictions.as_of) if profile.predictions and value else []
         return CustomerView.of(profile, now, d.currency, drivers)
@@ -55,7 +55,7 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
     def get_explanation(customerId: CustomerId) -> Explanation:  # noqa: N803
         d, now = deps(), datetime.now(UTC)
         profile = get_profile(customerId, d.profiles)
-        return explain(profile, d.model.spec(now), d.rules.get(now), d.value.spec(now), now)
+        return explain(profile, d.model.get(now), d.rules.get(now), d.value.get(now), now)
 
     @routes.get(
         "/v1/customers/<customerId>/recommendations",
@@ -69,7 +69,7 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         excludePurchased: Annotated[bool, Query(description="leave out what the customer bought")] = False,  # noqa: N803
     ) -> Recommendations:
         d, now = deps(), datetime.now(UTC)
-        found = recommend(get_profile(customerId, d.profiles), d.recommender.spec(now), n, category, excludePurchased)
+        found = recommend(get_profile(customerId, d.profiles), d.recommender.get(now), n, category, excludePurchased)
         count(metrics, **{"Recommended" if found.personalized else "RecommendedPopular": 1})
         return found
 

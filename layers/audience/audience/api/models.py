@@ -14,7 +14,6 @@ from audience.api.experiment_views import ExperimentList, ExperimentResults, Exp
 from audience.api.model_views import SegmentModelView, ValueModelView
 from audience.bootstrap import ProfilesApiDeps
 from audience.domain.errors import NotFound
-from audience.segmentation.store import BucketModelStore
 
 ExperimentId = Annotated[
     str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$", description="an experiment id")
@@ -28,7 +27,7 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
     @routes.get("/v1/models/value", summary="The value model in force: parameters, holdout, churn comparison",
                 responses=responses(404, 503))  # fmt: skip
     def get_value_model() -> ValueModelView:
-        metrics = deps().values.active()
+        metrics = deps().artifacts.values.active()
         if metrics is None:
             raise NotFound("no value model yet: the retrain function fits one from the buyers' orders")
         return ValueModelView.model_validate(metrics)
@@ -37,7 +36,7 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
                 responses=responses(404, 503))  # fmt: skip
     def get_segment_model() -> SegmentModelView:
         d = deps()
-        spec = d.model.spec(datetime.now(UTC))
+        spec = d.model.get(datetime.now(UTC))
         if spec is None:
             raise NotFound("no segmentation model yet: the retrain function trains one")
         return _segment_model(d, spec.version, active=True)
@@ -47,7 +46,7 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
     )
     def get_segment_model_version(version: Version) -> SegmentModelView:
         d = deps()
-        spec = d.model.spec(datetime.now(UTC))
+        spec = d.model.get(datetime.now(UTC))
         return _segment_model(d, version, active=spec is not None and spec.version == version)
 
     @routes.get(
@@ -59,7 +58,7 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         },
     )
     def get_segment_model_report(version: Version) -> Response[str]:
-        page = deps().store.read_text(f"reports/models/{version}.html")
+        page = deps().artifacts.model_report(version)
         if page is None:
             raise NotFound(f"no report for model {version}")
         return Response(status_code=200, content_type="text/html; charset=utf-8", body=page)
@@ -79,16 +78,16 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         responses=responses(400, 404, 503),
     )
     def get_experiment_results(experimentId: ExperimentId) -> ExperimentResults:  # noqa: N803
-        text = deps().store.read_text(f"models/experiments/{experimentId}/results.json")
-        if text is None:
+        found = deps().artifacts.measures.results(experimentId)
+        if found is None:
             raise NotFound(f"no results for experiment {experimentId} yet: the measure job computes them daily")
-        return ExperimentResults.model_validate_json(text)
+        return ExperimentResults.model_validate(found)
 
     return routes
 
 
 def _segment_model(deps: ProfilesApiDeps, version: str, active: bool) -> SegmentModelView:
-    models = BucketModelStore(deps.store)
+    models = deps.artifacts.segments
     spec, metrics = models.spec(version), models.metrics(version)
     if spec is None or metrics is None:
         raise NotFound(f"model {version} is not stored")

@@ -13,7 +13,7 @@ from pydantic import AfterValidator
 
 from audience.api.edge import responses
 from audience.bootstrap import ProfilesApiDeps
-from audience.measure.kpis import SEGMENT_KPIS, stored_kpis
+from audience.measure.kpis import stored_kpis
 from audience.services.segments import MembersPage, SegmentDetail, SegmentList, detail, list_segments, page
 
 SegmentId = Annotated[
@@ -28,16 +28,14 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
                 responses=responses(503))  # fmt: skip
     def get_segments() -> SegmentList:
         d, now = deps(), datetime.now(UTC)
-        return list_segments(
-            d.model.spec(now), d.rules.get(now), d.profiles, stored_kpis(d.store.read_text(SEGMENT_KPIS))
-        )
+        return list_segments(d.model.get(now), d.rules.get(now), d.profiles, stored_kpis(d.artifacts.measures.kpis()))
 
     @routes.get("/v1/segments/<segmentId>", summary="A segment: definition, size, description and KPIs",
                 responses=responses(400, 404, 503))  # fmt: skip
     def get_segment(segmentId: SegmentId) -> SegmentDetail:  # noqa: N803
         d, now = deps(), datetime.now(UTC)
         return detail(
-            segmentId, d.model.spec(now), d.rules.get(now), d.profiles, stored_kpis(d.store.read_text(SEGMENT_KPIS))
+            segmentId, d.model.get(now), d.rules.get(now), d.profiles, stored_kpis(d.artifacts.measures.kpis())
         )
 
     @routes.get("/v1/segments/<segmentId>/customers", summary="A segment's members, a page at a time",
@@ -48,6 +46,6 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> MembersPage:
         d, now = deps(), datetime.now(UTC)
-        return page(segmentId, d.model.spec(now), d.rules.get(now), d.profiles, limit, cursor)
+        return page(segmentId, d.model.get(now), d.rules.get(now), d.profiles, limit, cursor)
 
     return routes

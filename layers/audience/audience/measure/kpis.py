@@ -22,8 +22,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from audience.domain.profile import Profile
 
-SEGMENT_KPIS = "models/segment-kpis.json"  # written by the measure job, read by GET /v1/segments/{id}
-
 
 @dataclass
 class Tally:

@@ -14,18 +14,17 @@
 
 Things in force are read through one cache (:class:`Live`): at most once per ``refresh`` per
 container. joblib and scikit-learn are imported only where a pipeline is written or read, so the
-functions that only score (stream, imports, read API) never load them.
+functions that only score (stream, imports, read API) never load them (``services.pipelines``).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -36,11 +35,6 @@ from audience.recommend.spec import RecommenderSpec
 from audience.segmentation.spec import SegmentSpec
 from audience.services.fan_out import Parts
 from audience.value.spec import ValueSpec
-
-if TYPE_CHECKING:
-    from sklearn.pipeline import Pipeline
-
-    from audience.segmentation.training import Trained
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -185,15 +179,6 @@ def live_segments(
 
 
 @dataclass(frozen=True)
-class Model:
-    """A stored segmentation model: the fitted pipeline (scikit-learn) and its spec (plain JSON)."""
-
-    spec: SegmentSpec
-    pipeline: Pipeline
-    metrics: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class SegmentModels:
     """Segmentation models: ``models/<version>/`` spec, pipeline, metrics with the decision."""
 
@@ -208,24 +193,10 @@ class SegmentModels:
         text = self.store.read_text(model_key(version, "metrics.json"))
         return json.loads(text) if text else None
 
-    def save(self, trained: Trained, decision: dict[str, Any]) -> None:
-        import joblib
-
-        version, buffer = trained.spec.version, io.BytesIO()
-        joblib.dump(trained.pipeline, buffer)
-        self.store.put_bytes(model_key(version, "model.joblib"), buffer.getvalue())
-        self.store.put_text(model_key(version, "spec.json"), trained.spec.model_dump_json(indent=2))
-        metrics = {**trained.metrics, "decision": decision}
-        self.store.put_text(model_key(version, "metrics.json"), json.dumps(metrics, indent=2))
-
-    def load(self, version: str) -> Model:
-        import joblib
-
-        spec, metrics = self.spec(version), self.metrics(version)
-        pickled = self.store.read_bytes(model_key(version, "model.joblib"))
-        if spec is None or metrics is None or pickled is None:
-            raise LookupError(f"model {version} is not in the bucket ({model_key(version, '')})")
-        return Model(spec, joblib.load(io.BytesIO(pickled)), metrics)
+    def save(self, spec: SegmentSpec, metrics: dict[str, Any]) -> None:
+        """The spec and the metrics (``services.pipelines`` puts the fitted pipeline beside them)."""
+        self.store.put_text(model_key(spec.version, "spec.json"), spec.model_dump_json(indent=2))
+        self.store.put_text(model_key(spec.version, "metrics.json"), json.dumps(metrics, indent=2))
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,8 @@ class Rescoring:
     def activate(self, version: str, now: datetime, reason: str) -> int:
         """Make ``version`` the active model (a rollback, or a promotion overriding the policy) and
         reassign every customer with it; returns how many moved."""
-        self.artifacts.segments.load(version)  # raises LookupError for a version that is not stored
+        if self.artifacts.segments.spec(version) is None:
+            raise LookupError(f"model {version} is not in the bucket")
         self.registry.activate(version, reason, now)
         return self.rescore(now, reason=f"{reason} ({version})")
 

@@ -22,9 +22,10 @@ from audience.ports import ModelRegistry, ProfileRepository, WorkQueue
 from audience.segmentation.drift import Drift, PromotionPolicy, compare, decide, kept_names, population_stability
 from audience.segmentation.report import render_report
 from audience.segmentation.training import Matrix, Trained, TrainingConfig, model_space, silhouette, train
-from audience.services import recommendations
+from audience.services import recommender_fit
 from audience.services.artifacts import Artifacts, live_recommender, model_report_key
 from audience.services.fan_out import Parts, send_steps
+from audience.services.pipelines import Pipelines
 from audience.services.population import Customer, pack, read_customers, unpack
 from audience.services.rescoring import Rescoring
 from audience.services.value import fit_and_store, summary
@@ -68,6 +69,7 @@ class Retraining:
     """Fits, decides and stores the models; ``rescoring`` places customers afterwards."""
 
     rescoring: Rescoring
+    pipelines: Pipelines  # the fitted models (the rescoring's artifacts)
     registry: ModelRegistry
     work: WorkQueue | None  # the fanned-out steps (None: everything in this invocation)
     policy: PromotionPolicy = field(default_factory=PromotionPolicy)
@@ -136,7 +138,7 @@ class Retraining:
     def assign(self, run: str, segment: int, now: datetime) -> int:
         """Place one segment's customers with the run's model (promoted by ``train``)."""
         customers, x = unpack(self.parts(run).read(segment) or b"")
-        model = self.artifacts.segments.load(run)
+        model = self.pipelines.load(run)
         return self.rescoring.assign(customers, x, model.pipeline.predict(x), model.spec, now)
 
     # ------------------------------------------------------------ one decision
@@ -158,12 +160,12 @@ class Retraining:
         drift_json = drift.to_json() if drift else None
         decision = {"promoted": promoted, "reason": reason, "active_before": active_version, "at": now.isoformat(),
                     "drift": drift_json}  # fmt: skip
-        self.artifacts.segments.save(trained, decision)
+        self.pipelines.save(trained, decision)
         names = trained.spec.clusters.names
         members = {name: trained.labels == i for i, name in enumerate(names)}
         value, section = fit_and_store([c.orders for c in customers], now, version, self.artifacts, members)
         report_key = self.artifacts.put_model_report(version, render_report(trained, x, decision, section))
-        recommender = recommendations.fit_and_store(
+        recommender = recommender_fit.fit_and_store(
             [(c.customer_id, c.products) for c in customers if c.products],
             {c.customer_id: names[label] for c, label in zip(customers, trained.labels, strict=True)},
             version,
@@ -176,7 +178,7 @@ class Retraining:
                               summary(value), recommender)  # fmt: skip
 
     def _drift(self, active_version: str, trained: Trained, x: Matrix) -> Drift:
-        active = self.artifacts.segments.load(active_version)
+        active = self.pipelines.load(active_version)
         z, active_z = model_space(trained.pipeline, x), model_space(active.pipeline, x)
         active_labels = active.pipeline[-1].predict(active_z)  # = active.pipeline.predict(x), transformed once
         drift = compare(z, active_labels, trained.labels, active.spec.clusters.names, trained.spec.clusters.names)

@@ -1,7 +1,7 @@
 """One unit of work for conditional writes: read, apply, write only if the version read is still
 the stored one; on a lost race back off with jitter and start again from a fresh read; give up
 with a clear, retryable error. The stream fold, consent and erasure use it; model placement runs
-the same rule over a whole batch at once (``services.models``: one read, the writes, one re-read
+the same rule over a whole batch at once (``services.rescoring``: one read, the writes, one re-read
 of the conflicted, the same retries and backoff)."""
 
 from __future__ import annotations

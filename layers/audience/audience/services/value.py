@@ -8,16 +8,12 @@ force.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from audience.ports import ObjectStore
 from audience.services.artifacts import Artifacts, model_report_key
-from audience.services.scoring import LiveValue
 from audience.value.spec import OrderHistory
 
 if TYPE_CHECKING:  # numpy and scipy load only where a model is fitted (not in the read API)
@@ -27,39 +23,6 @@ if TYPE_CHECKING:  # numpy and scipy load only where a model is fitted (not in t
     from audience.value.training import ValueFit
 
 logger = logging.getLogger(__name__)
-
-PREFIX = "models/"
-
-
-@dataclass(frozen=True)
-class ValueModels:
-    """Value models in the data bucket."""
-
-    store: ObjectStore
-
-    def save(self, fit: ValueFit, report_key: str) -> None:
-        prefix = f"{PREFIX}{fit.spec.version}/"
-        self.store.put_text(prefix + "value-spec.json", fit.spec.model_dump_json(indent=1))
-        self.store.put_text(prefix + "value-metrics.json", json.dumps({**fit.metrics, "report": report_key}, indent=1))
-
-    def activate(self, fit: ValueFit) -> bool:
-        """Put ``fit`` in force unless a later one is (a fanned-out run that started earlier may
-        finish after a newer run: versions sort by their start time)."""
-        live = self.store.read_text(LiveValue.KEY)
-        if live is not None and json.loads(live)["version"] > fit.spec.version:
-            logger.info("value model %s not put in force: a later one is", fit.spec.version)
-            return False
-        self.store.put_text(LiveValue.KEY, fit.spec.model_dump_json())
-        return True
-
-    def active(self) -> dict[str, Any] | None:
-        """The metrics of the model in force (what ``GET /v1/models/value`` answers), or None."""
-        live = self.store.read_text(LiveValue.KEY)
-        if live is None:
-            return None
-        version = json.loads(live)["version"]
-        metrics = self.store.read_text(f"{PREFIX}{version}/value-metrics.json")
-        return json.loads(metrics) if metrics else None
 
 
 def fit_and_store(
