@@ -37,9 +37,11 @@ from typing import Any
 from audience.adapters.aws import client
 from audience.adapters.dynamodb import DynamoProfileRepository
 from audience.domain.events import message_from_json, message_to_json, parse_request
-from audience.domain.imports import Accounting, OrderFileCleaner, builtin_mapping, orders_by_customer
+from audience.domain.folding import fold
+from audience.domain.imports import Accounting, builtin_mapping
 from audience.domain.money import Currencies
-from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold
+from audience.domain.orders import OrderFileCleaner, orders_by_customer
+from audience.domain.profile import PositionedMessage, Profile, StreamPosition
 from audience.ports import ProfileRepository
 from audience.segmentation.training import feature_matrix
 from audience.services.profiles import StreamRecord, apply_records

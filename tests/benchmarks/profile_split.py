@@ -28,8 +28,9 @@ from audience.adapters.dynamodb import DynamoProfileRepository
 from audience.adapters.profile_items import PROFILE_SK, conditional_put, plain, profile_key, serialize
 from audience.adapters.table import Table
 from audience.domain.events import message_from_json, message_to_json, parse_request
+from audience.domain.folding import fold
 from audience.domain.money import Currencies
-from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold
+from audience.domain.profile import PositionedMessage, Profile, StreamPosition
 from audience.services.profiles import StreamRecord
 from embedded.stack import EmbeddedStack
 from tests.billing import KB, item_size, read_units, write_units

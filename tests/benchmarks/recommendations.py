@@ -16,8 +16,9 @@ from typing import Any
 
 from scipy import sparse
 
-from audience.domain.imports import OrderFileCleaner, builtin_mapping
+from audience.domain.imports import builtin_mapping
 from audience.domain.money import Currencies
+from audience.domain.orders import OrderFileCleaner
 from audience.recommend.evaluation import Basket, leave_last_basket_out, scores, top
 from audience.recommend.training import FITS, Interactions, fit
 from tests.real_data import RETAIL
@@ -115,7 +116,8 @@ def touch_cost(repeats: int = 2_000) -> dict[str, float]:
 
     from audience.adapters.profile_items import to_item
     from audience.domain.events import parse_request
-    from audience.domain.profile import MAX_PRODUCTS, PositionedMessage, Profile, StreamPosition, Touch, fold
+    from audience.domain.folding import fold
+    from audience.domain.profile import MAX_PRODUCTS, PositionedMessage, Profile, StreamPosition, Touch
 
     now = datetime(2026, 11, 30, tzinfo=UTC)
     currencies = Currencies("USD", {})

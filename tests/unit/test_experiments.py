@@ -86,9 +86,10 @@ def test_a_simulated_experiment_through_the_services_finds_the_known_lift_and_an
     from datetime import timedelta
 
     from audience.domain.events import parse_request
+    from audience.domain.folding import fold
     from audience.domain.money import Currencies
     from audience.domain.personalization import Content, ContentMapping
-    from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold
+    from audience.domain.profile import PositionedMessage, Profile, StreamPosition
     from audience.domain.segments import Segments
     from audience.services.experiments import personalize
     from tests.unit.fakes import MemoryBucket, MemoryProfiles
@@ -156,8 +157,9 @@ def test_a_simulated_experiment_through_the_services_finds_the_known_lift_and_an
 def test_the_same_customer_keeps_their_variant_after_an_identity_merge() -> None:
     """Sticky: once exposed, the recorded variant is the answer. The survivor's exposure wins a
     merge; when only the retired id was exposed, its exposure (and variant) is carried over."""
+    from audience.domain.folding import merge
     from audience.domain.personalization import Content, ContentMapping
-    from audience.domain.profile import Exposure, Profile, merge
+    from audience.domain.profile import Exposure, Profile
     from audience.services.experiments import personalize
     from tests.unit.fakes import MemoryProfiles
 
@@ -282,8 +284,9 @@ def test_an_order_in_the_window_counts_once_and_a_corrected_amount_replaces_its_
     from decimal import Decimal
 
     from audience.domain.events import parse_request
+    from audience.domain.folding import fold
     from audience.domain.money import Currencies
-    from audience.domain.profile import Exposure, PositionedMessage, Profile, StreamPosition, fold
+    from audience.domain.profile import Exposure, PositionedMessage, Profile, StreamPosition
 
     currencies = Currencies("USD", {})
     profile = Profile(customer_id="c", exposures={"x": Exposure("offer", None, NOW, NOW + timedelta(days=14))})

@@ -10,14 +10,9 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from audience.domain.imports import (
-    ColumnMapping,
-    OrderFileCleaner,
-    Reject,
-    builtin_mapping,
-    orders_by_customer,
-)
+from audience.domain.imports import ColumnMapping, Reject, builtin_mapping
 from audience.domain.money import Currencies
+from audience.domain.orders import OrderFileCleaner, orders_by_customer
 
 CURRENCIES = Currencies("USD", {"GBP": Decimal("1.25"), "EUR": Decimal("1.10")})
 RETAIL = builtin_mapping("online-retail")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from audience.domain.imports import OrderFileCleaner, Reject, builtin_mapping, orders_by_customer
+from audience.domain.imports import Reject, builtin_mapping
 from audience.domain.money import Currencies
+from audience.domain.orders import OrderFileCleaner, orders_by_customer
 
 FILE = Path(__file__).resolve().parents[3] / "shared" / "data" / "online_retail" / "online_retail_II_2009-2010.csv.gz"
 

@@ -8,6 +8,7 @@ import pytest
 
 from audience.api.views import CustomerView
 from audience.domain.events import Message, parse_request
+from audience.domain.folding import fold, merge
 from audience.domain.money import Currencies
 from audience.domain.profile import (
     MAX_DAYS,
@@ -19,8 +20,6 @@ from audience.domain.profile import (
     Profile,
     StreamPosition,
     Touch,
-    fold,
-    merge,
 )
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)

@@ -14,8 +14,9 @@ import pytest
 from audience.api.views import CustomerView
 from audience.domain.errors import NotFound, TooLarge, Unauthorized
 from audience.domain.events import Group, Identify, message_from_json, message_to_json
+from audience.domain.folding import fold
 from audience.domain.money import Currencies
-from audience.domain.profile import PositionedMessage, Profile, StreamPosition, fold
+from audience.domain.profile import PositionedMessage, Profile, StreamPosition
 from audience.domain.tracking import MAX_MESSAGE_BYTES, read_request
 from audience.services.ingest import track
 from audience.services.sources import WriteKeys, issue_key, revoke_keys

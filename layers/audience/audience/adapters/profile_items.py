@@ -35,7 +35,8 @@ from typing import Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 
-from audience.domain.profile import Profile, bound
+from audience.domain.folding import bound
+from audience.domain.profile import Profile
 
 SERIALIZER = TypeSerializer()
 DESERIALIZER = TypeDeserializer()
