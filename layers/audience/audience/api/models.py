@@ -10,14 +10,10 @@ from aws_lambda_powertools.event_handler.api_gateway import Response, Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from audience.api.edge import responses
-from audience.api.experiment_views import ExperimentList, ExperimentResults, ExperimentView
 from audience.api.model_views import SegmentModelView, ValueModelView
 from audience.bootstrap import ProfilesApiDeps
 from audience.domain.errors import NotFound
 
-ExperimentId = Annotated[
-    str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9-]+$", description="an experiment id")
-]
 Version = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$", description="a model version")]
 
 
@@ -62,26 +58,6 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         if page is None:
             raise NotFound(f"no report for model {version}")
         return Response(status_code=200, content_type="text/html; charset=utf-8", body=page)
-
-    @routes.get("/v1/experiments", summary="The experiments in force (config/experiments.json) and their status",
-                responses=responses(503))  # fmt: skip
-    def get_experiments() -> ExperimentList:
-        now = datetime.now(UTC)
-        document = deps().experiments.get(now)
-        shown = [ExperimentView(**e.model_dump(), status="running" if e.running(now) else
-                                "scheduled" if now < e.start else "ended") for e in document.experiments]  # fmt: skip
-        return ExperimentList(holdout=document.holdout, experiments=shown)
-
-    @routes.get(
-        "/v1/experiments/<experimentId>/results",
-        summary="An experiment's results: per variant and segment, conversion and revenue lift, sample-ratio check",
-        responses=responses(400, 404, 503),
-    )
-    def get_experiment_results(experimentId: ExperimentId) -> ExperimentResults:  # noqa: N803
-        found = deps().artifacts.measures.results(experimentId)
-        if found is None:
-            raise NotFound(f"no results for experiment {experimentId} yet: the measure job computes them daily")
-        return ExperimentResults.model_validate(found)
 
     return routes
 

@@ -65,23 +65,7 @@ def fit_value(
         raise NotEnoughBuyers(f"{spenders} repeat buyers with a known spend; Gamma-Gamma needs {MIN_REPEAT_SPENDERS}")
 
     # 1. the purchase model, chosen on the holdout
-    actual = log.orders_between(cut, today)[before.buyer]
-    candidates, failed = [], {}
-    for modified in (False, True):
-        try:
-            candidates.append(_fit_purchases(before, modified=modified, penalizer=penalizer))
-        except FitFailed as exc:
-            failed["MBG/NBD" if modified else "BG/NBD"] = str(exc)
-    if not candidates:
-        raise FitFailed("; ".join(failed.values()))
-    holdout = {model.name: _holdout(model, before, actual, today - cut) for model in candidates}
-    chosen = min(candidates, key=lambda m: holdout[m.name]["mae"])
-    why = (
-        f"{chosen.name}: per-customer MAE {holdout[chosen.name]['mae']:.4f}"
-        + "".join(f" against {holdout[m.name]['mae']:.4f} for {m.name}" for m in candidates if m is not chosen)
-        + "".join(f"; {name} failed: {reason}" for name, reason in failed.items())
-    )
-    why += f" ({today - cut} days after the calibration end)"
+    chosen, holdout, why = _choose_purchases(log, before, cut, today, penalizer)
 
     # 2. churn risk: trees against the purchase model on the same holdout
     comparison, churn_model = _churn(log, before, chosen, cut, today, horizon)
@@ -110,7 +94,42 @@ def fit_value(
         churn=churn_model,
         clv_percentiles=np.percentile(buyers_clv, np.arange(1, 100)).tolist(),
     )
-    metrics = {
+    metrics = _metrics(spec, now, cut, today, purchases, spend, spend_penalizer, holdout, comparison, buyers_clv, why)
+    return ValueFit(spec, metrics, clv)
+
+
+def _choose_purchases(
+    log: OrderLog, before: AsOf, cut: int, today: int, penalizer: float
+) -> tuple[BetaGeo, dict[str, dict[str, float]], str]:
+    """BG/NBD and MBG/NBD fitted before ``cut`` and judged on the orders after it: the one with
+    the lower per-customer MAE, every candidate's holdout figures, and why it was chosen."""
+    actual = log.orders_between(cut, today)[before.buyer]
+    candidates, failed = [], {}
+    for modified in (False, True):
+        try:
+            candidates.append(_fit_purchases(before, modified=modified, penalizer=penalizer))
+        except FitFailed as exc:
+            failed["MBG/NBD" if modified else "BG/NBD"] = str(exc)
+    if not candidates:
+        raise FitFailed("; ".join(failed.values()))
+    holdout = {model.name: _holdout(model, before, actual, today - cut) for model in candidates}
+    chosen = min(candidates, key=lambda m: holdout[m.name]["mae"])
+    why = (
+        f"{chosen.name}: per-customer MAE {holdout[chosen.name]['mae']:.4f}"
+        + "".join(f" against {holdout[m.name]['mae']:.4f} for {m.name}" for m in candidates if m is not chosen)
+        + "".join(f"; {name} failed: {reason}" for name, reason in failed.items())
+    )
+    return chosen, holdout, why + f" ({today - cut} days after the calibration end)"
+
+
+def _metrics(
+    spec: ValueSpec, now: AsOf, cut: int, today: int, purchases: BetaGeo, spend: GammaGamma, spend_penalizer: float,
+    holdout: dict[str, dict[str, float]], comparison: dict[str, Any], buyers_clv: Vector, why: str,
+) -> dict[str, Any]:  # fmt: skip
+    """What ``GET /v1/models/value`` answers and the report shows."""
+    version = spec.version
+    as_of = spec.as_of
+    return {
         "version": version,
         "asOf": as_of.isoformat(),
         "calibrationEnd": date.fromordinal(cut).isoformat(),
@@ -138,7 +157,6 @@ def fit_value(
             "total": float(buyers_clv.sum()),
         },
     }
-    return ValueFit(spec, metrics, clv)
 
 
 def _fit_purchases(stats: AsOf, modified: bool, penalizer: float) -> BetaGeo:
