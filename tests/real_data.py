@@ -12,7 +12,7 @@ from typing import Any
 from audience.domain.money import Currencies
 from audience.domain.profile import Profile
 from audience.segmentation.drift import PromotionPolicy
-from audience.services.imports import run_import
+from audience.services.imports import Importing
 from audience.services.models import RetrainOutcome, retrain
 from tests.conftest import ROOT
 from tests.unit.fakes import MemoryBucket, MemoryProfiles, MemoryRegistry
@@ -33,7 +33,7 @@ def _imported() -> tuple[MemoryBucket, MemoryProfiles, Any]:
     bucket, profiles = MemoryBucket(), MemoryProfiles()
     key = "imports/orders/online-retail/2009-2010.csv.gz"
     bucket.objects[key] = RETAIL.read_bytes()
-    return bucket, profiles, run_import(key, bucket, profiles, Currencies("GBP"), AS_OF)
+    return bucket, profiles, Importing(bucket, profiles, Currencies("GBP")).run(key, AS_OF)
 
 
 def imported_profiles() -> list[Profile]:

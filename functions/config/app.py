@@ -12,20 +12,19 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audience import bootstrap
+from audience.bootstrap import documents as composition
 from audience.observability import count, lambda_handler
-from audience.services.documents import accept
 
 logger = Logger()
 metrics = Metrics()
-deps = cache(bootstrap.documents)  # once per container
+deps = cache(composition.build)  # once per container
 
 
 @lambda_handler(logger, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    d, outcomes = deps(), []
+    documents, outcomes = deps(), []
     for record in S3Event(event).records:
-        outcome = accept(d.store, record.s3.get_object.key, datetime.now(UTC), d.audit)
+        outcome = documents.accept(record.s3.get_object.key, datetime.now(UTC))
         count(metrics, **{"ConfigAccepted" if outcome.accepted else "ConfigRefused": 1})
         outcomes.append({"name": outcome.name, "accepted": outcome.accepted, "report": outcome.report_key,
                          "errors": outcome.errors})  # fmt: skip

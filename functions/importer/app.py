@@ -19,14 +19,14 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
-from audience import bootstrap
+from audience.bootstrap import importer as composition
 from audience.observability import count, lambda_handler
-from audience.services.imports import ChunkWork, Manifest, apply_chunk, run_import
-from audience.services.privacy import ScrubWork, scrub_erased
+from audience.services.imports import ChunkWork, Manifest
+from audience.services.privacy import ScrubWork
 
 logger = Logger()
 metrics = Metrics()
-deps = cache(bootstrap.importer)  # once per container
+deps = cache(composition.build)  # once per container
 
 
 class WorkRecord(SqsRecordModel):
@@ -40,22 +40,21 @@ work_items = BatchProcessor(event_type=EventType.SQS, model=WorkRecord)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("Records", [{}])[0].get("eventSource") == "aws:sqs":
         return process_partial_response(event=event, record_handler=_work, processor=work_items, context=context)
-    d, manifests = deps(), []
+    importing, manifests = deps(), []
     for record in S3Event(event).records:
-        manifest = run_import(record.s3.get_object.key, d.store, d.profiles, d.currencies, datetime.now(UTC), d.work,
-                              d.chunk_customers, d.tiers, d.suppression, d.contact_key)  # fmt: skip
+        manifest = importing.run(record.s3.get_object.key, datetime.now(UTC))
         _report(manifest)
         manifests.append(f"reports/imports/{manifest.import_id}.json")
     return {"manifests": manifests}
 
 
 def _work(record: WorkRecord) -> None:
-    d, item, now = deps(), record.body, datetime.now(UTC)
+    importing, item, now = deps(), record.body, datetime.now(UTC)
     if isinstance(item, ScrubWork):  # an erasure: this function writes the rejects and merge reports
-        counts = scrub_erased(item.scrub.ids, item.scrub.subject, item.scrub.receipt, d.store, d.audit, now)
+        counts = importing.scrub(item.scrub, now)
         logger.info("erased customer's files scrubbed", extra=counts)
         return
-    manifest = apply_chunk(item.import_id, item.chunk, d.store, d.profiles, d.currencies, now, d.tiers, d.suppression)
+    manifest = importing.apply_chunk(item.import_id, item.chunk, now)
     logger.info("import chunk applied", extra={"import_id": item.import_id, "chunk": item.chunk})
     if manifest is not None:
         _report(manifest)

@@ -13,17 +13,16 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from audience import bootstrap
 from audience.api.edge import ErrorItem, Tracked, lower_headers, raw_body, register_error_handlers, responses
+from audience.bootstrap import ingest as composition
 from audience.domain.tracking import CALLS
 from audience.observability import count, lambda_handler
-from audience.services.ingest import ingest, track
 
 logger = Logger()
 metrics = Metrics()
 app = APIGatewayRestResolver()
 register_error_handlers(app)
-deps = cache(bootstrap.ingest)  # once per container
+deps = cache(composition.build)  # once per container
 
 
 class Accepted(BaseModel):
@@ -37,10 +36,7 @@ class Accepted(BaseModel):
 )
 def post_events() -> Response[Accepted]:
     count(metrics, IngestRequests=1)
-    d = deps()
-    secrets = d.signing_secrets() if d.signing_secrets else None
-    accepted = ingest(raw_body(app), lower_headers(app), datetime.now(UTC), d.sink, d.currencies, secrets, d.max_age,
-                      d.contact_key)  # fmt: skip
+    accepted = deps().webhook(raw_body(app), lower_headers(app), datetime.now(UTC))
     count(metrics, EventsAccepted=accepted)
     logger.info("events accepted", extra={"accepted": accepted})
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=Accepted(accepted=accepted))
@@ -50,9 +46,7 @@ def tracking_route(call: str) -> None:
     @app.post(f"/v1/{call}", summary=f"Segment HTTP Tracking API: {call} (write key as HTTP Basic user)",
               responses=responses(400, 401, 413, 503))  # fmt: skip
     def post_tracking() -> Tracked:
-        d = deps()
-        done = track(raw_body(app), lower_headers(app), call, datetime.now(UTC), d.sink, d.write_keys,
-                     d.dead_letters, d.currencies, d.max_age, d.contact_key)  # fmt: skip
+        done = deps().track(raw_body(app), lower_headers(app), call, datetime.now(UTC))
         count(metrics, TrackingRequests=1, EventsAccepted=done.accepted, EventsRejected=done.refused_messages)
         logger.info("tracked", extra={"source": done.source, "accepted": done.accepted,
                                       "rejected": done.refused_messages})  # fmt: skip

@@ -14,17 +14,17 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audience import bootstrap
-from audience.api import customers, models, privacy, segments
+from audience.api import customers, experiments, models, privacy, segments
 from audience.api.edge import not_json, register_error_handlers
+from audience.bootstrap import profiles_api as composition
 from audience.observability import lambda_handler
 
 logger = Logger()
 metrics = Metrics()
-deps = cache(bootstrap.profiles_api)  # once per container
+deps = cache(composition.build)  # once per container
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
-for resource in (customers, privacy, segments, models):
+for resource in (customers, privacy, segments, models, experiments):
     app.include_router(resource.router(lambda: deps()))  # looked up at call time: tests replace deps
 
 

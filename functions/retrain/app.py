@@ -20,13 +20,13 @@ from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Json
 
-from audience import bootstrap
+from audience.bootstrap import retrain as composition
 from audience.observability import count, lambda_handler
 from audience.services.models import RetrainOutcome, WorkItem, parse_request
 
 logger = Logger()
 metrics = Metrics()
-deps = cache(bootstrap.retrain)  # once per container
+deps = cache(composition.build)  # once per container
 
 
 class WorkRecord(SqsRecordModel):

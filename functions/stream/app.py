@@ -15,14 +15,14 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audience import bootstrap
+from audience.bootstrap import stream as composition
 from audience.domain.profile import StreamPosition
 from audience.observability import count, lambda_handler
-from audience.services.profiles import StreamRecord, apply_records
+from audience.services.profiles import StreamRecord
 
 logger = Logger()
 metrics = Metrics()
-deps = cache(bootstrap.stream)  # once per container
+deps = cache(composition.build)  # once per container
 
 
 def to_stream_records(event: dict[str, Any]) -> list[StreamRecord]:
@@ -39,10 +39,8 @@ def to_stream_records(event: dict[str, Any]) -> list[StreamRecord]:
 
 @lambda_handler(logger, metrics)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    d = deps()
-    d.stats.reset()
-    outcome = apply_records(to_stream_records(event), d.profiles, d.dead_letters, d.currencies, datetime.now(UTC),
-                            d.scoring, d.suppression)  # fmt: skip
+    folding = deps()
+    outcome = folding.fold(to_stream_records(event), datetime.now(UTC))  # resets folding.usage first
     count(
         metrics,
         EventsProcessed=outcome.processed,
@@ -53,9 +51,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         ProfileMerges=outcome.merges,
         WriteConflicts=outcome.conflicts,
         RecordsRetried=len(outcome.failed_item_ids),
-        DynamoDBRequests=d.stats.requests,
-        DynamoDBRetries=d.stats.retries,
-        DynamoDBReadUnits=d.stats.read_units,  # as DynamoDB reports ConsumedCapacity
-        DynamoDBWriteUnits=d.stats.write_units,
     )
+    if (usage := folding.usage) is not None:  # what the batch cost the profile table
+        count(
+            metrics,
+            DynamoDBRequests=usage.requests,
+            DynamoDBRetries=usage.retries,
+            DynamoDBReadUnits=usage.read_units,  # as DynamoDB reports ConsumedCapacity
+            DynamoDBWriteUnits=usage.write_units,
+        )
     return {"batchItemFailures": [{"itemIdentifier": item_id} for item_id in outcome.failed_item_ids]}

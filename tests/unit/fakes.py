@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import IO, Any
 
-from audience.adapters.dynamodb import PLACEMENT_FIELDS, StoreStats
+from audience.adapters.profile_items import PLACEMENT_FIELDS
+from audience.adapters.table import StoreStats
 from audience.domain.errors import ConcurrentUpdate
 from audience.domain.events import Message
 from audience.domain.privacy import AuditEntry
@@ -186,8 +187,8 @@ class MemoryQueue:
 
 
 class MemoryInfrastructure:
-    """The composition root's infrastructure in memory: ``bootstrap.<function>(settings, infra)``
-    builds a function's real bundle on these fakes (one table, bucket, bus and stream; a queue
+    """The composition root's infrastructure in memory: ``bootstrap.<function>.build(settings, infra)``
+    builds a function's real service on these fakes (one table, bucket, bus and stream; a queue
     per URL; secrets by name)."""
 
     def __init__(self, secrets: Mapping[str, list[str]] | None = None) -> None:

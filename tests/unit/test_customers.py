@@ -13,7 +13,7 @@ import pytest
 from audience.domain.customers import CustomerFileCleaner, CustomerRecord, e164, normalise_email, resolve
 from audience.domain.imports import ColumnMapping, Reject, builtin_mapping
 from audience.domain.money import Currencies
-from audience.services.imports import run_import
+from audience.services.imports import Importing
 from audience.services.profiles import get_profile
 from tests.unit.fakes import MemoryBucket, MemoryProfiles
 from tests.unit.test_import_service import FILE
@@ -88,7 +88,8 @@ def test_the_same_person_under_several_records_is_one_customer_with_provenance()
 def test_a_customer_import_merges_records_and_profiles_and_keeps_provenance() -> None:
     bucket, profiles = MemoryBucket(), MemoryProfiles()
     bucket.objects["imports/orders/online-retail/march.csv"] = FILE.encode()
-    run_import("imports/orders/online-retail/march.csv", bucket, profiles, Currencies("USD", {"GBP": Decimal(1)}), NOW)
+    importing = Importing(bucket, profiles, Currencies("USD", {"GBP": Decimal(1)}))
+    importing.run("imports/orders/online-retail/march.csv", NOW)
     bucket.objects["imports/customers/crm.csv"] = (
         HEADER
         + "7,ada@example.com,,Ada,Lovelace,,GB,2020-01-01,yes,gold\n"
@@ -97,7 +98,7 @@ def test_a_customer_import_merges_records_and_profiles_and_keeps_provenance() ->
         + ",x@example.com,,,,,,,,\n"
     ).encode()
 
-    manifest = run_import("imports/customers/crm.csv", bucket, profiles, Currencies("USD"), NOW)
+    manifest = Importing(bucket, profiles, Currencies("USD")).run("imports/customers/crm.csv", NOW)
 
     assert (manifest.kind, manifest.mapping) == ("customers", "customers")
     assert (manifest.rows_read, manifest.loaded, manifest.rejected, manifest.duplicates) == (4, 2, 1, 1)
@@ -113,7 +114,7 @@ def test_a_customer_import_merges_records_and_profiles_and_keeps_provenance() ->
 def test_a_file_under_a_mapping_that_does_not_exist_gets_a_manifest_that_says_so() -> None:
     bucket, profiles = MemoryBucket(), MemoryProfiles()
     bucket.objects["imports/customers/salesforce/a.csv"] = HEADER.encode()
-    manifest = run_import("imports/customers/salesforce/a.csv", bucket, profiles, Currencies("USD"), NOW)
+    manifest = Importing(bucket, profiles, Currencies("USD")).run("imports/customers/salesforce/a.csv", NOW)
     assert manifest.file_errors == ["no mapping named 'salesforce' (put it at mappings/salesforce.json)"]
     assert profiles.writes == 0
 
@@ -124,12 +125,12 @@ def test_a_users_mapping_in_the_bucket_is_validated_and_used() -> None:
         {"name": "crm", "kind": "customers", "columns": {"customer_id": "Id", "email": "E-mail"}, "delimiter": ";"}
     ).encode()
     bucket.objects["imports/customers/crm/a.csv"] = b"Id;E-mail;Shoe size\n42;ann@example.com;38\n"
-    manifest = run_import("imports/customers/crm/a.csv", bucket, profiles, Currencies("USD"), NOW)
+    manifest = Importing(bucket, profiles, Currencies("USD")).run("imports/customers/crm/a.csv", NOW)
     assert manifest.loaded == 1 and profiles.items["42"].traits["Shoe size"].v == "38"
 
     bucket.objects["mappings/crm.json"] = b'{"name": "crm", "kind": "customers", "columns": {"shoe": "x"}}'
     bucket.objects["imports/customers/crm/b.csv"] = b"Id\n1\n"
-    manifest = run_import("imports/customers/crm/b.csv", bucket, profiles, Currencies("USD"), NOW)
+    manifest = Importing(bucket, profiles, Currencies("USD")).run("imports/customers/crm/b.csv", NOW)
     assert "mapping 'crm' is not valid" in manifest.file_errors[0] and "no field shoe" in manifest.file_errors[0]
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from audience import bootstrap
 from audience.api.views import CustomerView
+from audience.bootstrap import documents, importer, ingest, profiles_api, retrain, stream
 from audience.domain.privacy import AuditEntry, pseudonym
 from audience.domain.signatures import segment_signature
 from audience.settings import (
@@ -66,7 +66,7 @@ def infra(monkeypatch: pytest.MonkeyPatch) -> MemoryInfrastructure:
 
 def test_the_stream_handler_folds_records_and_parks_the_unreadable_one(infra: MemoryInfrastructure) -> None:
     settings = StreamSettings.from_env(COMMON)
-    app = handler_module("stream", lambda: bootstrap.stream(settings, infra))
+    app = handler_module("stream", lambda: stream.build(settings, infra))
 
     answer = app.handler(load_event("stream_batch.json"), context())
 
@@ -77,7 +77,7 @@ def test_the_stream_handler_folds_records_and_parks_the_unreadable_one(infra: Me
 
 def test_the_ingest_handler_accepts_a_signed_order_and_hashes_contact_details(infra: MemoryInfrastructure) -> None:
     settings = IngestSettings.from_env({**COMMON, "EVENTS_STREAM": "events", "WEBHOOK_SECRET_NAME": "webhook"})
-    app = handler_module("ingest", lambda: bootstrap.ingest(settings, infra))
+    app = handler_module("ingest", lambda: ingest.build(settings, infra))
     body = json.dumps({"type": "identify", "userId": "u1", "traits": {"email": "ada@example.com"}})
     event = deepcopy(load_event("ingest_order_completed.json"))
     event.update(body=body, headers={"Content-Type": "application/json",
@@ -96,18 +96,18 @@ def test_contact_details_stay_in_the_clear_only_when_the_stack_says_so(infra: Me
     hashed = IngestSettings.from_env({**COMMON, "EVENTS_STREAM": "events"})
     clear = IngestSettings.from_env({**COMMON, "EVENTS_STREAM": "events", "STORE_PII_IN_CLEAR": "true"})
 
-    assert bootstrap.ingest(hashed, infra).contact_key == PEPPER
-    assert bootstrap.ingest(clear, infra).contact_key is None
-    assert bootstrap.importer(ImportSettings.from_env({**COMMON, "STORE_PII_IN_CLEAR": "true"}), infra).suppression
+    assert ingest.build(hashed, infra).contact_key == PEPPER
+    assert ingest.build(clear, infra).contact_key is None
+    assert importer.build(ImportSettings.from_env({**COMMON, "STORE_PII_IN_CLEAR": "true"}), infra).suppression
 
 
 def test_the_read_api_answers_typed_bodies_and_an_erasure_asks_for_file_scrubbing(
     infra: MemoryInfrastructure,
 ) -> None:
     settings = ProfilesApiSettings.from_env(COMMON)
-    app = handler_module("profiles_api", lambda: bootstrap.profiles_api(settings, infra))
-    stream = handler_module("stream", lambda: bootstrap.stream(StreamSettings.from_env(COMMON), infra))  # fmt: skip
-    stream.handler(load_event("stream_batch.json"), context())
+    app = handler_module("profiles_api", lambda: profiles_api.build(settings, infra))
+    stream_app = handler_module("stream", lambda: stream.build(StreamSettings.from_env(COMMON), infra))  # fmt: skip
+    stream_app.handler(load_event("stream_batch.json"), context())
     get = load_event("profiles_api_get_customer.json")
     consent = {**get, "httpMethod": "PUT", "path": "/v1/customers/cust-001/consent", "body": '{"marketing": false}',
                "resource": "/v1/customers/{customerId}/consent"}  # fmt: skip
@@ -130,7 +130,7 @@ def test_the_read_api_answers_typed_bodies_and_an_erasure_asks_for_file_scrubbin
 
 
 def test_the_import_handler_scrubs_an_erased_customers_rows_and_audits_it(infra: MemoryInfrastructure) -> None:
-    app = handler_module("importer", lambda: bootstrap.importer(ImportSettings.from_env(COMMON), infra))
+    app = handler_module("importer", lambda: importer.build(ImportSettings.from_env(COMMON), infra))
     infra.objects.put_text("rejects/i1.jsonl", '{"row": {"customer_id": "c1"}}\n{"row": {"customer_id": "c2"}}\n')
     work = {"scrub": {"ids": ["c1"], "subject": "subject-1", "receipt": "r1"}}
 
@@ -144,7 +144,7 @@ def test_the_import_handler_scrubs_an_erased_customers_rows_and_audits_it(infra:
 
 def test_the_retrain_handler_dispatches_typed_requests(infra: MemoryInfrastructure) -> None:
     settings = RetrainSettings.from_env({**COMMON, "RETRAIN_QUEUE_URL": "retrain-queue"})
-    app = handler_module("retrain", lambda: bootstrap.retrain(settings, infra))
+    app = handler_module("retrain", lambda: retrain.build(settings, infra))
 
     rescored = app.handler({"action": "rescore"}, context())
     assert rescored["moved"] == 0 and set(rescored["dynamodb"]) == {"readUnits", "writeUnits", "requests"}
@@ -155,7 +155,7 @@ def test_the_retrain_handler_dispatches_typed_requests(infra: MemoryInfrastructu
 
 
 def test_the_config_handler_refuses_an_invalid_document_and_keeps_the_previous(infra: MemoryInfrastructure) -> None:
-    app = handler_module("config", lambda: bootstrap.documents(DocumentSettings.from_env(COMMON), infra))
+    app = handler_module("config", lambda: documents.build(DocumentSettings.from_env(COMMON), infra))
     infra.objects.put_text("config/triggers.json", '{"rules": [{"id": "x", "kind": "order-at-least", "amount": -1}]}')
 
     [outcome] = app.handler(s3_event("config/triggers.json"), context())["outcomes"]
@@ -197,7 +197,7 @@ def test_the_read_api_serves_the_value_model_and_each_buyers_predictions_with_th
     from audience.value.training import fit_value
     from tests.unit.test_value_product import simulated_log
 
-    app = handler_module("profiles_api", lambda: bootstrap.profiles_api(ProfilesApiSettings.from_env(COMMON), infra))
+    app = handler_module("profiles_api", lambda: profiles_api.build(ProfilesApiSettings.from_env(COMMON), infra))
     get = load_event("profiles_api_get_customer.json")
     value_model = {**get, "path": "/v1/models/value", "resource": "/v1/models/value", "pathParameters": None}
     missing = app.handler(value_model, context())
@@ -206,8 +206,8 @@ def test_the_read_api_serves_the_value_model_and_each_buyers_predictions_with_th
     fit = fit_value(simulated_log(1500), datetime(2026, 11, 1, tzinfo=UTC), "v-test")
     ValueModels(infra.objects).save(fit, "reports/models/v-test.html")
     ValueModels(infra.objects).activate(fit)
-    stream = handler_module("stream", lambda: bootstrap.stream(StreamSettings.from_env(COMMON), infra))
-    stream.handler(load_event("stream_batch.json"), context())  # cust-001 orders
+    stream_app = handler_module("stream", lambda: stream.build(StreamSettings.from_env(COMMON), infra))
+    stream_app.handler(load_event("stream_batch.json"), context())  # cust-001 orders
 
     served = app.handler(value_model, context())
     assert served["statusCode"] == 200

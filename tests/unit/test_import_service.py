@@ -1,4 +1,4 @@
-"""run_import with an in-memory bucket and repository: accounting, rejects, profiles, idempotency."""
+"""Importing with an in-memory bucket and repository: accounting, rejects, profiles, idempotency."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from audience.domain.money import Currencies
-from audience.services.imports import apply_chunk, mapping_for, run_import
+from audience.services.imports import Importing, mapping_for
 from tests.unit.fakes import MemoryBucket, MemoryProfiles
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -36,7 +36,7 @@ def test_an_import_accounts_for_every_row_and_folds_orders_into_profiles() -> No
     bucket, profiles = MemoryBucket(), MemoryProfiles()
     bucket.objects["imports/orders/online-retail/march.csv"] = FILE.encode()
 
-    manifest = run_import("imports/orders/online-retail/march.csv", bucket, profiles, CURRENCIES, NOW)
+    manifest = Importing(bucket, profiles, CURRENCIES).run("imports/orders/online-retail/march.csv", NOW)
 
     assert (manifest.rows_read, manifest.loaded, manifest.rejected, manifest.duplicates) == (6, 4, 1, 1)
     assert manifest.reconciles and manifest.rejected_by_reason == {"customer id missing": 1}
@@ -54,10 +54,10 @@ def test_an_import_accounts_for_every_row_and_folds_orders_into_profiles() -> No
 def test_importing_the_same_object_again_changes_nothing() -> None:
     bucket, profiles = MemoryBucket(), MemoryProfiles()
     bucket.objects["imports/orders/online-retail/march.csv"] = FILE.encode()
-    first = run_import("imports/orders/online-retail/march.csv", bucket, profiles, CURRENCIES, NOW)
+    first = Importing(bucket, profiles, CURRENCIES).run("imports/orders/online-retail/march.csv", NOW)
     snapshot, writes = dict(profiles.items), profiles.writes
 
-    again = run_import("imports/orders/online-retail/march.csv", bucket, profiles, CURRENCIES, NOW)
+    again = Importing(bucket, profiles, CURRENCIES).run("imports/orders/online-retail/march.csv", NOW)
 
     assert again == first and profiles.writes == writes and profiles.items == snapshot
 
@@ -68,8 +68,8 @@ def test_a_re_export_of_the_same_orders_does_not_count_them_twice() -> None:
     bucket.objects["imports/orders/online-retail/b.csv"] = (
         FILE + "104,A,mug,1,2010-03-08 10:00:00,4.00,8,France\n"
     ).encode()
-    run_import("imports/orders/online-retail/a.csv", bucket, profiles, CURRENCIES, NOW)
-    run_import("imports/orders/online-retail/b.csv", bucket, profiles, CURRENCIES, NOW)
+    Importing(bucket, profiles, CURRENCIES).run("imports/orders/online-retail/a.csv", NOW)
+    Importing(bucket, profiles, CURRENCIES).run("imports/orders/online-retail/b.csv", NOW)
     assert profiles.items["7"].orders == 1 and profiles.items["8"].orders == 2
 
 
@@ -77,9 +77,9 @@ def test_a_corrected_re_export_replaces_the_amounts_it_corrects() -> None:
     bucket, profiles = MemoryBucket(), MemoryProfiles()
     bucket.objects["imports/orders/online-retail/a.csv"] = FILE.encode()
     bucket.objects["imports/orders/online-retail/b.csv"] = FILE.replace("101,A,mug,1,", "101,A,mug,3,").encode()
-    run_import("imports/orders/online-retail/a.csv", bucket, profiles, CURRENCIES, NOW)
+    Importing(bucket, profiles, CURRENCIES).run("imports/orders/online-retail/a.csv", NOW)
     before = profiles.items["7"]
-    run_import("imports/orders/online-retail/b.csv", bucket, profiles, CURRENCIES, NOW)
+    Importing(bucket, profiles, CURRENCIES).run("imports/orders/online-retail/b.csv", NOW)
     eight = profiles.items["8"]
     assert (eight.orders, eight.revenue) == (1, Decimal("15.00"))  # 3 mugs at 4 GBP, not 1 + 3
     assert profiles.items["7"] == before  # nothing of customer 7 changed: not even a write
@@ -96,12 +96,12 @@ class MemoryQueue:
 def test_a_file_with_more_customers_than_a_chunk_fans_out_and_still_reconciles() -> None:
     inline_bucket, inline_profiles = MemoryBucket(), MemoryProfiles()
     inline_bucket.objects["imports/orders/online-retail/march.csv"] = FILE.encode()
-    inline = run_import("imports/orders/online-retail/march.csv", inline_bucket, inline_profiles, CURRENCIES, NOW)
+    inline = Importing(inline_bucket, inline_profiles, CURRENCIES).run("imports/orders/online-retail/march.csv", NOW)
 
     bucket, profiles, queue = MemoryBucket(), MemoryProfiles(), MemoryQueue()
     bucket.objects["imports/orders/online-retail/march.csv"] = FILE.encode()
-    planned = run_import(
-        "imports/orders/online-retail/march.csv", bucket, profiles, CURRENCIES, NOW, queue, chunk_customers=1
+    planned = Importing(bucket, profiles, CURRENCIES, queue, chunk_customers=1).run(
+        "imports/orders/online-retail/march.csv", NOW
     )
     assert planned.chunks == 2 and queue.items == [
         {"importId": planned.import_id, "chunk": 0},
@@ -109,12 +109,13 @@ def test_a_file_with_more_customers_than_a_chunk_fans_out_and_still_reconciles()
     ]
     manifest_key = f"reports/imports/{planned.import_id}.json"
     assert manifest_key not in bucket.objects and profiles.writes == 0  # nothing applied yet
-    again = run_import("imports/orders/online-retail/march.csv", bucket, profiles, CURRENCIES, NOW, queue, 1)
+    again = Importing(bucket, profiles, CURRENCIES, queue, 1).run("imports/orders/online-retail/march.csv", NOW)
     assert again.chunks == 2 and len(queue.items) == 2  # the same object while in flight: no second plan
 
-    assert apply_chunk(planned.import_id, 1, bucket, profiles, CURRENCIES, NOW) is None  # chunk 0 still pending
-    first = apply_chunk(planned.import_id, 0, bucket, profiles, CURRENCIES, NOW)
-    repeat = apply_chunk(planned.import_id, 0, bucket, profiles, CURRENCIES, NOW)  # SQS delivers twice
+    chunks = Importing(bucket, profiles, CURRENCIES)
+    assert chunks.apply_chunk(planned.import_id, 1, NOW) is None  # chunk 0 still pending
+    first = chunks.apply_chunk(planned.import_id, 0, NOW)
+    repeat = chunks.apply_chunk(planned.import_id, 0, NOW)  # SQS delivers twice
     assert first is not None and repeat is not None and manifest_key in bucket.objects
     ignore = {"started", "finished", "chunks"}
     assert {k: v for k, v in asdict(first).items() if k not in ignore} == {

@@ -58,7 +58,8 @@ def test_erasure_removes_every_item_returns_a_receipt_and_suppresses_later_event
         record(5, {"type": "page", "anonymousId": "anon-1"}),
         record(6, order("u2", 5)),
     ]
-    outcome = apply_records(later, profiles, MemoryDeadLetters(), CURRENCIES, NOW, blocked=Suppression(privacy, PEPPER))
+    suppression = Suppression(privacy, PEPPER)
+    outcome = apply_records(later, profiles, MemoryDeadLetters(), CURRENCIES, NOW, suppression=suppression)
     assert outcome.suppressed == 2 and set(profiles.items) == {"u2"}
     with pytest.raises(CustomerNotFound):
         export_customer("u1", profiles, privacy, PEPPER, NOW, "api")
@@ -80,7 +81,7 @@ def test_consent_given_again_lifts_the_suppression() -> None:
         MemoryDeadLetters(),
         CURRENCIES,
         NOW,
-        blocked=Suppression(privacy, PEPPER),
+        suppression=Suppression(privacy, PEPPER),
     )
     assert profiles.items["u1"].orders == 1
     assert [e.action for e in customer_audit("u1", profiles, privacy, PEPPER)][-1] == "consent.changed"

@@ -16,11 +16,11 @@ from audience.domain.personalization import ContentMapping
 from audience.domain.profile import Profile
 from audience.domain.triggers import Population, TriggerRules
 from audience.services.documents import LiveDocument, accept
-from audience.services.imports import run_import
+from audience.services.imports import Importing
 from audience.services.models import rescore
 from audience.services.placement import Tiers
 from audience.services.profiles import apply_records
-from audience.services.scoring import LiveScoring, LiveTiers
+from audience.services.scoring import LiveScoring
 from tests.synthetic import NOW
 from tests.unit.fakes import MemoryBucket, MemoryDeadLetters, MemoryPrivacy, MemoryProfiles, MemoryRegistry
 from tests.unit.test_profiles_service import CURRENCIES, order, record
@@ -195,9 +195,8 @@ def test_an_imported_high_value_order_enters_the_tier_at_import() -> None:
     rows = ["order_id,customer_id,date,total,currency", f"o1,big,{day},650,USD", f"o2,small,{day},20,USD"]
     bucket.put_text("imports/orders/recent.csv", "\n".join(rows) + "\n")
 
-    manifest = run_import(
-        "imports/orders/recent.csv", bucket, profiles, CURRENCIES, NOW, place=LiveTiers(MemoryRegistry(), bucket)
-    )
+    importing = Importing(bucket, profiles, CURRENCIES, place=LiveScoring(MemoryRegistry(), bucket, segments=False))
+    manifest = importing.run("imports/orders/recent.csv", NOW)
 
     assert manifest.loaded == 2
     assert profiles.items["big"].tier is not None and profiles.items["big"].tier.rule == "big-order"

@@ -12,23 +12,19 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from datetime import datetime
 
-from audience.domain.documents import Document, default_document, parse_document
+from audience.domain.documents import Document, parse_document
 from audience.domain.errors import FieldError, InvalidInput
 from audience.domain.privacy import AuditEntry
 from audience.domain.triggers import TriggerRules
 from audience.ports import AuditTrail, ObjectStore
+from audience.services.artifacts import config_report_key, live_key, uploaded_document
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T", bound="Document")
 
-UPLOAD_PREFIX, LIVE_PREFIX = "config/", "live/"
-
-
-def documents() -> dict[str, type[Document]]:
+def known_documents() -> dict[str, type[Document]]:
     """Every document users may upload, by name. (Imported here, not at the top: the functions
     that only read the trigger rules, the stream first, need not load the content mapping.)"""
     from audience.domain.experiments import Experiments
@@ -45,13 +41,25 @@ class DocumentOutcome:
     errors: list[dict[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Documents:
+    """The configuration documents of the data bucket, and the audit trail of their uploads."""
+
+    store: ObjectStore
+    audit: AuditTrail | None = None
+
+    def accept(self, key: str, now: datetime) -> DocumentOutcome:
+        """Check the uploaded ``config/<name>.json``: see :func:`accept`."""
+        return accept(self.store, key, now, self.audit)
+
+
 def accept(store: ObjectStore, key: str, now: datetime, audit: AuditTrail | None = None) -> DocumentOutcome:
     """Check the uploaded ``config/<name>.json``; put it in force only if it is valid; the
     outcome goes to the audit trail (subject ``config``)."""
-    name = key.removeprefix(UPLOAD_PREFIX).removesuffix(".json")
-    report_key = f"reports/config/{name}-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
+    name = uploaded_document(key)
+    report_key = config_report_key(name, now)
     text = store.read_text(key)
-    known = documents()
+    known = known_documents()
     model = known.get(name)
     try:
         if model is None:
@@ -60,7 +68,7 @@ def accept(store: ObjectStore, key: str, now: datetime, audit: AuditTrail | None
         if text is None:
             raise InvalidInput([FieldError("(file)", "the object is gone")])
         document = parse_document(model, text)
-        in_force = store.read_text(f"{LIVE_PREFIX}{name}.json")
+        in_force = store.read_text(live_key(name))
         conflicts = document.conflicts(parse_document(model, in_force), now) if in_force else []
         if conflicts:
             raise InvalidInput(conflicts)
@@ -69,7 +77,7 @@ def accept(store: ObjectStore, key: str, now: datetime, audit: AuditTrail | None
         logger.error("configuration %s refused, the previous one stays in force: %s", key, exc)
         outcome = DocumentOutcome(name, False, report_key, errors)
     else:
-        store.put_text(f"{LIVE_PREFIX}{name}.json", text)
+        store.put_text(live_key(name), text)
         logger.info("configuration %s accepted and in force", key)
         outcome = DocumentOutcome(name, True, report_key)
     store.put_text(report_key, json.dumps({"key": key, "at": now.isoformat(), **outcome.__dict__}, indent=2))
@@ -78,23 +86,3 @@ def accept(store: ObjectStore, key: str, now: datetime, audit: AuditTrail | None
         audit.record(AuditEntry(subject="config", at=now, action=action, actor=f"s3 upload {key}",
                                 details={"name": name, "report": report_key, "errors": outcome.errors}))  # fmt: skip
     return outcome
-
-
-class LiveDocument(Generic[T]):
-    """The document in force, read at most once per ``refresh`` (the shipped default if none)."""
-
-    def __init__(self, store: ObjectStore, model: type[T], refresh: timedelta = timedelta(minutes=1)) -> None:
-        self.store, self.model, self.refresh = store, model, refresh
-        self.name = model.document
-        self._value: T = default_document(model, self.name)
-        self._checked: datetime | None = None
-
-    def get(self, now: datetime) -> T:
-        if self._checked is None or now - self._checked >= self.refresh:
-            self._checked = now
-            text = self.store.read_text(f"{LIVE_PREFIX}{self.name}.json")
-            try:
-                self._value = parse_document(self.model, text) if text else default_document(self.model, self.name)
-            except InvalidInput as exc:  # only accepted documents reach live/: someone wrote it by hand
-                logger.error("live/%s.json is invalid, keeping the previous rules: %s", self.name, exc)
-        return self._value

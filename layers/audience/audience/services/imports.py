@@ -19,20 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from audience.domain.customers import CustomerFileCleaner, ResolvedCustomer, resolve
 from audience.domain.errors import TransientError
 from audience.domain.events import Alias, Identify, Message, Track, message_from_json, message_to_json
-from audience.domain.imports import (
-    Accounting,
-    ColumnMapping,
-    ImportedOrder,
-    OrderFileCleaner,
-    Reject,
-    builtin_mapping,
-    orders_by_customer,
-)
+from audience.domain.imports import Accounting, ColumnMapping, Reject, builtin_mapping
 from audience.domain.money import Currencies
+from audience.domain.orders import ImportedOrder, OrderFileCleaner, orders_by_customer
 from audience.domain.privacy import pseudonymised
 from audience.domain.profile import StreamPosition
-from audience.ports import ObjectStore, ProfileRepository, WorkQueue
-from audience.services.profiles import Blocked, Placer, StreamRecord, apply_messages
+from audience.ports import AuditTrail, ObjectStore, ProfileRepository, WorkQueue
+from audience.services.privacy import Scrub, scrub_erased
+from audience.services.profiles import Folding, Placer, Suppressing, ValidEvent
 
 KINDS = ("orders", "customers")  # imports/<kind>/[<mapping>/]<file>
 BATCH = 100  # customers per read-fold-write round (BatchGetItem's limit)
@@ -115,68 +109,122 @@ class ChunkWork(BaseModel):
     chunk: int = Field(ge=0)
 
 
-def run_import(
-    key: str,
-    store: ObjectStore,
-    profiles: ProfileRepository,
-    currencies: Currencies,
-    now: datetime,
-    work: WorkQueue | None = None,
-    chunk_customers: int = CHUNK_CUSTOMERS,
-    place: Placer | None = None,
-    blocked: Blocked | None = None,
-    pepper: str | None = None,
-) -> Manifest:
-    """Import the object at ``key``. Up to ``chunk_customers`` customers are applied here; a
-    larger file is cut into chunks of that many customers, each applied by its own invocation
-    through ``work`` (see :func:`apply_chunk`), and the manifest is written when the last is done.
-    ``place`` puts each changed profile in its place (the trigger rules' tiers, for imports);
-    the rows of erased customers (``blocked``) are dropped; with a ``pepper``, contact details
-    are stored as keyed hashes (resolution compares them in the clear first)."""
-    etag = store.etag(key)
-    identity = import_id(key, etag)
-    manifest_key = f"reports/imports/{identity}.json"
-    existing = store.read_text(manifest_key) or store.read_text(_work(identity, "plan.json"))
-    if existing is not None:  # the same object imported before (or being applied): change nothing
-        return Manifest(**json.loads(existing))
-    manifest = Manifest(identity, key, key.removeprefix("imports/").split("/")[0], "", now.isoformat())
-    manifest.currency, manifest.rejects_key = currencies.base, f"rejects/{identity}.jsonl"
-    try:
-        mapping = mapping_for(key, store)
-    except MappingNotUsable as exc:
-        manifest.file_errors = [str(exc)]
-        return _finish(manifest, manifest_key, store, now)
-    manifest.mapping = mapping.name
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as rejects:
+@dataclass(frozen=True)
+class Importing:
+    """Imports into profiles. Up to ``chunk_customers`` customers are applied in one invocation;
+    a larger file is cut into chunks of that many customers, each applied by its own invocation
+    through ``work``. ``place`` puts each changed profile in its place (the trigger rules' tiers,
+    for imports); the rows of erased customers (``suppression``) are dropped; with a
+    ``contact_key``, contact details are stored as keyed hashes (resolution compares them in the
+    clear first). ``audit`` records the scrubbing of an erased customer's rows."""
 
-        def keep(reject: Reject) -> None:
-            rejects.write(reject.to_json() + "\n")
+    store: ObjectStore
+    profiles: ProfileRepository
+    currencies: Currencies
+    work: WorkQueue | None = None  # the chunks of a large import (None: applied here, however large)
+    chunk_customers: int = CHUNK_CUSTOMERS
+    place: Placer | None = None
+    suppression: Suppressing | None = None
+    contact_key: str | None = None
+    audit: AuditTrail | None = None
 
-        with store.open(key) as body:
-            if mapping.kind == "orders":
-                messages, catalogue = _orders(OrderFileCleaner(mapping, currencies, keep), body, currencies, manifest)
-                if catalogue:  # what the file says of its products: the recommendations' names and categories
-                    store.put_text(f"catalogue/{identity}.json", json.dumps(catalogue, sort_keys=True))
-            else:
-                cleaner = CustomerFileCleaner(mapping, keep)
-                messages = _customers(cleaner, body, mapping, identity, now, manifest, store, pepper)
-        rejects.seek(0)
-        store.put_file(manifest.rejects_key, rejects)
-    customers = sorted(messages)
-    if len(customers) <= chunk_customers or work is None:
-        _tally(manifest, _apply(messages, customers, identity, profiles, currencies, now, place, blocked))
-        return _finish(manifest, manifest_key, store, now)
-    return _fan_out(messages, customers, chunk_customers, manifest, store, work)
+    def run(self, key: str, now: datetime) -> Manifest:
+        """Import the object at ``key``; a fanned-out import's manifest is written when its last
+        chunk is applied (:meth:`apply_chunk`)."""
+        store, currencies = self.store, self.currencies
+        identity = import_id(key, store.etag(key))
+        manifest_key = f"reports/imports/{identity}.json"
+        existing = store.read_text(manifest_key) or store.read_text(_work(identity, "plan.json"))
+        if existing is not None:  # the same object imported before (or being applied): change nothing
+            return Manifest(**json.loads(existing))
+        manifest = Manifest(identity, key, key.removeprefix("imports/").split("/")[0], "", now.isoformat())
+        manifest.currency, manifest.rejects_key = currencies.base, f"rejects/{identity}.jsonl"
+        try:
+            mapping = mapping_for(key, store)
+        except MappingNotUsable as exc:
+            manifest.file_errors = [str(exc)]
+            return _finish(manifest, manifest_key, store, now)
+        manifest.mapping = mapping.name
+        messages = self._read(key, mapping, manifest, now)
+        customers = sorted(messages)
+        if len(customers) <= self.chunk_customers or self.work is None:
+            _tally(manifest, self._apply(messages, customers, identity, now))
+            return _finish(manifest, manifest_key, store, now)
+        return _fan_out(messages, customers, self.chunk_customers, manifest, store, self.work)
+
+    def _read(self, key: str, mapping: ColumnMapping, manifest: Manifest, now: datetime) -> Batches:
+        """The file's rows as messages per customer; its rejects written, every row accounted for."""
+        store, currencies, identity = self.store, self.currencies, manifest.import_id
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as rejects:
+
+            def keep(reject: Reject) -> None:
+                rejects.write(reject.to_json() + "\n")
+
+            with store.open(key) as body:
+                if mapping.kind == "orders":
+                    cleaner = OrderFileCleaner(mapping, currencies, keep)
+                    messages, catalogue = _orders(cleaner, body, currencies, manifest)
+                    if catalogue:  # what the file says of its products: the recommendations' names and categories
+                        store.put_text(f"catalogue/{identity}.json", json.dumps(catalogue, sort_keys=True))
+                else:
+                    customers = CustomerFileCleaner(mapping, keep)
+                    messages = _customers(customers, body, mapping, identity, now, manifest, store, self.contact_key)
+            rejects.seek(0)
+            store.put_file(manifest.rejects_key, rejects)
+        return messages
+
+    def apply_chunk(self, import_identity: str, chunk: int, now: datetime) -> Manifest | None:
+        """Apply one chunk of a fanned-out import; the invocation that completes the last chunk
+        writes the manifest (returned; None while chunks remain). A chunk delivered twice is
+        applied twice harmlessly (message ids and the order ledger) and counted once."""
+        store = self.store
+        plan_text = store.read_text(_work(import_identity, "plan.json"))
+        if plan_text is None:
+            raise ValueError(f"import {import_identity} has no plan: nothing to apply")
+        done_key = _work(import_identity, f"done/{chunk:05d}.json")
+        if store.read_text(done_key) is None:
+            text = store.read_text(_work(import_identity, f"chunk-{chunk:05d}.jsonl")) or ""
+            messages = {}
+            for line in text.splitlines():
+                entry = json.loads(line)
+                messages[entry["customer"]] = [message_from_json(m) for m in entry["messages"]]
+            created, updated = self._apply(messages, sorted(messages), import_identity, now)
+            store.put_text(done_key, json.dumps({"created": created, "updated": updated}))
+        manifest = Manifest(**json.loads(plan_text))
+        done = store.keys(_work(import_identity, "done/"))
+        if len(done) < manifest.chunks:
+            return None
+        for key in done:
+            written = json.loads(store.read_text(key) or "{}")
+            _tally(manifest, (written["created"], written["updated"]))
+        return _finish(manifest, f"reports/imports/{import_identity}.json", store, now)
+
+    def scrub(self, scrub: Scrub, now: datetime) -> dict[str, int]:
+        """Remove an erased customer's rows from the files imports write (rejects, merge reports)."""
+        if self.audit is None:
+            raise ValueError("scrubbing an erased customer's files needs an audit trail")
+        return scrub_erased(scrub.ids, scrub.subject, scrub.receipt, self.store, self.audit, now)
+
+    def _apply(self, messages: Batches, customers: list[str], identity: str, now: datetime) -> tuple[int, int]:
+        """Fold the messages of ``customers`` as the stream does (one batched read and one write
+        per customer, conflicts re-read and re-folded, merged ids followed), ``BATCH`` customers
+        at a time; returns how many profiles were created and how many updated."""
+        folding = Folding(self.profiles, _ValidatedImport(), self.currencies, self.place, self.suppression)
+        created = updated = 0
+        for start in range(0, len(customers), BATCH):
+            batch = customers[start : start + BATCH]
+            # untracked positions: message ids and the order ledger catch repeats
+            events = [ValidEvent(m, StreamPosition("", identity, n)) for c in batch for n, m in enumerate(messages[c])]
+            outcome = folding.fold_events(events, now)
+            if outcome.failed_item_ids:  # no manifest yet: the retried import skips what was applied
+                raise TransientError(f"{len(outcome.failed_item_ids)} records could not be written; retry the import")
+            created += outcome.profiles_created
+            updated += outcome.profiles_updated - outcome.profiles_created
+        return created, updated
 
 
-def _fan_out(
-    messages: Batches,
-    customers: list[str],
-    chunk_customers: int,
-    manifest: Manifest,
-    store: ObjectStore,
-    work: WorkQueue,
-) -> Manifest:
+def _fan_out(messages: Batches, customers: list[str], chunk_customers: int, manifest: Manifest, store: ObjectStore,
+             work: WorkQueue) -> Manifest:  # fmt: skip
     """Write each chunk's messages to the bucket, then the plan (the manifest so far: every row
     is accounted for already), then one work item per chunk."""
     identity = manifest.import_id
@@ -192,41 +240,6 @@ def _fan_out(
     for n in range(manifest.chunks):
         work.send(ChunkWork(import_id=identity, chunk=n).model_dump(by_alias=True))
     return manifest
-
-
-def apply_chunk(
-    import_identity: str,
-    chunk: int,
-    store: ObjectStore,
-    profiles: ProfileRepository,
-    currencies: Currencies,
-    now: datetime,
-    place: Placer | None = None,
-    blocked: Blocked | None = None,
-) -> Manifest | None:
-    """Apply one chunk of a fanned-out import; the invocation that completes the last chunk
-    writes the manifest (returned; None while chunks remain). A chunk delivered twice is
-    applied twice harmlessly (message ids and the order ledger) and counted once."""
-    plan_text = store.read_text(_work(import_identity, "plan.json"))
-    if plan_text is None:
-        raise ValueError(f"import {import_identity} has no plan: nothing to apply")
-    done_key = _work(import_identity, f"done/{chunk:05d}.json")
-    if store.read_text(done_key) is None:
-        text = store.read_text(_work(import_identity, f"chunk-{chunk:05d}.jsonl")) or ""
-        messages = {}
-        for line in text.splitlines():
-            entry = json.loads(line)
-            messages[entry["customer"]] = [message_from_json(m) for m in entry["messages"]]
-        outcome = _apply(messages, sorted(messages), import_identity, profiles, currencies, now, place, blocked)
-        store.put_text(done_key, json.dumps({"created": outcome[0], "updated": outcome[1]}))
-    manifest = Manifest(**json.loads(plan_text))
-    done = store.keys(_work(import_identity, "done/"))
-    if len(done) < manifest.chunks:
-        return None
-    for key in done:
-        written = json.loads(store.read_text(key) or "{}")
-        _tally(manifest, (written["created"], written["updated"]))
-    return _finish(manifest, f"reports/imports/{import_identity}.json", store, now)
 
 
 def _work(identity: str, name: str) -> str:
@@ -269,16 +282,8 @@ def _orders(
     return messages, catalogue
 
 
-def _customers(
-    cleaner: CustomerFileCleaner,
-    body: IO[bytes],
-    mapping: ColumnMapping,
-    identity: str,
-    now: datetime,
-    manifest: Manifest,
-    store: ObjectStore,
-    pepper: str | None = None,
-) -> Batches:
+def _customers(cleaner: CustomerFileCleaner, body: IO[bytes], mapping: ColumnMapping, identity: str, now: datetime,
+               manifest: Manifest, store: ObjectStore, contact_key: str | None = None) -> Batches:  # fmt: skip
     """Resolved customers as an ``identify`` of the survivor and an ``alias`` per merged id (the
     stream's identity rules then merge any profiles those ids already have)."""
     resolved = resolve(cleaner.records(body), mapping.match_threshold)
@@ -289,7 +294,7 @@ def _customers(
     if merges:
         manifest.merges_key = f"reports/imports/{identity}-merges.jsonl"
         store.put_text(manifest.merges_key, "".join(json.dumps(m) + "\n" for m in merges))
-    return {r.record.customer_id: _as_identity(r, now, pepper) for r in resolved}
+    return {r.record.customer_id: _as_identity(r, now, contact_key) for r in resolved}
 
 
 def _provenance(customer: ResolvedCustomer) -> dict[str, Any]:
@@ -310,40 +315,12 @@ def _account(manifest: Manifest, accounting: Accounting) -> None:
     manifest.cancellation_lines = accounting.cancellation_lines
 
 
-def _apply(
-    messages: Batches,
-    customers: list[str],
-    identity: str,
-    profiles: ProfileRepository,
-    currencies: Currencies,
-    now: datetime,
-    place: Placer | None = None,
-    blocked: Blocked | None = None,
-) -> tuple[int, int]:
-    """Apply the messages of ``customers`` through the stream's own path (one batched read and
-    one write per customer, conflicts re-read and re-folded, merged ids followed), ``BATCH``
-    customers at a time; returns how many profiles were created and how many updated."""
-    created = updated = 0
-    for start in range(0, len(customers), BATCH):
-        batch = []
-        for customer in customers[start : start + BATCH]:
-            for n, message in enumerate(messages[customer]):
-                position = StreamPosition("", identity, n)  # untracked: message ids and the ledger catch repeats
-                batch.append((StreamRecord(message.message_id or "", position, message_to_json(message)), message))
-        outcome = apply_messages(batch, profiles, _ValidatedImport(), currencies, now, place, blocked)
-        if outcome.failed_item_ids:  # no manifest yet: the retried import skips what was applied
-            raise TransientError(f"{len(outcome.failed_item_ids)} records could not be written; retry the import")
-        created += outcome.profiles_created
-        updated += outcome.profiles_updated - outcome.profiles_created
-    return created, updated
-
-
 class _ValidatedImport:
     """The dead-letter port for imported records: the cleaner checked them (currency included),
     so one that cannot be folded is a bug, not a bad row."""
 
     def send(self, reason: str, payload: Mapping[str, Any]) -> None:
-        raise RuntimeError(f"an imported record could not be folded: {reason} ({payload.get('sequenceNumber')})")
+        raise RuntimeError(f"an imported record could not be folded: {reason} ({payload.get('messageId')})")
 
 
 def _as_event(order: ImportedOrder, currency: str) -> Message:
@@ -371,11 +348,11 @@ def _as_event(order: ImportedOrder, currency: str) -> Message:
     )
 
 
-def _as_identity(customer: ResolvedCustomer, now: datetime, pepper: str | None = None) -> list[Message]:
+def _as_identity(customer: ResolvedCustomer, now: datetime, contact_key: str | None = None) -> list[Message]:
     """A customer record is an ``identify`` (as of the import), and each id merged into it an
     ``alias``. Message ids carry the content: the same record imported again is a repeat."""
     survivor, traits = customer.record.customer_id, customer.record.traits()
-    stored = pseudonymised(traits, pepper) if pepper is not None else traits
+    stored = pseudonymised(traits, contact_key) if contact_key is not None else traits
     digest = hashlib.sha256(json.dumps(stored, sort_keys=True).encode()).hexdigest()[:16]
     identify = Identify(
         type="identify",

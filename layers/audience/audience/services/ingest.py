@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,28 +23,52 @@ from audience.services.sources import WriteKeys
 MAX_BODY_BYTES = 512 * 1024  # Segment's own batch limit is 500 KB
 
 
+@dataclass(frozen=True)
+class Ingesting:
+    """Where accepted messages go, and what a request is checked against."""
+
+    sink: EventSink
+    write_keys: WriteKeys  # the tracking API's sources
+    dead_letters: DeadLetters  # refused tracking messages, with their reasons
+    currencies: Currencies
+    max_age: timedelta | None = None
+    contact_key: str | None = None  # contact details are hashed with it (None: kept in the clear)
+    signing_secrets: Callable[[], list[str]] | None = None  # the webhook's secrets in force (None: unsigned)
+
+    def webhook(self, raw: bytes, headers: Mapping[str, str], received_at: datetime) -> int:
+        """The signed webhook: see :func:`ingest`."""
+        signing_secrets = self.signing_secrets() if self.signing_secrets is not None else None
+        return ingest(raw, headers, received_at, self.sink, self.currencies, signing_secrets, self.max_age,
+                      self.contact_key)  # fmt: skip
+
+    def track(self, raw: bytes, headers: Mapping[str, str], call: str, received_at: datetime) -> TrackingOutcome:
+        """A call of the Segment HTTP Tracking API: see :func:`track`."""
+        return track(raw, headers, call, received_at, self.sink, self.write_keys, self.dead_letters, self.currencies,
+                     self.max_age, self.contact_key)  # fmt: skip
+
+
 def ingest(
     raw: bytes,
     headers: Mapping[str, str],
     received_at: datetime,
     sink: EventSink,
     currencies: Currencies,
-    secrets: Sequence[str] | None = None,
+    signing_secrets: Sequence[str] | None = None,
     max_age: timedelta | None = None,
-    pepper: str | None = None,
+    contact_key: str | None = None,
 ) -> int:
-    """Check the request (size, then the signature when ``secrets`` is given; header names
+    """Check the request (size, then the signature when ``signing_secrets`` is given; header names
     lower-cased), validate every message, then publish them; returns how many were accepted.
 
     Every check comes before the write and is all-or-nothing, so a refused request writes nothing.
-    With a ``pepper``, contact details in identify traits are replaced by their keyed hashes
+    With a ``contact_key``, contact details in identify traits are replaced by their keyed hashes
     before they leave this function: the stream, the table and the logs never see them.
     """
     _within_limit(raw)
-    if secrets is not None:
-        verify(raw, headers, secrets, received_at)
+    if signing_secrets is not None:
+        verify(raw, headers, signing_secrets, received_at)
     messages = parse_request(_json_body(raw), received_at, currencies, max_age)
-    sink.publish(_hashed(messages, pepper))
+    sink.publish(_hashed(messages, contact_key))
     return len(messages)
 
 
@@ -68,7 +92,7 @@ def track(
     dead_letters: DeadLetters,
     currencies: Currencies,
     max_age: timedelta | None = None,
-    pepper: str | None = None,
+    contact_key: str | None = None,
 ) -> TrackingOutcome:
     """``POST /v1/<call>`` of the Segment HTTP Tracking API (``call``: ``batch`` or a message type).
 
@@ -81,10 +105,10 @@ def track(
     source = write_keys.source_of(_basic_user(headers) or write_key_in(body) or "", received_at)
     batch = read_request(body, call, received_at, currencies, max_age)
     if batch.messages:
-        sink.publish(_hashed(batch.messages, pepper))
+        sink.publish(_hashed(batch.messages, contact_key))
     for position, item in batch.refused_items:
         reasons = [f"{e.field}: {e.reason}" for e in batch.refused if _names(e.field, call, position)]
-        parked = {"source": source, "call": call, "position": position, "message": _hashed_item(item, pepper)}
+        parked = {"source": source, "call": call, "position": position, "message": _hashed_item(item, contact_key)}
         dead_letters.send(f"tracking message refused ({'; '.join(reasons)})", parked)
     return TrackingOutcome(source, len(batch.messages), batch.refused, len(batch.refused_items))
 
@@ -135,22 +159,22 @@ def _names(path: str, call: str, position: int) -> bool:
     return path == f"batch[{position}]" or path.startswith((f"batch[{position}].", f"batch[{position}]["))
 
 
-def _hashed(messages: Sequence[Message], pepper: str | None) -> list[Message]:
-    """Contact details in identify and group traits replaced by their keyed hashes (with a pepper)."""
-    if pepper is None:
+def _hashed(messages: Sequence[Message], contact_key: str | None) -> list[Message]:
+    """Contact details in identify and group traits replaced by their keyed hashes (with a key)."""
+    if contact_key is None:
         return list(messages)
-    return [m.model_copy(update={"traits": pseudonymised(m.traits, pepper)}) if isinstance(m, Identify | Group)
+    return [m.model_copy(update={"traits": pseudonymised(m.traits, contact_key)}) if isinstance(m, Identify | Group)
             else m for m in messages]  # fmt: skip
 
 
-def _hashed_item(item: Any, pepper: str | None) -> Any:
+def _hashed_item(item: Any, contact_key: str | None) -> Any:
     """A refused message as sent, but for its contact details (hashed, as if it had been accepted)."""
-    if pepper is None or not isinstance(item, dict):
+    if contact_key is None or not isinstance(item, dict):
         return item
     hashed = dict(item)
     if isinstance(item.get("traits"), dict):
-        hashed["traits"] = pseudonymised(item["traits"], pepper)
+        hashed["traits"] = pseudonymised(item["traits"], contact_key)
     context = item.get("context")
     if isinstance(context, dict) and isinstance(context.get("traits"), dict):
-        hashed["context"] = {**context, "traits": pseudonymised(context["traits"], pepper)}
+        hashed["context"] = {**context, "traits": pseudonymised(context["traits"], contact_key)}
     return hashed
