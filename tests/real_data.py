@@ -13,9 +13,10 @@ from audience.domain.money import Currencies
 from audience.domain.profile import Profile
 from audience.segmentation.drift import PromotionPolicy
 from audience.services.imports import Importing
-from audience.services.models import RetrainOutcome, retrain
+from audience.services.retraining import RetrainOutcome
 from tests.conftest import ROOT
 from tests.unit.fakes import MemoryBucket, MemoryProfiles, MemoryRegistry
+from tests.unit.jobs import retraining
 
 RETAIL = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail_II_2009-2010.csv.gz"
 AS_OF = datetime(2010, 12, 10, tzinfo=UTC)  # the day after the file's last invoice
@@ -43,7 +44,7 @@ def imported_profiles() -> list[Profile]:
 
 def online_retail_model() -> tuple[RetrainOutcome, list[Segment], dict[str, Any]]:
     bucket, profiles, manifest = _imported()
-    outcome = retrain(profiles, bucket, MemoryRegistry(), PromotionPolicy(), AS_OF)
+    outcome = retraining(profiles, bucket, MemoryRegistry(), PromotionPolicy()).retrain(AS_OF)
     customers: dict[str, int] = defaultdict(int)
     revenue: dict[str, Decimal] = defaultdict(Decimal)
     for profile in profiles.items.values():

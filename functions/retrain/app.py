@@ -22,7 +22,8 @@ from pydantic import Json
 
 from audience.bootstrap import retrain as composition
 from audience.observability import count, lambda_handler
-from audience.services.models import RetrainOutcome, WorkItem, parse_request
+from audience.services.jobs import Measured, Moved, WorkItem, answer, parse_request
+from audience.services.retraining import RetrainOutcome
 
 logger = Logger()
 metrics = Metrics()
@@ -57,7 +58,7 @@ def _step(record: WorkRecord) -> None:
     if isinstance(done, RetrainOutcome):
         logger.info("retrained", extra={"version": done.version, "promoted": done.promoted, "reason": done.reason})
         count(metrics, ModelPromoted=int(done.promoted))
-    elif isinstance(done, int):
-        count(metrics, CustomersMoved=done)
-    elif isinstance(done, list):
-        logger.info("measured", extra={"experiments": done})
+    elif isinstance(done, Moved):
+        count(metrics, CustomersMoved=done.moved)
+    elif isinstance(done, Measured):
+        logger.info("measured", extra=answer(done))

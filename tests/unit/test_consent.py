@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from audience.api.views import ConsentView
 from audience.services.consent import set_consent
-from audience.services.models import read_customers
+from audience.services.population import read_customers
 from audience.services.profiles import apply_records
 from tests.synthetic import NOW
 from tests.unit.fakes import MemoryDeadLetters, MemoryProfiles

@@ -193,7 +193,7 @@ def s3_event(key: str) -> dict[str, Any]:
 def test_the_read_api_serves_the_value_model_and_each_buyers_predictions_with_their_drivers(
     infra: MemoryInfrastructure,
 ) -> None:
-    from audience.services.value import ValueModels
+    from audience.services.artifacts import ValueModels
     from audience.value.training import fit_value
     from tests.unit.test_value_product import simulated_log
 
@@ -204,8 +204,8 @@ def test_the_read_api_serves_the_value_model_and_each_buyers_predictions_with_th
     assert missing["statusCode"] == 404 and "no value model yet" in json.loads(missing["body"])["message"]
 
     fit = fit_value(simulated_log(1500), datetime(2026, 11, 1, tzinfo=UTC), "v-test")
-    ValueModels(infra.objects).save(fit, "reports/models/v-test.html")
-    ValueModels(infra.objects).activate(fit)
+    ValueModels(infra.objects).save(fit.spec, {**fit.metrics, "report": "reports/models/v-test.html"})
+    ValueModels(infra.objects).activate(fit.spec)
     stream_app = handler_module("stream", lambda: stream.build(StreamSettings.from_env(COMMON), infra))
     stream_app.handler(load_event("stream_batch.json"), context())  # cust-001 orders
 

@@ -9,7 +9,7 @@ import pytest
 
 from audience.domain.errors import CustomerNotFound
 from audience.domain.privacy import pseudonym
-from audience.services.models import read_customers
+from audience.services.population import read_customers
 from audience.services.privacy import (
     Suppression,
     customer_audit,
@@ -95,7 +95,7 @@ def test_scrubbing_removes_the_erased_customers_rows_from_rejects_and_reports_an
         "reports/imports/imp-2-merges.jsonl", json.dumps({"customerId": "u7", "mergedIds": ["anon-1"]}) + "\n"
     )
     bucket.put_text("reports/imports/imp-2.json", json.dumps({"rows_read": 3}))
-    bucket.put_text("work/models/run-1/features-00000.npz", "ids and rows")
+    bucket.put_text("work/models/run-1/part-00000", "ids and rows")
 
     counts = scrub_files(bucket, ["u1", "anon-1"])
 

@@ -15,11 +15,12 @@ from audience.domain.errors import InvalidInput
 from audience.domain.personalization import ContentMapping
 from audience.domain.profile import Profile
 from audience.domain.triggers import Population, TriggerRules
-from audience.services.documents import LiveDocument, accept
+from audience.services.artifacts import LIVE_VALUE, Artifacts, live_document
+from audience.services.documents import accept
 from audience.services.imports import Importing
-from audience.services.models import rescore
 from audience.services.placement import Tiers
 from audience.services.profiles import apply_records
+from audience.services.rescoring import Rescoring
 from audience.services.scoring import LiveScoring
 from tests.synthetic import NOW
 from tests.unit.fakes import MemoryBucket, MemoryDeadLetters, MemoryPrivacy, MemoryProfiles, MemoryRegistry
@@ -87,10 +88,10 @@ def test_the_daily_rescore_ends_a_tier_whose_condition_lapsed() -> None:
     apply_records([record(1, order("c1", 600))], profiles, MemoryDeadLetters(), CURRENCIES, NOW, scoring)
     assert profiles.items["c1"].tier is not None
 
-    rules = LiveDocument(bucket, TriggerRules).get(NOW)
-    rescore(profiles, bucket, registry, NOW + timedelta(days=10), rules=rules)
+    rules = live_document(bucket, TriggerRules).get(NOW)
+    Rescoring(profiles, Artifacts(bucket), registry).rescore(NOW + timedelta(days=10), rules=rules)
     assert profiles.items["c1"].tier is not None  # the order is still within 30 days
-    rescore(profiles, bucket, registry, NOW + timedelta(days=40), rules=rules)
+    Rescoring(profiles, Artifacts(bucket), registry).rescore(NOW + timedelta(days=40), rules=rules)
     ended = profiles.items["c1"]
     assert ended.tier is None
     exits = [c.reason for c in ended.segment_history if c.previous_tier and not c.tier]
@@ -116,7 +117,7 @@ def test_a_bad_rules_file_is_refused_naming_rule_and_field_and_the_previous_stay
     }
     assert outcome.errors[1]["field"] == "rules[1] (id 'x')" and "does not match" in outcome.errors[1]["reason"]
     assert json.loads(bucket.read_text(outcome.report_key) or "")["errors"] == outcome.errors
-    assert LiveDocument(bucket, TriggerRules).get(NOW).rules[0].amount == 500  # type: ignore[union-attr]
+    assert live_document(bucket, TriggerRules).get(NOW).rules[0].amount == 500  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -138,12 +139,12 @@ def test_each_error_names_the_rule_and_the_field(document: object, field: str) -
 
 
 def test_without_an_uploaded_document_the_shipped_defaults_apply() -> None:
-    rules = LiveDocument(MemoryBucket(), TriggerRules).get(NOW)
+    rules = live_document(MemoryBucket(), TriggerRules).get(NOW)
     assert [r.id for r in rules.rules] == ["high-value-order", "high-value-spend", "top-spender", "engagement-drop"]
 
 
 def test_top_spenders_come_from_the_models_percentiles_and_silence_is_an_engagement_drop() -> None:
-    rules = LiveDocument(MemoryBucket(), TriggerRules).get(NOW)
+    rules = live_document(MemoryBucket(), TriggerRules).get(NOW)
     percentiles = [float(p) for p in range(1, 100)]  # the 99th percentile is 99
     spender = _with_orders(Profile(customer_id="c1"), [Decimal(120)], days_ago=200)
     assert Tiers(rules, Population(percentiles)).due(spender, NOW).rule == "top-spender"  # type: ignore[union-attr]
@@ -154,7 +155,7 @@ def test_top_spenders_come_from_the_models_percentiles_and_silence_is_an_engagem
 
 
 def test_personalization_follows_the_mapping_and_consent() -> None:
-    mapping = LiveDocument(MemoryBucket(), ContentMapping).get(NOW)
+    mapping = live_document(MemoryBucket(), ContentMapping).get(NOW)
     rules = parse_document(TriggerRules, json.dumps(RULES))
     vip = Tiers(rules).settled(_with_orders(Profile(customer_id="c1"), [Decimal(800)]), NOW)
 
@@ -215,7 +216,6 @@ VALUE_RULES = {
 
 
 def test_an_order_rescores_the_predictions_and_predictive_rules_tier_the_customer() -> None:
-    from audience.services.scoring import LiveValue
     from audience.value.spec import PurchaseModel, SpendModel
     from tests.unit.test_value_product import spec_for
 
@@ -224,7 +224,7 @@ def test_an_order_rescores_the_predictions_and_predictive_rules_tier_the_custome
         PurchaseModel(kind="bgnbd", r=0.8, alpha=40, a=0.3, b=5), SpendModel(p=2.2, q=3.6, v=490, mean=414.6)
     )
     value = value.model_copy(update={"clv_percentiles": [4.6 * i for i in range(1, 100)]})  # the median buyer: 230
-    bucket.put_text(LiveValue.KEY, value.model_dump_json())
+    bucket.put_text(LIVE_VALUE, value.model_dump_json())
     live(bucket, VALUE_RULES)
     scoring = LiveScoring(registry, bucket)
     at = (NOW - timedelta(days=60)).isoformat()
@@ -239,13 +239,13 @@ def test_an_order_rescores_the_predictions_and_predictive_rules_tier_the_custome
     assert second is not None and second.as_of == NOW and second.moved(first)  # the order changed them
 
     later = NOW + timedelta(days=400)  # a year of silence: the daily rescore finds the risk
-    assert rescore(profiles, bucket, registry, later) == 2
+    assert Rescoring(profiles, Artifacts(bucket), registry).rescore(later) == 2
     c1, c2 = profiles.items["c1"], profiles.items["c2"]
     assert c1.predictions is not None and c1.predictions.churn_risk >= 0.6
     assert c1.tier is not None and (c1.tier.name, c1.tier.rule) == ("High value at risk", "high-value-at-risk")
     assert c1.segment_history[-1].reason == "trigger:high-value-at-risk"
     assert c2.tier is not None and c2.tier.rule == "churning"  # at risk, but not among the top half by value
-    assert rescore(profiles, bucket, registry, later) == 0  # nothing moved since
+    assert Rescoring(profiles, Artifacts(bucket), registry).rescore(later) == 0  # nothing moved since
 
 
 def test_predictive_rules_are_checked_like_the_others() -> None:
@@ -260,10 +260,9 @@ def test_predictive_rules_are_checked_like_the_others() -> None:
 
 
 def test_an_unreadable_value_model_in_force_never_stops_the_events() -> None:
-    from audience.services.scoring import LiveValue
 
     bucket = MemoryBucket()
-    bucket.put_text(LiveValue.KEY, json.dumps({"version": "from-another-release"}))
+    bucket.put_text(LIVE_VALUE, json.dumps({"version": "from-another-release"}))
     profiles = MemoryProfiles()
     apply_records([record(1, order("c1", 20))], profiles, MemoryDeadLetters(), CURRENCIES, NOW,
                   LiveScoring(MemoryRegistry(), bucket))  # fmt: skip

@@ -13,6 +13,7 @@ from audience.domain.errors import CustomerNotFound
 from audience.domain.privacy import AuditEntry, Receipt, erasure_receipt, pseudonym
 from audience.domain.profile import Profile
 from audience.ports import AuditTrail, ObjectStore, PrivacyStore, ProfileRepository, WorkQueue
+from audience.services.artifacts import FEATURE_SNAPSHOTS, ROW_FILES
 from audience.services.consent import set_consent
 from audience.services.profiles import get_profile
 from audience.services.unit_of_work import until_unchanged
@@ -131,8 +132,6 @@ def record_consent(
 
 
 # Files that hold customer rows: import rejects (the row as read) and customer-merge provenance.
-ROW_FILES = ("rejects/", "reports/imports/")
-SNAPSHOTS = "work/models/"  # fanned-out training feature files: rebuilt by the next retrain
 
 
 def scrub_erased(ids: Sequence[str], subject: str, receipt: str, store: ObjectStore, audit: AuditTrail,
@@ -160,7 +159,7 @@ def scrub_files(store: ObjectStore, ids: Sequence[str]) -> dict[str, int]:
             store.forget_history(key)
             counts["rows"] += len(lines) - len(kept)
             counts["files"] += 1
-    for key in store.keys(SNAPSHOTS):
+    for key in store.keys(FEATURE_SNAPSHOTS):
         store.forget_history(key, keep_current=False)
         counts["snapshots"] += 1
     return counts
