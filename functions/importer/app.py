@@ -21,6 +21,7 @@ from pydantic import Json
 
 from audience.bootstrap import importer as composition
 from audience.observability import count, lambda_handler
+from audience.services.artifacts import manifest_key
 from audience.services.imports import ChunkWork, Manifest
 from audience.services.privacy import ScrubWork
 
@@ -44,7 +45,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     for record in S3Event(event).records:
         manifest = importing.run(record.s3.get_object.key, datetime.now(UTC))
         _report(manifest)
-        manifests.append(f"reports/imports/{manifest.import_id}.json")
+        manifests.append(manifest_key(manifest.import_id))
     return {"manifests": manifests}
 
 

@@ -89,6 +89,11 @@ def import_folders(key: str) -> list[str]:
     return key.removeprefix(IMPORTS).split("/")[:-1]
 
 
+def import_kind(key: str) -> str:
+    """What an import's key says it holds (``orders``, ``customers``, or what it is not)."""
+    return key.removeprefix(IMPORTS).split("/")[0]
+
+
 def manifest_key(import_id: str, suffix: str = ".json") -> str:
     """An import's manifest (``suffix`` ``-merges.jsonl``: the merges it made)."""
     return f"reports/imports/{import_id}{suffix}"
@@ -100,6 +105,11 @@ def rejects_key(import_id: str) -> str:
 
 def catalogue_key(import_id: str) -> str:
     return f"{CATALOGUE}{import_id}.json"
+
+
+def parts(store: ObjectStore, job: str, run: str) -> Parts:
+    """The parts of fanned-out run ``run`` of ``job`` (``imports``, ``models``, ``measure``)."""
+    return Parts(store, f"work/{job}/{run}/")
 
 
 # ---------------------------------------------------------------- what is in force, cached
@@ -278,8 +288,7 @@ class Artifacts:
         self.recommenders, self.measures = Recommenders(store), Measures(store)
 
     def parts(self, job: str, run: str) -> Parts:
-        """The parts of fanned-out run ``run`` of ``job`` (``imports``, ``models``, ``measure``)."""
-        return Parts(self.store, f"work/{job}/{run}/")
+        return parts(self.store, job, run)
 
     def put_model_report(self, version: str, page: str) -> str:
         key = model_report_key(version)

@@ -25,6 +25,15 @@ from audience.domain.orders import ImportedOrder, OrderFileCleaner, orders_by_cu
 from audience.domain.privacy import pseudonymised
 from audience.domain.profile import StreamPosition
 from audience.ports import AuditTrail, ObjectStore, ProfileRepository, WorkQueue
+from audience.services.artifacts import (
+    catalogue_key,
+    import_folders,
+    import_kind,
+    manifest_key,
+    mapping_key,
+    parts,
+    rejects_key,
+)
 from audience.services.privacy import Scrub, scrub_erased
 from audience.services.profiles import Folding, Placer, Suppressing, ValidEvent
 
@@ -83,15 +92,15 @@ def mapping_for(key: str, store: ObjectStore) -> ColumnMapping:
     """``imports/<kind>/<mapping>/<file>`` uses that mapping, ``mappings/<mapping>.json`` in the
     bucket or one shipped with the package; a file directly under the kind's folder the kind's
     default (``orders``, ``customers``)."""
-    kind, *folders = key.removeprefix("imports/").split("/")[:-1] or [""]
+    kind, *folders = import_folders(key) or [""]
     if kind not in KINDS:
         raise MappingNotUsable(f"{key!r} is not under imports/orders/ or imports/customers/")
     name = folders[0] if folders else kind
-    text = store.read_text(f"mappings/{name}.json")
+    text = store.read_text(mapping_key(name))
     try:
         mapping = ColumnMapping.model_validate_json(text) if text is not None else builtin_mapping(name)
     except FileNotFoundError:
-        raise MappingNotUsable(f"no mapping named {name!r} (put it at mappings/{name}.json)") from None
+        raise MappingNotUsable(f"no mapping named {name!r} (put it at {mapping_key(name)})") from None
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise MappingNotUsable(f"mapping {name!r} is not valid: {problems}") from None
@@ -133,23 +142,23 @@ class Importing:
         chunk is applied (:meth:`apply_chunk`)."""
         store, currencies = self.store, self.currencies
         identity = import_id(key, store.etag(key))
-        manifest_key = f"reports/imports/{identity}.json"
-        existing = store.read_text(manifest_key) or store.read_text(_work(identity, "plan.json"))
+        manifest_at, plan = manifest_key(identity), parts(store, "imports", identity).key("plan.json")
+        existing = store.read_text(manifest_at) or store.read_text(plan)
         if existing is not None:  # the same object imported before (or being applied): change nothing
             return Manifest(**json.loads(existing))
-        manifest = Manifest(identity, key, key.removeprefix("imports/").split("/")[0], "", now.isoformat())
-        manifest.currency, manifest.rejects_key = currencies.base, f"rejects/{identity}.jsonl"
+        manifest = Manifest(identity, key, import_kind(key), "", now.isoformat())
+        manifest.currency, manifest.rejects_key = currencies.base, rejects_key(identity)
         try:
             mapping = mapping_for(key, store)
         except MappingNotUsable as exc:
             manifest.file_errors = [str(exc)]
-            return _finish(manifest, manifest_key, store, now)
+            return _finish(manifest, store, now)
         manifest.mapping = mapping.name
         messages = self._read(key, mapping, manifest, now)
         customers = sorted(messages)
         if len(customers) <= self.chunk_customers or self.work is None:
             _tally(manifest, self._apply(messages, customers, identity, now))
-            return _finish(manifest, manifest_key, store, now)
+            return _finish(manifest, store, now)
         return _fan_out(messages, customers, self.chunk_customers, manifest, store, self.work)
 
     def _read(self, key: str, mapping: ColumnMapping, manifest: Manifest, now: datetime) -> Batches:
@@ -165,7 +174,7 @@ class Importing:
                     cleaner = OrderFileCleaner(mapping, currencies, keep)
                     messages, catalogue = _orders(cleaner, body, currencies, manifest)
                     if catalogue:  # what the file says of its products: the recommendations' names and categories
-                        store.put_text(f"catalogue/{identity}.json", json.dumps(catalogue, sort_keys=True))
+                        store.put_text(catalogue_key(identity), json.dumps(catalogue, sort_keys=True))
                 else:
                     customers = CustomerFileCleaner(mapping, keep)
                     messages = _customers(customers, body, mapping, identity, now, manifest, store, self.contact_key)
@@ -177,27 +186,25 @@ class Importing:
         """Apply one chunk of a fanned-out import; the invocation that completes the last chunk
         writes the manifest (returned; None while chunks remain). A chunk delivered twice is
         applied twice harmlessly (message ids and the order ledger) and counted once."""
-        store = self.store
-        plan_text = store.read_text(_work(import_identity, "plan.json"))
+        store, chunks = self.store, parts(self.store, "imports", import_identity)
+        plan_text = store.read_text(chunks.key("plan.json"))
         if plan_text is None:
             raise ValueError(f"import {import_identity} has no plan: nothing to apply")
-        done_key = _work(import_identity, f"done/{chunk:05d}.json")
-        if store.read_text(done_key) is None:
-            text = store.read_text(_work(import_identity, f"chunk-{chunk:05d}.jsonl")) or ""
+        if chunks.read(chunk) is None:  # a chunk's part says what it wrote: applied once, counted once
+            text = store.read_text(chunks.key(f"chunk-{chunk:05d}.jsonl")) or ""
             messages = {}
             for line in text.splitlines():
                 entry = json.loads(line)
                 messages[entry["customer"]] = [message_from_json(m) for m in entry["messages"]]
             created, updated = self._apply(messages, sorted(messages), import_identity, now)
-            store.put_text(done_key, json.dumps({"created": created, "updated": updated}))
+            chunks.put(chunk, json.dumps({"created": created, "updated": updated}).encode())
         manifest = Manifest(**json.loads(plan_text))
-        done = store.keys(_work(import_identity, "done/"))
-        if len(done) < manifest.chunks:
+        gathered = chunks.gather(manifest.chunks)
+        if gathered is None:
             return None
-        for key in done:
-            written = json.loads(store.read_text(key) or "{}")
+        for written in map(json.loads, gathered):
             _tally(manifest, (written["created"], written["updated"]))
-        return _finish(manifest, f"reports/imports/{import_identity}.json", store, now)
+        return _finish(manifest, store, now)
 
     def scrub(self, scrub: Scrub, now: datetime) -> dict[str, int]:
         """Remove an erased customer's rows from the files imports write (rejects, merge reports)."""
@@ -227,7 +234,7 @@ def _fan_out(messages: Batches, customers: list[str], chunk_customers: int, mani
              work: WorkQueue) -> Manifest:  # fmt: skip
     """Write each chunk's messages to the bucket, then the plan (the manifest so far: every row
     is accounted for already), then one work item per chunk."""
-    identity = manifest.import_id
+    identity, chunks = manifest.import_id, parts(store, "imports", manifest.import_id)
     starts = range(0, len(customers), chunk_customers)
     manifest.chunks = len(starts)
     for n, start in enumerate(starts):
@@ -235,16 +242,11 @@ def _fan_out(messages: Batches, customers: list[str], chunk_customers: int, mani
             json.dumps({"customer": c, "messages": [message_to_json(m).decode() for m in messages[c]]}) + "\n"
             for c in customers[start : start + chunk_customers]
         )
-        store.put_text(_work(identity, f"chunk-{n:05d}.jsonl"), "".join(lines))
-    store.put_text(_work(identity, "plan.json"), manifest.to_json())
+        store.put_text(chunks.key(f"chunk-{n:05d}.jsonl"), "".join(lines))
+    store.put_text(chunks.key("plan.json"), manifest.to_json())
     for n in range(manifest.chunks):
         work.send(ChunkWork(import_id=identity, chunk=n).model_dump(by_alias=True))
     return manifest
-
-
-def _work(identity: str, name: str) -> str:
-    """Intermediate objects of a fanned-out import (outside imports/: they must not trigger one)."""
-    return f"work/imports/{identity}/{name}"
 
 
 def _tally(manifest: Manifest, written: tuple[int, int]) -> None:
@@ -253,9 +255,9 @@ def _tally(manifest: Manifest, written: tuple[int, int]) -> None:
     manifest.customers_updated += updated
 
 
-def _finish(manifest: Manifest, manifest_key: str, store: ObjectStore, now: datetime) -> Manifest:
+def _finish(manifest: Manifest, store: ObjectStore, now: datetime) -> Manifest:
     manifest.finished = datetime.now(now.tzinfo).isoformat()
-    store.put_text(manifest_key, manifest.to_json())  # last: its presence means "done"
+    store.put_text(manifest_key(manifest.import_id), manifest.to_json())  # last: its presence means "done"
     return manifest
 
 
@@ -292,7 +294,7 @@ def _customers(cleaner: CustomerFileCleaner, body: IO[bytes], mapping: ColumnMap
     manifest.records_merged = manifest.loaded - len(resolved)
     merges = [_provenance(r) for r in resolved if len(r.lines) > 1]
     if merges:
-        manifest.merges_key = f"reports/imports/{identity}-merges.jsonl"
+        manifest.merges_key = manifest_key(identity, "-merges.jsonl")
         store.put_text(manifest.merges_key, "".join(json.dumps(m) + "\n" for m in merges))
     return {r.record.customer_id: _as_identity(r, now, contact_key) for r in resolved}
 
