@@ -98,7 +98,7 @@ def scoring(customers: int = 2_000) -> dict[str, float]:
     from audience.domain.profile import LedgerEntry, Profile
     from audience.value.spec import OrderHistory
     from audience.value.training import fit_value
-    from tests.unit.test_value_product import simulated_log
+    from tests.unit.value.test_value_product import simulated_log
 
     fit = fit_value(simulated_log(3_000), datetime.fromordinal(739_600).replace(tzinfo=UTC), "bench")
     spec, now = fit.spec, datetime.fromordinal(739_600).replace(tzinfo=UTC)

@@ -16,7 +16,7 @@ from audience.domain.money import Currencies
 from audience.services.imports import Importing
 from audience.services.profiles import get_profile
 from tests.unit.fakes import MemoryBucket, MemoryProfiles
-from tests.unit.test_import_service import FILE
+from tests.unit.services.test_import_service import FILE
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 CUSTOMERS = builtin_mapping("customers")

@@ -11,7 +11,7 @@ from audience.services.population import read_customers
 from audience.services.profiles import apply_records
 from tests.synthetic import NOW
 from tests.unit.fakes import MemoryDeadLetters, MemoryProfiles
-from tests.unit.test_profiles_service import CURRENCIES, order, record
+from tests.unit.services.test_profiles_service import CURRENCIES, order, record
 
 
 def identify(customer: str, consent: dict[str, bool], at: str) -> dict[str, object]:

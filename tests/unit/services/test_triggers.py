@@ -24,8 +24,8 @@ from audience.services.rescoring import Rescoring
 from audience.services.scoring import LiveScoring
 from tests.synthetic import NOW
 from tests.unit.fakes import MemoryBucket, MemoryDeadLetters, MemoryPrivacy, MemoryProfiles, MemoryRegistry
-from tests.unit.test_profiles_service import CURRENCIES, order, record
-from tests.unit.test_scoring import active_model
+from tests.unit.services.test_profiles_service import CURRENCIES, order, record
+from tests.unit.services.test_scoring import active_model
 
 RULES = {
     "rules": [
@@ -217,7 +217,7 @@ VALUE_RULES = {
 
 def test_an_order_rescores_the_predictions_and_predictive_rules_tier_the_customer() -> None:
     from audience.value.spec import PurchaseModel, SpendModel
-    from tests.unit.test_value_product import spec_for
+    from tests.unit.value.test_value_product import spec_for
 
     bucket, registry, profiles = MemoryBucket(), MemoryRegistry(), MemoryProfiles()
     value = spec_for(

@@ -11,7 +11,7 @@ from audience.domain.imports import Reject, builtin_mapping
 from audience.domain.money import Currencies
 from audience.domain.orders import OrderFileCleaner, orders_by_customer
 
-FILE = Path(__file__).resolve().parents[3] / "shared" / "data" / "online_retail" / "online_retail_II_2009-2010.csv.gz"
+FILE = Path(__file__).resolve().parents[4] / "shared" / "data" / "online_retail" / "online_retail_II_2009-2010.csv.gz"
 
 
 @pytest.mark.skipif(not FILE.exists(), reason="needs ../shared/data/online_retail (not part of a user's clone)")

@@ -160,7 +160,7 @@ def test_feature_rows_follow_the_declared_order() -> None:
 
 
 def test_retraining_fanned_out_over_scan_segments_places_every_customer_once() -> None:
-    from tests.unit.test_import_service import MemoryQueue
+    from tests.unit.services.test_import_service import MemoryQueue
 
     profiles, _ = customers(900, seed=21)
     repository, bucket, registry, queue = stored(profiles), MemoryBucket(), MemoryRegistry(), MemoryQueue()

@@ -19,7 +19,7 @@ from audience.value.btyd import Grouped, bgnbd_log_likelihood, fit_bgnbd, fit_ga
 from audience.value.orders import AsOf, OrderLog
 from audience.value.spec import CHURN_FEATURES, ChurnModel, OrderHistory, PurchaseModel, SpendModel, ValueSpec
 from audience.value.training import SPEND_PENALIZERS, NotEnoughBuyers, _clv, fit_value
-from tests.unit.test_value_models import CDNOW, needs_cdnow
+from tests.unit.value.test_value_models import CDNOW, needs_cdnow
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 

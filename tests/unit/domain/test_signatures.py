@@ -14,7 +14,7 @@ from audience.domain.events import MAX_BATCH, parse_request
 from audience.domain.signatures import segment_signature, timed_signature, verify
 from audience.services.ingest import ingest
 from tests.synthetic import NOW
-from tests.unit.test_profiles_service import CURRENCIES
+from tests.unit.services.test_profiles_service import CURRENCIES
 
 BODY = json.dumps({"type": "track", "userId": "c1", "event": "Product Viewed"}).encode()
 

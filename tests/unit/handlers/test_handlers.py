@@ -195,7 +195,7 @@ def test_the_read_api_serves_the_value_model_and_each_buyers_predictions_with_th
 ) -> None:
     from audience.services.artifacts import ValueModels
     from audience.value.training import fit_value
-    from tests.unit.test_value_product import simulated_log
+    from tests.unit.value.test_value_product import simulated_log
 
     app = handler_module("profiles_api", lambda: profiles_api.build(ProfilesApiSettings.from_env(COMMON), infra))
     get = load_event("profiles_api_get_customer.json")

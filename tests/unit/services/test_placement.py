@@ -25,7 +25,7 @@ from audience.services.rescoring import Rescoring
 from audience.services.segment_events import PublishingProfiles
 from tests.synthetic import NOW, customers
 from tests.unit.fakes import MemoryBucket, MemoryProfiles, MemoryRegistry
-from tests.unit.test_scoring import active_model
+from tests.unit.services.test_scoring import active_model
 
 PLACE = Segments(model_version="v1", segment=1, name="Loyal", rfm="Champions", r=5, f=4, m=3, assigned_at=NOW)
 INDEX_KEYS = {"gsi1pk", "gsi2pk", "gsi3pk"}

@@ -20,7 +20,7 @@ from audience.services.scoring import EVENT_REASON, LiveScoring
 from tests.conftest import ROOT
 from tests.synthetic import NOW, customers
 from tests.unit.fakes import MemoryBucket, MemoryDeadLetters, MemoryProfiles, MemoryRegistry
-from tests.unit.test_profiles_service import order, record
+from tests.unit.services.test_profiles_service import order, record
 
 FAST = TrainingConfig(k_range=(2, 5), n_init=2, selection_sample=1_000, silhouette_sample=500, bootstrap_rounds=2)
 

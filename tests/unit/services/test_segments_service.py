@@ -11,7 +11,7 @@ from audience.domain.segments import segment_id
 from audience.domain.triggers import TriggerRules
 from audience.segmentation.spec import SegmentSpec
 from audience.services.segments import list_segments, page
-from tests.unit.test_scoring import active_model
+from tests.unit.services.test_scoring import active_model
 
 
 class MemoryMembers:

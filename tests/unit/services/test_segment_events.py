@@ -15,8 +15,8 @@ from audience.services.segment_events import PublishingProfiles
 from tests.conftest import ROOT
 from tests.synthetic import NOW
 from tests.unit.fakes import MemoryBus, MemoryDeadLetters, MemoryProfiles
-from tests.unit.test_profiles_service import order, record
-from tests.unit.test_scoring import active_model
+from tests.unit.services.test_profiles_service import order, record
+from tests.unit.services.test_scoring import active_model
 
 
 def place(name: str, rfm: str, at_minutes: int = 0) -> Segments:

@@ -21,7 +21,7 @@ from audience.services.privacy import (
 from audience.services.profiles import apply_records
 from tests.synthetic import NOW
 from tests.unit.fakes import MemoryBucket, MemoryDeadLetters, MemoryPrivacy, MemoryProfiles
-from tests.unit.test_profiles_service import CURRENCIES, order, record
+from tests.unit.services.test_profiles_service import CURRENCIES, order, record
 
 PEPPER = "pepper"
 
