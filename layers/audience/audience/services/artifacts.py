@@ -24,17 +24,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from audience.domain.documents import Document, default_document, parse_document
 from audience.domain.errors import InvalidInput
 from audience.ports import ModelRegistry, ObjectStore
-from audience.recommend.spec import RecommenderSpec
-from audience.segmentation.spec import SegmentSpec
 from audience.services.fan_out import Parts
-from audience.value.spec import ValueSpec
+
+if TYPE_CHECKING:  # each spec is imported where it is read: the config function needs none of them
+    from audience.recommend.spec import RecommenderSpec
+    from audience.segmentation.spec import SegmentSpec
+    from audience.value.spec import ValueSpec
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -163,10 +165,14 @@ def live_model(store: ObjectStore, key: str, model: type[M], refresh: timedelta 
 
 
 def live_value(store: ObjectStore, refresh: timedelta = REFRESH) -> Live[ValueSpec | None]:
+    from audience.value.spec import ValueSpec
+
     return live_model(store, LIVE_VALUE, ValueSpec, refresh)
 
 
 def live_recommender(store: ObjectStore, refresh: timedelta = REFRESH) -> Live[RecommenderSpec | None]:
+    from audience.recommend.spec import RecommenderSpec
+
     return live_model(store, LIVE_RECOMMENDER, RecommenderSpec, refresh)
 
 
@@ -196,6 +202,8 @@ class SegmentModels:
 
     def spec(self, version: str) -> SegmentSpec | None:
         text = self.store.read_text(model_key(version, "spec.json"))
+        from audience.segmentation.spec import SegmentSpec
+
         return SegmentSpec.model_validate_json(text) if text else None
 
     def metrics(self, version: str) -> dict[str, Any] | None:
