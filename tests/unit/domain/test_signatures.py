@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -11,10 +11,23 @@ from hypothesis import strategies as st
 
 from audience.domain.errors import InvalidInput, TooLarge, Unauthorized
 from audience.domain.events import MAX_BATCH, parse_request
+from audience.domain.money import Currencies
 from audience.domain.signatures import segment_signature, timed_signature, verify
-from audience.services.ingest import ingest
+from audience.ports import EventSink
+from audience.services.ingest import Ingesting
+from audience.services.sources import WriteKeys
 from tests.synthetic import NOW
+from tests.unit.fakes import MemoryDeadLetters, MemorySources
 from tests.unit.services.test_profiles_service import CURRENCIES
+
+
+def ingest(raw: bytes, headers: dict[str, str], at: datetime, sink: EventSink, currencies: Currencies,
+           secrets: list[str] | None = None) -> int:  # fmt: skip
+    """The webhook's service, signed with ``secrets`` (None: unsigned)."""
+    signing = (lambda: secrets) if secrets is not None else None
+    keys = WriteKeys(MemorySources(), "pepper")
+    return Ingesting(sink, keys, MemoryDeadLetters(), currencies, signing_secrets=signing).webhook(raw, headers, at)
+
 
 BODY = json.dumps({"type": "track", "userId": "c1", "event": "Product Viewed"}).encode()
 

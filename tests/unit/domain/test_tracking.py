@@ -18,7 +18,7 @@ from audience.domain.folding import fold
 from audience.domain.money import Currencies
 from audience.domain.profile import PositionedMessage, Profile, StreamPosition
 from audience.domain.tracking import MAX_MESSAGE_BYTES, read_request
-from audience.services.ingest import track
+from audience.services.ingest import Ingesting
 from audience.services.sources import WriteKeys, issue_key, revoke_keys
 from tests.unit.fakes import MemoryDeadLetters, MemorySink, MemorySources
 
@@ -41,7 +41,8 @@ def sources() -> tuple[MemorySources, str]:
 def send(body: Any, headers: dict[str, str], store: MemorySources, call: str = "batch", raw: bytes | None = None):  # type: ignore[no-untyped-def]
     sink, dead = MemorySink(), MemoryDeadLetters()
     raw = json.dumps(body).encode() if raw is None else raw
-    done = track(raw, headers, call, NOW, sink, WriteKeys(store, PEPPER), dead, CURRENCIES, timedelta(days=730), PEPPER)
+    ingesting = Ingesting(sink, WriteKeys(store, PEPPER), dead, CURRENCIES, timedelta(days=730), PEPPER)
+    done = ingesting.track(raw, headers, call, NOW)
     return done, sink, dead
 
 

@@ -16,7 +16,7 @@ from audience.domain.personalization import ContentMapping
 from audience.domain.profile import Profile
 from audience.domain.triggers import Population, TriggerRules
 from audience.services.artifacts import LIVE_VALUE, Artifacts, live_document
-from audience.services.documents import accept
+from audience.services.documents import Documents
 from audience.services.imports import Importing
 from audience.services.placement import Tiers
 from audience.services.profiles import apply_records
@@ -37,7 +37,7 @@ RULES = {
 
 def live(bucket: MemoryBucket, rules: dict[str, object]) -> None:
     bucket.put_text("config/triggers.json", json.dumps(rules))
-    assert accept(bucket, "config/triggers.json", NOW).accepted
+    assert Documents(bucket).accept("config/triggers.json", NOW).accepted
 
 
 def test_a_high_value_order_moves_the_customer_at_once_with_the_rule_as_reason() -> None:
@@ -105,7 +105,7 @@ def test_a_bad_rules_file_is_refused_naming_rule_and_field_and_the_previous_stay
     bucket.put_text("config/triggers.json", json.dumps(bad))
 
     audit = MemoryPrivacy(MemoryProfiles())
-    outcome = accept(bucket, "config/triggers.json", NOW, audit)
+    outcome = Documents(bucket, audit).accept("config/triggers.json", NOW)
 
     assert not outcome.accepted
     [entry] = audit.entries("config")
@@ -184,7 +184,7 @@ def _with_orders(profile: Profile, amounts: list[Decimal], days_ago: int = 1) ->
 def test_an_unknown_document_is_refused() -> None:
     bucket = MemoryBucket()
     bucket.put_text("config/colours.json", "{}")
-    outcome = accept(bucket, "config/colours.json", NOW)
+    outcome = Documents(bucket).accept("config/colours.json", NOW)
     assert not outcome.accepted and "unknown configuration 'colours'" in outcome.errors[0]["reason"]
     assert bucket.keys("live/") == []
 

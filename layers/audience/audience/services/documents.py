@@ -49,40 +49,36 @@ class Documents:
     audit: AuditTrail | None = None
 
     def accept(self, key: str, now: datetime) -> DocumentOutcome:
-        """Check the uploaded ``config/<name>.json``: see :func:`accept`."""
-        return accept(self.store, key, now, self.audit)
-
-
-def accept(store: ObjectStore, key: str, now: datetime, audit: AuditTrail | None = None) -> DocumentOutcome:
-    """Check the uploaded ``config/<name>.json``; put it in force only if it is valid; the
-    outcome goes to the audit trail (subject ``config``)."""
-    name = uploaded_document(key)
-    report_key = config_report_key(name, now)
-    text = store.read_text(key)
-    known = known_documents()
-    model = known.get(name)
-    try:
-        if model is None:
-            expected = ", ".join(known)
-            raise InvalidInput([FieldError("(file)", f"unknown configuration '{name}': expected one of {expected}")])
-        if text is None:
-            raise InvalidInput([FieldError("(file)", "the object is gone")])
-        document = parse_document(model, text)
-        in_force = store.read_text(live_key(name))
-        conflicts = document.conflicts(parse_document(model, in_force), now) if in_force else []
-        if conflicts:
-            raise InvalidInput(conflicts)
-    except InvalidInput as exc:
-        errors = [{"field": e.field, "reason": e.reason} for e in exc.errors]
-        logger.error("configuration %s refused, the previous one stays in force: %s", key, exc)
-        outcome = DocumentOutcome(name, False, report_key, errors)
-    else:
-        store.put_text(live_key(name), text)
-        logger.info("configuration %s accepted and in force", key)
-        outcome = DocumentOutcome(name, True, report_key)
-    store.put_text(report_key, json.dumps({"key": key, "at": now.isoformat(), **outcome.__dict__}, indent=2))
-    if audit is not None:
-        action = "config.accepted" if outcome.accepted else "config.refused"
-        audit.record(AuditEntry(subject="config", at=now, action=action, actor=f"s3 upload {key}",
-                                details={"name": name, "report": report_key, "errors": outcome.errors}))  # fmt: skip
-    return outcome
+        """Check the uploaded ``config/<name>.json``; put it in force only if it is valid; the
+        outcome goes to the audit trail (subject ``config``)."""
+        name = uploaded_document(key)
+        report_key = config_report_key(name, now)
+        text = self.store.read_text(key)
+        known = known_documents()
+        model = known.get(name)
+        try:
+            if model is None:
+                expected = f"unknown configuration '{name}': expected one of {', '.join(known)}"
+                raise InvalidInput([FieldError("(file)", expected)])
+            if text is None:
+                raise InvalidInput([FieldError("(file)", "the object is gone")])
+            document = parse_document(model, text)
+            in_force = self.store.read_text(live_key(name))
+            conflicts = document.conflicts(parse_document(model, in_force), now) if in_force else []
+            if conflicts:
+                raise InvalidInput(conflicts)
+        except InvalidInput as exc:
+            errors = [{"field": e.field, "reason": e.reason} for e in exc.errors]
+            logger.error("configuration %s refused, the previous one stays in force: %s", key, exc)
+            outcome = DocumentOutcome(name, False, report_key, errors)
+        else:
+            self.store.put_text(live_key(name), text)
+            logger.info("configuration %s accepted and in force", key)
+            outcome = DocumentOutcome(name, True, report_key)
+        self.store.put_text(report_key, json.dumps({"key": key, "at": now.isoformat(), **outcome.__dict__}, indent=2))
+        if self.audit is not None:
+            action = "config.accepted" if outcome.accepted else "config.refused"
+            details = {"name": name, "report": report_key, "errors": outcome.errors}
+            self.audit.record(AuditEntry(subject="config", at=now, action=action, actor=f"s3 upload {key}",
+                                         details=details))  # fmt: skip
+        return outcome

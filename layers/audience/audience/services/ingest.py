@@ -36,40 +36,39 @@ class Ingesting:
     signing_secrets: Callable[[], list[str]] | None = None  # the webhook's secrets in force (None: unsigned)
 
     def webhook(self, raw: bytes, headers: Mapping[str, str], received_at: datetime) -> int:
-        """The signed webhook: see :func:`ingest`."""
-        signing_secrets = self.signing_secrets() if self.signing_secrets is not None else None
-        return ingest(raw, headers, received_at, self.sink, self.currencies, signing_secrets, self.max_age,
-                      self.contact_key)  # fmt: skip
+        """Check the request (size, then the signature when the webhook is signed; header names
+        lower-cased), validate every message, then publish them; returns how many were accepted.
+
+        Every check comes before the write and is all-or-nothing, so a refused request writes
+        nothing. With a ``contact_key``, contact details in identify traits are replaced by their
+        keyed hashes before they leave this method: the stream, the table and the logs never see them.
+        """
+        _within_limit(raw)
+        if self.signing_secrets is not None:
+            verify(raw, headers, self.signing_secrets(), received_at)
+        messages = parse_request(_json_body(raw), received_at, self.currencies, self.max_age)
+        self.sink.publish(_hashed(messages, self.contact_key))
+        return len(messages)
 
     def track(self, raw: bytes, headers: Mapping[str, str], call: str, received_at: datetime) -> TrackingOutcome:
-        """A call of the Segment HTTP Tracking API: see :func:`track`."""
-        return track(raw, headers, call, received_at, self.sink, self.write_keys, self.dead_letters, self.currencies,
-                     self.max_age, self.contact_key)  # fmt: skip
+        """``POST /v1/<call>`` of the Segment HTTP Tracking API (``call``: ``batch`` or a message type).
 
-
-def ingest(
-    raw: bytes,
-    headers: Mapping[str, str],
-    received_at: datetime,
-    sink: EventSink,
-    currencies: Currencies,
-    signing_secrets: Sequence[str] | None = None,
-    max_age: timedelta | None = None,
-    contact_key: str | None = None,
-) -> int:
-    """Check the request (size, then the signature when ``signing_secrets`` is given; header names
-    lower-cased), validate every message, then publish them; returns how many were accepted.
-
-    Every check comes before the write and is all-or-nothing, so a refused request writes nothing.
-    With a ``contact_key``, contact details in identify traits are replaced by their keyed hashes
-    before they leave this function: the stream, the table and the logs never see them.
-    """
-    _within_limit(raw)
-    if signing_secrets is not None:
-        verify(raw, headers, signing_secrets, received_at)
-    messages = parse_request(_json_body(raw), received_at, currencies, max_age)
-    sink.publish(_hashed(messages, contact_key))
-    return len(messages)
+        The whole request is refused only when it cannot be read: too large (also once inflated,
+        for ``Content-Encoding: gzip``), not JSON, or without a live write key (HTTP Basic ``key:``,
+        or ``writeKey`` in the body). Otherwise every valid message is written; each invalid one
+        goes to the dead-letter queue with its reasons and the source's name (contact details
+        hashed), and the answer says what was refused and why."""
+        body = _json_body(_inflated(raw, headers))
+        source = self.write_keys.source_of(_basic_user(headers) or write_key_in(body) or "", received_at)
+        batch = read_request(body, call, received_at, self.currencies, self.max_age)
+        if batch.messages:
+            self.sink.publish(_hashed(batch.messages, self.contact_key))
+        for position, item in batch.refused_items:
+            reasons = [f"{e.field}: {e.reason}" for e in batch.refused if _names(e.field, call, position)]
+            parked = {"source": source, "call": call, "position": position,
+                      "message": _hashed_item(item, self.contact_key)}  # fmt: skip
+            self.dead_letters.send(f"tracking message refused ({'; '.join(reasons)})", parked)
+        return TrackingOutcome(source, len(batch.messages), batch.refused, len(batch.refused_items))
 
 
 @dataclass(frozen=True)
@@ -80,37 +79,6 @@ class TrackingOutcome:
     accepted: int
     refused: list[FieldError]
     refused_messages: int
-
-
-def track(
-    raw: bytes,
-    headers: Mapping[str, str],
-    call: str,
-    received_at: datetime,
-    sink: EventSink,
-    write_keys: WriteKeys,
-    dead_letters: DeadLetters,
-    currencies: Currencies,
-    max_age: timedelta | None = None,
-    contact_key: str | None = None,
-) -> TrackingOutcome:
-    """``POST /v1/<call>`` of the Segment HTTP Tracking API (``call``: ``batch`` or a message type).
-
-    The whole request is refused only when it cannot be read: too large (also once inflated, for
-    ``Content-Encoding: gzip``), not JSON, or without a live write key (HTTP Basic ``key:``, or
-    ``writeKey`` in the body). Otherwise every valid message is written; each invalid one goes to
-    the dead-letter queue with its reasons and the source's name (contact details hashed), and
-    the answer says what was refused and why."""
-    body = _json_body(_inflated(raw, headers))
-    source = write_keys.source_of(_basic_user(headers) or write_key_in(body) or "", received_at)
-    batch = read_request(body, call, received_at, currencies, max_age)
-    if batch.messages:
-        sink.publish(_hashed(batch.messages, contact_key))
-    for position, item in batch.refused_items:
-        reasons = [f"{e.field}: {e.reason}" for e in batch.refused if _names(e.field, call, position)]
-        parked = {"source": source, "call": call, "position": position, "message": _hashed_item(item, contact_key)}
-        dead_letters.send(f"tracking message refused ({'; '.join(reasons)})", parked)
-    return TrackingOutcome(source, len(batch.messages), batch.refused, len(batch.refused_items))
 
 
 def _inflated(raw: bytes, headers: Mapping[str, str]) -> bytes:
