@@ -40,6 +40,15 @@ class Source(BaseModel):
     name: str = Field(pattern=SOURCE_NAME)
     created_at: AwareDatetime = Field(alias="createdAt")
     keys: list[WriteKey] = Field(default_factory=list)
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        alias="allowedOrigins",
+        description="origins a browser may send from: scheme://host[:port], a port of '*' for any",
+    )
+
+    def allows(self, origin: str) -> bool:
+        """Whether a page at ``origin`` may send with this source's keys."""
+        return any(origin_matches(pattern, origin) for pattern in self.allowed_origins)
 
 
 class SourceRegistry(BaseModel):
@@ -79,6 +88,23 @@ class SourceRegistry(BaseModel):
         keys = [k.model_copy(update={"revoked_at": now}) if k in chosen else k for k in source.keys]
         updated = source.model_copy(update={"keys": keys})
         return self.model_copy(update={"sources": {**self.sources, name: updated}}), [k.key_id for k in chosen]
+
+
+ORIGIN = re.compile(r"^(https?)://([a-z0-9.-]+|\[[0-9a-f:]+\])(?::(\d{1,5}|\*))?$")
+
+
+def valid_origin(pattern: str) -> bool:
+    """``scheme://host[:port]``, lower case, no path; ``:*`` for any port."""
+    return ORIGIN.fullmatch(pattern) is not None
+
+
+def origin_matches(pattern: str, origin: str) -> bool:
+    """Whether ``origin`` (as a browser sends it) is the one ``pattern`` allows."""
+    allowed, sent = ORIGIN.fullmatch(pattern), ORIGIN.fullmatch(origin.lower())
+    if allowed is None or sent is None:
+        return False
+    same = allowed.group(1, 2) == sent.group(1, 2)
+    return same and allowed.group(3) in ("*", sent.group(3))
 
 
 def _valid_name(name: str) -> bool:
