@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from audience.domain.errors import Unauthorized
-from audience.domain.sources import SourceRegistry, key_hash
+from audience.domain.sources import Source, SourceRegistry, key_hash
 from audience.ports import SourceStore
 from audience.services.unit_of_work import until_unchanged
 
@@ -51,6 +51,17 @@ class WriteKeys:
 
     def source_of(self, key: str, now: datetime) -> str:
         """The name of the source ``key`` belongs to; ``Unauthorized`` for an unknown or revoked key."""
+        return self.source(key, now).name
+
+    def allows(self, origin: str, now: datetime) -> bool:
+        """Whether some source lets pages at ``origin`` send (what a preflight, which carries no
+        key, is answered by)."""
+        if self._read_at is None or now - self._read_at >= self.refresh:
+            self._read(now)
+        return any(source.allows(origin) for source in self._registry.sources.values())
+
+    def source(self, key: str, now: datetime) -> Source:
+        """The source ``key`` belongs to; ``Unauthorized`` for an unknown or revoked key."""
         hashed = key_hash(self.pepper, key) if key else ""
         if self._read_at is None or now - self._read_at >= self.refresh:
             self._read(now)
@@ -60,7 +71,7 @@ class WriteKeys:
             source = self._registry.source_of(hashed)
         if source is None:
             raise Unauthorized("unknown or revoked write key")
-        return source.name
+        return source
 
     def _read(self, now: datetime) -> None:
         self._registry, self._read_at = self.store.load(), now
