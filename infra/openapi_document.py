@@ -22,8 +22,9 @@ def _json_body(description: str) -> dict[str, Any]:
                                                                            "description": description}}}}  # fmt: skip
 
 
-# The webhook is signed and the tracking API takes a source's write key, instead of the API key.
-KEYLESS = {("/v1/events", "post")} | {(f"/v1/{call}", "post") for call in TRACKING}
+# The webhook is signed; the tracking API and in-page personalization take a source's write key,
+# instead of the API key.
+KEYLESS = {("/v1/events", "post"), ("/v1/web/personalization", "get")} | {(f"/v1/{call}", "post") for call in TRACKING}
 REQUEST_BODIES = {  # bodies the function parses itself (field errors name the path in the body)
     ("/v1/events", "post"): _json_body(
         "a Segment Spec message (track, identify, page, screen, group, alias) "

@@ -4,7 +4,7 @@ every answer a client gets. Every view is camelCase on the wire through one alia
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,6 +19,7 @@ from audience.domain.events import (
     PRODUCT_ADDED,
     PRODUCT_VIEWED,
 )
+from audience.domain.personalization import Arm, Choice, Content, ContentMapping
 from audience.domain.predictions import Driver, Predictions
 from audience.domain.privacy import AuditEntry
 from audience.domain.profile import OTHER, PURPOSES, WINDOWS_DAYS, Profile
@@ -245,3 +246,33 @@ class Export(View):
     exported_at: str = Field(description="ISO 8601")
     profile: StoredProfile = Field(description="the stored profile, every field")
     audit: list[AuditEntry]
+
+
+class WebPersonalization(View):
+    """``GET /v1/web/personalization``: what a page shows its visitor, keyed by a source's write
+    key, so anything here is public to whoever holds the page. What to show and why at the
+    coarsest: no customer id, no traits, no contact details, no scores, no reason (a segment's
+    reason names what the customer did). An unknown visitor gets the default content, an answer
+    of the same shape as a known visitor's who is shown the default: the route does not tell
+    who exists."""
+
+    personalized: bool = Field(description="false: the default content (unknown visitor, no consent, holdout, no rule)")
+    content: Content
+    segment: str | None = Field(description="the name of the segment that chose the content")
+    experiment: Arm | None = Field(description="the experiment and variant the visitor is in (exposure recorded)")
+
+    @classmethod
+    def of(cls, choice: Choice, segment_names: Mapping[str, str]) -> WebPersonalization:
+        """The public part of the server route's choice; ``segment_names``: segment id -> name."""
+        segment = choice.segment_id
+        return cls(
+            personalized=choice.personalized,
+            content=choice.content,
+            segment=segment_names.get(segment, segment.partition(":")[2]) if segment else None,
+            experiment=choice.experiment,
+        )
+
+    @classmethod
+    def default(cls, mapping: ContentMapping) -> WebPersonalization:
+        """What a visitor nobody knows is shown."""
+        return cls(personalized=False, content=mapping.default, segment=None, experiment=None)

@@ -1,0 +1,149 @@
+"""``/v1/web/personalization``: what a page shows its visitor, asked from the browser.
+
+Keyed by a source's write key (HTTP Basic ``key:`` or ``?writeKey=``), never by the read API's
+key: the write key sits in every page, so the answer is only what the page shows (``WebPersonalization``),
+and an unknown visitor gets the default content (200, not 404: a 404 would tell whoever holds the
+page's key which ids are customers). The visitor is resolved as the server route resolves a
+customer (``personalize``: merged ids followed, consent, holdout, experiments), and a first
+exposure to an experiment is recorded the same way.
+
+CORS as the tracking routes (``audience.api.cors``): a preflight is answered for an origin some
+source allows; a request whose origin the key's source does not allow is refused (403, counted as
+``WebOriginRefused``); every answer to an origin some source allows echoes it, errors included
+(``with_cors``, applied by the handler to whatever the resolver answered). Never credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
+from audience.api import cors
+from audience.api.edge import ErrorBody, responses
+from audience.api.views import WebPersonalization
+from audience.bootstrap import ProfilesApiDeps
+from audience.domain.errors import CustomerNotFound, FieldError, InvalidInput
+from audience.observability import count
+from audience.services.experiments import personalize
+from audience.services.segments import definitions
+from audience.services.sources import WriteKeys
+
+metrics = Metrics()  # Powertools instances share one metric set: the handler flushes it
+PATH = "/v1/web/personalization"
+# Per visitor (private: no shared cache keeps one visitor's answer for another), a few seconds:
+# a page that asks on every navigation costs one request in five seconds, and a segment change
+# shows within them.
+CACHE_CONTROL = "private, max-age=5"
+AnonymousId = Annotated[
+    str | None, Query(min_length=1, max_length=768, description="analytics.js' `analytics.user().anonymousId()`")
+]
+UserId = Annotated[str | None, Query(min_length=1, max_length=768, description="the visitor's user id, once known")]
+WriteKey = Annotated[str | None, Query(max_length=256, description="the source's write key, instead of HTTP Basic")]
+REFUSED_ORIGIN: OpenAPIResponse = {"description": "the write key's source does not allow the request's Origin",
+                  "content": {"application/json": {"model": ErrorBody}}}  # fmt: skip
+
+
+def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
+    routes = Router()  # type: ignore[no-untyped-call]
+
+    def headers() -> dict[str, str]:
+        return {name.lower(): value for name, value in (routes.current_event.headers or {}).items()}
+
+    @routes.get(
+        PATH,
+        summary="What a page shows its visitor: content, segment name, experiment variant (a source's write key)",
+        description="The write key as HTTP Basic user (`Authorization: Basic base64(key:)`) or `?writeKey=`; "
+        "`userId` is tried first, then `anonymousId`. An unknown visitor gets the default content. "
+        f"`Cache-Control: {CACHE_CONTROL}`; CORS for the origins the key's source allows.",
+        responses={**responses(400, 401, 503), 403: REFUSED_ORIGIN},
+    )
+    def get_web_personalization(
+        anonymousId: AnonymousId = None,  # noqa: N803 (the query's names, as analytics.js spells them)
+        userId: UserId = None,  # noqa: N803
+        writeKey: WriteKey = None,  # noqa: N803
+    ) -> Response[WebPersonalization]:
+        d, now, sent = deps(), datetime.now(UTC), headers()
+        source = d.write_keys.source(basic_user(sent) or writeKey or "", now)  # Unauthorized: 401
+        origin = sent.get("origin")
+        if origin and not source.allows(origin):
+            raise OriginRefused(f"the origin {origin!r} may not use this write key")
+        visitors = [visitor for visitor in (userId, anonymousId) if visitor]
+        if not visitors:
+            raise InvalidInput([FieldError("anonymousId", "anonymousId or userId is required")])
+        answer = visit(visitors, d, now)
+        count(metrics, **{"WebPersonalized" if answer.personalized else "WebNotPersonalized": 1})
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=answer,
+                        headers={"Cache-Control": CACHE_CONTROL})  # fmt: skip
+
+    @routes.route(PATH, method="OPTIONS", include_in_schema=False)
+    def preflight_web_personalization() -> Response[None]:
+        d, sent = deps(), headers()
+        origin = sent.get("origin", "")
+        if origin and d.write_keys.allows(origin, datetime.now(UTC)):
+            return Response(status_code=204, headers=cors.preflight(origin, sent))
+        raise OriginRefused(f"the origin {origin!r} may not call this API" if origin else "a preflight has an Origin")
+
+    @routes.exception_handler(OriginRefused)
+    def _refused(exc: OriginRefused) -> Response[ErrorBody]:
+        count(metrics, WebOriginRefused=1)
+        return Response(status_code=403, content_type=content_types.APPLICATION_JSON,
+                        body=ErrorBody(code="forbidden", message=str(exc)))  # fmt: skip
+
+    return routes
+
+
+class OriginRefused(Exception):
+    """A page at an origin the key's source (a preflight: any source) does not allow: 403."""
+
+
+def visit(visitors: list[str], d: ProfilesApiDeps, now: datetime) -> WebPersonalization:
+    """What the first of ``visitors`` (ids) that is a customer is shown, as the server route
+    chooses it (and records a first exposure); the default content when none is."""
+    mapping, experiments = d.content.get(now), d.experiments.get(now)
+    for visitor in visitors:
+        try:
+            choice = personalize(visitor, d.profiles, mapping, experiments, now)
+        except CustomerNotFound:
+            continue
+        names = {sid: name for sid, (_, name, _, _) in definitions(d.model.get(now), d.rules.get(now)).items()}
+        return WebPersonalization.of(choice, names)
+    count(metrics, WebVisitorsUnknown=1)
+    return WebPersonalization.default(mapping)
+
+
+def with_cors(event: Mapping[str, Any], answer: dict[str, Any], write_keys: Callable[[], WriteKeys]) -> dict[str, Any]:
+    """``answer`` (a proxy response) with the CORS headers of the request's origin when it is to a
+    web route and some source allows the origin: errors too (a browser reports an answer without
+    them as a network failure, and the page could not read why)."""
+    if not str(event.get("path") or "").startswith("/v1/web/"):
+        return answer
+    sent = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+    origin = sent.get("origin")
+    multi = answer.get("multiValueHeaders")
+    present = {name.lower() for name in (*(answer.get("headers") or {}), *(multi or {}))}
+    if not origin or "access-control-allow-origin" in present or not write_keys().allows(origin, datetime.now(UTC)):
+        return answer
+    if multi is not None:
+        return {**answer, "multiValueHeaders": {**multi, **{k: [v] for k, v in cors.allowed(origin).items()}}}
+    return {**answer, "headers": {**(answer.get("headers") or {}), **cors.allowed(origin)}}
+
+
+def basic_user(headers: Mapping[str, str]) -> str | None:
+    """The user name of ``Authorization: Basic base64(user:password)`` (the write key, empty password)."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        user, _, _ = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user or None
