@@ -11,6 +11,7 @@ without it as a network failure, and the SDKs then retry what was already accept
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 MAX_AGE_SECONDS = 900  # what rudder-server answers: a page preflights once per quarter hour
 METHODS = "GET, POST, OPTIONS"
@@ -33,3 +34,18 @@ def preflight(origin: str, request_headers: Mapping[str, str]) -> dict[str, str]
         **({"Access-Control-Allow-Headers": asked} if asked else {}),
         "Vary": "Origin, Access-Control-Request-Headers",
     }
+
+
+def echoed(response: dict[str, Any], origin: str | None) -> dict[str, Any]:
+    """A Lambda proxy answer with ``allowed(origin)``'s headers added (those it has already kept:
+    a preflight's own). For the answers made after the route ran, errors included."""
+    headers = allowed(origin)
+    if not headers:
+        return response
+    if "multiValueHeaders" in response:
+        present = {name.lower() for name in response["multiValueHeaders"] or {}}
+        added = {name: [value] for name, value in headers.items() if name.lower() not in present}
+        return {**response, "multiValueHeaders": {**(response["multiValueHeaders"] or {}), **added}}
+    present = {name.lower() for name in response.get("headers") or {}}
+    added_single = {name: value for name, value in headers.items() if name.lower() not in present}
+    return {**response, "headers": {**(response.get("headers") or {}), **added_single}}

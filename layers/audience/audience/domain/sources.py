@@ -15,7 +15,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from audience.domain.errors import FieldError, InvalidInput, NotFound
+from audience.domain.errors import AudienceError, FieldError, InvalidInput, NotFound
 
 SOURCE_NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
 MAX_KEYS_PER_SOURCE = 10
@@ -89,6 +89,24 @@ class SourceRegistry(BaseModel):
         updated = source.model_copy(update={"keys": keys})
         return self.model_copy(update={"sources": {**self.sources, name: updated}}), [k.key_id for k in chosen]
 
+    def with_origins(self, name: str, origins: list[str]) -> SourceRegistry:
+        """``name`` allowing exactly ``origins`` (deduplicated, in order); ``InvalidInput`` naming
+        each origin that is not ``scheme://host[:port]``."""
+        source = self.sources.get(name)
+        if source is None:
+            raise NotFound(f"no source named {name!r}")
+        updated = source.model_copy(update={"allowed_origins": checked_origins(origins)})
+        return self.model_copy(update={"sources": {**self.sources, name: updated}})
+
+
+class OriginRefused(AudienceError):
+    """A page sent with a write key whose source does not list the page's origin."""
+
+    def __init__(self, origin: str, source: str | None = None) -> None:
+        self.origin, self.source = origin, source
+        whose = f"source {source!r}" if source else "any source"
+        super().__init__(f"origin {origin!r} is not allowed by {whose} (make source-origins NAME=... ORIGINS=...)")
+
 
 ORIGIN = re.compile(r"^(https?)://([a-z0-9.-]+|\[[0-9a-f:]+\])(?::(\d{1,5}|\*))?$")
 
@@ -96,6 +114,17 @@ ORIGIN = re.compile(r"^(https?)://([a-z0-9.-]+|\[[0-9a-f:]+\])(?::(\d{1,5}|\*))?
 def valid_origin(pattern: str) -> bool:
     """``scheme://host[:port]``, lower case, no path; ``:*`` for any port."""
     return ORIGIN.fullmatch(pattern) is not None
+
+
+def checked_origins(origins: list[str]) -> list[str]:
+    """``origins`` as a source keeps them (lower case, no trailing '/', each once, in order);
+    ``InvalidInput`` naming each one that is not ``scheme://host[:port]``."""
+    cleaned = list(dict.fromkeys(o.strip().rstrip("/").lower() for o in origins if o.strip()))
+    bad = [FieldError("origins", f"{o!r} is not an origin: scheme://host[:port], no path, ':*' for any port")
+           for o in cleaned if not valid_origin(o)]  # fmt: skip
+    if bad:
+        raise InvalidInput(bad)
+    return cleaned
 
 
 def origin_matches(pattern: str, origin: str) -> bool:

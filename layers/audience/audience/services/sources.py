@@ -38,6 +38,19 @@ def revoke_keys(name: str, key_id: str | None, store: SourceStore, now: datetime
     return until_unchanged(attempt, "the source registry")
 
 
+def set_origins(name: str, origins: list[str], store: SourceStore) -> list[str]:
+    """Let pages at ``origins`` (``scheme://host[:port]``, ``:*`` for any port) send with source
+    ``name``'s keys, instead of the origins it had; the origins now in force. Browsers' answers
+    change within a container's registry refresh (``WriteKeys``)."""
+
+    def attempt(_: int) -> list[str]:
+        registry = store.load().with_origins(name, origins)
+        store.save(registry)
+        return registry.sources[name].allowed_origins
+
+    return until_unchanged(attempt, "the source registry")
+
+
 class WriteKeys:
     """Which source a write key belongs to. The registry is read at most once per ``refresh``
     per container, so a revoked key stops working within that time; an unknown key makes it read
