@@ -11,6 +11,10 @@ CORS as the tracking routes (``audience.api.cors``): a preflight is answered for
 source allows; a request whose origin the key's source does not allow is refused (403, counted as
 ``WebOriginRefused``); every answer to an origin some source allows echoes it, errors included
 (``with_cors``, applied by the handler to whatever the resolver answered). Never credentials.
+
+What a request costs: one GetItem of the visitor (two when the anonymous id is a redirect to the
+customer it merged into, one more when a user id asked first is unknown), a PutItem on the first
+exposure to an experiment only, and the source registry's GetItem once per refresh per container.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         answer = visit(visitors, d, now)
         count(metrics, **{"WebPersonalized" if answer.personalized else "WebNotPersonalized": 1})
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=answer,
-                        headers={"Cache-Control": CACHE_CONTROL})  # fmt: skip
+                        headers={"Cache-Control": CACHE_CONTROL, "Vary": "Origin"})  # fmt: skip
 
     @routes.route(PATH, method="OPTIONS", include_in_schema=False)
     def preflight_web_personalization() -> Response[None]:
@@ -124,7 +128,7 @@ def with_cors(event: Mapping[str, Any], answer: dict[str, Any], write_keys: Call
     """``answer`` (a proxy response) with the CORS headers of the request's origin when it is to a
     web route and some source allows the origin: errors too (a browser reports an answer without
     them as a network failure, and the page could not read why)."""
-    if not str(event.get("path") or "").startswith("/v1/web/"):
+    if not str(event.get("resource") or event.get("path") or "").startswith("/v1/web/"):
         return answer
     sent = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
     origin = sent.get("origin")
