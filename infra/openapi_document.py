@@ -28,8 +28,9 @@ def _text_body(description: str) -> dict[str, Any]:
     return {"required": True, "content": {"text/plain": {"schema": schema}, "application/json": {"schema": schema}}}
 
 
-# The webhook is signed and the tracking API takes a source's write key, instead of the API key.
-KEYLESS = {("/v1/events", "post")} | {(f"/v1/{call}", "post") for call in TRACKING}
+# The webhook is signed; the tracking API and in-page personalization take a source's write key,
+# instead of the API key.
+KEYLESS = {("/v1/events", "post"), ("/v1/web/personalization", "get")} | {(f"/v1/{call}", "post") for call in TRACKING}
 # What browser SDKs send and fetch: a source's write key (in the body, HTTP Basic, the query or the path).
 BROWSER = {(f"/v1/{call[0]}", "post") for call in TRACKING[1:]} | {("/v1/b", "post"), ("/beacon/v1/batch", "post")}
 KEYLESS |= BROWSER | {("/v1/projects/{writeKey}/settings", "get"), ("/sourceConfig", "get")}

@@ -110,6 +110,7 @@ def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document()
         ("get", "/v1/customers/{customerId}/explain"): "ProfilesApiFunction",
         ("get", "/v1/models/segments"): "ProfilesApiFunction",
         ("get", "/v1/models/segments/{version}"): "ProfilesApiFunction",
+        **{(verb, "/v1/web/personalization"): "ProfilesApiFunction" for verb in ("get", "options")},
     }
     published = json.loads((ROOT / "docs" / "openapi.json").read_text())
     assert published == openapi_document.document(), "docs/openapi.json is stale: run make openapi"
@@ -118,6 +119,7 @@ def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document()
 
 
 CONSOLE = {("get", "/console"), ("get", "/console/{file}")}  # static files, not API operations
+WEB = {("get", "/v1/web/personalization"), ("options", "/v1/web/personalization")}  # a source's write key
 
 
 def test_every_read_route_needs_an_api_key_and_the_webhook_and_tracking_api_do_not() -> None:
@@ -131,7 +133,7 @@ def test_every_read_route_needs_an_api_key_and_the_webhook_and_tracking_api_do_n
     }
     signed = {("post", "/v1/events")} | {("post", f"/v1/{call}") for call in TRACKING}  # signed, write keys
     signed |= BROWSER | PREFLIGHTS  # write keys (a preflight carries none: the origin decides)
-    assert keyless == signed | CONSOLE  # the console's static files: no data, the page asks for a key
+    assert keyless == signed | CONSOLE | WEB  # the console's static files: no data, the page asks for a key
     published = json.loads((ROOT / "docs" / "openapi.json").read_text())
     secured = {(verb, path) for path, ops in published["paths"].items() for verb, op in ops.items() if "security" in op}
     assert secured == {(verb, path) for path, ops in published["paths"].items() for verb in ops} - keyless
