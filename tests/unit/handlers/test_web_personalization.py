@@ -149,7 +149,7 @@ def test_an_origin_the_keys_source_does_not_allow_is_refused_and_counted(
     stranger = api.handler(request({"anonymousId": "anon-7"}, origin=ELSEWHERE), context())
     assert stranger["statusCode"] == 403 and "access-control-allow-origin" not in headers_of(stranger)
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert sum(sum(numbers(m.get("WebOriginRefused", 0))) for m in metrics) == 2
+    assert sum(sum(numbers(m.get("OriginRefused", 0))) for m in metrics) == 2
     # a server (no Origin) is not a page: the key alone decides
     assert api.handler(request({"anonymousId": "anon-7"}, origin=None), context())["statusCode"] == 200
 

@@ -9,7 +9,7 @@ exposure to an experiment is recorded the same way.
 
 CORS as the tracking routes (``audience.api.cors``): a preflight is answered for an origin some
 source allows; a request whose origin the key's source does not allow is refused (403, counted as
-``WebOriginRefused``); every answer to an origin some source allows echoes it, errors included
+``OriginRefused``, as at the tracking routes); every answer to an origin some source allows echoes it, errors included
 (``with_cors``, applied by the handler to whatever the resolver answered). Never credentials.
 
 What a request costs: one GetItem of the visitor (two when the anonymous id is a redirect to the
@@ -29,13 +29,13 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from audience.api import cors
-from audience.api.edge import ErrorBody, responses
+from audience.api.edge import json_error, responses
 from audience.api.views import WebPersonalization
 from audience.bootstrap import ProfilesApiDeps
-from audience.domain.errors import CustomerNotFound, FieldError, InvalidInput
+from audience.domain.errors import AudienceError, CustomerNotFound, FieldError, InvalidInput
+from audience.domain.sources import OriginRefused
 from audience.observability import count
 from audience.services.experiments import personalize
 from audience.services.segments import definitions
@@ -52,8 +52,6 @@ AnonymousId = Annotated[
 ]
 UserId = Annotated[str | None, Query(min_length=1, max_length=768, description="the visitor's user id, once known")]
 WriteKey = Annotated[str | None, Query(max_length=256, description="the source's write key, instead of HTTP Basic")]
-REFUSED_ORIGIN: OpenAPIResponse = {"description": "the write key's source does not allow the request's Origin",
-                  "content": {"application/json": {"model": ErrorBody}}}  # fmt: skip
 
 
 def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
@@ -68,7 +66,7 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         description="The write key as HTTP Basic user (`Authorization: Basic base64(key:)`) or `?writeKey=`; "
         "`userId` is tried first, then `anonymousId`. An unknown visitor gets the default content. "
         f"`Cache-Control: {CACHE_CONTROL}`; CORS for the origins the key's source allows.",
-        responses={**responses(400, 401, 503), 403: REFUSED_ORIGIN},
+        responses=responses(400, 401, 403, 503),
     )
     def get_web_personalization(
         anonymousId: AnonymousId = None,  # noqa: N803 (the query's names, as analytics.js spells them)
@@ -79,7 +77,7 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         source = d.write_keys.source(basic_user(sent) or writeKey or "", now)  # Unauthorized: 401
         origin = sent.get("origin")
         if origin and not source.allows(origin):
-            raise OriginRefused(f"the origin {origin!r} may not use this write key")
+            raise OriginRefused(origin, source.name)
         visitors = [visitor for visitor in (userId, anonymousId) if visitor]
         if not visitors:
             raise InvalidInput([FieldError("anonymousId", "anonymousId or userId is required")])
@@ -94,19 +92,14 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         origin = sent.get("origin", "")
         if origin and d.write_keys.allows(origin, datetime.now(UTC)):
             return Response(status_code=204, headers=cors.preflight(origin, sent))
-        raise OriginRefused(f"the origin {origin!r} may not call this API" if origin else "a preflight has an Origin")
+        raise OriginRefused(origin or "(none)")
 
     @routes.exception_handler(OriginRefused)
-    def _refused(exc: OriginRefused) -> Response[ErrorBody]:
-        count(metrics, WebOriginRefused=1)
-        return Response(status_code=403, content_type=content_types.APPLICATION_JSON,
-                        body=ErrorBody(code="forbidden", message=str(exc)))  # fmt: skip
+    def _refused(exc: OriginRefused) -> Response[dict[str, object]]:
+        count(metrics, OriginRefused=1)
+        return json_error(403, f"forbidden: {exc}")
 
     return routes
-
-
-class OriginRefused(Exception):
-    """A page at an origin the key's source (a preflight: any source) does not allow: 403."""
 
 
 def visit(visitors: list[str], d: ProfilesApiDeps, now: datetime) -> WebPersonalization:
@@ -130,15 +123,13 @@ def with_cors(event: Mapping[str, Any], answer: dict[str, Any], write_keys: Call
     them as a network failure, and the page could not read why)."""
     if not str(event.get("resource") or event.get("path") or "").startswith("/v1/web/"):
         return answer
-    sent = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
-    origin = sent.get("origin")
-    multi = answer.get("multiValueHeaders")
-    present = {name.lower() for name in (*(answer.get("headers") or {}), *(multi or {}))}
-    if not origin or "access-control-allow-origin" in present or not write_keys().allows(origin, datetime.now(UTC)):
+    origin = {name.lower(): value for name, value in (event.get("headers") or {}).items()}.get("origin")
+    try:
+        if not origin or not write_keys().allows(origin, datetime.now(UTC)):
+            return answer
+    except AudienceError:  # the registry unreadable: the answer (a 503 already) goes as it is
         return answer
-    if multi is not None:
-        return {**answer, "multiValueHeaders": {**multi, **{k: [v] for k, v in cors.allowed(origin).items()}}}
-    return {**answer, "headers": {**(answer.get("headers") or {}), **cors.allowed(origin)}}
+    return cors.echoed(answer, origin)
 
 
 def basic_user(headers: Mapping[str, str]) -> str | None:
