@@ -192,7 +192,7 @@ def test_scrolling_and_time_on_the_page_become_engagement_on_the_profile(
         if not profile or profile["eventCounts"].get("page", 0) < 2:
             return None
         figures = engagement(profile)
-        return profile if figures.get("maxScrollDepth") == 100 and (figures.get("secondsOnPage") or 0) >= 3 else None
+        return profile if figures.get("maxScrollDepth") == 100 and (figures.get("secondsOnSite") or 0) >= 3 else None
 
     profile = wait_until(engaged, FOLD_SECONDS)
     last = customer(shop.api, user)
@@ -200,7 +200,7 @@ def test_scrolling_and_time_on_the_page_become_engagement_on_the_profile(
                      tab.wire.report(shop.api))  # fmt: skip
     figures = engagement(profile)
     assert figures["pageViews"] == 2, figures
-    assert 3 <= figures["secondsOnPage"] < 30, figures  # the reading time, counted once
+    assert 3 <= figures["secondsOnSite"] < 30, figures  # the reading time, counted once
     depth_events = profile["trackCounts"].get("Scroll Depth Reached")
     assert depth_events == 4, profile["trackCounts"]  # 25, 50, 75 and 100 %, each once
 
