@@ -22,7 +22,7 @@ from audience.domain.events import (
 from audience.domain.personalization import Arm, Choice, Content, ContentMapping
 from audience.domain.predictions import Driver, Predictions
 from audience.domain.privacy import AuditEntry
-from audience.domain.profile import OTHER, PURPOSES, WINDOWS_DAYS, Profile
+from audience.domain.profile import OTHER, PURPOSES, WINDOWS_DAYS, Browsing, Profile
 from audience.domain.segments import SegmentChange, SegmentEvent, Segments, Tier
 
 TOP_CATEGORIES = 5  # categories the profile shows, by spend
@@ -79,8 +79,31 @@ class Window(View):
     revenue: float
 
 
+class EngagementWindow(View):
+    """Page behaviour over a rolling window (UTC days)."""
+
+    page_views: int = Field(description="page and screen calls")
+    sessions: int = Field(
+        description="per day: distinct context.sessionId values, plus, for browsing without one, runs of "
+        "consecutive active half hours"
+    )
+    seconds_on_site: int = Field(description="time on page reported by the page's plugins, at most an hour a page")
+    clicks: int
+    max_scroll_depth: int = Field(description="percent (0: none reported)")
+
+    @classmethod
+    def of(cls, seen: Browsing) -> EngagementWindow:
+        return cls(page_views=seen.page_views, sessions=seen.sessions, seconds_on_site=seen.seconds,
+                   clicks=seen.clicks, max_scroll_depth=seen.max_scroll)  # fmt: skip
+
+
+class ContentViews(View):
+    category: str = Field(description="a page's or screen's properties.category")
+    views: int
+
+
 class Engagement(View):
-    page_views: int
+    page_views: int = Field(description="page and screen calls")
     product_views: int
     cart_adds: int
     cart_views: int
@@ -89,11 +112,19 @@ class Engagement(View):
     email_clicks: int
     click_through_rate: float | None
     unsubscribed: bool
+    screen_views: int = Field(description="of the page views, the screen calls (apps)")
+    seconds_on_site: int = Field(description="all time: time on page reported, at most an hour a page")
+    clicks: int = Field(description="all time: clicks reported by the page's plugins")
+    max_scroll_depth: int | None = Field(description="all time, percent (none: never reported)")
+    last_page_at: str | None = Field(description="the latest page or screen view")
+    content_categories: list[ContentViews] = Field(description=f"the {TOP_CATEGORIES} most viewed, by views")
+    windows: dict[str, EngagementWindow] = Field(description="rolling windows: 30d, 90d")
 
     @classmethod
-    def of(cls, profile: Profile) -> Engagement:
+    def of(cls, profile: Profile, as_of: datetime) -> Engagement:
         tracked, counted = profile.track_counts, profile.event_counts
         opens, clicks = tracked.get(EMAIL_OPENED, 0), tracked.get(EMAIL_LINK_CLICKED, 0)
+        viewed = sorted((-v, c) for c, v in profile.content_views.items() if c != OTHER)[:TOP_CATEGORIES]
         return cls(
             page_views=counted.get("page", 0) + counted.get("screen", 0),
             product_views=tracked.get(PRODUCT_VIEWED, 0),
@@ -104,6 +135,13 @@ class Engagement(View):
             email_clicks=clicks,
             click_through_rate=round(clicks / opens, 4) if opens else None,
             unsubscribed=profile.unsubscribed_at is not None,
+            screen_views=counted.get("screen", 0),
+            seconds_on_site=profile.seconds_on_site,
+            clicks=profile.clicks,
+            max_scroll_depth=profile.max_scroll_depth,
+            last_page_at=iso(profile.last_page_at),
+            content_categories=[ContentViews(category=c, views=-v) for v, c in viewed],
+            windows={f"{days}d": EngagementWindow.of(profile.browsing(days, as_of)) for days in WINDOWS_DAYS},
         )
 
 
@@ -196,7 +234,7 @@ class CustomerView(View):
             last_seen=iso(profile.last_seen),
             rfm=Rfm.of(profile, as_of),
             windows={f"{days}d": Window.model_validate(profile.window(days, as_of)) for days in WINDOWS_DAYS},
-            engagement=Engagement.of(profile),
+            engagement=Engagement.of(profile, as_of),
             context=Context.of(profile),
             top_categories=top_categories(profile),
             traits={name: stamped.v for name, stamped in sorted(profile.traits.items())},
