@@ -424,3 +424,26 @@ def test_page_behaviour_survives_the_stored_layout() -> None:
     stored = assemble(to_items(profile))
     assert stored is not None and stored[0].model_dump(exclude={"version"}) == profile.model_dump(exclude={"version"})
     assert list(entries["d:2026-11-10"]) == ["orders", "revenue"]  # a day without browsing: stored as before
+
+
+def test_traits_read_back_from_dynamodb_answer_as_json_numbers() -> None:
+    """DynamoDB gives numbers back as Decimal: the view answers them as JSON numbers (a group's
+    ``employees: 42`` once failed the read API's validation with a 502)."""
+    from audience.adapters.profile_items import assemble, to_items
+
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    sent = {"userId": "u1", "timestamp": at.isoformat()}
+    identify = {**sent, "type": "identify", "traits": {"plan": "pro", "seats": 3, "score": 0.5}, "messageId": "i1"}
+    group = {**sent, "type": "group", "groupId": "acme", "messageId": "g1",
+             "traits": {"name": "Acme", "employees": 42, "nested": {"share": 1.5}}}  # fmt: skip
+    messages = parse_request({"batch": [identify, group]}, at, Currencies("USD"))
+    positioned = [PositionedMessage(m, StreamPosition("s", "u1", n)) for n, m in enumerate(messages)]
+    folded, _ = fold(Profile(customer_id="u1"), positioned, Currencies("USD"), at)
+    assembled = assemble(to_items(folded))
+    assert assembled is not None
+    stored = assembled[0]
+    assert isinstance(stored.groups["acme"].v["employees"], Decimal)  # as the adapter reads it
+
+    view = CustomerView.of(stored, at, "USD").model_dump(mode="json", by_alias=True)
+    assert view["traits"]["seats"] == 3 and view["traits"]["score"] == 0.5
+    assert view["groups"][0]["traits"] == {"name": "Acme", "employees": 42, "nested": {"share": 1.5}}

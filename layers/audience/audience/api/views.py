@@ -33,6 +33,18 @@ def absent(value: object) -> bool:
     return value is None
 
 
+def as_json(value: object) -> JsonValue:
+    """Traits as sent, with numbers as JSON numbers (read back from DynamoDB they are ``Decimal``;
+    strings, booleans and None are JSON already)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {str(k): as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_json(v) for v in value]
+    return value  # type: ignore[return-value]
+
+
 def iso(moment: datetime | None) -> str | None:
     """An instant as the API writes it: ISO 8601, UTC as ``Z``."""
     return moment.isoformat().replace("+00:00", "Z") if moment else None
@@ -237,9 +249,9 @@ class CustomerView(View):
             engagement=Engagement.of(profile, as_of),
             context=Context.of(profile),
             top_categories=top_categories(profile),
-            traits={name: stamped.v for name, stamped in sorted(profile.traits.items())},
+            traits={name: as_json(stamped.v) for name, stamped in sorted(profile.traits.items())},
             groups=[
-                GroupView(group_id=group, traits=stamped.v, at=iso(stamped.at) or "")
+                GroupView(group_id=group, traits=as_json(stamped.v), at=iso(stamped.at) or "")  # type: ignore[arg-type]
                 for group, stamped in sorted(profile.groups.items())
             ],
             consent=consent_of(profile),
