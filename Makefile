@@ -178,4 +178,4 @@ lock: ## re-pin the whole dependency tree from requirements-dev.txt
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) $(LAMBDA_VENV) $(LIFETIMES_VENV) $(IMPLICIT_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LAMBDA_VENV) $(LIFETIMES_VENV) $(IMPLICIT_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache $(SDKS)/node_modules $(SDKS)/dist

@@ -23,7 +23,16 @@
   async function segment() {
     const [analytics] = await window.AnalyticsBrowser.load(
       { writeKey, cdnURL: base },
-      { integrations: { 'Segment.io': { apiHost: `${api.host}/v1`, protocol: api.protocol.replace(':', '') } } },
+      {
+        integrations: {
+          'Segment.io': {
+            apiHost: `${api.host}/v1`,
+            protocol: api.protocol.replace(':', ''),
+            // keepalive: a call made as the page goes away (Time On Page, on pagehide) still arrives
+            deliveryStrategy: { strategy: 'standard', config: { keepalive: true } },
+          },
+        },
+      },
     );
     return {
       anonymousId: () => analytics.user().anonymousId(),
@@ -65,7 +74,8 @@
     };
   }
 
-  // What the page shows its visitor: GET /v1/web/personalization with the write key, by user id or anonymous id.
+  // What the page shows its visitor: GET /v1/web/personalization with the write key and the anonymous id
+  // (and the user id once known, which the API checks is the same customer).
   async function showOffer(client) {
     const offer = document.getElementById('offer');
     const visitor = new URLSearchParams({ anonymousId: client.anonymousId() });

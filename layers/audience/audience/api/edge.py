@@ -49,7 +49,7 @@ def responses(*errors: int, success: int = 200) -> dict[int, OpenAPIResponse]:
     and the ``errors`` with ``ErrorBody``."""
     described = {
         400: "invalid request: every failing field and the reason",
-        401: "missing, wrong or stale signature; nothing was written",
+        401: "missing, wrong or stale credentials (a signature, or a write key); nothing was written",
         403: "a page whose origin the write key's source does not allow; nothing was written",
         404: "not found",
         413: "request too large",

@@ -7,20 +7,25 @@ page's key which ids are customers). The visitor is resolved as the server route
 customer (``personalize``: merged ids followed, consent, holdout, experiments), and a first
 exposure to an experiment is recorded the same way.
 
+The visitor is whoever the **anonymous id** belongs to: a random id only the visitor's browser
+holds, so it proves the visitor as a cookie would. A user id is guessable (an email, an account
+number), and the write key is public: were a user id enough, anyone could read any customer's
+segment name. So ``userId`` never finds a customer on its own; when sent, it must be the
+customer the anonymous id belongs to (an identify call merged them), else the default is shown.
+
 CORS as the tracking routes (``audience.api.cors``): a preflight is answered for an origin some
 source allows; a request whose origin the key's source does not allow is refused (403, counted as
 ``OriginRefused``, as at the tracking routes); every answer to an origin some source allows echoes it, errors included
 (``with_cors``, applied by the handler to whatever the resolver answered). Never credentials.
 
-What a request costs: one GetItem of the visitor (two when the anonymous id is a redirect to the
-customer it merged into, one more when a user id asked first is unknown), a PutItem on the first
+What a request costs: two GetItems of the visitor when the anonymous id is a redirect to the
+customer it merged into (the usual case once the visitor has signed in), one when it is the
+customer's own id; with a user id, those of both ids once more to compare; a PutItem on the first
 exposure to an experiment only, and the source registry's GetItem once per refresh per container.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -35,9 +40,10 @@ from audience.api.edge import json_error, responses
 from audience.api.views import WebPersonalization
 from audience.bootstrap import ProfilesApiDeps
 from audience.domain.errors import AudienceError, CustomerNotFound, FieldError, InvalidInput
-from audience.domain.sources import OriginRefused
+from audience.domain.sources import OriginRefused, basic_user
 from audience.observability import count
 from audience.services.experiments import personalize
+from audience.services.profiles import get_profile
 from audience.services.segments import definitions
 from audience.services.sources import WriteKeys
 
@@ -48,9 +54,13 @@ PATH = "/v1/web/personalization"
 # shows within them.
 CACHE_CONTROL = "private, max-age=5"
 AnonymousId = Annotated[
-    str | None, Query(min_length=1, max_length=768, description="analytics.js' `analytics.user().anonymousId()`")
+    str | None,
+    Query(min_length=1, max_length=768, description="the SDK's anonymous id (`analytics.user().anonymousId()`)"),
 ]
-UserId = Annotated[str | None, Query(min_length=1, max_length=768, description="the visitor's user id, once known")]
+UserId = Annotated[
+    str | None,
+    Query(min_length=1, max_length=768, description="the visitor's user id, once known: checked, never enough alone"),
+]
 WriteKey = Annotated[str | None, Query(max_length=256, description="the source's write key, instead of HTTP Basic")]
 
 
@@ -63,8 +73,9 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
     @routes.get(
         PATH,
         summary="What a page shows its visitor: content, segment name, experiment variant (a source's write key)",
-        description="The write key as HTTP Basic user (`Authorization: Basic base64(key:)`) or `?writeKey=`; "
-        "`userId` is tried first, then `anonymousId`. An unknown visitor gets the default content. "
+        description="The write key as HTTP Basic user (`Authorization: Basic base64(key:)`) or `?writeKey=`. "
+        "The visitor is the customer `anonymousId` belongs to; a `userId`, when sent, must be that customer "
+        "(a user id alone is guessable and finds nobody). An unknown visitor gets the default content. "
         f"`Cache-Control: {CACHE_CONTROL}`; CORS for the origins the key's source allows.",
         responses=responses(400, 401, 403, 503),
     )
@@ -78,10 +89,9 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         origin = sent.get("origin")
         if origin and not source.allows(origin):
             raise OriginRefused(origin, source.name)
-        visitors = [visitor for visitor in (userId, anonymousId) if visitor]
-        if not visitors:
-            raise InvalidInput([FieldError("anonymousId", "anonymousId or userId is required")])
-        answer = visit(visitors, d, now)
+        if not anonymousId:
+            raise InvalidInput([FieldError("anonymousId", "required: the visitor is who the anonymous id belongs to")])
+        answer = visit(anonymousId, userId, d, now)
         count(metrics, **{"WebPersonalized" if answer.personalized else "WebNotPersonalized": 1})
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=answer,
                         headers={"Cache-Control": CACHE_CONTROL, "Vary": "Origin"})  # fmt: skip
@@ -102,19 +112,22 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
     return routes
 
 
-def visit(visitors: list[str], d: ProfilesApiDeps, now: datetime) -> WebPersonalization:
-    """What the first of ``visitors`` (ids) that is a customer is shown, as the server route
-    chooses it (and records a first exposure); the default content when none is."""
+def visit(anonymous_id: str, user_id: str | None, d: ProfilesApiDeps, now: datetime) -> WebPersonalization:
+    """What the customer ``anonymous_id`` belongs to is shown, as the server route chooses it (and
+    records a first exposure); the default content when it belongs to nobody yet, or when
+    ``user_id`` is sent and is not that customer."""
     mapping, experiments = d.content.get(now), d.experiments.get(now)
-    for visitor in visitors:
-        try:
-            choice = personalize(visitor, d.profiles, mapping, experiments, now)
-        except CustomerNotFound:
-            continue
-        names = {sid: name for sid, (_, name, _, _) in definitions(d.model.get(now), d.rules.get(now)).items()}
-        return WebPersonalization.of(choice, names)
-    count(metrics, WebVisitorsUnknown=1)
-    return WebPersonalization.default(mapping)
+    try:
+        if user_id is not None and (
+            get_profile(user_id, d.profiles).customer_id != get_profile(anonymous_id, d.profiles).customer_id
+        ):
+            raise CustomerNotFound(user_id)  # checked first: a refused visitor's exposure is not recorded
+        choice = personalize(anonymous_id, d.profiles, mapping, experiments, now)
+    except CustomerNotFound:
+        count(metrics, WebVisitorsUnknown=1)
+        return WebPersonalization.default(mapping)
+    names = {sid: name for sid, (_, name, _, _) in definitions(d.model.get(now), d.rules.get(now)).items()}
+    return WebPersonalization.of(choice, names)
 
 
 def with_cors(event: Mapping[str, Any], answer: dict[str, Any], write_keys: Callable[[], WriteKeys]) -> dict[str, Any]:
@@ -130,15 +143,3 @@ def with_cors(event: Mapping[str, Any], answer: dict[str, Any], write_keys: Call
     except AudienceError:  # the registry unreadable: the answer (a 503 already) goes as it is
         return answer
     return cors.echoed(answer, origin)
-
-
-def basic_user(headers: Mapping[str, str]) -> str | None:
-    """The user name of ``Authorization: Basic base64(user:password)`` (the write key, empty password)."""
-    scheme, _, value = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic" or not value:
-        return None
-    try:
-        user, _, _ = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return user or None

@@ -8,9 +8,12 @@ to it, then revoke the old one by its id. The registry is one small document (so
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -138,3 +141,16 @@ def origin_matches(pattern: str, origin: str) -> bool:
 
 def _valid_name(name: str) -> bool:
     return re.fullmatch(SOURCE_NAME, name) is not None
+
+
+def basic_user(headers: Mapping[str, str]) -> str | None:
+    """The user name of ``Authorization: Basic base64(user:password)`` (``headers`` by lower-case
+    name): a write key, as the browser SDKs send it with an empty password."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        user, _, _ = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user or None

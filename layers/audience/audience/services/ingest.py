@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +14,7 @@ from audience.domain.events import Group, Identify, Message, parse_request
 from audience.domain.money import Currencies
 from audience.domain.privacy import pseudonymised
 from audience.domain.signatures import verify
-from audience.domain.sources import OriginRefused, Source
+from audience.domain.sources import OriginRefused, Source, basic_user
 from audience.domain.tracking import (
     MAX_BATCH_BYTES,
     BrowserSettings,
@@ -72,7 +70,7 @@ class Ingesting:
         message is written; each invalid one goes to the dead-letter queue with its reasons and
         the source's name (contact details hashed), and the answer says what was refused and why."""
         body = _json_body(_inflated(raw, headers))
-        key = key or _basic_user(headers) or write_key_in(body) or ""
+        key = key or basic_user(headers) or write_key_in(body) or ""
         source = self.source(key, headers.get("origin") or None, received_at).name
         batch = read_request(body, call, received_at, self.currencies, self.max_age)
         if batch.messages:
@@ -109,7 +107,7 @@ class Ingesting:
     def source_config(self, key: str | None, headers: Mapping[str, str], now: datetime) -> RudderSourceConfig:
         """RudderStack JS SDK v3's source configuration; the key as HTTP Basic (or ``key``, the
         ``writeKey`` of the query)."""
-        key = _basic_user(headers) or key or ""
+        key = basic_user(headers) or key or ""
         source = self.source(key, headers.get("origin") or None, now)
         return rudderstack_source_config(source.name, key, source.created_at)
 
@@ -149,18 +147,6 @@ def _json_body(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
         raise InvalidInput([FieldError("body", f"not valid JSON ({exc})")]) from None
-
-
-def _basic_user(headers: Mapping[str, str]) -> str | None:
-    """The user name of ``Authorization: Basic base64(user:password)`` (the write key, empty password)."""
-    scheme, _, value = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic" or not value:
-        return None
-    try:
-        user, _, _ = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return user or None
 
 
 def _names(path: str, call: str, position: int) -> bool:
