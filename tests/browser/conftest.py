@@ -310,25 +310,14 @@ class Wire:
         self._by_request[id(request)] = entry
         self.entries.append(entry)
 
-    def _entry(self, request: Any) -> dict[str, Any] | None:
-        """The entry of ``request``. Playwright may hand a preflighted XMLHttpRequest's answer
-        (RudderStack's) to another Request object than the one it announced, without its body:
-        then the oldest unanswered entry with the same method and URL (requests to one URL are
-        answered in order here: the SDK sends them one at a time)."""
-        entry = self._by_request.get(id(request))
-        if entry is not None:
-            return entry
-        same = (e for e in self.entries if (e["method"], e["url"]) == (request.method, request.url))
-        return next((e for e in same if "status" not in e and "failure" not in e), None)
-
     def _response(self, response: Any) -> None:
-        entry = self._entry(response.request)
+        entry = self._by_request.get(id(response.request))
         if entry is not None:
             entry["status"] = response.status
             entry["allowOrigin"] = response.headers.get("access-control-allow-origin")
 
     def _failed(self, request: Any) -> None:
-        entry = self._entry(request)
+        entry = self._by_request.get(id(request))
         if entry is not None:
             entry["failure"] = request.failure
 

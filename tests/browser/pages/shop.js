@@ -2,6 +2,44 @@
 // for tests/browser/test_sdks.py. Query: sdk=segment|rudderstack, api=<base URL the SDK sends to>,
 // writeKey=<the source's key>, beacon=1 (RudderStack: sendBeacon transport, its own "Page Unloaded").
 (() => {
+  // Every request the page's SDK makes with XMLHttpRequest or fetch, its messageIds and the status
+  // it got (0: a network failure), as the page itself saw it: Playwright's network events miss
+  // the answers to some preflighted XMLHttpRequests (RudderStack's), so the tests read this.
+  const wire = [];
+  const messageIds = (body) => {
+    try {
+      const payload = JSON.parse(body);
+      return (payload.batch || [payload]).map((m) => m && m.messageId).filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  const { open, send } = XMLHttpRequest.prototype;
+  XMLHttpRequest.prototype.open = function (method, url, ...rest) {
+    this.wired = { method: String(method).toUpperCase(), url: String(url) };
+    return open.call(this, method, url, ...rest);
+  };
+  XMLHttpRequest.prototype.send = function (body) {
+    const entry = { ...this.wired, messageIds: typeof body === 'string' ? messageIds(body) : [], status: null };
+    wire.push(entry);
+    this.addEventListener('loadend', () => { entry.status = this.status; });
+    return send.call(this, body);
+  };
+  const pageFetch = window.fetch;
+  window.fetch = async (input, init = {}) => {
+    const entry = { method: (init.method || 'GET').toUpperCase(), url: String(input.url || input),
+                    messageIds: typeof init.body === 'string' ? messageIds(init.body) : [], status: null };
+    wire.push(entry);
+    try {
+      const response = await pageFetch(input, init);
+      entry.status = response.status;
+      return response;
+    } catch (error) {
+      entry.status = 0;
+      throw error;
+    }
+  };
+
   const query = new URLSearchParams(location.search);
   const sdk = query.get('sdk');
   const api = new URL(query.get('api'));
@@ -113,20 +151,31 @@
         }
       }
     }, { passive: true });
+    // analytics.js 2.0 runs its queue on timers, which stop once the page is going away: a call made
+    // in pagehide never leaves. So the time is sent as the visitor follows a link, the navigation
+    // held until the call is sent or for 300 ms (as analytics.trackLink does); keepalive (above)
+    // lets the request in flight outlive the page.
     if (!client.tracksTimeOnPage) {
-      addEventListener('pagehide', () => {
-        client.track('Time On Page', { seconds: Math.round((performance.now() - started) / 1000) });
+      document.addEventListener('click', async (event) => {
+        const link = event.target.closest('a[href]');
+        if (!link) return;
+        event.preventDefault();
+        const seconds = Math.round((performance.now() - started) / 1000);
+        await Promise.race([client.track('Time On Page', { seconds }), new Promise((r) => setTimeout(r, 300))]);
+        location.href = link.href;
       });
     }
   }
 
   window.shop = {
     sdk,
+    wire,
     ready: (async () => {
       if (sdk !== 'segment' && sdk !== 'rudderstack') throw new Error(`unknown sdk ${sdk}`);
       await loadScript(`/sdks/dist/${sdk}.js`);
       const client = await (sdk === 'segment' ? segment() : rudderstack());
       window.shop.client = client;
+      document.getElementById('next').href = location.href;  // the next guide: this page again
       watchEngagement(client);
       return client;
     })(),

@@ -87,13 +87,21 @@ def _number_as_text(value: Any) -> Any:
 Id = Annotated[str, BeforeValidator(_number_as_text), Field(min_length=1, max_length=512)]
 
 
+def _empty_as_absent(value: Any) -> Any:
+    """An empty id is no id: RudderStack's JS SDK sends ``"userId": ""`` until identify."""
+    return None if value == "" else value
+
+
+OptionalId = Annotated[Id | None, BeforeValidator(_empty_as_absent)]
+
+
 class _Message(BaseModel):
     """Fields common to every Segment Spec message."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
-    user_id: Id | None = Field(default=None, alias="userId")
-    anonymous_id: Id | None = Field(default=None, alias="anonymousId")
+    user_id: OptionalId = Field(default=None, alias="userId")
+    anonymous_id: OptionalId = Field(default=None, alias="anonymousId")
     message_id: Text | None = Field(default=None, alias="messageId")
     timestamp: AwareDatetime | None = None
     sent_at: AwareDatetime | None = Field(default=None, alias="sentAt")
