@@ -229,7 +229,8 @@ def test_the_page_shows_the_content_the_personalization_route_chooses(
     shop: Shop, tabs: Callable[[str], ShopTab], sdk: str
 ) -> None:
     """An unknown visitor sees the default content; once signed in as a customer of the demo's
-    data, what the server route (read key) chooses for that customer. The page asks with the
+    data (identify merged the anonymous id into them), what the server route (read key) chooses
+    for that customer. The page asks with the
     write key, from its own origin (CORS), and learns nothing beyond what to show."""
     tab = tabs(shop.page(sdk))
     assert tab.ready() == "loaded", tab.wire.report()
@@ -250,6 +251,9 @@ def test_the_page_shows_the_content_the_personalization_route_chooses(
             break
     assert chosen.get("personalized"), chosen
     tab.run("await c.identify(a[0]);", customer_id)
+    # the anonymous id is the visitor's proof: shown for the customer once identify merged it into them
+    merged = wait_until(lambda: (customer(shop.api, anonymous) or {}).get("customerId") == customer_id, FOLD_SECONDS)
+    assert merged, (customer(shop.api, anonymous), tab.wire.report(shop.api))
     shown = tab.page.evaluate("shop.showOffer()")
     report = f"{shown}\n{chosen}\n{tab.wire.report(shop.api)}"
     assert shown and shown["personalized"] is True and shown["content"] == chosen["content"], report
