@@ -65,7 +65,8 @@ class ShopTab:
 
     def acknowledged(self) -> set[str]:
         """The messageIds of the page's requests that got a 2xx answer, as the page saw them."""
-        return set(self.page.evaluate("shop.wire.filter((e) => e.status >= 200 && e.status < 300).flatMap((e) => e.messageIds)"))
+        answered = "shop.wire.filter((e) => e.status >= 200 && e.status < 300).flatMap((e) => e.messageIds)"
+        return set(self.page.evaluate(answered))
 
     def sent(self) -> set[str]:
         return set(self.page.evaluate("shop.wire.flatMap((e) => e.messageIds)"))
