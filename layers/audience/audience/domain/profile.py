@@ -34,6 +34,8 @@ MAX_LEDGER_ENTRIES = 2000  # orders remembered by id (the oldest are forgotten f
 MAX_DAYS = 400  # day buckets kept (the windows read the last 90 days)
 MAX_SEGMENT_HISTORY = 20  # segment changes kept on the profile (the oldest dropped first)
 MAX_PRODUCTS = 200  # products a customer touched, the most recently touched kept (recommendations' input)
+MAX_CONTENT_CATEGORIES = 20  # content categories whose page views are kept; the rest count as "(other)"
+MAX_DAY_SESSIONS = 24  # distinct session ids counted in a day (a fingerprint each on the day's bucket)
 OTHER = "(other)"
 
 
@@ -120,10 +122,50 @@ class ConsentState(NamedTuple):
 
 
 class DayTotals(BaseModel):
+    """One UTC day's orders and page behaviour. Every field composes (sums, a max, a set union),
+    so a day folds to the same totals in any order; a field left at its default is not stored."""
+
     model_config = ConfigDict(frozen=True)
 
     orders: int = 0
     revenue: Money = Decimal(0)
+    views: int = 0  # page and screen calls
+    seconds: int = 0  # time on page reported by the page's plugins
+    clicks: int = 0
+    scroll: int = 0  # the deepest scroll reported that day, in percent
+    sessions: tuple[str, ...] = ()  # fingerprints of the day's session ids: the MAX_DAY_SESSIONS smallest, sorted
+    slots: int = 0  # half hours (bit 0: 00:00-00:30 UTC) of browsing that carried no session id
+
+    def plus(self, other: DayTotals) -> DayTotals:
+        return DayTotals(
+            orders=self.orders + other.orders,
+            revenue=self.revenue + other.revenue,
+            views=self.views + other.views,
+            seconds=self.seconds + other.seconds,
+            clicks=self.clicks + other.clicks,
+            scroll=max(self.scroll, other.scroll),
+            sessions=self.sessions if not other.sessions else
+            tuple(sorted({*self.sessions, *other.sessions})[:MAX_DAY_SESSIONS]),
+            slots=self.slots | other.slots,
+        )  # fmt: skip
+
+    @property
+    def visits(self) -> int:
+        """The day's sessions: its distinct session ids, plus, for browsing without one (Segment's
+        libraries send none), each run of consecutive active half hours: a gap of a free half hour
+        starts a new visit. Both are functions of sets, so arrival order cannot change them (a
+        30-minute inactivity rule over the events themselves would depend on what arrived first)."""
+        return len(self.sessions) + (self.slots & ~(self.slots << 1)).bit_count()
+
+
+class Browsing(NamedTuple):
+    """Page behaviour over a window of days (the day buckets')."""
+
+    page_views: int
+    sessions: int
+    seconds: int
+    clicks: int
+    max_scroll: int
 
 
 class Profile(BaseModel):
@@ -148,6 +190,15 @@ class Profile(BaseModel):
     daily: dict[date, DayTotals] = Field(default_factory=dict, description="Day buckets for the windows.")
     hours: list[int] = Field(default_factory=lambda: [0] * 24, description="Events by local hour of day.")
     category_spend: dict[str, Money] = Field(default_factory=dict, alias="categorySpend")
+    # page behaviour, all time (page and screen views are in event_counts; per day: ``daily``)
+    seconds_on_site: int = Field(default=0, alias="secondsOnSite")
+    clicks: int = 0
+    max_scroll_depth: int | None = Field(default=None, alias="maxScrollDepth", description="percent")
+    last_page_at: AwareDatetime | None = Field(default=None, alias="lastPageAt")
+    content_views: dict[str, int] = Field(
+        default_factory=dict, alias="contentViews",
+        description=f"page and screen views by properties.category; {MAX_CONTENT_CATEGORIES} kept, the rest (other)",
+    )  # fmt: skip
     exposures: dict[str, Exposure] = Field(
         default_factory=dict, description="experiment id -> first exposure and the orders in its window"
     )
@@ -260,9 +311,23 @@ class Profile(BaseModel):
         return round((self.last_order_at - self.first_order_at).total_seconds() / 86400 / (self.orders - 1), 2)
 
     def window(self, days: int, as_of: datetime) -> dict[str, Any]:
-        start = as_of.date() - timedelta(days=days - 1)
-        buckets = [t for day, t in self.daily.items() if start <= day <= as_of.date()]
+        buckets = self._days(days, as_of)
         return {
             "orders": sum(t.orders for t in buckets),
             "revenue": float(sum((t.revenue for t in buckets), Decimal(0))),
         }
+
+    def browsing(self, days: int, as_of: datetime) -> Browsing:
+        """Page behaviour in the last ``days`` days up to ``as_of`` (UTC days)."""
+        buckets = self._days(days, as_of)
+        return Browsing(
+            page_views=sum(t.views for t in buckets),
+            sessions=sum(t.visits for t in buckets),
+            seconds=sum(t.seconds for t in buckets),
+            clicks=sum(t.clicks for t in buckets),
+            max_scroll=max((t.scroll for t in buckets), default=0),
+        )
+
+    def _days(self, days: int, as_of: datetime) -> list[DayTotals]:
+        start = as_of.date() - timedelta(days=days - 1)
+        return [t for day, t in self.daily.items() if start <= day <= as_of.date()]
