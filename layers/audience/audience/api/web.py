@@ -7,20 +7,18 @@ page's key which ids are customers). The visitor is resolved as the server route
 customer (``personalize``: merged ids followed, consent, holdout, experiments), and a first
 exposure to an experiment is recorded the same way.
 
-The visitor is whoever the **anonymous id** belongs to: a random id only the visitor's browser
-holds, so it proves the visitor as a cookie would. A user id is guessable (an email, an account
-number), and the write key is public: were a user id enough, anyone could read any customer's
-segment name. So ``userId`` never finds a customer on its own; when sent, it must be the
-customer the anonymous id belongs to (an identify call merged them), else the default is shown.
+The visitor is ``userId`` when it is a customer, else ``anonymousId`` (``CONTRACTS.md``: either
+identifies the visitor). A user id is guessable and the write key is public, so whoever holds a
+page's key can learn what a given user id is shown: the content and the segment's *name*, never
+its definition, the customer's traits or why they are in it. Name segments with that in mind.
 
 CORS as the tracking routes (``audience.api.cors``): a preflight is answered for an origin some
 source allows; a request whose origin the key's source does not allow is refused (403, counted as
 ``OriginRefused``, as at the tracking routes); every answer to an origin some source allows echoes it, errors included
 (``with_cors``, applied by the handler to whatever the resolver answered). Never credentials.
 
-What a request costs: two GetItems of the visitor when the anonymous id is a redirect to the
-customer it merged into (the usual case once the visitor has signed in), one when it is the
-customer's own id; with a user id, those of both ids once more to compare; a PutItem on the first
+What a request costs: one GetItem of the visitor (two when the anonymous id is a redirect to the
+customer it merged into, one more when a user id asked first is unknown), a PutItem on the first
 exposure to an experiment only, and the source registry's GetItem once per refresh per container.
 """
 
@@ -43,7 +41,6 @@ from audience.domain.errors import AudienceError, CustomerNotFound, FieldError, 
 from audience.domain.sources import OriginRefused, basic_user
 from audience.observability import count
 from audience.services.experiments import personalize
-from audience.services.profiles import get_profile
 from audience.services.segments import definitions
 from audience.services.sources import WriteKeys
 
@@ -59,7 +56,7 @@ AnonymousId = Annotated[
 ]
 UserId = Annotated[
     str | None,
-    Query(min_length=1, max_length=768, description="the visitor's user id, once known: checked, never enough alone"),
+    Query(min_length=1, max_length=768, description="the visitor's user id, once known (tried first)"),
 ]
 WriteKey = Annotated[str | None, Query(max_length=256, description="the source's write key, instead of HTTP Basic")]
 
@@ -74,8 +71,7 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         PATH,
         summary="What a page shows its visitor: content, segment name, experiment variant (a source's write key)",
         description="The write key as HTTP Basic user (`Authorization: Basic base64(key:)`) or `?writeKey=`. "
-        "The visitor is the customer `anonymousId` belongs to; a `userId`, when sent, must be that customer "
-        "(a user id alone is guessable and finds nobody). An unknown visitor gets the default content. "
+        "`userId` is tried first, then `anonymousId`. An unknown visitor gets the default content. "
         f"`Cache-Control: {CACHE_CONTROL}`; CORS for the origins the key's source allows.",
         responses=responses(400, 401, 403, 503),
     )
@@ -89,9 +85,10 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         origin = sent.get("origin")
         if origin and not source.allows(origin):
             raise OriginRefused(origin, source.name)
-        if not anonymousId:
-            raise InvalidInput([FieldError("anonymousId", "required: the visitor is who the anonymous id belongs to")])
-        answer = visit(anonymousId, userId, d, now)
+        visitors = [visitor for visitor in (userId, anonymousId) if visitor]
+        if not visitors:
+            raise InvalidInput([FieldError("anonymousId", "anonymousId or userId is required")])
+        answer = visit(visitors, d, now)
         count(metrics, **{"WebPersonalized" if answer.personalized else "WebNotPersonalized": 1})
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=answer,
                         headers={"Cache-Control": CACHE_CONTROL, "Vary": "Origin"})  # fmt: skip
@@ -112,22 +109,19 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
     return routes
 
 
-def visit(anonymous_id: str, user_id: str | None, d: ProfilesApiDeps, now: datetime) -> WebPersonalization:
-    """What the customer ``anonymous_id`` belongs to is shown, as the server route chooses it (and
-    records a first exposure); the default content when it belongs to nobody yet, or when
-    ``user_id`` is sent and is not that customer."""
+def visit(visitors: list[str], d: ProfilesApiDeps, now: datetime) -> WebPersonalization:
+    """What the first of ``visitors`` (ids) that is a customer is shown, as the server route
+    chooses it (and records a first exposure); the default content when none is."""
     mapping, experiments = d.content.get(now), d.experiments.get(now)
-    try:
-        if user_id is not None and (
-            get_profile(user_id, d.profiles).customer_id != get_profile(anonymous_id, d.profiles).customer_id
-        ):
-            raise CustomerNotFound(user_id)  # checked first: a refused visitor's exposure is not recorded
-        choice = personalize(anonymous_id, d.profiles, mapping, experiments, now)
-    except CustomerNotFound:
-        count(metrics, WebVisitorsUnknown=1)
-        return WebPersonalization.default(mapping)
-    names = {sid: name for sid, (_, name, _, _) in definitions(d.model.get(now), d.rules.get(now)).items()}
-    return WebPersonalization.of(choice, names)
+    for visitor in visitors:
+        try:
+            choice = personalize(visitor, d.profiles, mapping, experiments, now)
+        except CustomerNotFound:
+            continue
+        names = {sid: name for sid, (_, name, _, _) in definitions(d.model.get(now), d.rules.get(now)).items()}
+        return WebPersonalization.of(choice, names)
+    count(metrics, WebVisitorsUnknown=1)
+    return WebPersonalization.default(mapping)
 
 
 def with_cors(event: Mapping[str, Any], answer: dict[str, Any], write_keys: Callable[[], WriteKeys]) -> dict[str, Any]:
