@@ -49,8 +49,15 @@ def test_the_api_routes_are_the_templates(aws: boto3.session.Session, stack: Dep
     assert routes == {
         ("/v1/events", "POST"): False,  # signed, not keyed
         **{
-            (f"/v1/{call}", "POST"): False
-            for call in ("batch", "track", "identify", "page", "screen", "group", "alias")
+            (f"/v1/{call}", verb): False  # write keys; OPTIONS: the browsers' preflights (CORS per source)
+            for call in ("batch", "track", "identify", "page", "screen", "group", "alias", *"tipsgab")
+            for verb in ("POST", "OPTIONS")
+        },
+        **{(path, verb): False for path in ("/beacon/v1/batch",) for verb in ("POST", "OPTIONS")},
+        **{
+            (path, verb): False  # the browser SDKs' settings, and in-page personalization (a write key)
+            for path in ("/sourceConfig", "/v1/projects/{writeKey}/settings", "/v1/web/personalization")
+            for verb in ("GET", "OPTIONS")
         },
         ("/v1/customers/{customerId}", "GET"): True,
         ("/v1/customers/{customerId}/personalization", "GET"): True,
