@@ -198,6 +198,12 @@ def _book(
     if not is_order:
         profile.refunds += 1
         profile.refunded += amount
+        change = amount - (previous.amount if previous else 0)
+        for experiment, exposure in profile.exposures.items():
+            if exposure.at <= at < exposure.until:  # a refund inside the window: net revenue, and the guardrail
+                profile.exposures[experiment] = exposure._replace(
+                    revenue=exposure.revenue - change, refunded=exposure.refunded + change
+                )
         return "new" if previous is None else "corrected"
     profile.orders += 1
     profile.revenue += amount
