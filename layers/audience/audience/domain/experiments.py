@@ -52,7 +52,7 @@ class Experiment(BaseModel):
     window_days: int = Field(default=14, ge=1, le=365, alias="windowDays", description="outcomes after first exposure")
     sequential_tuning: int = Field(
         default=5_000, ge=100, le=100_000_000, alias="sequentialTuning",
-        description="exposed customers (both arms) at which the always-valid intervals are tightest; fixed while it runs",
+        description="exposed customers (both arms) where the always-valid intervals are tightest; fixed while it runs",
     )  # fmt: skip
     planned_lift: float = Field(
         default=0.1, gt=0, le=10, alias="plannedLift",
@@ -110,9 +110,9 @@ class Experiments(Document):
         return bucket(HOLDOUT, customer_id) < self.holdout
 
     def conflicts(self, previous: Any, now: datetime) -> list[FieldError]:
-        return [FieldError(f"experiments (id '{e}').variants", "the variants, weights or sequential tuning of a running "
-                           "experiment cannot change (exposed customers would move, or the always-valid intervals "
-                           "would be tuned on what was seen): end it and start another")
+        return [FieldError(f"experiments (id '{e}').variants", "the variants, weights or sequential tuning of a "
+                           "running experiment cannot change (exposed customers would move, or the always-valid "
+                           "intervals would be tuned on what was seen): end it and start another")
                 for e in self.changed_weights(previous, now)]  # fmt: skip
 
     def changed_weights(self, previous: Experiments, now: datetime) -> list[str]:

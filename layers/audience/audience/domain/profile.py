@@ -187,10 +187,11 @@ class Profile(BaseModel):
         if experiment in self.exposures:
             return None
         predictions = self.predictions
-        predicted = (
-            Decimal(str(round(predictions.expected_orders_90d * predictions.expected_order_value * window.days / 90, 2)))
-            if predictions else Decimal(0)
-        )  # 90 days' expected orders times the expected order value, scaled to the window
+        # 90 days' expected orders times the expected order value, scaled to the window
+        spend = (
+            predictions.expected_orders_90d * predictions.expected_order_value * window.days / 90 if predictions else 0
+        )
+        predicted = Decimal(str(round(spend, 2)))
         first = Exposure(variant, self.segments.name if self.segments else None, now, now + window,
                          before=self.revenue - self.refunded, predicted=predicted,
                          model=predictions.model_version if predictions else None)  # fmt: skip

@@ -1,11 +1,11 @@
 """Corrections for many comparisons, on arrays (the family along the last axis):
 
 - Holm (1979) across an experiment's metrics (and its treatments): the family-wise error rate.
-  Adjusted p-values by the step-down; adjusted intervals at α/m (Bonferroni: simultaneous, and
+  Adjusted p-values by the step-down; adjusted intervals at alpha/m (Bonferroni: simultaneous, and
   consistent with Holm wherever Holm rejects only what Bonferroni does).
 - Benjamini-Hochberg (1995) across its segments: the false discovery rate. Adjusted p-values by
-  the step-up; adjusted intervals at α·R/m, R the rejections (Benjamini and Yekutieli 2005: the
-  false coverage rate of the selected intervals stays at α); α/m when nothing is rejected.
+  the step-up; adjusted intervals at alpha·R/m, R the rejections (Benjamini and Yekutieli 2005: the
+  false coverage rate of the selected intervals stays at alpha); alpha/m when nothing is rejected.
 """
 
 from __future__ import annotations
@@ -45,13 +45,13 @@ def _unsorted(values: Array, order: NDArray[np.intp]) -> Array:
 
 
 def holm_alpha(p_values: ArrayLike, alpha: float = ALPHA) -> Array:
-    """The level of each family's adjusted intervals under Holm: α/m."""
+    """The level of each family's adjusted intervals under Holm: alpha/m."""
     p = np.asarray(p_values, dtype=float)
     return np.full(p.shape[:-1], alpha / p.shape[-1])
 
 
 def bh_alpha(p_values: ArrayLike, alpha: float = ALPHA) -> Array:
-    """The level of each family's adjusted intervals under Benjamini-Hochberg: α·R/m (α/m if R = 0)."""
+    """The level of each family's adjusted intervals under Benjamini-Hochberg: alpha·R/m (alpha/m if R = 0)."""
     p = np.asarray(p_values, dtype=float)
     m = p.shape[-1]
     rejected = (benjamini_hochberg(p) <= alpha).sum(-1)

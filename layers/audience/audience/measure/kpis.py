@@ -79,7 +79,8 @@ class Tally:
             "retentionBase": self.retention_base,
             "revenue30dPerCustomer": float(self.revenue30d) / n if n else None,
             "revenue30dVariance": float(max(self.revenue30d_squares - self.revenue30d**2 / n, Decimal(0)) / (n - 1))
-            if n > 1 else None,
+            if n > 1
+            else None,
         }
 
 
@@ -105,10 +106,12 @@ class SegmentKpis(BaseModel):
     average_order_value: float | None = Field(alias="averageOrderValue")
     retention90d: float | None = Field(description="of those who were buyers 90 days ago, the share who ordered since")
     retention_base: int = Field(alias="retentionBase")
-    revenue30d_per_customer: float | None = Field(default=None, alias="revenue30dPerCustomer",
-                                                  description="revenue in the last 30 days, per member")
-    revenue30d_variance: float | None = Field(default=None, alias="revenue30dVariance",
-                                              description="its variance across members (experiments' planning)")
+    revenue30d_per_customer: float | None = Field(
+        default=None, alias="revenue30dPerCustomer", description="revenue in the last 30 days, per member"
+    )
+    revenue30d_variance: float | None = Field(
+        default=None, alias="revenue30dVariance", description="its variance across members (experiments' planning)"
+    )
 
 
 def stored_kpis(text: str | None) -> dict[str, SegmentKpis]:

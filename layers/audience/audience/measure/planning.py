@@ -6,7 +6,7 @@ steady process); the revenue's variance is further reduced by the adjustment's m
 reduction when there is one. A customer exposed on day d counts once their window has closed,
 so the days needed are the exposures needed over the exposures per day, plus the window.
 
-- Fixed horizon: n per arm = (z₁₋α/₂ + z_power)² (σ_c² + σ_t²) / δ² for equal arms (weights in general).
+- Fixed horizon: n per arm = (z₁₋alpha/₂ + z_power)² (sigma_c² + sigma_t²) / δ² for equal arms (weights in general).
 - Always valid: the smallest N (both arms) at which the confidence sequence's half-width plus
   z_power standard errors is within δ (the sequence is wider than the fixed interval: it pays
   for the daily looks).

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from audience.domain.experiments import Experiment
 from audience.domain.profile import Exposure
@@ -79,7 +79,7 @@ class Versus:
     refunds: Lift  # the guardrail: must not rise
 
     @property
-    def harmed(self) -> Array:
+    def harmed(self) -> NDArray[np.bool_]:
         """The guardrail: the refunds' confidence sequence lies above zero."""
         return self.refunds.sequential_low > 0  # type: ignore[no-any-return]
 
@@ -119,11 +119,12 @@ class _Columns:
 
     @classmethod
     def of(cls, exposures: list[Exposure]) -> _Columns:
-        column = lambda get: np.array([float(get(e)) for e in exposures], dtype=float)  # noqa: E731
+        def column(field: str) -> Array:
+            return np.array([float(getattr(e, field)) for e in exposures], dtype=float)
+
         return cls(np.array([e.variant for e in exposures], dtype=str),
                    np.array([e.segment or "(none)" for e in exposures], dtype=str),
-                   column(lambda e: e.orders), column(lambda e: e.revenue), column(lambda e: e.refunded),
-                   column(lambda e: e.before), column(lambda e: e.predicted))  # fmt: skip
+                   *(column(f) for f in ("orders", "revenue", "refunded", "before", "predicted")))  # fmt: skip
 
     def arms(self, keep: np.ndarray[Any, np.dtype[np.bool_]]) -> Arms:
         return Arms.of(self.orders[keep] > 0, self.revenue[keep], self.refunded[keep], self.before[keep],
@@ -169,15 +170,25 @@ def _table(columns: _Columns, keep: Any, ids: list[str], control: str, tuning: f
         row: dict[str, Any] = {"exposed": n, "converted": converted, "conversion": converted / n if n else None,
                                "revenuePerCustomer": float(revenue.sum()) / n if n else None,
                                "averageOrderValue": float(revenue.sum()) / orders if orders else None,
-                               "refundsPerCustomer": float(columns.refunded[inside].sum()) / n if n else None}  # fmt: skip
+                               "refundsPerCustomer": float(columns.refunded[inside].sum()) / n if n else None,
+                               }  # fmt: skip
         if n:
-            row["conversionInterval"], row["revenuePerCustomerInterval"] = rate_interval(converted, n), mean_interval(revenue)
+            row["conversionInterval"], row["revenuePerCustomerInterval"] = (
+                rate_interval(converted, n),
+                mean_interval(revenue),
+            )
         if variant != control and n > 1 and float(base.conversion.n) > 1:
             found = versus(base, arms[variant], tuning)
             row["conversionLift"] = found.conversion.to_json()
             row["revenueLift"] = found.revenue.to_json()
-            row["revenueLiftCuped"] = {**found.revenue_cuped.to_json(), "varianceReduction": float(found.cuped_reduction)}
-            row["revenueLiftCupac"] = {**found.revenue_cupac.to_json(), "varianceReduction": float(found.cupac_reduction)}
+            row["revenueLiftCuped"] = {
+                **found.revenue_cuped.to_json(),
+                "varianceReduction": float(found.cuped_reduction),
+            }
+            row["revenueLiftCupac"] = {
+                **found.revenue_cupac.to_json(),
+                "varianceReduction": float(found.cupac_reduction),
+            }
             row["refundsGuardrail"] = {**found.refunds.to_json(), "harmed": bool(found.harmed)}
             row["_lifts"] = {"conversionLift": found.conversion, "revenueLiftCupac": found.revenue_cupac,
                              "n": float(base.conversion.n) + n}  # fmt: skip
@@ -265,7 +276,8 @@ def decide(experiment: Experiment, overall: dict[str, Any], planning: dict[str, 
     if winners:
         best = max(winners, key=lambda v: treatments[v]["conversionLift"]["relative"] or 0.0)
         return _decision("shipWinner", best, f"{best}'s always-valid interval (Holm-adjusted) excludes zero on "
-                         "conversion or revenue per customer, neither is below zero, and refunds did not rise")  # fmt: skip
+                         "conversion or revenue per customer, neither is below zero, and refunds did not rise",
+                         )  # fmt: skip
     if harmed and len(harmed) == len(treatments):
         return _decision("stop", None, f"refunds per customer rose in {', '.join(harmed)} (the guardrail's "
                          "always-valid interval is above zero)")  # fmt: skip

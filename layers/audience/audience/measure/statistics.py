@@ -19,9 +19,9 @@ Fixed-horizon figures (valid when read once, at the planned end):
 Always-valid figures (valid at every look, however often read): the asymptotic confidence
 sequence of Waudby-Smith, Arnold, Wu, Wang and Ramdas (2024), as GrowthBook's sequential mode
 states it, around the same estimate and standard error: half-width
-se·sqrt(2(Nρ²+1)/(Nρ²)·log(sqrt(Nρ²+1)/α)), N the exposed customers of both arms and ρ tuned to
+se·sqrt(2(Nrho²+1)/(Nrho²)·log(sqrt(Nrho²+1)/alpha)), N the exposed customers of both arms and rho tuned to
 be tightest at ``tuning`` customers (fixed when the experiment starts). Its p-value is the
-smallest α whose sequence excludes zero.
+smallest alpha whose sequence excludes zero.
 
 - Sample-ratio mismatch: Pearson's chi-square of the exposed counts against the configured
   weights; flagged when p < 0.001 (the usual threshold: a broken assignment, not chance).
@@ -128,21 +128,23 @@ def adjusted(control: Sample, treatment: Sample) -> tuple[Arm, Arm, Array]:
 
 
 def rho(tuning: float, alpha: float = ALPHA) -> float:
-    """The mixture's ρ that makes the sequence tightest at ``tuning`` customers (Waudby-Smith et al.)."""
+    """The mixture's rho that makes the sequence tightest at ``tuning`` customers (Waudby-Smith et al.)."""
     return math.sqrt((-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / tuning)
 
 
 def sequential_width(n: ArrayLike, tuning: float, alpha: ArrayLike = ALPHA) -> Array:
     """The confidence sequence's half-width in standard errors at ``n`` customers (both arms)."""
     big_n, r2 = np.maximum(np.asarray(n, dtype=float), 1.0), rho(tuning) ** 2
-    return np.sqrt(2 * (big_n * r2 + 1) / (big_n * r2) * np.log(np.sqrt(big_n * r2 + 1) / np.asarray(alpha)))
+    width: Array = np.sqrt(2 * (big_n * r2 + 1) / (big_n * r2) * np.log(np.sqrt(big_n * r2 + 1) / np.asarray(alpha)))
+    return width
 
 
 def sequential_p_value(z: ArrayLike, n: ArrayLike, tuning: float) -> Array:
-    """The smallest α whose confidence sequence excludes zero (always valid: reject at any look)."""
+    """The smallest alpha whose confidence sequence excludes zero (always valid: reject at any look)."""
     big_n, r2 = np.maximum(np.asarray(n, dtype=float), 1.0), rho(tuning) ** 2
     shrink = big_n * r2 / (big_n * r2 + 1)
-    return np.minimum(1.0, np.sqrt(big_n * r2 + 1) * np.exp(-np.asarray(z) ** 2 * shrink / 2))
+    p_value: Array = np.minimum(1.0, np.sqrt(big_n * r2 + 1) * np.exp(-(np.asarray(z) ** 2) * shrink / 2))
+    return p_value
 
 
 @dataclass(frozen=True)
@@ -244,8 +246,11 @@ def mean_lift(control: Arm, treatment: Arm, tuning: float = TUNING) -> Lift:
 
 def conversion_lift(converted_control: int, n_control: int, converted_treatment: int, n_treatment: int) -> Lift:
     """The conversion lift from the counts (0-d arrays)."""
-    rate = lambda k, n: Arm(np.asarray(float(n)), np.asarray(k / n), np.asarray(0.0))  # noqa: E731
-    return proportion_lift(rate(converted_control, n_control), rate(converted_treatment, n_treatment))
+    return proportion_lift(_rate(converted_control, n_control), _rate(converted_treatment, n_treatment))
+
+
+def _rate(converted: int, n: int) -> Arm:
+    return Arm(np.asarray(float(n)), np.asarray(converted / n), np.asarray(0.0))
 
 
 def revenue_lift(control: ArrayLike, treatment: ArrayLike) -> Lift:
