@@ -201,8 +201,8 @@ def _correct(table: dict[str, Any], family: list[tuple[str, str]], adjust: Any, 
     """Adjust the lifts ``family`` (variant, metric) of ``table`` in place, and drop the arrays."""
     present = [(v, m) for v, m in family if m in table[v]]
     if present:
-        fixed = np.array([table[v][m]["p_value"] or 1.0 for v, m in present])
-        valid = np.array([table[v][m]["sequential_p_value"] for v, m in present])
+        fixed = np.array([_p(table[v][m]["p_value"]) for v, m in present])
+        valid = np.array([_p(table[v][m]["sequential_p_value"]) for v, m in present])
         alpha = float(level(valid))
         for (v, m), p, q in zip(present, adjust(fixed), adjust(valid), strict=True):
             low, high = adjusted_sequence(table[v]["_lifts"][m], table[v]["_lifts"]["n"], tuning, alpha)
@@ -213,6 +213,11 @@ def _correct(table: dict[str, Any], family: list[tuple[str, str]], adjust: Any, 
         row.pop("_lifts", None)
 
 
+def _p(value: float | None) -> float:
+    """A p-value, 1 where it is undefined (no variance: nothing to find)."""
+    return 1.0 if value is None else value
+
+
 def _correct_segments(segments: dict[str, dict[str, Any]], ids: list[str], control: str, tuning: float) -> None:
     """Benjamini-Hochberg across the segments, for each treatment and primary metric."""
     for variant in (v for v in ids if v != control):
@@ -220,8 +225,8 @@ def _correct_segments(segments: dict[str, dict[str, Any]], ids: list[str], contr
             family = [s for s, table in segments.items() if metric in table[variant]]
             if not family:
                 continue
-            fixed = np.array([segments[s][variant][metric]["p_value"] or 1.0 for s in family])
-            valid = np.array([segments[s][variant][metric]["sequential_p_value"] for s in family])
+            fixed = np.array([_p(segments[s][variant][metric]["p_value"]) for s in family])
+            valid = np.array([_p(segments[s][variant][metric]["sequential_p_value"]) for s in family])
             alpha = float(bh_alpha(valid))
             for s, p, q in zip(family, benjamini_hochberg(fixed), benjamini_hochberg(valid), strict=True):
                 lifts = segments[s][variant]["_lifts"]
