@@ -60,6 +60,11 @@ def test_a_a_read_daily_for_30_days_rejects_at_most_5_percent_always_valid_and_f
         # the p-value and the sequence agree: p < 0.05 exactly when the sequence excludes zero
         excludes = (lift.sequential_low > 0) | (lift.sequential_high < 0)
         assert np.array_equal(excludes, lift.sequential_p_value < ALPHA)
+    # what the decision ships on: either primary metric's Holm-adjusted sequence excluding zero, any day
+    both = np.stack([found.conversion.sequential_p_value, found.revenue_cupac.sequential_p_value], axis=-1)
+    shipped = (holm(both) < ALPHA).any(axis=(1, 2)).mean()
+    print(f"A/A, a winner declared on any of 30 days (Holm across the two metrics, always valid): {shipped:.1%}")
+    assert shipped <= 0.05
 
 
 def test_the_95_percent_confidence_sequences_cover_known_lifts_at_every_look_at_least_94_percent() -> None:

@@ -205,12 +205,19 @@ def _correct(table: dict[str, Any], family: list[tuple[str, str]], adjust: Any, 
         valid = np.array([_p(table[v][m]["sequential_p_value"]) for v, m in present])
         alpha = float(level(valid))
         for (v, m), p, q in zip(present, adjust(fixed), adjust(valid), strict=True):
-            low, high = adjusted_sequence(table[v]["_lifts"][m], table[v]["_lifts"]["n"], tuning, alpha)
+            low, high = _bounded(m, *adjusted_sequence(table[v]["_lifts"][m], table[v]["_lifts"]["n"], tuning, alpha))
             table[v][m]["adjusted"] = {"method": method, "p_value": float(p), "sequential_p_value": float(q),
                                        "sequential_low": float(low), "sequential_high": float(high),
                                        "alpha": alpha}  # fmt: skip
     for row in table.values():
         row.pop("_lifts", None)
+
+
+def _bounded(metric: str, low: Array, high: Array) -> tuple[float, float]:
+    """A difference of proportions lies in [-1, 1]."""
+    if metric == "conversionLift":
+        return max(float(low), -1.0), min(float(high), 1.0)
+    return float(low), float(high)
 
 
 def _p(value: float | None) -> float:
@@ -230,7 +237,7 @@ def _correct_segments(segments: dict[str, dict[str, Any]], ids: list[str], contr
             alpha = float(bh_alpha(valid))
             for s, p, q in zip(family, benjamini_hochberg(fixed), benjamini_hochberg(valid), strict=True):
                 lifts = segments[s][variant]["_lifts"]
-                low, high = adjusted_sequence(lifts[metric], lifts["n"], tuning, alpha)
+                low, high = _bounded(metric, *adjusted_sequence(lifts[metric], lifts["n"], tuning, alpha))
                 segments[s][variant][metric]["adjusted"] = {
                     "method": "benjamini-hochberg", "p_value": float(p), "sequential_p_value": float(q),
                     "sequential_low": float(low), "sequential_high": float(high), "alpha": alpha}  # fmt: skip

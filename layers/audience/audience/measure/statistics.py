@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -222,7 +222,11 @@ def proportion_lift(control: Arm, treatment: Arm, tuning: float = TUNING) -> Lif
         pooled = (p_c * control.n + p_t * treatment.n) / (control.n + treatment.n)
         se_pooled = np.sqrt(pooled * (1 - pooled) * (1 / control.n + 1 / treatment.n))
         p_value = np.where(se_pooled > 0, 2 * stats.norm.sf(np.abs(p_t - p_c) / se_pooled), 1.0)
-    return compare(binomial_c, binomial_t, tuning, stats.norm.ppf(1 - ALPHA / 2), p_value)
+    lift = compare(binomial_c, binomial_t, tuning, stats.norm.ppf(1 - ALPHA / 2), p_value)
+    # a difference of proportions lies in [-1, 1]: intervals cut there (wide sequences of small arms)
+    return replace(lift, low=np.maximum(lift.low, -1.0), high=np.minimum(lift.high, 1.0),
+                   sequential_low=np.maximum(lift.sequential_low, -1.0),
+                   sequential_high=np.minimum(lift.sequential_high, 1.0))  # fmt: skip
 
 
 def _binomial(a: Arm) -> Arm:
