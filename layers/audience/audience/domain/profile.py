@@ -97,8 +97,8 @@ class Touch(NamedTuple):
 
 class Exposure(NamedTuple):
     """A customer's first exposure to an experiment, and their orders within its window. Stored
-    as a list in a profile page; the last three fields add about 35 bytes (a version of 23
-    characters, two short numbers; see ``tests/unit/services/test_experiment_statistics.py``)."""
+    as a list in a profile page; the last three fields add about 31 bytes as DynamoDB counts them
+    (a version of 23 characters, two short numbers; ``tests/unit/services/test_experiment_statistics.py``)."""
 
     variant: str
     segment: str | None  # the customer's learned segment when first exposed
