@@ -32,13 +32,17 @@ class Predictions(BaseModel):
     clv_12m: float = Field(alias="clv12m", description="value of the next 12 months' orders, discounted, base currency")
     churn_risk: float = Field(alias="churnRisk", description="probability of no order in the churn horizon")
     expected_orders_90d_p80: Interval | None = Field(
-        default=None, alias="expectedOrders90dP80", description="orders in the next 90 days: 80 % prediction interval"
+        default=None, alias="expectedOrders90dP80", description="[low, high]: orders in the next 90 days, 80 % likely"
     )
     expected_orders_90d_p95: Interval | None = Field(
-        default=None, alias="expectedOrders90dP95", description="orders in the next 90 days: 95 % prediction interval"
+        default=None, alias="expectedOrders90dP95", description="[low, high]: orders in the next 90 days, 95 % likely"
     )
-    clv_12m_p80: Interval | None = Field(default=None, alias="clv12mP80", description="clv12m: 80 % interval")
-    clv_12m_p95: Interval | None = Field(default=None, alias="clv12mP95", description="clv12m: 95 % interval")
+    clv_12m_p80: Interval | None = Field(
+        default=None, alias="clv12mP80", description="[low, high]: 12-month value, 80 % likely, whole currency units"
+    )
+    clv_12m_p95: Interval | None = Field(
+        default=None, alias="clv12mP95", description="[low, high]: 12-month value, 95 % likely, whole currency units"
+    )
     model_version: str = Field(alias="modelVersion")
     as_of: AwareDatetime = Field(alias="asOf")
 
