@@ -192,6 +192,10 @@ def test_fitting_chooses_a_purchase_model_on_the_holdout_and_compares_churn_mode
     # the intervals: the purchase model's parameter draws stored, their holdout coverage measured
     assert len(fit.spec.purchases.draws) == PARAMETER_DRAWS and metrics["intervals"]["customers"] == 3000
     assert all(metrics["intervals"][kind]["p95"]["coverage"] >= 0.92 for kind in ("orders", "value"))
+    from audience.value.report import value_section
+
+    section = value_section(fit, {"all": log.as_of(739_600).buyer})
+    assert "Prediction intervals: how often they held what happened" in section
 
 
 def test_a_fit_long_after_the_last_order_falls_back_to_the_purchase_model_for_churn() -> None:
