@@ -30,7 +30,7 @@ from tests.unit.value.test_value_models import CDNOW, needs_cdnow
 from tests.unit.value.test_value_product import NOW, spec_for
 
 HISTORIES = [(0, 0, 0), (0, 0, 200), (1, 1, 1), (1, 10, 300), (3, 100, 120), (12, 300, 310), (40, 10, 900),
-             (400, 3650, 3650)]  # fmt: skip
+             (400, 3650, 3650), (2000, 1000, 1000), (5000, 1, 40_000)]  # fmt: skip
 KINDS = ("orders", "value")
 NOMINAL = {"p80": (0.77, 0.83), "p95": (0.92, 0.98)}  # the bar: within 3 points of the level
 

@@ -32,7 +32,7 @@ from audience.value import scoring
 Params = tuple[float, float, float, float]  # r, alpha, a, b
 LEVELS = (0.8, 0.95)
 MASS = 1 - 1e-5  # the order counts are summed until they hold this much probability
-WEIGHT = 1e-5  # order counts less likely than this are left out of the spend's mixture
+LEFT_OUT = 1e-4  # at most this much probability of order counts is left out of the spend's mixture
 MAX_ORDERS = 100_000
 TOLERANCE = 1e-3  # on log(spend): the interval's ends to ~0.1 %
 MAX_STEPS = 60
@@ -43,34 +43,39 @@ def order_counts(
 ) -> list[float]:
     """P(y orders in the next ``t`` days | x, t_x, T) for y = 0, 1, ... until they hold ``MASS``,
     averaged over the parameter ``draws``."""
-    s = float(modified)
-    states = []
-    for r, alpha, a, b in draws:
-        alive = scoring.p_alive(r, alpha, a, b, x, t_x, big_t, modified)
-        shape, scale, b1 = r + x, alpha + big_t, b + x + s
-        log_nb = shape * math.log(scale / (scale + t))  # the rate's posterior: negative binomial, in logs
-        # [alive, a, b', log NB(y), NB(y), NB(< y), B(a, b' + y) / B(a, b'), shape, log z]
-        states.append([alive, a, b1, log_nb, math.exp(log_nb), 0.0, 1.0, shape, math.log(t / (scale + t))])
-    share = 1 / len(states)
-    pmf = [sum(1 - st[0] + st[0] * st[4] for st in states) * share]
-    total = pmf[0]
-    y = 0
+    each = [_order_counts(*params, t, x, t_x, big_t, modified) for params in draws]
+    longest = max(len(pmf) for pmf in each)
+    share = 1 / len(each)
+    return [sum(pmf[y] for pmf in each if y < len(pmf)) * share for y in range(longest)]
+
+
+def _order_counts(
+    r: float, alpha: float, a: float, b: float, t: float, x: float, t_x: float, big_t: float, modified: bool
+) -> list[float]:
+    alive = scoring.p_alive(r, alpha, a, b, x, t_x, big_t, modified)
+    shape, scale, b1 = r + x, alpha + big_t, b + x + float(modified)
+    z = t / (scale + t)
+    # the rate's posterior makes the count of an alive customer negative binomial: NB(y), kept in
+    # logs until it is no longer below a float's range (a frequent buyer's NB(0) is e^-1000)
+    log_nb = shape * math.log(scale / (scale + t))
+    nb = math.exp(log_nb)
+    pmf = [1 - alive + alive * nb]
+    total, below, ratio, y = pmf[0], 0.0, 1.0, 0  # NB(< y); B(a, b' + y) / B(a, b')
     while total < MASS:
         y += 1
         if y > MAX_ORDERS:
             raise ArithmeticError(f"the order counts did not reach {MASS} in {MAX_ORDERS} orders")
-        p = 0.0
-        for st in states:
-            alive, a, b1, log_nb, nb, below, ratio, shape, log_z = st
-            below += nb
-            log_nb += math.log((shape + y - 1) / y) + log_z
+        below += nb
+        if nb > 0:
+            nb *= (shape + y - 1) / y * z
+        else:
+            log_nb += math.log((shape + y - 1) / y * z)
             nb = math.exp(log_nb)
-            dropped = ratio * a / (a + b1 + y - 1)  # B(a + 1, b' + y - 1) / B(a, b')
-            ratio *= (b1 + y - 1) / (a + b1 + y - 1)
-            p += alive * (ratio * nb + dropped * max(1 - below, 0.0))
-            st[3:7] = log_nb, nb, below, ratio
-        pmf.append(p * share)
-        total += p * share
+        dropped = ratio * a / (a + b1 + y - 1)  # B(a + 1, b' + y - 1) / B(a, b')
+        ratio *= (b1 + y - 1) / (a + b1 + y - 1)
+        p = alive * (ratio * nb + dropped * max(1 - below, 0.0))
+        pmf.append(p)
+        total += p
     return pmf
 
 
@@ -99,9 +104,9 @@ def value_intervals(
     # spend / scale of n orders is (p n / shape) F(2 p n, 2 shape): Paulson's approximation of F's
     # distribution, Phi(((1 - b) c w^(1/3) - (1 - a)) / sqrt(a + b c^2 w^(2/3))), its constants per n
     b = 1 / (9 * shape)
-    terms = []
+    terms, negligible = [], LEFT_OUT / len(pmf)
     for n, weight in enumerate(pmf):
-        if n > 0 and weight > WEIGHT:
+        if n > 0 and weight > negligible:
             a, c = 1 / (9 * p * n), (shape / (p * n)) ** (1 / 3)
             terms.append((weight / 2, 1 - a, (1 - b) * c, 2 * a, 2 * b * c * c))
     mean = sum(n * weight for n, weight in enumerate(pmf)) * p / max(shape - 1, 0.5)  # of spend / scale
