@@ -131,7 +131,7 @@ def fit_before(log: OrderLog, cut: int) -> BetaGeo:
 def test_intervals_cover_their_level_on_cdnow_weeks_40_to_78() -> None:
     found = backtest(cdnow_log(), date(1997, 9, 30), date(1998, 6, 30))
 
-    # measured: orders 0.821 / 0.941, value 0.819 / 0.928 (80 % / 95 %)
+    # measured: orders 0.824 / 0.941, value 0.818 / 0.930 (80 % / 95 %)
     for kind in KINDS:
         for level, (low, high) in NOMINAL.items():
             assert low <= found[kind][level] <= high, (found, kind, level)
@@ -152,11 +152,11 @@ needs_retail = pytest.mark.skipif(
 
 @needs_retail
 def test_intervals_on_the_online_retail_ii_backtest_hold_at_95_and_fall_short_at_80() -> None:
-    """The holdout (2010-09-09 to 12-09) runs into the gift retailer's November-December peak:
+    """The holdout (2010-09-09 to 12-10, 92 days) runs into the gift retailer's November-December peak:
     28 % more order days and 48 % more spend than a stationary model expects, so the 80 %
     intervals miss more often than they should (measured: orders 0.720, value 0.684); the 95 %
-    ones hold (0.925, 0.922). The bounds here fail should the model get worse than that."""
-    found = backtest(retail_log(), date(2010, 9, 9), date(2010, 12, 9))
+    ones hold, barely (0.925, 0.922). The bounds here fail should the model get worse than that."""
+    found = backtest(retail_log(), date(2010, 9, 9), date(2010, 12, 10))
 
     assert NOMINAL["p95"][0] <= found["orders"]["p95"] <= NOMINAL["p95"][1], found
     assert NOMINAL["p95"][0] <= found["value"]["p95"] <= NOMINAL["p95"][1], found
