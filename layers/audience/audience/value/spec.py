@@ -5,7 +5,8 @@ this spec; the stream, the rescore and imports compute a customer's ``prediction
 with ``math`` only: BG/NBD (or MBG/NBD) for P(alive) and expected orders, Gamma-Gamma for the
 order value, the discounted 12-month value from both, and the churn risk from whichever model
 won the comparison (BG/NBD's probability of no order in the horizon, or gradient-boosted trees
-exported node by node). The churn drivers are occlusion effects: how much the risk would fall
+exported node by node), and the 80 % and 95 % intervals of the orders and the 12-month value
+(``value/intervals.py``). The churn drivers are occlusion effects: how much the risk would fall
 were the customer typical (the population median) in that one feature.
 
 A customer's history is their order days (orders on the same day count once, as the models

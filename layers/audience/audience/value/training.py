@@ -7,8 +7,11 @@
    the calibration end minus the horizon, labelled by the horizon that followed, then scored
    with the chosen purchase model's P(no order in the horizon) on the calibration end's
    customers and the horizon after it; the better log loss supplies ``churnRisk``.
-3. The chosen models are refitted on all history to ``as_of`` (the trees on the latest labelled
-   horizon) and stored as a ``ValueSpec``.
+3. The prediction intervals of the models fitted before the calibration end are checked on the
+   same holdout (``metrics["intervals"]``: how often they held what happened).
+4. The chosen models are refitted on all history to ``as_of`` (the trees on the latest labelled
+   horizon), the purchase model also on ``PARAMETER_DRAWS`` bootstrap resamples for the
+   intervals' parameter uncertainty, and stored as a ``ValueSpec``.
 """
 
 from __future__ import annotations
@@ -30,9 +33,7 @@ Vector = NDArray[np.float64]
 HORIZON_DAYS = 90
 MIN_BUYERS = 50
 MIN_REPEAT_SPENDERS = 20
-PARAMETER_DRAWS = (
-    5  # bootstrap refits of the purchase model stored for the intervals (the stream's cost grows with them)
-)
+PARAMETER_DRAWS = 5  # bootstrap refits stored for the intervals (the stream's cost grows with them)
 SPEND_PENALIZERS = (1e-3, 1e-2, 1e-1)
 TABLE_MAX_X = 7  # the holdout table's last row: customers with 7 or more repeat order days
 
@@ -74,10 +75,10 @@ def fit_value(
     # 2. churn risk: trees against the purchase model on the same holdout
     comparison, churn_model = _churn(log, before, chosen, cut, today, horizon)
 
-    # the prediction intervals, judged on the same holdout
+    # 3. the prediction intervals, judged on the same holdout
     coverage = _coverage(log, before, chosen, cut, today, penalizer)
 
-    # 3. refit on everything to as_of
+    # 4. refit on everything to as_of
     purchases = _fit_purchases(now, modified=chosen.modified, penalizer=penalizer)
     spend, spend_penalizer = _fit_spend(now, penalizer)
     if churn_model.kind == "trees":
