@@ -135,6 +135,28 @@ class ClvSummary(View):
     total: float
 
 
+class Held(View):
+    coverage: float = Field(description="share of the holdout's buyers whose interval held what happened")
+    mean_width: float = Field(description="the intervals' mean width (orders, or base currency)")
+
+
+class Coverage(View):
+    p80: Held
+    p95: Held
+
+
+class IntervalCoverage(View):
+    """The prediction intervals' coverage on the holdout: orders and spend over its days, by the
+    models fitted before the calibration end (``skipped`` says why when not measured)."""
+
+    days: int | None = Field(default=None, exclude_if=absent)
+    customers: int | None = Field(default=None, description="buyers scored (a sample above 20,000)", exclude_if=absent)
+    parameter_draws: int | None = Field(default=None, exclude_if=absent)
+    orders: Coverage | None = Field(default=None, exclude_if=absent)
+    value: Coverage | None = Field(default=None, exclude_if=absent)
+    skipped: str | None = Field(default=None, exclude_if=absent)
+
+
 class ValueModelView(View):
     """``GET /v1/models/value``: the value model in force, how it was chosen and how it scored."""
 
@@ -148,6 +170,9 @@ class ValueModelView(View):
     holdout: Holdout
     churn: ChurnComparison = Field(description="trees against BG/NBD on the holdout: AUC, log loss, Brier, calibration")
     clv: ClvSummary
+    intervals: IntervalCoverage | None = Field(
+        default=None, description="absent for models fitted before intervals", exclude_if=absent
+    )
     report: str = Field(description="the report's key in the data bucket")
 
 

@@ -37,12 +37,33 @@ def value_section(fit: ValueFit, segments: dict[str, NDArray[np.bool_]]) -> str:
                 for r in holdout["byRepeatDays"]
             ],
         ),
+        *_intervals(metrics.get("intervals")),
         "<h3>12-month value by segment (discounted, base currency)</h3>",
         _clv_by_segment(fit.clv, segments),
         "<h3>Churn risk</h3>",
         _churn(metrics["churn"]),
     ]
     return "\n".join(parts)
+
+
+def _intervals(coverage: dict[str, Any] | None) -> list[str]:
+    """The prediction intervals' coverage on the holdout (nothing for a fit before them)."""
+    if not coverage:
+        return []
+    if "skipped" in coverage:
+        return [f"<p>Prediction intervals not checked: {html.escape(coverage['skipped'])}</p>"]
+    rows = []
+    for kind, what in (("orders", "order days"), ("value", "spend")):
+        for level in ("p80", "p95"):
+            held = coverage[kind][level]
+            rows.append([what, f"{level[1:]} %", f"{held['coverage']:.1%}", f"{held['meanWidth']:,.2f}"])
+    return [
+        "<h3>Prediction intervals: how often they held what happened</h3>",
+        f"<p>{coverage['customers']:,} buyers, the {coverage['days']} days after the calibration end, by the models "
+        f"fitted before it ({coverage['parameterDraws']} parameter draws); a well-calibrated interval holds its "
+        "level's share.</p>",
+        table_html(["of", "interval", "held", "mean width"], rows),
+    ]
 
 
 def render_value_report(fit: ValueFit, segments: dict[str, NDArray[np.bool_]]) -> str:

@@ -5,7 +5,8 @@ this spec; the stream, the rescore and imports compute a customer's ``prediction
 with ``math`` only: BG/NBD (or MBG/NBD) for P(alive) and expected orders, Gamma-Gamma for the
 order value, the discounted 12-month value from both, and the churn risk from whichever model
 won the comparison (BG/NBD's probability of no order in the horizon, or gradient-boosted trees
-exported node by node). The churn drivers are occlusion effects: how much the risk would fall
+exported node by node), and the 80 % and 95 % intervals of the orders and the 12-month value
+(``value/intervals.py``). The churn drivers are occlusion effects: how much the risk would fall
 were the customer typical (the population median) in that one feature.
 
 A customer's history is their order days (orders on the same day count once, as the models
@@ -22,9 +23,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from audience.domain.predictions import Driver, Predictions
+from audience.domain.predictions import Driver, Interval, Predictions
 from audience.domain.profile import Profile
-from audience.value import scoring
+from audience.value import intervals, scoring
 
 CHURN_FEATURES = (
     "recency_days",  # since the last order day
@@ -94,6 +95,10 @@ class PurchaseModel(BaseModel):
     alpha: float
     a: float
     b: float
+    draws: list[tuple[float, float, float, float]] = Field(
+        default_factory=list,
+        description="(r, alpha, a, b) refitted on resampled customers: the intervals' parameter uncertainty",
+    )
 
     @property
     def modified(self) -> bool:
@@ -101,6 +106,10 @@ class PurchaseModel(BaseModel):
 
     def params(self) -> tuple[float, float, float, float]:
         return self.r, self.alpha, self.a, self.b
+
+    def uncertain(self) -> list[tuple[float, float, float, float]]:
+        """The parameter draws the intervals average over (the point estimate when none were stored)."""
+        return self.draws or [self.params()]
 
 
 class SpendModel(BaseModel):
@@ -233,6 +242,26 @@ class ValueSpec(BaseModel):
         orders_90d = cumulative[0]
         return alive, orders_90d, value, clv
 
+    def intervals(
+        self, x: float, t_x: float, big_t: float, zbar: float, value: float, clv: float
+    ) -> dict[str, Interval]:
+        """80 % and 95 % prediction intervals of the orders in the next 90 days and of the
+        12-month value (``value``, ``clv``: what ``values`` gave): the purchase model's distribution
+        of the count, averaged over the parameter draws, and the spend of those orders by the
+        Gamma-Gamma posterior, discounted as ``clv`` is on average."""
+        draws, modified, spend = self.purchases.uncertain(), self.purchases.modified, self.spend
+        orders_90d = intervals.order_counts(draws, PERIODS[0], x, t_x, big_t, modified)
+        orders_12m = intervals.order_counts(draws, YEAR_DAYS, x, t_x, big_t, modified)
+        expected_12m = sum(n * p for n, p in enumerate(orders_12m))
+        discount = clv / (expected_12m * value) if expected_12m * value > 0 else 1.0
+        found: dict[str, Interval] = {}
+        values = intervals.value_intervals(orders_12m, spend.p, spend.q, spend.v, x, zbar)
+        for level, (low_value, high_value) in zip(intervals.LEVELS, values, strict=True):
+            name = f"p{round(level * 100)}"
+            found[f"expected_orders_90d_{name}"] = intervals.count_interval(orders_90d, level)
+            found[f"clv_12m_{name}"] = (math.floor(low_value * discount), math.ceil(high_value * discount))
+        return found
+
     def predict(self, profile: Profile, now: datetime) -> Predictions | None:
         """The customer's predictions as of ``now`` (None for a customer with no order)."""
         if profile.first_order_at is None:
@@ -241,8 +270,10 @@ class ValueSpec(BaseModel):
         history = _until(history, today)
         if not history.days:
             return None
-        alive, orders_90d, value, clv = self.values(*history.summary(today))
+        summary = history.summary(today)
+        alive, orders_90d, value, clv = self.values(*summary)
         return Predictions(
+            **self.intervals(*summary, value, clv),
             p_alive=_round(alive),
             expected_orders_90d=_round(orders_90d),
             expected_order_value=round(value, 2),

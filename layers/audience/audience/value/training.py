@@ -7,8 +7,11 @@
    the calibration end minus the horizon, labelled by the horizon that followed, then scored
    with the chosen purchase model's P(no order in the horizon) on the calibration end's
    customers and the horizon after it; the better log loss supplies ``churnRisk``.
-3. The chosen models are refitted on all history to ``as_of`` (the trees on the latest labelled
-   horizon) and stored as a ``ValueSpec``.
+3. The prediction intervals of the models fitted before the calibration end are checked on the
+   same holdout (``metrics["intervals"]``: how often they held what happened).
+4. The chosen models are refitted on all history to ``as_of`` (the trees on the latest labelled
+   horizon), the purchase model also on ``PARAMETER_DRAWS`` bootstrap resamples for the
+   intervals' parameter uncertainty, and stored as a ``ValueSpec``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from audience.value import churn
-from audience.value.btyd import BetaGeo, FitFailed, GammaGamma, fit_bgnbd, fit_gamma_gamma
+from audience.value.btyd import BetaGeo, FitFailed, GammaGamma, bootstrap_bgnbd, fit_bgnbd, fit_gamma_gamma
+from audience.value.coverage import holdout_coverage
 from audience.value.orders import AsOf, OrderLog
 from audience.value.spec import CHURN_FEATURES, PERIODS, YEAR_DAYS, ChurnModel, PurchaseModel, SpendModel, ValueSpec
 
@@ -29,6 +33,7 @@ Vector = NDArray[np.float64]
 HORIZON_DAYS = 90
 MIN_BUYERS = 50
 MIN_REPEAT_SPENDERS = 20
+PARAMETER_DRAWS = 5  # bootstrap refits stored for the intervals (the stream's cost grows with them)
 SPEND_PENALIZERS = (1e-3, 1e-2, 1e-1)
 TABLE_MAX_X = 7  # the holdout table's last row: customers with 7 or more repeat order days
 
@@ -70,7 +75,10 @@ def fit_value(
     # 2. churn risk: trees against the purchase model on the same holdout
     comparison, churn_model = _churn(log, before, chosen, cut, today, horizon)
 
-    # 3. refit on everything to as_of
+    # 3. the prediction intervals, judged on the same holdout
+    coverage = _coverage(log, before, chosen, cut, today, penalizer)
+
+    # 4. refit on everything to as_of
     purchases = _fit_purchases(now, modified=chosen.modified, penalizer=penalizer)
     spend, spend_penalizer = _fit_spend(now, penalizer)
     if churn_model.kind == "trees":
@@ -89,13 +97,14 @@ def fit_value(
             alpha=purchases.alpha,
             a=purchases.a,
             b=purchases.b,
+            draws=[(m.r, m.alpha, m.a, m.b) for m in _draws(now, purchases.modified, penalizer)],
         ),
         spend=SpendModel(p=spend.p, q=spend.q, v=spend.v, mean=_mean_spend(spend, now)),
         churn=churn_model,
         clv_percentiles=np.percentile(buyers_clv, np.arange(1, 100)).tolist(),
     )
     metrics = _metrics(spec, now, cut, today, purchases, spend, spend_penalizer, holdout, comparison, buyers_clv, why)
-    return ValueFit(spec, metrics, clv)
+    return ValueFit(spec, {**metrics, "intervals": coverage}, clv)
 
 
 def _choose_purchases(
@@ -162,6 +171,23 @@ def _metrics(
 def _fit_purchases(stats: AsOf, modified: bool, penalizer: float) -> BetaGeo:
     b = stats.buyer
     return fit_bgnbd(stats.x[b], stats.t_x[b], stats.big_t[b], penalizer=penalizer, modified=modified)
+
+
+def _draws(stats: AsOf, modified: bool, penalizer: float) -> list[BetaGeo]:
+    b = stats.buyer
+    return bootstrap_bgnbd(stats.x[b], stats.t_x[b], stats.big_t[b], PARAMETER_DRAWS, penalizer, modified)
+
+
+def _coverage(log: OrderLog, before: AsOf, chosen: BetaGeo, cut: int, today: int, penalizer: float) -> dict[str, Any]:
+    """The intervals of the model fitted before ``cut`` (its draws, Gamma-Gamma on the same
+    history) against the order days and spend after it."""
+    draws = _draws(before, chosen.modified, penalizer) or [chosen]
+    try:
+        spend, _ = _fit_spend(before, penalizer)
+    except FitFailed as exc:
+        return {"skipped": f"no spend model before the calibration end: {exc}"}
+    orders, spent = log.orders_between(cut, today), log.spend_between(cut, today)
+    return holdout_coverage(draws, spend, before, orders, spent, today - cut)
 
 
 def _fit_spend(stats: AsOf, penalizer: float) -> tuple[GammaGamma, float]:
