@@ -4,12 +4,11 @@ worst refit >= 0.90, silhouette >= 0.33), names the segments, and passes its own
 
 from __future__ import annotations
 
-import pytest
+from tests.data import RETAIL, needs
+from tests.real_data import online_retail_model
 
-from tests.real_data import RETAIL, online_retail_model
 
-
-@pytest.mark.skipif(not RETAIL.exists(), reason="needs ../shared/data/online_retail (not part of a user's clone)")
+@needs(RETAIL)
 def test_online_retail_ii_gets_a_promoted_model_with_named_segments() -> None:
     outcome, segments, counts = online_retail_model()
     assert counts["customers"] == 4_381 and outcome.customers == 4_381
@@ -22,7 +21,7 @@ def test_online_retail_ii_gets_a_promoted_model_with_named_segments() -> None:
     assert abs(sum(s.revenue_share for s in segments) - 1) < 1e-9
 
 
-@pytest.mark.skipif(not RETAIL.exists(), reason="needs ../shared/data/online_retail (not part of a user's clone)")
+@needs(RETAIL)
 def test_online_retail_ii_value_backtest_from_the_profiles_ledgers() -> None:
     """Calibration to 2010-09-09, holdout to 2010-12-09 (docs/models.md records the figures)."""
     from datetime import date
