@@ -102,12 +102,15 @@ class Calibrated:
 
 
 def fit_calibrated(rows: Snapshots, horizon: int, settings: dict[str, Any] | None = None) -> Calibrated:
-    """The trees on every row, with their settings and calibration from a time split: the rows
-    whose labels were known by the latest horizon's first cut-off train a probe per candidate
-    setting, which scores the latest horizon's rows; the setting with the lowest log loss there
-    wins (or ``settings`` is kept), and one factor on its probe's log-odds is fitted on those rows
-    by logistic regression without an intercept. (Random folds would let a customer's rows at
-    other cut-offs into the training folds, and reward memorising customers.)"""
+    """The trees on every row, with their settings and calibration from a time split by cut-off:
+    the rows at cut-offs whose labels were known by the latest cut-off train a probe per candidate
+    setting, which scores the rows of the later cut-offs (the latest horizon's); the setting with
+    the lowest log loss there wins (or ``settings`` is kept), and one factor on its probe's
+    log-odds is fitted on those rows by logistic regression without an intercept. (Random folds
+    would let a customer's rows at other cut-offs into the training folds, and reward memorising
+    customers.) The probe's label windows may overlap the calibration rows' (every calibration
+    row's is later than its own cut-off): a split with no overlap leaves the probe a season or less
+    of history on a one-year file and over-tempers (docs/models.md has both figures)."""
     latest = int(rows.cutoffs.max())
     earlier = rows.cutoffs <= latest - horizon
     early, late = rows.where(earlier), rows.where(~earlier)
