@@ -66,3 +66,16 @@ def _risk(model: ChurnModel, row: list[float | None]) -> float:
     spec = ValueSpec(version="v", as_of="2026-01-01T00:00:00Z", purchases=PurchaseModel(kind="bgnbd", r=1, alpha=1,
                      a=1, b=1), spend=SpendModel(p=1, q=2, v=1, mean=1), churn=model)  # fmt: skip
     return spec.risk(row)
+
+
+def test_training_rows_are_capped_in_history_and_in_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    log = simulated_log(600)
+    end = 739_600
+    monkeypatch.setattr(churn, "MAX_ROWS", 1_000)
+    monkeypatch.setattr(churn, "HISTORY_DAYS", 200)
+
+    rows = churn.snapshots(log, end, HORIZON)
+
+    cutoffs = sorted(set(rows.cutoffs.tolist()))
+    assert cutoffs[0] > end - HORIZON - 200 and len(rows.y) <= 1_000
+    assert max(np.bincount(rows.cutoffs - cutoffs[0])) <= 1_000 // len(cutoffs)

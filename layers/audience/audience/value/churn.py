@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
-from audience.value.orders import OrderLog
+from audience.value.orders import AsOf, OrderLog
 from audience.value.spec import CHURN_FEATURES, SEASON_FEATURES, Tree, season
 
 Matrix = NDArray[np.float64]
@@ -41,6 +41,8 @@ MAX = np.finfo(float).max  # an infinite threshold (JSON has no infinity): x <= 
 ITERATIONS = 100  # trees: the stream walks every one of them on each order
 MIN_ROWS = 200  # fewer labelled buyers, or one class only: no classifier is trained
 SNAPSHOT_DAYS = 14  # between two training cut-offs (7 and 30 were measured too: docs/models.md)
+HISTORY_DAYS = 730  # cut-offs over two years at most: every season twice
+MAX_ROWS = 400_000  # training rows (~32 MB of features): a million buyers at 52 cut-offs would be 52 million
 BINS = 10  # the calibration table's: deciles of predicted risk
 
 
@@ -65,25 +67,36 @@ class Snapshots:
 
 def at(log: OrderLog, day: int) -> Matrix:
     """The buyers' churn features and the season as of ``day`` (what the trees score)."""
-    stats = log.as_of(day)
+    return _rows(log.as_of(day), day)
+
+
+def _rows(stats: AsOf, day: int) -> Matrix:
     features = stats.features[stats.buyer]
     return np.column_stack([features, np.tile(season(day), (len(features), 1))])
 
 
 def snapshots(log: OrderLog, end: int, horizon: int, step: int = SNAPSHOT_DAYS) -> Snapshots:
-    """Rows at cut-offs every ``step`` days back from ``end - horizon`` to the first order day:
-    every label is known by day ``end`` (nothing after it is read)."""
-    first = int(log.day.min()) if len(log.day) else end
+    """Rows at cut-offs every ``step`` days back from ``end - horizon`` to the first order day
+    (at most ``HISTORY_DAYS`` back): every label is known by day ``end`` (nothing after it is
+    read). At most ``MAX_ROWS`` in all: a random share of each cut-off's buyers beyond that."""
+    first = max(int(log.day.min()) if len(log.day) else end, end - horizon - HISTORY_DAYS)
+    days = range(end - horizon, first, -step)
+    per_cutoff = MAX_ROWS // max(len(days), 1)
     xs, ys, cutoffs = [], [], []
-    for cutoff in range(end - horizon, first, -step):
+    for cutoff in reversed(days):
         stats = log.as_of(cutoff)
-        xs.append(at(log, cutoff))
-        ys.append((log.orders_between(cutoff, cutoff + horizon)[stats.buyer] == 0).astype(np.int64))
-        cutoffs.append(np.full(len(ys[-1]), cutoff, dtype=np.int64))
+        x = _rows(stats, cutoff)
+        y = (log.orders_between(cutoff, cutoff + horizon)[stats.buyer] == 0).astype(np.int64)
+        if len(y) > per_cutoff:
+            kept = np.sort(np.random.default_rng(cutoff).choice(len(y), per_cutoff, replace=False))
+            x, y = x[kept], y[kept]
+        xs.append(x)
+        ys.append(y)
+        cutoffs.append(np.full(len(y), cutoff, dtype=np.int64))
     if not xs:
         return Snapshots(np.empty((0, len(CHURN_FEATURES) + len(SEASON_FEATURES))), np.empty(0, np.int64),
                          np.empty(0, np.int64))  # fmt: skip
-    return Snapshots(np.vstack(xs[::-1]), np.concatenate(ys[::-1]), np.concatenate(cutoffs[::-1]))
+    return Snapshots(np.vstack(xs), np.concatenate(ys), np.concatenate(cutoffs))
 
 
 @dataclass(frozen=True)

@@ -198,7 +198,8 @@ class ValueSpec(BaseModel):
     clv_percentiles: list[float] = Field(default_factory=list, description="buyers' 1st..99th clv12m percentiles")
 
     def risk(self, row: Row) -> float:
-        """The churn risk of a customer whose ``CHURN_FEATURES`` are ``row``."""
+        """The churn risk of a customer whose row (``ChurnModel.row``: ``CHURN_FEATURES``, then the
+        season for a model trained with it) is ``row``."""
         if self.churn.kind == "trees":
             return _logistic(self.churn.scale * (self.churn.baseline + sum(tree(row) for tree in self.churn.trees)))
         recency, order_days, tenure = (float(v or 0.0) for v in row[:3])

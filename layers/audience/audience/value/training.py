@@ -3,12 +3,13 @@
 1. Split at the calibration end (by default ``horizon`` days before ``as_of``): BG/NBD and
    MBG/NBD are fitted on the history before it and predict each customer's order days after
    it; the one with the lower per-customer error is chosen (the reason is recorded).
-2. Churn: the trees are trained (settings by 5-fold cross-validation) on the churn features at
-   the calibration end minus the horizon, labelled by the horizon that followed, then scored
-   with the chosen purchase model's P(no order in the horizon) on the calibration end's
-   customers and the horizon after it; the better log loss supplies ``churnRisk``.
-3. The chosen models are refitted on all history to ``as_of`` (the trees on the latest labelled
-   horizon) and stored as a ``ValueSpec``.
+2. Churn: the trees are trained on the churn features and the season at a cut-off every two
+   weeks whose horizon is over by the calibration end, each labelled by the horizon that
+   followed, with their settings and calibration from a time split (``churn.fit_calibrated``),
+   then scored with the chosen purchase model's P(no order in the horizon) on the calibration
+   end's customers and the horizon after it; the better log loss supplies ``churnRisk``.
+3. The chosen models are refitted on all history to ``as_of`` (the trees on every cut-off whose
+   horizon is over by then, calibrated again) and stored as a ``ValueSpec``.
 """
 
 from __future__ import annotations
