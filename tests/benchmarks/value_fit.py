@@ -113,7 +113,7 @@ def scoring(customers: int = 2_000) -> dict[str, float]:
                                 last_order_at=last))  # fmt: skip
     today = now.date().toordinal()
     summaries = [OrderHistory.of(p).summary(today) for p in profiles]
-    rows = [OrderHistory.of(p).features(today) for p in profiles]
+    rows = [spec.churn.row(OrderHistory.of(p), today) for p in profiles]
     purchases = BetaGeo(*spec.purchases.params(), modified=spec.purchases.modified)
     values = [spec.values(*summary) for summary in summaries]
 

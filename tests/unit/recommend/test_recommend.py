@@ -16,7 +16,7 @@ from audience.recommend.training import Interactions, cosine, ease, fit
 from audience.services.artifacts import Artifacts, live_recommender
 from audience.services.recommendations import recommend
 from audience.services.recommender_fit import fit_and_store
-from tests.real_data import RETAIL
+from tests.data import RETAIL, needs
 from tests.unit.fakes import MemoryBucket
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
@@ -75,7 +75,7 @@ def test_the_offline_metrics_on_a_worked_example() -> None:
     assert got["map"] == pytest.approx((1 / 2 + 2 / 3) / 2) and got["coverage"] == 0.75
 
 
-@pytest.mark.skipif(not RETAIL.exists(), reason="needs ../shared/data/online_retail (not part of a user's clone)")
+@needs(RETAIL)
 def test_on_online_retail_ii_the_item_models_beat_popularity_by_half_again() -> None:
     from tests.benchmarks.recommendations import evaluate
 

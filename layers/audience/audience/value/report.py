@@ -108,12 +108,17 @@ def _churn(churn: dict[str, Any]) -> str:
     if "btyd" not in churn:
         return f"<p>Not compared: {html.escape(churn['why'])}.</p>"
     models = [churn[k] for k in ("trees", "btyd", "pAlive") if k in churn]
-    rows = [[m["name"], f"{m['auc']:.3f}", f"{m['log_loss']:.4f}", f"{m['brier']:.4f}"] for m in models]
+    rows = [[m["name"], f"{m['auc']:.3f}", f"{m['log_loss']:.4f}", f"{m['brier']:.4f}", _ece(m)] for m in models]
     parts = [
         f"<p>Label: no order in the {churn['horizonDays']} days after the calibration end "
         f"({churn['churned']:.1%} of {churn['holdoutCustomers']:,} buyers). Chosen: {html.escape(churn['chosen'])} "
         f"({html.escape(churn['why'])}).</p>",
-        table_html(["model", "AUC", "log loss", "Brier"], rows),
+        table_html(["model", "AUC", "log loss", "Brier", "calibration error (ECE)"], rows),
+        "<p>Calibration by decile of predicted risk (predicted → observed churn):</p>",
+        table_html(
+            ["model", *(f"decile {i + 1}" for i in range(len(models[0]["calibration"])))],
+            [[m["name"], *(f"{b['predicted']:.2f} → {b['observed']:.2f}" for b in m["calibration"])] for m in models],
+        ),
     ]
     if "trees" in churn:
         parts.append(
@@ -139,3 +144,7 @@ def _churn(churn: dict[str, Any]) -> str:
         axis.legend(fontsize=7)
         parts.append(figure_html(figure))
     return "\n".join(parts)
+
+
+def _ece(scores: dict[str, Any]) -> str:
+    return f"{scores['ece']:.4f}" if "ece" in scores else ""

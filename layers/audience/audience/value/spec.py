@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from typing import Literal
 
@@ -37,6 +37,7 @@ CHURN_FEATURES = (
     "spend_90d",
     "days_between_orders",  # mean gap between order days (missing for one-time buyers)
 )
+SEASON_FEATURES = ("season_sin", "season_cos")  # the day of the year on a circle (trees models of issue 26 on)
 DRIVERS = 3  # churn drivers kept on the profile
 YEAR_DAYS = 365.25
 PERIODS = (90.0, YEAR_DAYS / 2, YEAR_DAYS * 3 / 4, YEAR_DAYS)  # the 12 months in four, the first = 90 days
@@ -85,6 +86,13 @@ class OrderHistory:
             sum(recent),
             (self.days[-1] - self.days[0]) / (n - 1) if n > 1 else None,
         ]
+
+
+def season(day: int) -> list[float]:
+    """``SEASON_FEATURES`` of day ordinal ``day``: where it falls in the year, on the unit circle
+    (31 December and 1 January are neighbours)."""
+    angle = 2 * math.pi * date.fromordinal(day).timetuple().tm_yday / YEAR_DAYS
+    return [math.sin(angle), math.cos(angle)]
 
 
 class PurchaseModel(BaseModel):
@@ -166,7 +174,8 @@ class Tree(BaseModel):
 
 class ChurnModel(BaseModel):
     """How ``churnRisk`` is computed: P(no order in ``horizon_days``) from the purchase model
-    (``btyd``) or from boosted trees on ``CHURN_FEATURES`` (``trees``)."""
+    (``btyd``) or from boosted trees on ``CHURN_FEATURES`` (``trees``; and the season, since issue
+    26), their log-odds times ``scale`` (the calibration)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -175,6 +184,13 @@ class ChurnModel(BaseModel):
     typical: list[float | None] = Field(description="the population's medians: the drivers' reference")
     baseline: float = 0.0
     trees: list[Tree] = Field(default_factory=list)
+    scale: float = Field(default=1.0, description="the calibration: a factor on the trees' log-odds (1: none)")
+    season: bool = Field(default=False, description="the trees' rows end with SEASON_FEATURES of the day scored")
+
+    def row(self, history: OrderHistory, today: int) -> Row:
+        """What the model scores: ``CHURN_FEATURES`` as of ``today``, then the season if it uses it."""
+        extra: Row = [*season(today)] if self.season else []
+        return history.features(today) + extra
 
 
 class ValueSpec(BaseModel):
@@ -191,9 +207,10 @@ class ValueSpec(BaseModel):
     clv_percentiles: list[float] = Field(default_factory=list, description="buyers' 1st..99th clv12m percentiles")
 
     def risk(self, row: Row) -> float:
-        """The churn risk of a customer whose ``CHURN_FEATURES`` are ``row``."""
+        """The churn risk of a customer whose row (``ChurnModel.row``: ``CHURN_FEATURES``, then the
+        season for a model trained with it) is ``row``."""
         if self.churn.kind == "trees":
-            return _logistic(self.churn.baseline + sum(tree(row) for tree in self.churn.trees))
+            return _logistic(self.churn.scale * (self.churn.baseline + sum(tree(row) for tree in self.churn.trees)))
         recency, order_days, tenure = (float(v or 0.0) for v in row[:3])
         x, t_x = max(order_days - 1, 0.0), max(tenure - recency, 0.0)  # an occluded recency may exceed the tenure
         return scoring.p_no_order(
@@ -217,7 +234,7 @@ class ValueSpec(BaseModel):
                     + sum(parts)
                     + sum(tree(occluded) - parts[j] for j, tree in enumerate(trees) if i in tree.features)
                 )
-                effect = risk - _logistic(raw)
+                effect = risk - _logistic(self.churn.scale * raw)
             else:
                 effect = risk - self.risk(occluded)
             if effect > 0:
@@ -278,7 +295,7 @@ class ValueSpec(BaseModel):
             expected_orders_90d=_round(orders_90d),
             expected_order_value=round(value, 2),
             clv_12m=round(clv, 2),
-            churn_risk=_round(self.risk(history.features(today))),
+            churn_risk=_round(self.risk(self.churn.row(history, today))),
             model_version=self.version,
             as_of=now,
         )
@@ -298,7 +315,7 @@ class ValueSpec(BaseModel):
         history = _until(OrderHistory.of(profile), at.date().toordinal()) if profile.first_order_at else None
         if not history or not history.days:
             return []
-        row = history.features(at.date().toordinal())
+        row = self.churn.row(history, at.date().toordinal())
         return self.drivers(row, self.risk(row))
 
     def clv_percentile(self, percent: int) -> float | None:
