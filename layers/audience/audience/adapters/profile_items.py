@@ -86,7 +86,7 @@ def _iso(epoch: Any) -> str:
 
 def _touch_encoded(touch: list[Any]) -> list[Any]:
     counts, times = touch[:3], [_epoch(t) for t in touch[3:6] if t is not None]
-    return [*counts, *times, round(float(touch[6]), 6)] if len(times) == 3 else [*counts, times[0]]
+    return [*counts, *times, _number(f"{float(touch[6]):.6f}")] if len(times) == 3 else [*counts, times[0]]
 
 
 def _touch_decoded(stored: list[Any]) -> list[Any]:
