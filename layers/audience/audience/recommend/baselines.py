@@ -20,14 +20,17 @@ from numpy.typing import NDArray
 from scipy import sparse
 
 
-def p_topfreq(frequency: Mapping[str, float], k: int = 10) -> list[str]:
-    """The ``k`` products bought most often (ties: the product id)."""
-    return sorted(frequency, key=lambda p: (-frequency[p], p))[:k]
+def p_topfreq(frequency: Mapping[str, float], k: int = 10, recency: Mapping[str, float] | None = None) -> list[str]:
+    """The ``k`` products bought most often (ties: the larger ``recency``, then the product id)."""
+    later = recency or {}
+    return sorted(frequency, key=lambda p: (-frequency[p], -later.get(p, 0.0), p))[:k]
 
 
-def gp_topfreq(frequency: Mapping[str, float], popular: Sequence[str], k: int = 10) -> list[str]:
+def gp_topfreq(
+    frequency: Mapping[str, float], popular: Sequence[str], k: int = 10, recency: Mapping[str, float] | None = None
+) -> list[str]:
     """``p_topfreq``, filled up to ``k`` with ``popular`` products not in it."""
-    own = p_topfreq(frequency, k)
+    own = p_topfreq(frequency, k, recency)
     return own + [p for p in popular if p not in frequency][: k - len(own)]
 
 

@@ -22,7 +22,7 @@ from audience.domain.profile import Touch, decay
 from audience.recommend.spec import RecommenderSpec
 
 Basket = tuple[str, datetime, str, frozenset[str]]  # customer, time, invoice, products
-WEIGHTS = tuple(i / 20 for i in range(21))  # the repeat weights tried
+WEIGHTS = tuple(i / 10 for i in range(11))  # the repeat weights tried
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 The candidates are the item models (``training.FITS``) alone and blended with the customer's own
 repeat signal, its weight tuned on a separate ``tuning`` split (never the judged one); the
-baselines are global popularity, P-TopFreq, GP-TopFreq and TIFU-KNN. The best candidate by
+baselines are global popularity, P-TopFreq, GP-TopFreq (their ties broken by recency: a
+stronger baseline than by product id) and TIFU-KNN. The best candidate by
 NDCG@10 is the one to serve, when it beats every baseline (and the model in force: the caller's).
 """
 
@@ -50,17 +51,22 @@ def judge(
     interactions = Interactions.of(split.seen, catalogue)
     popular: list[str] = []
     for kind in FITS:
-        item = fit(interactions, kind, "judged")
+        item = fit(interactions, kind, "judged", counts=split.counts)
         popular = item.popular
-        tuned_on = item if tuning.seen is split.seen else fit(Interactions.of(tuning.seen, catalogue), kind, "tuning")
+        if tuning.seen is split.seen:
+            tuned_on = item
+        else:
+            tuned_on = fit(Interactions.of(tuning.seen, catalogue), kind, "tuning", counts=tuning.counts)
         weights[kind], on_tuning = tune_repeat_weight(tuned_on, tuning)
         table[kind] = judged(item)
         table[f"{kind} + repeat"] = {**judged(item.blended(weights[kind])), "repeat_weight": weights[kind],
                                      "tuning_ndcg": {str(w): round(n, 4) for w, n in on_tuning.items()}}  # fmt: skip
     truth, bought = split.truth, split.history
     table["global popularity"] = scores(lambda c: popular[:10], truth, size, bought=bought)
-    table["P-TopFreq"] = scores(lambda c: p_topfreq(split.counts.get(c, {})), truth, size, bought=bought)
-    table["GP-TopFreq"] = scores(lambda c: gp_topfreq(split.counts.get(c, {}), popular), truth, size, bought=bought)
+    counts, recency = split.counts, split.repeat  # (ties between counts: the more recent first)
+    table["P-TopFreq"] = scores(lambda c: p_topfreq(counts.get(c, {}), 10, recency.get(c)), truth, size, bought=bought)
+    table["GP-TopFreq"] = scores(lambda c: gp_topfreq(counts.get(c, {}), popular, 10, recency.get(c)), truth, size,
+                                 bought=bought)  # fmt: skip
     table["TIFU-KNN"] = scores(TifuKnn().ranker(tifu or split.repeat, list(truth)), truth, size, bought=bought)
     for name, spec in (others or {}).items():
         table[name] = judged(spec)

@@ -3,10 +3,11 @@
 Each product keeps its nearest neighbours (the ``NEIGHBOURS`` heaviest weights of the fitted
 item-to-item model); a customer's item score for a product is the sum of the weights from the
 products they interacted with, and the reason is the product that contributed most. A blended
-model adds the customer's own repeat signal (their time-decayed purchase count of the product):
-``repeat_weight`` times it over the customer's largest, plus the rest times the item score over
-the customer's largest; the reason is the larger part's. Customers with nothing to go on get
-their segment's most popular products, then everyone's.
+model adds the customer's own repeat signal (their time-decayed purchase count of the product,
+times the root of how often the product is bought again by those who bought it: some products
+are bought once, some every month): ``repeat_weight`` times it over the customer's largest, plus
+the rest times the item score over the customer's largest; the reason is the larger part's.
+Customers with nothing to go on get their segment's most popular products, then everyone's.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field
 
 NEIGHBOURS = 50
+UNKNOWN_RATE = 0.5  # the repeat rate of a product nobody was seen buying (smoothed: (0 + 1) / (0 + 2))
 
 
 class Recommendation(BaseModel):
@@ -40,6 +42,9 @@ class RecommenderSpec(BaseModel):
     names: dict[str, str] = Field(default_factory=dict, description="product -> its name")
     categories: dict[str, str] = Field(default_factory=dict, description="product -> its category")
     repeat_weight: float = Field(default=0.0, ge=0.0, le=1.0, description="the repeat signal's share (0: none)")
+    repeat_rates: dict[str, float] = Field(
+        default_factory=dict, description="product -> the share of its buyers who bought it again (smoothed)"
+    )
 
     def blended(self, weight: float) -> RecommenderSpec:
         return self.model_copy(update={"repeat_weight": weight})
@@ -64,7 +69,9 @@ class RecommenderSpec(BaseModel):
                 items[neighbour] += contribution
                 if contribution > best.get(neighbour, (0.0, ""))[0]:
                     best[neighbour] = (contribution, product)
-        own = {p: r for p, (r, _) in (repeat or {}).items() if r > 0} if self.repeat_weight else {}
+        rate = self.repeat_rates.get
+        own = {p: r * rate(p, UNKNOWN_RATE) ** 0.5 for p, (r, _) in (repeat or {}).items() if r > 0}
+        own = own if self.repeat_weight else {}
         top_item, top_own = max(items.values(), default=0.0), max(own.values(), default=0.0)
         share = self.repeat_weight
         parts = {p: ((1 - share) * items.get(p, 0.0) / (top_item or 1), share * own.get(p, 0.0) / (top_own or 1))

@@ -53,7 +53,8 @@ def fit_and_store(
     known = artifacts.recommenders.catalogue()
     names = {p: str(k["name"]) for p, k in known.items() if k.get("name")}
     categories = {p: str(k["category"]) for p, k in known.items() if k.get("category")}
-    spec = fit(Interactions.of(pairs, catalogue), found.kind, version, dict(segments), names, categories)
+    counts = {c: {p: t.purchases for p, t in products.items() if t.purchases} for c, products in histories}
+    spec = fit(Interactions.of(pairs, catalogue), found.kind, version, dict(segments), names, categories, counts)
     spec = spec.blended(found.repeat_weight)
     why = f"{found.best}: NDCG@10 {best:.3f} vs {bar:.3f} ({bar_name}, the strongest baseline or the model in force)"
     metrics = {"version": version, "kind": found.kind, "repeatWeight": found.repeat_weight, "chosen": found.best,
