@@ -69,7 +69,8 @@ def leave_latest_out(histories: Iterable[tuple[str, Mapping[str, Touch]]]) -> Sp
     purchase, the decayed purchase count): a customer's latest purchases (the products last bought
     at their latest purchase time) are the truth when they bought something earlier too. The
     held-out order is taken out of everything learned from: a product of it bought in an earlier
-    order too stays in the history with one order less; views and cart adds are not purchases."""
+    order too stays in the history with one order less (one first bought at that very time, in
+    two orders then, does not); views and cart adds are not purchases."""
     seen: list[tuple[str, str]] = []
     truth: dict[str, frozenset[str]] = {}
     history: dict[str, dict[str, float]] = {}
@@ -81,7 +82,8 @@ def leave_latest_out(histories: Iterable[tuple[str, Mapping[str, Touch]]]) -> Sp
         if latest is None:
             continue
         newest = frozenset(p for p, t in bought.items() if t.last_bought == latest)
-        before = {p: t.purchases - (p in newest) for p, t in bought.items()}
+        only_now = {p for p in newest if bought[p].first_bought == latest}  # (two orders at that instant too)
+        before = {p: 0 if p in only_now else t.purchases - (p in newest) for p, t in bought.items()}
         if any(before.values()):
             truth[customer] = newest
             kept = {p: n for p, n in before.items() if n > 0}
