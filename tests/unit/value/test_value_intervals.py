@@ -25,7 +25,7 @@ from audience.value.orders import OrderLog
 from audience.value.spec import OrderHistory, PurchaseModel, SpendModel
 from audience.value.training import _coverage
 from tests.billing import item_size
-from tests.real_data import RETAIL
+from tests.data import RETAIL, needs
 from tests.unit.value.test_value_models import CDNOW, needs_cdnow
 from tests.unit.value.test_value_product import NOW, spec_for
 
@@ -145,9 +145,7 @@ def retail_log() -> OrderLog:
     return OrderLog.of([OrderHistory.of(p) for p in imported_profiles() if p.first_order_at is not None])
 
 
-needs_retail = pytest.mark.skipif(
-    not RETAIL.exists(), reason="needs ../shared/data/online_retail (not part of a user's clone)"
-)
+needs_retail = needs(RETAIL)
 
 
 @needs_retail

@@ -88,13 +88,51 @@ class LedgerEntry(NamedTuple):
     day: date
 
 
+REPEAT_HALF_LIFE_DAYS = 90.0  # a purchase counts half as much to the repeat signal after this long
+
+
+def decay(days: float) -> float:
+    """What a purchase ``days`` old weighs in the repeat signal (1 when new)."""
+    return float(0.5 ** (days / REPEAT_HALF_LIFE_DAYS))
+
+
 class Touch(NamedTuple):
-    """What a customer did with one product: orders that held it, views, cart adds, and when last."""
+    """What a customer did with one product: orders that held it, views, cart adds, when last
+    touched (any of these); and of the purchases alone: the first, the last, and their count
+    decayed by age as of the last (``repeat``: the time-decayed personal frequency). A bounded
+    aggregate (no list per purchase): two merge exactly, in any order."""
 
     purchases: int
     views: int
     adds: int
     last: datetime
+    bought: datetime | None = None  # the last purchase (a later view or cart add does not move it)
+    first_bought: datetime | None = None
+    repeat: float = 0.0  # sum over purchases of decay(bought - purchase)
+
+    @classmethod
+    def purchase(cls, at: datetime) -> Touch:
+        return cls(1, 0, 0, at, at, at, 1.0)
+
+    @property
+    def last_bought(self) -> datetime | None:
+        """The last purchase (a profile stored before purchases were kept apart: the last touch)."""
+        return self.bought or (self.last if self.purchases else None)
+
+    def repeat_at(self, now: datetime) -> float:
+        """The time-decayed purchase count as of ``now`` (stored before it was kept: the count)."""
+        bought = self.last_bought
+        if bought is None:
+            return 0.0
+        return (self.repeat or float(self.purchases)) * decay(max((now - bought).total_seconds(), 0.0) / 86_400)
+
+    def plus(self, other: Touch) -> Touch:
+        """Both touches in one."""
+        bought = max(filter(None, (self.bought, other.bought)), default=None)
+        firsts = [t for t in (self.first_bought, other.first_bought) if t is not None]
+        repeat = sum(t.repeat_at(bought) for t in (self, other) if t.purchases) if bought else 0.0
+        return Touch(self.purchases + other.purchases, self.views + other.views, self.adds + other.adds,
+                     max(self.last, other.last), bought, min(firsts, default=None), repeat)  # fmt: skip
 
 
 class Exposure(NamedTuple):
