@@ -12,7 +12,7 @@ EMBEDDED := $(BIN)/python -m embedded --aws-port $(AWS_PORT) --api-port $(API_PO
 # `sam deploy --parameter-overrides` takes them, over samconfig.toml's (CONFIG_ENV picks its env).
 export PARAMETERS CONFIG_ENV
 
-.PHONY: browser screenshots fuzz security openapi help venv demo retrain bench source revoke-source sources test test-fast test-unit test-integration test-e2e lint local invoke build validate lock clean
+.PHONY: browser browser-sdks screenshots fuzz security openapi help venv demo retrain bench source source-origins revoke-source sources test test-fast test-unit test-integration test-e2e lint local invoke build validate lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -48,15 +48,19 @@ SOURCES := AWS_ENDPOINT_URL=http://127.0.0.1:$(AWS_PORT) AWS_DEFAULT_REGION=us-e
 	AWS_SECRET_ACCESS_KEY=local $(BIN)/python infra/sources.py
 endif
 
-source: $(BIN)/.installed ## issue a write key for a source: make source NAME=web (TARGET=aws: on AWS)
-	@test -n "$(NAME)" || { echo "usage: make source NAME=<source> [TARGET=aws] [STACK=...]"; exit 2; }
-	$(SOURCES) create $(NAME)
+source: $(BIN)/.installed ## issue a write key for a source: make source NAME=web [ORIGINS="https://shop.example.com,http://localhost:*"] (TARGET=aws: on AWS)
+	@test -n "$(NAME)" || { echo "usage: make source NAME=<source> [ORIGINS=<origin,...>] [TARGET=aws] [STACK=...]"; exit 2; }
+	$(SOURCES) create $(NAME) $(if $(ORIGINS),--origins "$(ORIGINS)")
+
+source-origins: $(BIN)/.installed ## the origins a source's pages may send from: make source-origins NAME=web ORIGINS="https://shop.example.com" (empty: servers only)
+	@test -n "$(NAME)" || { echo "usage: make source-origins NAME=<source> ORIGINS=<origin,...> [TARGET=aws]"; exit 2; }
+	$(SOURCES) origins $(NAME) "$(ORIGINS)"
 
 revoke-source: $(BIN)/.installed ## revoke a source's keys: make revoke-source NAME=web [KEY=<key id>]
 	@test -n "$(NAME)" || { echo "usage: make revoke-source NAME=<source> [KEY=<key id>] [TARGET=aws]"; exit 2; }
 	$(SOURCES) revoke $(NAME) $(if $(KEY),--key $(KEY))
 
-sources: $(BIN)/.installed ## list the sources and their write keys' ids
+sources: $(BIN)/.installed ## list the sources, their origins and their write keys' ids
 	$(SOURCES) list
 
 invoke: $(BIN)/.installed ## run one handler: make invoke FUNCTION=IngestFunction EVENT=tests/events/ingest_order_completed.json
@@ -106,16 +110,36 @@ security: $(CHECKOV_VENV)/.installed ## checkov over template.yaml (each skipped
 # TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= auto
 
-browser: ## Debian's chromium for the console's browser tests (installed with apt-get when missing)
+browser: browser-sdks ## Debian's chromium for the browser tests (installed with apt-get when missing), and the SDKs they load
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$$CHROMIUM" ] || { \
 	  echo "installing Debian's chromium for tests/browser"; \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq chromium >/dev/null; }
 
+# The browser SDKs tests/browser/test_sdks.py drives (Segment's analytics-next, RudderStack's JS v3):
+# the npm packages pinned in package-lock.json, each bundled (esbuild, pinned too) into one IIFE file in
+# tests/browser/sdks/dist/, served to the test pages by the tests' own server: nothing from a CDN.
+# Rebuilt only when the pins or the entry files change (the stamps), in a few seconds.
+SDKS := tests/browser/sdks
+$(SDKS)/node_modules/.installed: $(SDKS)/package.json $(SDKS)/package-lock.json
+	@command -v npm >/dev/null || { echo "needs Node.js (18 or later) and npm for the browser SDKs (tests/browser/sdks)"; exit 1; }
+	cd $(SDKS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(SDKS)/dist/.built: $(SDKS)/node_modules/.installed $(wildcard $(SDKS)/src/*.js)
+	cd $(SDKS) && npm run --silent build
+	touch $@
+
+browser-sdks: $(SDKS)/dist/.built ## bundle the pinned browser SDKs (npm ci + esbuild) that tests/browser/test_sdks.py loads
+
 screenshots: $(BIN)/.installed browser ## the console's screenshots in docs/console/ (the browser tests, saving each page)
 	CONSOLE_SCREENSHOTS=1 $(BIN)/pytest tests/browser -q -p no:randomly
 
-test: $(BIN)/.installed security browser ## the whole suite: lint, types, checkov, unit, integration, end to end, template (cfn-lint)
+# One OpenMP thread per test worker: scikit-learn's fits with a thread per core on top of a worker
+# per core oversubscribe the machine (5-10x slower fits on two busy cores).
+test test-fast test-unit test-e2e: export OMP_NUM_THREADS := 1
+
+test: $(BIN)/.installed security browser browser-sdks ## the whole suite: lint, types, checkov, unit, integration, end to end, template (cfn-lint)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
@@ -158,4 +182,4 @@ lock: ## re-pin the whole dependency tree from requirements-dev.txt
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) $(LAMBDA_VENV) $(LIFETIMES_VENV) $(IMPLICIT_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LAMBDA_VENV) $(LIFETIMES_VENV) $(IMPLICIT_VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache $(SDKS)/node_modules $(SDKS)/dist

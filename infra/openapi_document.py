@@ -22,8 +22,18 @@ def _json_body(description: str) -> dict[str, Any]:
                                                                            "description": description}}}}  # fmt: skip
 
 
-# The webhook is signed and the tracking API takes a source's write key, instead of the API key.
-KEYLESS = {("/v1/events", "post")} | {(f"/v1/{call}", "post") for call in TRACKING}
+def _text_body(description: str) -> dict[str, Any]:
+    """A JSON body a browser sends as text/plain (a simple request: no preflight of its own)."""
+    schema = {"type": "object", "description": description}
+    return {"required": True, "content": {"text/plain": {"schema": schema}, "application/json": {"schema": schema}}}
+
+
+# The webhook is signed; the tracking API and in-page personalization take a source's write key,
+# instead of the API key.
+KEYLESS = {("/v1/events", "post"), ("/v1/web/personalization", "get")} | {(f"/v1/{call}", "post") for call in TRACKING}
+# What browser SDKs send and fetch: a source's write key (in the body, HTTP Basic, the query or the path).
+BROWSER = {(f"/v1/{call[0]}", "post") for call in TRACKING[1:]} | {("/v1/b", "post"), ("/beacon/v1/batch", "post")}
+KEYLESS |= BROWSER | {("/v1/projects/{writeKey}/settings", "get"), ("/sourceConfig", "get")}
 REQUEST_BODIES = {  # bodies the function parses itself (field errors name the path in the body)
     ("/v1/events", "post"): _json_body(
         "a Segment Spec message (track, identify, page, screen, group, alias) "
@@ -37,6 +47,14 @@ REQUEST_BODIES = {  # bodies the function parses itself (field errors name the p
         (f"/v1/{call}", "post"): _json_body(f"one Segment Spec {call} message (its type implied by the path)")
         for call in TRACKING[1:]
     },
+    **{
+        (f"/v1/{call[0]}", "post"): _text_body(
+            f"analytics.js 2.0: one {call} message with writeKey, sentAt, context and _metadata (text/plain JSON)"
+        )
+        for call in TRACKING[1:]
+    },
+    ("/v1/b", "post"): _text_body("analytics.js 2.0 batching mode: {writeKey, batch, sentAt} (text/plain JSON)"),
+    ("/beacon/v1/batch", "post"): _text_body("RudderStack's beacon: {batch, sentAt} (text/plain JSON); ?writeKey="),
 }
 
 

@@ -1,5 +1,6 @@
 """The read API for personalization: customers, what to show them, their privacy, segments and
-their members, the models in force. One router per resource (``audience.api``); API Gateway requires an API key.
+their members, the models in force. One router per resource (``audience.api``); API Gateway requires an API key,
+except for in-page personalization (``audience.api.web``: a source's write key, CORS).
 
 Powertools' resolver validates parameters and responses, and generates the OpenAPI document
 (``make openapi`` writes ``docs/openapi.json``).
@@ -14,7 +15,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audience.api import customers, experiments, models, privacy, segments
+from audience.api import customers, experiments, models, privacy, segments, web
 from audience.api.edge import not_json, register_error_handlers
 from audience.bootstrap import profiles_api as composition
 from audience.observability import lambda_handler
@@ -24,10 +25,11 @@ metrics = Metrics()
 deps = cache(composition.build)  # once per container
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
-for resource in (customers, privacy, segments, models, experiments):
+for resource in (customers, privacy, segments, models, experiments, web):
     app.include_router(resource.router(lambda: deps()))  # looked up at call time: tests replace deps
 
 
 @lambda_handler(logger, metrics, correlation_paths.API_GATEWAY_REST)
 def handler(event: dict, context: LambdaContext) -> dict:
-    return not_json(event) or app.resolve(event, context)
+    answer = not_json(event) or app.resolve(event, context)
+    return web.with_cors(event, answer, lambda: deps().write_keys)  # the web routes' answers, errors included

@@ -44,7 +44,8 @@ class Route:
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if method != self.method and self.method != "ANY":
             return None
-        found = self.pattern.fullmatch(path)
+        # API Gateway ignores a trailing slash (RudderStack asks for /sourceConfig/)
+        found = self.pattern.fullmatch(path.rstrip("/") or "/")
         # API Gateway hands path parameters to the function URL-decoded (ユーザー, +, %2F ...)
         return {name: unquote(value) for name, value in found.groupdict().items()} if found else None
 
@@ -104,7 +105,7 @@ def proxy_event(
         "requestContext": {
             "resourcePath": route.resource,
             "httpMethod": method,
-            "path": f"/{stage}{url.path}",
+            "path": url.path,  # the path asked for: served at the root, as on a custom domain (no /<stage>)
             "stage": stage,
             "requestId": request_id,
             "extendedRequestId": request_id,

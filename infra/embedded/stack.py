@@ -22,7 +22,7 @@ from urllib.request import Request, urlopen
 import boto3
 
 from audience.adapters.sources import DynamoSources
-from audience.services.sources import issue_key
+from audience.services.sources import issue_key, set_origins
 from embedded.api_front import LOCAL_API_KEY, ApiFront, routes_from_stack
 from embedded.deploy import STACK_NAME, DeployedStack, attach, deploy
 from embedded.kinesis_poller import KinesisPoller, mappings_from_stack
@@ -125,12 +125,14 @@ LOCAL_SECRETS = {
     "PiiPepperName": ("PII_PEPPER", "local-dev-pepper"),
 }
 LOCAL_WRITE_KEY = "local-dev-write-key"  # the tracking API's key of the source "local" (CONTRACTS.md)
+LOCAL_ORIGINS = ("http://localhost:*", "http://127.0.0.1:*")  # pages the source "local" takes events from
 
 
 def seed_secrets(session: boto3.session.Session, stack: DeployedStack) -> None:
     """Give each secret the template declares its local value (a changed value becomes the
     current version and the old one the previous, as a rotation would), and the source "local"
-    its documented write key (``WRITE_KEY`` to choose another)."""
+    its documented write key (``WRITE_KEY`` to choose another) and origins (pages on this machine,
+    any port; origins added with ``make source-origins`` are kept)."""
     secrets = session.client("secretsmanager")
     for output, (variable, default) in LOCAL_SECRETS.items():
         name, value = stack.outputs[output], os.environ.get(variable) or default
@@ -141,7 +143,9 @@ def seed_secrets(session: boto3.session.Session, stack: DeployedStack) -> None:
             secrets.create_secret(Name=name, SecretString=value)
     pepper = secrets.get_secret_value(SecretId=stack.outputs["PiiPepperName"])["SecretString"]
     write_key = os.environ.get("WRITE_KEY") or LOCAL_WRITE_KEY
-    issue_key("local", DynamoSources(stack.outputs["ProfilesTableName"]), pepper, datetime.now(UTC), write_key)
+    sources = DynamoSources(stack.outputs["ProfilesTableName"])
+    issue_key("local", sources, pepper, datetime.now(UTC), write_key)
+    set_origins("local", [*sources.load().sources["local"].allowed_origins, *LOCAL_ORIGINS], sources)
 
 
 @dataclass

@@ -14,6 +14,7 @@
 11-13. Retraining through the local stack; recommendations offline and through the read API.
 14. A real order history replayed under injected faults, beside the clean replay.
 15. The write cost of a growing history: the split profile beside the one-item profile.
+16. In-page personalization (a source's write key, from the browser) beside GET /v1/customers/{id}.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from tests.benchmarks import (
     recommendations,
     segment_choices,
     value_fit,
+    web_personalization,
 )
 from tests.conftest import ROOT
 from tests.real_data import AS_OF, imported_profiles, online_retail_model
@@ -418,7 +420,8 @@ def main() -> None:
     print("\n11. Retraining through the local stack (make local + make retrain), beside the same service in memory")
     local_retrain.report(local_retrain.measure())
 
-    print("\n12. Recommendations offline on Online Retail II (leave the last basket out), beside popularity and ALS")
+    print("\n12. Recommendations offline on Online Retail II (leave the last basket out): the item models alone and")
+    print("    blended with the repeat signal, beside popularity, P-TopFreq, GP-TopFreq, TIFU-KNN (and ALS)")
     if ONLINE_RETAIL.exists():
         recommendations.report(recommendations.evaluate(recommendations.segments_of_online_retail()))
         retrained = online_retail_model()[0].recommender
@@ -438,6 +441,10 @@ def main() -> None:
     print("\n15. What a write costs as histories grow: Online Retail II's year through the stream handler, the")
     print("    profile as a hot item and weekly pages beside the one-item profile of earlier releases, same run")
     profile_split.report(profile_split.measure())
+
+    print("\n16. In-page personalization through the read API (embedded stack): a page's request by anonymous id")
+    print("    and write key, beside GET /v1/customers/{id} as the floor, interleaved")
+    web_personalization.report(web_personalization.measure())
 
 
 if __name__ == "__main__":

@@ -74,6 +74,10 @@ def test_the_stream_function_reads_kinesis_with_partial_failures_bounded_retries
 
 
 TRACKING = ("batch", "track", "identify", "page", "screen", "group", "alias")  # Segment's HTTP Tracking API
+# What browser SDKs send and fetch (analytics.js 2.0, RudderStack's JS SDK), each with its preflight
+BROWSER = {("post", f"/v1/{call}") for call in ("t", "i", "p", "s", "g", "a", "b")} | {
+    ("post", "/beacon/v1/batch"), ("get", "/v1/projects/{writeKey}/settings"), ("get", "/sourceConfig")}  # fmt: skip
+PREFLIGHTS = {("options", path) for _, path in BROWSER} | {("options", f"/v1/{call}") for call in TRACKING}
 
 
 def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document() -> None:
@@ -86,6 +90,7 @@ def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document()
     assert routes == {
         ("post", "/v1/events"): "IngestFunction",
         **{("post", f"/v1/{call}"): "IngestFunction" for call in TRACKING},
+        **{route: "IngestFunction" for route in BROWSER | PREFLIGHTS},
         ("get", "/v1/customers/{customerId}"): "ProfilesApiFunction",
         ("get", "/v1/customers/{customerId}/personalization"): "ProfilesApiFunction",
         ("get", "/v1/customers/{customerId}/recommendations"): "ProfilesApiFunction",
@@ -105,13 +110,16 @@ def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document()
         ("get", "/v1/customers/{customerId}/explain"): "ProfilesApiFunction",
         ("get", "/v1/models/segments"): "ProfilesApiFunction",
         ("get", "/v1/models/segments/{version}"): "ProfilesApiFunction",
+        **{(verb, "/v1/web/personalization"): "ProfilesApiFunction" for verb in ("get", "options")},
     }
     published = json.loads((ROOT / "docs" / "openapi.json").read_text())
     assert published == openapi_document.document(), "docs/openapi.json is stale: run make openapi"
-    assert {(verb, path) for path, ops in published["paths"].items() for verb in ops} == set(routes) - CONSOLE
+    operations = set(routes) - CONSOLE - {route for route in routes if route[0] == "options"}  # (preflights)
+    assert {(verb, path) for path, ops in published["paths"].items() for verb in ops} == operations
 
 
 CONSOLE = {("get", "/console"), ("get", "/console/{file}")}  # static files, not API operations
+WEB = {("get", "/v1/web/personalization"), ("options", "/v1/web/personalization")}  # a source's write key
 
 
 def test_every_read_route_needs_an_api_key_and_the_webhook_and_tracking_api_do_not() -> None:
@@ -124,7 +132,8 @@ def test_every_read_route_needs_an_api_key_and_the_webhook_and_tracking_api_do_n
         if e["Type"] == "Api" and e["Properties"].get("Auth", {}).get("ApiKeyRequired") is False
     }
     signed = {("post", "/v1/events")} | {("post", f"/v1/{call}") for call in TRACKING}  # signed, write keys
-    assert keyless == signed | CONSOLE  # the console's static files: no data, the page asks for a key
+    signed |= BROWSER | PREFLIGHTS  # write keys (a preflight carries none: the origin decides)
+    assert keyless == signed | CONSOLE | WEB  # the console's static files: no data, the page asks for a key
     published = json.loads((ROOT / "docs" / "openapi.json").read_text())
     secured = {(verb, path) for path, ops in published["paths"].items() for verb, op in ops.items() if "security" in op}
     assert secured == {(verb, path) for path, ops in published["paths"].items() for verb in ops} - keyless

@@ -73,6 +73,14 @@ def test_a_given_message_id_is_kept() -> None:
     assert message.message_id == "m-1"
 
 
+def test_an_empty_user_id_is_no_user_id_as_rudderstack_sends_it_before_identify() -> None:
+    [message] = parse_request({"type": "page", "userId": "", "anonymousId": "a-1", "name": "Home"}, NOW)
+    assert message.user_id is None and message.customer_id == "a-1"
+    assert errors_of({"type": "page", "userId": "", "anonymousId": ""}) == {
+        "body": "either userId or anonymousId is required"
+    }
+
+
 def test_every_failing_field_is_named_with_its_path_and_reason() -> None:
     errors = errors_of(
         {

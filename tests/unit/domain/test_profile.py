@@ -1,5 +1,5 @@
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import permutations
 from typing import Any
@@ -11,11 +11,14 @@ from audience.domain.events import Message, parse_request
 from audience.domain.folding import fold, merge
 from audience.domain.money import Currencies
 from audience.domain.profile import (
+    MAX_CONTENT_CATEGORIES,
+    MAX_DAY_SESSIONS,
     MAX_DAYS,
     MAX_EVENT_NAMES,
     MAX_LEDGER_ENTRIES,
     MAX_PRODUCTS,
     OTHER,
+    Browsing,
     PositionedMessage,
     Profile,
     StreamPosition,
@@ -113,7 +116,7 @@ def test_day_buckets_outside_the_windows_are_not_read_and_are_bounded_to_the_new
 
 def test_engagement_context_categories_and_traits() -> None:
     view = shown(folded(EVERYTHING))
-    assert view["engagement"] == {
+    assert view["engagement"] | {"windows": None} == {
         "pageViews": 1,
         "productViews": 1,
         "cartAdds": 0,
@@ -123,6 +126,13 @@ def test_engagement_context_categories_and_traits() -> None:
         "emailClicks": 1,
         "clickThroughRate": 1.0,
         "unsubscribed": True,
+        "screenViews": 0,
+        "secondsOnSite": 0,
+        "clicks": 0,
+        "maxScrollDepth": None,
+        "lastPageAt": "2026-08-30T08:00:00Z",
+        "contentCategories": [],
+        "windows": None,
     }
     assert view["context"] == {
         "deviceType": "mobile",
@@ -264,6 +274,16 @@ def test_a_thousand_events_shuffled_give_the_same_profile_as_in_order() -> None:
         lambda i: {"type": "page", "name": "Home", "context": {"device": {"type": rng.choice(["mobile", "desktop"])}}},
         lambda i: {"type": "identify", "traits": {"email": f"v{i}@example.com", "plan": rng.choice(["a", "b"])}},
         lambda i: {"type": "track", "event": "Order Refunded", "properties": {"total": 2}},
+        lambda i: {  # more content categories than are kept, some visits with a session id
+            "type": rng.choice(["page", "screen"]),
+            "properties": {"category": f"C{rng.randrange(30)}"},
+            "context": {"sessionId": f"s{rng.randrange(40)}"} if rng.random() < 0.5 else {},
+        },
+        lambda i: {
+            "type": "track",
+            "event": rng.choice(["Scroll Depth Reached", "Time On Page", "Page Unloaded", "Element Clicked"]),
+            "properties": {"percent": rng.randint(0, 100), "seconds": rng.randint(0, 900), "timeOnPage": 70_000},
+        },
     ]
     events = []
     for i in range(1000):
@@ -279,6 +299,7 @@ def test_a_thousand_events_shuffled_give_the_same_profile_as_in_order() -> None:
     skip = {"applied", "seen"}
     assert profile.model_dump(exclude=skip) == in_order.model_dump(exclude=skip)
     assert shown(profile) == shown(in_order)
+    assert len(in_order.content_views) == MAX_CONTENT_CATEGORIES + 1 and in_order.seconds_on_site > 0
 
 
 def test_products_touched_are_counted_per_product_merged_and_bounded_to_the_newest() -> None:
@@ -286,23 +307,125 @@ def test_products_touched_are_counted_per_product_merged_and_bounded_to_the_newe
         return message(type="track", event=event, timestamp=f"2026-11-{day:02d}T10:00:00Z",
                        properties={"product_id": product})  # fmt: skip
 
-    lines = [{"sku": "tea", "name": "Green tea", "price": "10", "quantity": 2}, {"price": "10"}]
+    tea = {"sku": "tea", "name": "Green tea", "price": "10", "quantity": 2}
+    lines = [tea, {"price": "10"}, {**tea, "quantity": 1}]  # tea on two lines: one purchase
     bought = message(type="track", event="Order Completed", timestamp="2026-11-12T10:00:00Z",
-                     properties={"order_id": "o-9", "total": "30", "products": lines})  # fmt: skip
+                     properties={"order_id": "o-9", "total": "40", "products": lines})  # fmt: skip
     profile = folded([viewed("tea", 10), viewed("tea", 11, "Product Added"), viewed("cup", 9), bought])
-    assert profile.products["tea"] == Touch(1, 1, 1, datetime(2026, 11, 12, 10, tzinfo=UTC))
+    on_12th = datetime(2026, 11, 12, 10, tzinfo=UTC)
+    assert profile.products["tea"] == Touch(1, 1, 1, on_12th, on_12th, on_12th, 1.0)
     assert profile.products["cup"] == Touch(0, 1, 0, datetime(2026, 11, 9, 10, tzinfo=UTC))
     resent, _ = fold(profile, [at(9, bought)], CURRENCIES, NOW)  # the order again: bought once
     assert resent.products["tea"].purchases == 1
 
     other = folded([viewed("tea", 13), viewed("lamp", 1)], Profile(customer_id="a1"))
     merged = merge(profile, other, NOW)
-    assert (
-        merged.products["tea"] == Touch(1, 2, 1, datetime(2026, 11, 13, 10, tzinfo=UTC)) and "lamp" in merged.products
-    )
+    # a view after the order moves the last touch, never the last purchase
+    assert merged.products["tea"] == Touch(1, 2, 1, datetime(2026, 11, 13, 10, tzinfo=UTC), on_12th, on_12th, 1.0)
+    assert "lamp" in merged.products
 
     many = folded([viewed(f"p{i:03d}", 1 + i % 20) for i in range(MAX_PRODUCTS + 30)])
     assert len(many.products) == MAX_PRODUCTS and "p019" in many.products and "p000" not in many.products
+
+
+# ---------------------------------------------------------------- page behaviour
+
+
+def browse(kind: str, minute: int, session: str | None = None, day: int = 20, **fields: Any) -> Message:
+    """A browsing call on 2026-11-``day``, ``minute`` minutes after midnight UTC."""
+    calls: dict[str, dict[str, Any]] = {
+        "page": {"type": "page"},
+        "screen": {"type": "screen", "name": "Home"},
+        "scroll": {"type": "track", "event": "Scroll Depth Reached"},
+        "time": {"type": "track", "event": "Time On Page"},
+        "unload": {"type": "track", "event": "Page Unloaded"},  # RudderStack's autotrack: timeOnPage in ms
+        "click": {"type": "track", "event": "Element Clicked"},
+    }
+    moment = datetime(2026, 11, day, tzinfo=UTC) + timedelta(minutes=minute)
+    return message(**calls[kind], **fields, timestamp=moment.isoformat(),
+                   context={"sessionId": session} if session else {})  # fmt: skip
+
+
+BROWSING = [
+    browse("page", 0, "s1", properties={"category": "Blog", "path": "/blog/a"}),
+    browse("scroll", 2, "s1", properties={"percent": 75}),
+    browse("time", 3, "s1", properties={"seconds": 95}),
+    browse("click", 4, "s1"),
+    browse("page", 600, properties={"category": "Docs"}),  # 10:00, no session id: the half hour is the visit
+    browse("screen", 640, properties={"category": "Blog"}),  # 10:40, the next half hour: the same visit
+    browse("page", 800),  # 13:20: a free half hour before it, another visit
+    browse("unload", 801, properties={"timeOnPage": 5_000_000}),  # 5,000 s: one page counts for an hour at most
+    browse("scroll", 802, properties={"depth": "40%"}),
+]
+
+
+def test_page_behaviour_folds_into_the_engagement_the_api_shows() -> None:
+    engagement = shown(folded(BROWSING))["engagement"]
+    assert engagement["pageViews"] == 4 and engagement["screenViews"] == 1
+    assert (engagement["secondsOnSite"], engagement["clicks"], engagement["maxScrollDepth"]) == (95 + 3600, 1, 75)
+    assert engagement["lastPageAt"] == "2026-11-20T13:20:00Z"
+    assert engagement["contentCategories"] == [{"category": "Blog", "views": 2}, {"category": "Docs", "views": 1}]
+    # sessions: s1, plus two runs of half hours without a session id (10:00-11:00, 13:00-13:30)
+    week = {"pageViews": 4, "sessions": 3, "secondsOnSite": 3695, "clicks": 1, "maxScrollDepth": 75}
+    assert engagement["windows"] == {"30d": week, "90d": week}
+    later = datetime(2027, 1, 1, tzinfo=UTC)  # the windows follow the clock, the all-time figures stay
+    view = CustomerView.of(folded(BROWSING), later, "USD").model_dump(mode="json", by_alias=True)["engagement"]
+    assert view["windows"]["30d"] == {"pageViews": 0, "sessions": 0, "secondsOnSite": 0, "clicks": 0,
+                                      "maxScrollDepth": 0} and view["secondsOnSite"] == 3695  # fmt: skip
+
+
+def test_page_behaviour_in_any_order_and_batching_gives_the_same_profile() -> None:
+    events = [BROWSING[0], BROWSING[1], BROWSING[4], BROWSING[5], BROWSING[7], browse("page", 1, "s1")]
+    results = []
+    for order in permutations(range(len(events))):
+        profile = Profile(customer_id="u1")
+        for sequence, index in enumerate(order):
+            profile, _ = fold(profile, [at(sequence, events[index])], CURRENCIES, NOW)
+        results.append(profile.model_dump(exclude={"applied", "seen"}))
+    assert len(results) == 720 and all(r == results[0] for r in results)
+    assert results[0]["daily"][date(2026, 11, 20)]["views"] == 4
+
+
+def test_merging_commutes_with_folding_page_behaviour() -> None:
+    anonymous = [*BROWSING[:4], BROWSING[5], browse("page", 5, "s2", day=21, properties={"category": "Docs"})]
+    known = [*BROWSING[4:5], *BROWSING[6:], browse("click", 30, "s1"), ORDER_1]  # s1 on both sides: one session
+    separately = merge(folded(known), folded(anonymous, Profile(customer_id="a1")), NOW)
+    together = folded(anonymous + known)
+    skip = {"applied", "seen", "identities", "customer_id", "known"}
+    assert separately.model_dump(exclude=skip) == together.model_dump(exclude=skip)
+    reversed_ = merge(folded(anonymous, Profile(customer_id="a1")), folded(known), NOW)
+    assert reversed_.model_dump(exclude=skip) == together.model_dump(exclude=skip)
+    assert together.browsing(30, NOW) == Browsing(page_views=5, sessions=4, seconds=3695, clicks=2, max_scroll=75)
+
+
+def test_content_categories_are_bounded_the_same_whatever_the_order() -> None:
+    views = [browse("page", i, properties={"category": f"C{i % 30:02d}"}) for i in range(90)]
+    first = folded(views).content_views
+    assert folded(views[::-1]).content_views == first
+    assert len(first) == MAX_CONTENT_CATEGORIES + 1 and sum(first.values()) == 90
+    assert all(v == 3 for c, v in first.items() if c != OTHER) and first[OTHER] == 3 * (30 - MAX_CONTENT_CATEGORIES)
+    halves = merge(folded(views[:45]), folded(views[45:], Profile(customer_id="a1")), NOW)
+    assert halves.content_views == first
+
+
+def test_a_days_sessions_and_the_reported_figures_are_bounded() -> None:
+    sessions = [browse("page", i, f"session-{i}") for i in range(MAX_DAY_SESSIONS + 10)]
+    day = folded(sessions).daily[date(2026, 11, 20)]
+    assert len(day.sessions) == MAX_DAY_SESSIONS and folded(sessions[::-1]).daily == folded(sessions).daily
+    odd = folded([browse("scroll", 0, "s", properties={"percent": 150}), browse("scroll", 1, "s",
+                  properties={"percent": "lots"}), browse("time", 2, "s", properties={"seconds": -20})])  # fmt: skip
+    assert (odd.max_scroll_depth, odd.seconds_on_site, odd.browsing(30, NOW).sessions) == (100, 0, 1)
+
+
+def test_page_behaviour_survives_the_stored_layout() -> None:
+    from audience.adapters.profile_items import assemble, split, to_items
+
+    profile = folded([*BROWSING, ORDER_1])
+    document, entries = split(profile)
+    assert {"secondsOnSite", "clicks", "maxScrollDepth", "lastPageAt", "contentViews"} <= set(document)
+    stored = assemble(to_items(profile))
+    assert stored is not None and stored[0].model_dump(exclude={"version"}) == profile.model_dump(exclude={"version"})
+    assert list(entries["d:2026-11-10"]) == ["orders", "revenue"]  # a day without browsing: stored as before
 
 
 def test_traits_read_back_from_dynamodb_answer_as_json_numbers() -> None:

@@ -267,3 +267,41 @@ def test_an_unreadable_value_model_in_force_never_stops_the_events() -> None:
     apply_records([record(1, order("c1", 20))], profiles, MemoryDeadLetters(), CURRENCIES, NOW,
                   LiveScoring(MemoryRegistry(), bucket))  # fmt: skip
     assert profiles.items["c1"].orders == 1 and profiles.items["c1"].predictions is None
+
+
+ENGAGED = {"id": "engaged", "kind": "engaged-visitor", "days": 7, "min_page_views": 3, "min_seconds": 60,
+           "tier": "Engaged", "description": "3 page views and a minute on the site in the last 7 days"}  # fmt: skip
+
+
+def test_an_engaged_visitor_rule_reads_the_page_behaviour_of_its_window_and_the_explanation_shows_it() -> None:
+    from audience.services.explain import explain
+    from tests.unit.domain.test_profile import BROWSING, folded
+
+    bucket = MemoryBucket()
+    live(bucket, {"rules": [ENGAGED]})  # checked on upload like the others
+    rules = live_document(bucket, TriggerRules).get(NOW)
+    visitor = folded(BROWSING)  # 4 page views and 3,695 s on 2026-11-20, three days before NOW
+
+    assert rules.tier(visitor, NOW).name == "Engaged"  # type: ignore[union-attr]
+    assert rules.tier(visitor, NOW + timedelta(days=5)) is None  # the views left the 7-day window
+    assert rules.tier(folded(BROWSING[:3]), NOW) is None  # one page view only
+    told = explain(visitor, None, rules, None, NOW)
+    [check] = told.rules
+    assert check.holds and check.compared == {"days": 7, "pageViews": 4, "minPageViews": 3, "secondsOnSite": 3695,
+                                              "minSeconds": 60}  # fmt: skip
+    assert told.model_dump(by_alias=True)["browsing"]["30d"] == {
+        "pageViews": 4, "sessions": 3, "secondsOnSite": 3695, "clicks": 1, "maxScrollDepth": 75}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("rule", "field"),
+    [
+        ({"id": "e", "kind": "engaged-visitor", "days": 30}, "rules[0] (id 'e')"),  # no threshold
+        ({"id": "e", "kind": "engaged-visitor", "days": 120, "min_sessions": 2}, "rules[0] (id 'e').days"),
+        ({"id": "e", "kind": "engaged-visitor", "min_scroll_depth": 150}, "rules[0] (id 'e').min_scroll_depth"),
+    ],
+)
+def test_an_engaged_visitor_rule_needs_a_threshold_within_bounds(rule: dict[str, object], field: str) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        parse_document(TriggerRules, json.dumps({"rules": [rule]}))
+    assert [e.field for e in refused.value.errors] == [field]

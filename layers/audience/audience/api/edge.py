@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -22,7 +22,7 @@ class ErrorItem(BaseModel):
     reason: str
 
 
-CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 413: "too_large",
+CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 413: "too_large",
          415: "unsupported_media_type", 503: "unavailable"}  # fmt: skip
 
 
@@ -49,7 +49,8 @@ def responses(*errors: int, success: int = 200) -> dict[int, OpenAPIResponse]:
     and the ``errors`` with ``ErrorBody``."""
     described = {
         400: "invalid request: every failing field and the reason",
-        401: "missing, wrong or stale signature; nothing was written",
+        401: "missing, wrong or stale credentials (a signature, or a write key); nothing was written",
+        403: "a page whose origin the write key's source does not allow; nothing was written",
         404: "not found",
         413: "request too large",
         415: "the body is not JSON",
@@ -134,3 +135,16 @@ def not_json(event: dict[str, Any]) -> dict[str, Any] | None:
 
 def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
     return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+
+
+def public_address(app: APIGatewayRestResolver, route: str) -> tuple[Literal["http", "https"], str]:
+    """The scheme and the ``host[:port][/prefix]`` a client reached this API at, from the
+    ``Host`` and ``X-Forwarded-Proto`` it sent and the path it asked for: ``route`` is where the
+    route's own part of that path begins (e.g. ``/v1/projects/``), what comes before it is API
+    Gateway's stage (``/Prod``) or a custom domain's base path."""
+    event, headers = app.current_event, lower_headers(app)
+    host = headers.get("host") or event.request_context.domain_name or ""
+    scheme = headers.get("x-forwarded-proto", "http").split(",")[0].strip().lower()
+    asked = event.request_context.path or event.path
+    prefix = asked[: asked.rfind(route)] if route in asked else ""
+    return ("https" if scheme == "https" else "http"), f"{host}{prefix}"

@@ -4,7 +4,7 @@ every answer a client gets. Every view is camelCase on the wire through one alia
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -19,9 +19,10 @@ from audience.domain.events import (
     PRODUCT_ADDED,
     PRODUCT_VIEWED,
 )
+from audience.domain.personalization import Arm, Choice, Content, ContentMapping
 from audience.domain.predictions import Driver, Predictions
 from audience.domain.privacy import AuditEntry
-from audience.domain.profile import OTHER, PURPOSES, WINDOWS_DAYS, Profile
+from audience.domain.profile import OTHER, PURPOSES, WINDOWS_DAYS, Browsing, Profile
 from audience.domain.segments import SegmentChange, SegmentEvent, Segments, Tier
 
 TOP_CATEGORIES = 5  # categories the profile shows, by spend
@@ -90,8 +91,31 @@ class Window(View):
     revenue: float
 
 
+class EngagementWindow(View):
+    """Page behaviour over a rolling window (UTC days)."""
+
+    page_views: int = Field(description="page and screen calls")
+    sessions: int = Field(
+        description="per day: distinct context.sessionId values, plus, for browsing without one, runs of "
+        "consecutive active half hours"
+    )
+    seconds_on_site: int = Field(description="time on page reported by the page's plugins, at most an hour a page")
+    clicks: int
+    max_scroll_depth: int = Field(description="percent (0: none reported)")
+
+    @classmethod
+    def of(cls, seen: Browsing) -> EngagementWindow:
+        return cls(page_views=seen.page_views, sessions=seen.sessions, seconds_on_site=seen.seconds,
+                   clicks=seen.clicks, max_scroll_depth=seen.max_scroll)  # fmt: skip
+
+
+class ContentViews(View):
+    category: str = Field(description="a page's or screen's properties.category")
+    views: int
+
+
 class Engagement(View):
-    page_views: int
+    page_views: int = Field(description="page and screen calls")
     product_views: int
     cart_adds: int
     cart_views: int
@@ -100,11 +124,19 @@ class Engagement(View):
     email_clicks: int
     click_through_rate: float | None
     unsubscribed: bool
+    screen_views: int = Field(description="of the page views, the screen calls (apps)")
+    seconds_on_site: int = Field(description="all time: time on page reported, at most an hour a page")
+    clicks: int = Field(description="all time: clicks reported by the page's plugins")
+    max_scroll_depth: int | None = Field(description="all time, percent (none: never reported)")
+    last_page_at: str | None = Field(description="the latest page or screen view")
+    content_categories: list[ContentViews] = Field(description=f"the {TOP_CATEGORIES} most viewed, by views")
+    windows: dict[str, EngagementWindow] = Field(description="rolling windows: 30d, 90d")
 
     @classmethod
-    def of(cls, profile: Profile) -> Engagement:
+    def of(cls, profile: Profile, as_of: datetime) -> Engagement:
         tracked, counted = profile.track_counts, profile.event_counts
         opens, clicks = tracked.get(EMAIL_OPENED, 0), tracked.get(EMAIL_LINK_CLICKED, 0)
+        viewed = sorted((-v, c) for c, v in profile.content_views.items() if c != OTHER)[:TOP_CATEGORIES]
         return cls(
             page_views=counted.get("page", 0) + counted.get("screen", 0),
             product_views=tracked.get(PRODUCT_VIEWED, 0),
@@ -115,6 +147,13 @@ class Engagement(View):
             email_clicks=clicks,
             click_through_rate=round(clicks / opens, 4) if opens else None,
             unsubscribed=profile.unsubscribed_at is not None,
+            screen_views=counted.get("screen", 0),
+            seconds_on_site=profile.seconds_on_site,
+            clicks=profile.clicks,
+            max_scroll_depth=profile.max_scroll_depth,
+            last_page_at=iso(profile.last_page_at),
+            content_categories=[ContentViews(category=c, views=-v) for v, c in viewed],
+            windows={f"{days}d": EngagementWindow.of(profile.browsing(days, as_of)) for days in WINDOWS_DAYS},
         )
 
 
@@ -207,7 +246,7 @@ class CustomerView(View):
             last_seen=iso(profile.last_seen),
             rfm=Rfm.of(profile, as_of),
             windows={f"{days}d": Window.model_validate(profile.window(days, as_of)) for days in WINDOWS_DAYS},
-            engagement=Engagement.of(profile),
+            engagement=Engagement.of(profile, as_of),
             context=Context.of(profile),
             top_categories=top_categories(profile),
             traits={name: as_json(stamped.v) for name, stamped in sorted(profile.traits.items())},
@@ -257,3 +296,33 @@ class Export(View):
     exported_at: str = Field(description="ISO 8601")
     profile: StoredProfile = Field(description="the stored profile, every field")
     audit: list[AuditEntry]
+
+
+class WebPersonalization(View):
+    """``GET /v1/web/personalization``: what a page shows its visitor, keyed by a source's write
+    key, so anything here is public to whoever holds the page. What to show and why at the
+    coarsest: no customer id, no traits, no contact details, no scores, no reason (a segment's
+    reason names what the customer did). An unknown visitor gets the default content, an answer
+    of the same shape as a known visitor's who is shown the default: the route does not tell
+    who exists."""
+
+    personalized: bool = Field(description="false: the default content (unknown visitor, no consent, holdout, no rule)")
+    content: Content
+    segment: str | None = Field(description="the name of the segment that chose the content")
+    experiment: Arm | None = Field(description="the experiment and variant the visitor is in (exposure recorded)")
+
+    @classmethod
+    def of(cls, choice: Choice, segment_names: Mapping[str, str]) -> WebPersonalization:
+        """The public part of the server route's choice; ``segment_names``: segment id -> name."""
+        segment = choice.segment_id
+        return cls(
+            personalized=choice.personalized,
+            content=choice.content,
+            segment=segment_names.get(segment, segment.partition(":")[2]) if segment else None,
+            experiment=choice.experiment,
+        )
+
+    @classmethod
+    def default(cls, mapping: ContentMapping) -> WebPersonalization:
+        """What a visitor nobody knows is shown."""
+        return cls(personalized=False, content=mapping.default, segment=None, experiment=None)

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from audience.segmentation.spec import SegmentSpec
     from audience.services.artifacts import Artifacts, Live
     from audience.services.privacy import Suppression
+    from audience.services.sources import WriteKeys
     from audience.value.spec import ValueSpec
 
     class Profiles(ProfileRepository, SegmentMembers, Protocol):
@@ -83,6 +84,7 @@ class ProfilesApiDeps(NamedTuple):
     artifacts: Artifacts  # the data bucket: stored models, their metrics and reports, what was measured
     scrubbing: WorkQueue  # an erasure's file scrubbing, done by the import function
     currency: str
+    write_keys: WriteKeys  # the sources' keys and origins: what in-page personalization is asked with
 
 
 def _aws() -> Infrastructure:

@@ -1,4 +1,5 @@
-"""The read API's bundle: profiles, privacy, the models and documents in force."""
+"""The read API's bundle: profiles, privacy, the models and documents in force, and the sources'
+write keys (in-page personalization is asked with one)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ def build(settings: ProfilesApiSettings | None = None, infra: Infrastructure | N
     from audience.domain.personalization import ContentMapping
     from audience.domain.triggers import TriggerRules
     from audience.services.artifacts import Artifacts, live_document, live_recommender, live_segments, live_value
+    from audience.services.sources import WriteKeys
 
     settings, infra = settings or ProfilesApiSettings.from_env(), infra or _aws()
     bucket, refresh = infra.bucket(settings.data_bucket), settings.refresh
@@ -29,4 +31,6 @@ def build(settings: ProfilesApiSettings | None = None, infra: Infrastructure | N
         artifacts=Artifacts(bucket),
         scrubbing=infra.queue(settings.import_queue_url),
         currency=settings.base_currency,
+        # the registry is reread every MODEL_REFRESH_SECONDS: a revoked key stops working here within that
+        write_keys=WriteKeys(infra.sources(settings.profiles_table), pepper, refresh),
     )

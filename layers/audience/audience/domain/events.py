@@ -47,15 +47,32 @@ EMAIL_OPENED = "Email Opened"
 EMAIL_LINK_CLICKED = "Email Link Clicked"
 EMAIL_UNSUBSCRIBED = "Email Unsubscribed"
 ORDER_EVENTS = frozenset({ORDER_COMPLETED, ORDER_REFUNDED})
-RECOGNISED_EVENTS = ORDER_EVENTS | {
-    PRODUCT_VIEWED,
-    PRODUCT_ADDED,
-    CART_VIEWED,
-    CHECKOUT_STARTED,
-    EMAIL_OPENED,
-    EMAIL_LINK_CLICKED,
-    EMAIL_UNSUBSCRIBED,
-}
+
+# Page behaviour sent as track events by the usual browser plugins (Segment has no spec for
+# these; the names below are the ones the common plugins and guides use). The one place that
+# says which names and property keys the profile folds into its engagement figures.
+SCROLL_EVENTS = frozenset({"Scroll Depth Reached", "Scrolled", "Scroll Depth"})
+SCROLL_KEYS = ("percent", "depth", "percentage", "scroll_depth")  # 0-100; "75%" is read as 75
+TIME_EVENTS = frozenset({"Time On Page", "Page Unloaded"})  # "Page Unloaded": RudderStack JS v3 autotrack
+TIME_KEYS = (("seconds", 1), ("timeOnPage", 1000))  # (property, units per second): RudderStack's timeOnPage is in ms
+CLICK_EVENTS = frozenset({"Element Clicked", "Clicked", "Link Clicked", "Button Clicked"})
+ENGAGEMENT_EVENTS = SCROLL_EVENTS | TIME_EVENTS | CLICK_EVENTS
+CONTENT_CATEGORY_KEY = "category"  # a page's or screen's properties.category (Segment's page(category, name))
+SESSION_KEY = "sessionId"  # context.sessionId: RudderStack's SDKs (JS v3, mobile) send it on every event
+
+RECOGNISED_EVENTS = (
+    ORDER_EVENTS
+    | {
+        PRODUCT_VIEWED,
+        PRODUCT_ADDED,
+        CART_VIEWED,
+        CHECKOUT_STARTED,
+        EMAIL_OPENED,
+        EMAIL_LINK_CLICKED,
+        EMAIL_UNSUBSCRIBED,
+    }
+    | ENGAGEMENT_EVENTS
+)
 
 _MESSAGE_ID_NAMESPACE = uuid.UUID("6f1c2d8e-3b4a-4c5d-9e7f-0a1b2c3d4e5f")
 
@@ -70,13 +87,21 @@ def _number_as_text(value: Any) -> Any:
 Id = Annotated[str, BeforeValidator(_number_as_text), Field(min_length=1, max_length=512)]
 
 
+def _empty_as_absent(value: Any) -> Any:
+    """An empty id is no id: RudderStack's JS SDK sends ``"userId": ""`` until identify."""
+    return None if value == "" else value
+
+
+OptionalId = Annotated[Id | None, BeforeValidator(_empty_as_absent)]
+
+
 class _Message(BaseModel):
     """Fields common to every Segment Spec message."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
-    user_id: Id | None = Field(default=None, alias="userId")
-    anonymous_id: Id | None = Field(default=None, alias="anonymousId")
+    user_id: OptionalId = Field(default=None, alias="userId")
+    anonymous_id: OptionalId = Field(default=None, alias="anonymousId")
     message_id: Text | None = Field(default=None, alias="messageId")
     timestamp: AwareDatetime | None = None
     sent_at: AwareDatetime | None = Field(default=None, alias="sentAt")

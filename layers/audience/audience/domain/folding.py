@@ -8,29 +8,40 @@ retries by message id.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from audience.domain.events import (
+    CLICK_EVENTS,
+    CONTENT_CATEGORY_KEY,
     EMAIL_UNSUBSCRIBED,
+    ENGAGEMENT_EVENTS,
     ORDER_COMPLETED,
     ORDER_REFUNDED,
     PRODUCT_ADDED,
     PRODUCT_VIEWED,
     RECOGNISED_EVENTS,
+    SCROLL_EVENTS,
+    SCROLL_KEYS,
+    SESSION_KEY,
+    TIME_KEYS,
     Alias,
     Group,
     Identify,
     Message,
+    Page,
+    Screen,
     Track,
     parse_order,
 )
 from audience.domain.money import Currencies
 from audience.domain.profile import (
     MAX_CATEGORIES,
+    MAX_CONTENT_CATEGORIES,
     MAX_DAYS,
     MAX_EVENT_NAMES,
     MAX_GROUPS,
@@ -102,10 +113,17 @@ def merge(into: Profile, other: Profile, now: datetime) -> Profile:
     merged.first_order_at = _earliest(into.first_order_at, other.first_order_at)
     merged.last_order_at = _latest(into.last_order_at, other.last_order_at)
     for day, totals in other.daily.items():
-        _add_day(merged, day, totals.orders, totals.revenue)
+        _add_totals(merged, day, totals)
     merged.hours = [a + b for a, b in zip(into.hours, other.hours, strict=True)]
     for category, spend in other.category_spend.items():
         _add_spend(merged.category_spend, category, spend)
+    merged.seconds_on_site += other.seconds_on_site
+    merged.clicks += other.clicks
+    depths = [d for d in (into.max_scroll_depth, other.max_scroll_depth) if d is not None]
+    merged.max_scroll_depth = max(depths, default=None)
+    merged.last_page_at = _latest(into.last_page_at, other.last_page_at)
+    for category, views in other.content_views.items():
+        _count_content(merged.content_views, category, views)
     for product, touch in other.products.items():
         _touch(merged, product, touch)
     for experiment, exposure in other.exposures.items():  # the surviving id's exposure wins
@@ -163,6 +181,10 @@ def _apply(profile: Profile, message: Message, currencies: Currencies) -> bool:
                 _touch(profile, str(product), Touch(0, int(viewed), int(not viewed), at))
         if message.event == EMAIL_UNSUBSCRIBED:
             profile.unsubscribed_at = _latest(profile.unsubscribed_at, at)
+        elif message.event in ENGAGEMENT_EVENTS:
+            _engaged(profile, message, at)
+    elif isinstance(message, Page | Screen):
+        _viewed(profile, message, at)
     elif isinstance(message, Group):
         if newer(message.traits, at, profile.groups.get(message.group_id)):
             profile.groups[message.group_id] = Stamped(message.traits, at)
@@ -217,9 +239,9 @@ def _book(
                 revenue=exposure.revenue + amount - (previous.amount if previous else 0),
             )
     if previous is None:
+        for product_id in dict.fromkeys(p.product_id for p in order.products if p.product_id):  # 2 lines: 1 purchase
+            _touch(profile, product_id, Touch.purchase(at))
         for product in order.products:
-            if product.product_id:
-                _touch(profile, product.product_id, Touch(1, 0, 0, at))
             if product.category:
                 spend = currencies.to_base(product.price * product.quantity, order.currency)
                 _add_spend(profile.category_spend, product.category, spend)
@@ -285,8 +307,87 @@ def _add_spend(spend: dict[str, Decimal], category: str, amount: Decimal) -> Non
 
 
 def _add_day(profile: Profile, day: date, orders: int, revenue: Decimal) -> None:
-    totals = profile.daily.get(day) or DayTotals()
-    profile.daily[day] = DayTotals(orders=totals.orders + orders, revenue=totals.revenue + revenue)
+    _add_totals(profile, day, DayTotals(orders=orders, revenue=revenue))
+
+
+def _add_totals(profile: Profile, day: date, totals: DayTotals) -> None:
+    was = profile.daily.get(day)
+    profile.daily[day] = was.plus(totals) if was is not None else totals
+
+
+# ---------------------------------------------------------------- page behaviour
+
+MAX_SECONDS_A_PAGE = 3600  # a tab left open overnight reports hours: one page counts for at most an hour
+MAX_CATEGORY_LENGTH = 100
+
+
+def _viewed(profile: Profile, message: Page | Screen, at: datetime) -> None:
+    """A page or screen view: the day's views and visit, the last view, its content category."""
+    profile.last_page_at = _latest(profile.last_page_at, at)
+    category = message.properties.get(CONTENT_CATEGORY_KEY)
+    if isinstance(category, str) and category.strip():
+        _count_content(profile.content_views, category.strip()[:MAX_CATEGORY_LENGTH], 1)
+    _browsed(profile, message, at, DayTotals(views=1))
+
+
+def _engaged(profile: Profile, track: Track, at: datetime) -> None:
+    """A scroll depth, a time on page or a click reported by a page's plugin (``events.ENGAGEMENT_EVENTS``)."""
+    if track.event in SCROLL_EVENTS:
+        depth = next((d for d in map(_number, (track.properties.get(k) for k in SCROLL_KEYS)) if d is not None), None)
+        depth = round(min(max(depth, 0.0), 100.0)) if depth is not None else 0
+        if profile.max_scroll_depth is None or depth > profile.max_scroll_depth:
+            profile.max_scroll_depth = depth
+        _browsed(profile, track, at, DayTotals(scroll=depth))
+    elif track.event in CLICK_EVENTS:
+        profile.clicks += 1
+        _browsed(profile, track, at, DayTotals(clicks=1))
+    else:
+        found = ((_number(track.properties.get(key)), per_second) for key, per_second in TIME_KEYS)
+        seconds = next((round(min(max(n / per, 0.0), MAX_SECONDS_A_PAGE)) for n, per in found if n is not None), 0)
+        profile.seconds_on_site += seconds
+        _browsed(profile, track, at, DayTotals(seconds=seconds))
+
+
+def _browsed(profile: Profile, message: Message, at: datetime, totals: DayTotals) -> None:
+    """Add ``totals`` to the day's, with the visit it belongs to: its session id when the sender
+    gave one (``context.sessionId``), else the half hour it happened in (``DayTotals.visits``)."""
+    session = message.context.get(SESSION_KEY)
+    at = at.astimezone(UTC)
+    if isinstance(session, str | int) and not isinstance(session, bool) and str(session):
+        mark = hashlib.blake2b(str(session).encode(), digest_size=4).hexdigest()
+        totals = totals.model_copy(update={"sessions": (mark,)})
+    else:
+        totals = totals.model_copy(update={"slots": 1 << (at.hour * 2 + at.minute // 30)})
+    _add_totals(profile, at.date(), totals)
+
+
+def _number(value: Any) -> float | None:
+    """A number as plugins send one: 75, 75.0, "75" or "75%"; None for anything else."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip().removesuffix("%"))
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _rank(category: str) -> bytes:
+    return hashlib.blake2b(category.encode(), digest_size=8).digest()
+
+
+def _count_content(views: dict[str, int], category: str, count: int) -> None:
+    """Count views of ``category``, keeping at most ``MAX_CONTENT_CATEGORIES`` by name: those
+    first by a fixed hash of the name (the rest count as "(other)"), so the same categories are
+    kept whatever order the views arrive in, and a kept category has all of its views."""
+    if category != OTHER and category not in views and len(views) - (OTHER in views) >= MAX_CONTENT_CATEGORIES:
+        last = max((c for c in views if c != OTHER), key=_rank)
+        if _rank(category) < _rank(last):
+            views[OTHER] = views.get(OTHER, 0) + views.pop(last)  # it gives up its place
+        else:
+            category = OTHER
+    views[category] = views.get(category, 0) + count
 
 
 def _bound_groups(profile: Profile) -> None:
@@ -307,10 +408,7 @@ def _copy(profile: Profile) -> Profile:
 def _touch(profile: Profile, product: str, touch: Touch) -> None:
     """Add ``touch`` to what the customer did with ``product``."""
     was = profile.products.get(product)
-    if was is not None:
-        touch = Touch(was.purchases + touch.purchases, was.views + touch.views, was.adds + touch.adds,
-                      max(was.last, touch.last))  # fmt: skip
-    profile.products[product] = touch
+    profile.products[product] = touch if was is None else was.plus(touch)
 
 
 def bound(profile: Profile) -> None:

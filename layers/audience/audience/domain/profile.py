@@ -34,6 +34,8 @@ MAX_LEDGER_ENTRIES = 2000  # orders remembered by id (the oldest are forgotten f
 MAX_DAYS = 400  # day buckets kept (the windows read the last 90 days)
 MAX_SEGMENT_HISTORY = 20  # segment changes kept on the profile (the oldest dropped first)
 MAX_PRODUCTS = 200  # products a customer touched, the most recently touched kept (recommendations' input)
+MAX_CONTENT_CATEGORIES = 20  # content categories whose page views are kept; the rest count as "(other)"
+MAX_DAY_SESSIONS = 24  # distinct session ids counted in a day (a fingerprint each on the day's bucket)
 OTHER = "(other)"
 
 
@@ -86,13 +88,51 @@ class LedgerEntry(NamedTuple):
     day: date
 
 
+REPEAT_HALF_LIFE_DAYS = 90.0  # a purchase counts half as much to the repeat signal after this long
+
+
+def decay(days: float) -> float:
+    """What a purchase ``days`` old weighs in the repeat signal (1 when new)."""
+    return float(0.5 ** (days / REPEAT_HALF_LIFE_DAYS))
+
+
 class Touch(NamedTuple):
-    """What a customer did with one product: orders that held it, views, cart adds, and when last."""
+    """What a customer did with one product: orders that held it, views, cart adds, when last
+    touched (any of these); and of the purchases alone: the first, the last, and their count
+    decayed by age as of the last (``repeat``: the time-decayed personal frequency). A bounded
+    aggregate (no list per purchase): two merge exactly, in any order."""
 
     purchases: int
     views: int
     adds: int
     last: datetime
+    bought: datetime | None = None  # the last purchase (a later view or cart add does not move it)
+    first_bought: datetime | None = None
+    repeat: float = 0.0  # sum over purchases of decay(bought - purchase)
+
+    @classmethod
+    def purchase(cls, at: datetime) -> Touch:
+        return cls(1, 0, 0, at, at, at, 1.0)
+
+    @property
+    def last_bought(self) -> datetime | None:
+        """The last purchase (a profile stored before purchases were kept apart: the last touch)."""
+        return self.bought or (self.last if self.purchases else None)
+
+    def repeat_at(self, now: datetime) -> float:
+        """The time-decayed purchase count as of ``now`` (stored before it was kept: the count)."""
+        bought = self.last_bought
+        if bought is None:
+            return 0.0
+        return (self.repeat or float(self.purchases)) * decay(max((now - bought).total_seconds(), 0.0) / 86_400)
+
+    def plus(self, other: Touch) -> Touch:
+        """Both touches in one."""
+        bought = max(filter(None, (self.bought, other.bought)), default=None)
+        firsts = [t for t in (self.first_bought, other.first_bought) if t is not None]
+        repeat = sum(t.repeat_at(bought) for t in (self, other) if t.purchases) if bought else 0.0
+        return Touch(self.purchases + other.purchases, self.views + other.views, self.adds + other.adds,
+                     max(self.last, other.last), bought, min(firsts, default=None), repeat)  # fmt: skip
 
 
 class Exposure(NamedTuple):
@@ -125,10 +165,50 @@ class ConsentState(NamedTuple):
 
 
 class DayTotals(BaseModel):
+    """One UTC day's orders and page behaviour. Every field composes (sums, a max, a set union),
+    so a day folds to the same totals in any order; a field left at its default is not stored."""
+
     model_config = ConfigDict(frozen=True)
 
     orders: int = 0
     revenue: Money = Decimal(0)
+    views: int = 0  # page and screen calls
+    seconds: int = 0  # time on page reported by the page's plugins
+    clicks: int = 0
+    scroll: int = 0  # the deepest scroll reported that day, in percent
+    sessions: tuple[str, ...] = ()  # fingerprints of the day's session ids: the MAX_DAY_SESSIONS smallest, sorted
+    slots: int = 0  # half hours (bit 0: 00:00-00:30 UTC) of browsing that carried no session id
+
+    def plus(self, other: DayTotals) -> DayTotals:
+        return DayTotals(
+            orders=self.orders + other.orders,
+            revenue=self.revenue + other.revenue,
+            views=self.views + other.views,
+            seconds=self.seconds + other.seconds,
+            clicks=self.clicks + other.clicks,
+            scroll=max(self.scroll, other.scroll),
+            sessions=self.sessions if not other.sessions else
+            tuple(sorted({*self.sessions, *other.sessions})[:MAX_DAY_SESSIONS]),
+            slots=self.slots | other.slots,
+        )  # fmt: skip
+
+    @property
+    def visits(self) -> int:
+        """The day's sessions: its distinct session ids, plus, for browsing without one (Segment's
+        libraries send none), each run of consecutive active half hours: a gap of a free half hour
+        starts a new visit. Both are functions of sets, so arrival order cannot change them (a
+        30-minute inactivity rule over the events themselves would depend on what arrived first)."""
+        return len(self.sessions) + (self.slots & ~(self.slots << 1)).bit_count()
+
+
+class Browsing(NamedTuple):
+    """Page behaviour over a window of days (the day buckets')."""
+
+    page_views: int
+    sessions: int
+    seconds: int
+    clicks: int
+    max_scroll: int
 
 
 class Profile(BaseModel):
@@ -153,6 +233,15 @@ class Profile(BaseModel):
     daily: dict[date, DayTotals] = Field(default_factory=dict, description="Day buckets for the windows.")
     hours: list[int] = Field(default_factory=lambda: [0] * 24, description="Events by local hour of day.")
     category_spend: dict[str, Money] = Field(default_factory=dict, alias="categorySpend")
+    # page behaviour, all time (page and screen views are in event_counts; per day: ``daily``)
+    seconds_on_site: int = Field(default=0, alias="secondsOnSite")
+    clicks: int = 0
+    max_scroll_depth: int | None = Field(default=None, alias="maxScrollDepth", description="percent")
+    last_page_at: AwareDatetime | None = Field(default=None, alias="lastPageAt")
+    content_views: dict[str, int] = Field(
+        default_factory=dict, alias="contentViews",
+        description=f"page and screen views by properties.category; {MAX_CONTENT_CATEGORIES} kept, the rest (other)",
+    )  # fmt: skip
     exposures: dict[str, Exposure] = Field(
         default_factory=dict, description="experiment id -> first exposure and the orders in its window"
     )
@@ -272,9 +361,23 @@ class Profile(BaseModel):
         return round((self.last_order_at - self.first_order_at).total_seconds() / 86400 / (self.orders - 1), 2)
 
     def window(self, days: int, as_of: datetime) -> dict[str, Any]:
-        start = as_of.date() - timedelta(days=days - 1)
-        buckets = [t for day, t in self.daily.items() if start <= day <= as_of.date()]
+        buckets = self._days(days, as_of)
         return {
             "orders": sum(t.orders for t in buckets),
             "revenue": float(sum((t.revenue for t in buckets), Decimal(0))),
         }
+
+    def browsing(self, days: int, as_of: datetime) -> Browsing:
+        """Page behaviour in the last ``days`` days up to ``as_of`` (UTC days)."""
+        buckets = self._days(days, as_of)
+        return Browsing(
+            page_views=sum(t.views for t in buckets),
+            sessions=sum(t.visits for t in buckets),
+            seconds=sum(t.seconds for t in buckets),
+            clicks=sum(t.clicks for t in buckets),
+            max_scroll=max((t.scroll for t in buckets), default=0),
+        )
+
+    def _days(self, days: int, as_of: datetime) -> list[DayTotals]:
+        start = as_of.date() - timedelta(days=days - 1)
+        return [t for day, t in self.daily.items() if start <= day <= as_of.date()]

@@ -8,14 +8,17 @@ to it, then revoke the old one by its id. The registry is one small document (so
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from audience.domain.errors import FieldError, InvalidInput, NotFound
+from audience.domain.errors import AudienceError, FieldError, InvalidInput, NotFound
 
 SOURCE_NAME = r"^[a-z0-9][a-z0-9-]{0,62}$"
 MAX_KEYS_PER_SOURCE = 10
@@ -40,6 +43,15 @@ class Source(BaseModel):
     name: str = Field(pattern=SOURCE_NAME)
     created_at: AwareDatetime = Field(alias="createdAt")
     keys: list[WriteKey] = Field(default_factory=list)
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        alias="allowedOrigins",
+        description="origins a browser may send from: scheme://host[:port], a port of '*' for any",
+    )
+
+    def allows(self, origin: str) -> bool:
+        """Whether a page at ``origin`` may send with this source's keys."""
+        return any(origin_matches(pattern, origin) for pattern in self.allowed_origins)
 
 
 class SourceRegistry(BaseModel):
@@ -80,6 +92,65 @@ class SourceRegistry(BaseModel):
         updated = source.model_copy(update={"keys": keys})
         return self.model_copy(update={"sources": {**self.sources, name: updated}}), [k.key_id for k in chosen]
 
+    def with_origins(self, name: str, origins: list[str]) -> SourceRegistry:
+        """``name`` allowing exactly ``origins`` (deduplicated, in order); ``InvalidInput`` naming
+        each origin that is not ``scheme://host[:port]``."""
+        source = self.sources.get(name)
+        if source is None:
+            raise NotFound(f"no source named {name!r}")
+        updated = source.model_copy(update={"allowed_origins": checked_origins(origins)})
+        return self.model_copy(update={"sources": {**self.sources, name: updated}})
+
+
+class OriginRefused(AudienceError):
+    """A page sent with a write key whose source does not list the page's origin."""
+
+    def __init__(self, origin: str, source: str | None = None) -> None:
+        self.origin, self.source = origin, source
+        whose = f"source {source!r}" if source else "any source"
+        super().__init__(f"origin {origin!r} is not allowed by {whose} (make source-origins NAME=... ORIGINS=...)")
+
+
+ORIGIN = re.compile(r"^(https?)://([a-z0-9.-]+|\[[0-9a-f:]+\])(?::(\d{1,5}|\*))?$")
+
+
+def valid_origin(pattern: str) -> bool:
+    """``scheme://host[:port]``, lower case, no path; ``:*`` for any port."""
+    return ORIGIN.fullmatch(pattern) is not None
+
+
+def checked_origins(origins: list[str]) -> list[str]:
+    """``origins`` as a source keeps them (lower case, no trailing '/', each once, in order);
+    ``InvalidInput`` naming each one that is not ``scheme://host[:port]``."""
+    cleaned = list(dict.fromkeys(o.strip().rstrip("/").lower() for o in origins if o.strip()))
+    bad = [FieldError("origins", f"{o!r} is not an origin: scheme://host[:port], no path, ':*' for any port")
+           for o in cleaned if not valid_origin(o)]  # fmt: skip
+    if bad:
+        raise InvalidInput(bad)
+    return cleaned
+
+
+def origin_matches(pattern: str, origin: str) -> bool:
+    """Whether ``origin`` (as a browser sends it) is the one ``pattern`` allows."""
+    allowed, sent = ORIGIN.fullmatch(pattern), ORIGIN.fullmatch(origin.lower())
+    if allowed is None or sent is None:
+        return False
+    same = allowed.group(1, 2) == sent.group(1, 2)
+    return same and allowed.group(3) in ("*", sent.group(3))
+
 
 def _valid_name(name: str) -> bool:
     return re.fullmatch(SOURCE_NAME, name) is not None
+
+
+def basic_user(headers: Mapping[str, str]) -> str | None:
+    """The user name of ``Authorization: Basic base64(user:password)`` (``headers`` by lower-case
+    name): a write key, as the browser SDKs send it with an empty password."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        user, _, _ = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user or None

@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from audience.domain.errors import FieldError, InvalidInput
 from audience.domain.events import (
@@ -32,6 +34,8 @@ from audience.domain.events import (
 from audience.domain.money import Currencies
 
 CALLS = ("track", "identify", "page", "screen", "group", "alias")
+# analytics.js 2.0 (standard mode) posts each call to /v1/<its initial>: the same messages
+BROWSER_CALLS = {call[0]: call for call in CALLS}
 MAX_MESSAGE_BYTES = 32 * 1024  # Segment's limits
 MAX_BATCH_BYTES = 500 * 1024
 
@@ -123,3 +127,96 @@ def _without_skew(message: Message, received_at: datetime) -> Message:
     if message.timestamp is None or message.sent_at is None:
         return message
     return message.model_copy(update={"timestamp": message.timestamp + (received_at - message.sent_at)})
+
+
+# What the browser SDKs fetch before they send anything (they stop if it is missing or malformed).
+
+
+class SegmentIoSettings(BaseModel):
+    """Where analytics.js 2.0 sends: ``{protocol}://{apiHost}/t`` (standard) or ``/b`` (batching)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    api_key: str = Field(alias="apiKey", description="the write key the SDK puts in every request")
+    api_host: str = Field(alias="apiHost", description="host[:port][/prefix]/v1, without the scheme")
+    protocol: Literal["http", "https"]
+    add_bundled_metadata: bool = Field(default=True, alias="addBundledMetadata")
+    unbundled_integrations: list[str] = Field(default_factory=list, alias="unbundledIntegrations")
+
+
+class SegmentIntegrations(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    segment_io: SegmentIoSettings = Field(alias="Segment.io")
+
+
+class RemoteMetrics(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    sample_rate: float = Field(default=0, alias="sampleRate", description="0: the SDK reports no metrics to Segment")
+
+
+class BrowserSettings(BaseModel):
+    """The settings document analytics.js 2.0 GETs from ``{cdnURL}/v1/projects/{writeKey}/settings``:
+    our host as its only destination, no device-mode integrations, middleware or remote plugins,
+    and no metrics sent to Segment."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    integrations: SegmentIntegrations
+    metrics: RemoteMetrics = Field(default_factory=RemoteMetrics)
+    remote_plugins: list[dict[str, Any]] = Field(default_factory=list, alias="remotePlugins")
+    enabled_middleware: dict[str, bool] = Field(default_factory=dict, alias="enabledMiddleware")
+    middleware_settings: dict[str, Any] = Field(default_factory=dict, alias="middlewareSettings")
+    legacy_video_plugins_enabled: bool = Field(default=False, alias="legacyVideoPluginsEnabled")
+
+
+def browser_settings(write_key: str, api_host: str, protocol: Literal["http", "https"]) -> BrowserSettings:
+    segment_io = SegmentIoSettings(api_key=write_key, api_host=api_host, protocol=protocol)
+    return BrowserSettings(integrations=SegmentIntegrations(segment_io=segment_io))
+
+
+class Switch(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    enabled: bool = False
+
+
+class StatsCollection(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    errors: Switch = Field(default_factory=Switch, description="off: the SDK reports no errors to RudderStack")
+    metrics: Switch = Field(default_factory=Switch)
+
+
+class RudderSourceSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    stats_collection: StatsCollection = Field(default_factory=StatsCollection, alias="statsCollection")
+
+
+class RudderSource(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    id: str
+    name: str
+    write_key: str = Field(alias="writeKey")
+    workspace_id: str = Field(default="audience-engine", alias="workspaceId")
+    enabled: bool = True
+    updated_at: AwareDatetime = Field(alias="updatedAt")
+    config: RudderSourceSettings = Field(default_factory=RudderSourceSettings)
+    destinations: list[dict[str, Any]] = Field(default_factory=list, description="no device-mode destinations")
+
+
+class RudderSourceConfig(BaseModel):
+    """What RudderStack's JS SDK v3 GETs from ``{configUrl}/sourceConfig/`` (it sends nothing
+    without it): an enabled source, its config object, and an empty list of destinations."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    is_hosted: bool = Field(default=False, alias="isHosted")
+    source: RudderSource
+
+
+def rudderstack_source_config(source: str, write_key: str, created_at: datetime) -> RudderSourceConfig:
+    return RudderSourceConfig(source=RudderSource(id=source, name=source, write_key=write_key, updated_at=created_at))

@@ -1,7 +1,8 @@
 """Trigger rules: conditions on a profile that put a customer in a named tier at once.
 
 Each rule is a condition over the profile as of a moment (a large order in the last days,
-revenue in a window, a place among the top spenders, an engagement drop, a prediction of the
+revenue in a window, a place among the top spenders, an engagement drop, an engaged visitor
+(page views, sessions, time on site or scroll depth in a window), a prediction of the
 value model: a place among the top customers by 12-month value, a churn risk, a low probability
 of being alive), or ``all`` of several (for example "High value at risk": top 10 % by value and
 a churn risk of at least 0.6). The customer's tier
@@ -129,6 +130,49 @@ class EngagementDrop(_Rule):
                 "inactiveDays": self.inactive_days}  # fmt: skip
 
 
+class EngagedVisitor(_Rule):
+    """A visitor engaged with the site in the last ``days`` days: every threshold given is met
+    (page views count pages and screens; sessions and seconds as ``Profile.browsing`` counts
+    them; the scroll depth is the deepest reported, in percent). At least one threshold."""
+
+    kind: Literal["engaged-visitor"]
+    tier: str = Field(default="Engaged", min_length=1, max_length=64)
+    days: int = Field(default=30, ge=1, le=max(WINDOWS_DAYS))
+    min_page_views: int | None = Field(default=None, ge=1)
+    min_sessions: int | None = Field(default=None, ge=1)
+    min_seconds: int | None = Field(default=None, ge=1)
+    min_scroll_depth: int | None = Field(default=None, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _a_threshold(self) -> EngagedVisitor:
+        if not self._thresholds():
+            raise ValueError("give at least one of min_page_views, min_sessions, min_seconds, min_scroll_depth")
+        return self
+
+    def _thresholds(self) -> dict[str, tuple[str, int]]:
+        """The customer's figure -> (the threshold's name in ``compared``, its value), for those given."""
+        given = {"pageViews": ("minPageViews", self.min_page_views), "sessions": ("minSessions", self.min_sessions),
+                 "secondsOnSite": ("minSeconds", self.min_seconds),
+                 "maxScrollDepth": ("minScrollDepth", self.min_scroll_depth)}  # fmt: skip
+        return {figure: (name, value) for figure, (name, value) in given.items() if value is not None}
+
+    def _figures(self, profile: Profile, now: datetime) -> dict[str, int]:
+        seen = profile.browsing(self.days, now)
+        return {"pageViews": seen.page_views, "sessions": seen.sessions, "secondsOnSite": seen.seconds,
+                "maxScrollDepth": seen.max_scroll}  # fmt: skip
+
+    def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
+        figures = self._figures(profile, now)
+        return all(figures[figure] >= value for figure, (_, value) in self._thresholds().items())
+
+    def compared(self, profile: Profile, now: datetime, population: Population) -> dict[str, Any]:
+        figures = self._figures(profile, now)
+        shown: dict[str, Any] = {"days": self.days}
+        for figure, (name, value) in self._thresholds().items():
+            shown |= {figure: figures[figure], name: value}
+        return shown
+
+
 class ClvTopPercent(_Rule):
     """Predicted 12-month value among the top ``percent`` % of buyers (holds for nobody until a
     value model is active)."""
@@ -194,6 +238,7 @@ Rule = Annotated[
     | RevenueInWindow
     | TopMonetary
     | EngagementDrop
+    | EngagedVisitor
     | ClvTopPercent
     | ChurnRiskAtLeast
     | PAliveBelow

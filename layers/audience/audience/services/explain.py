@@ -1,6 +1,7 @@
 """Why a customer is where they are: the features as the model saw them and as percentiles of
 the population, the distance to every segment's centre, the RFM scores, every trigger rule with
-the values it compared, the predictions and the last moves with their reasons."""
+the values it compared, the page behaviour the engagement rules read, the predictions and the
+last moves with their reasons."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from audience.domain.predictions import Predictions
-from audience.domain.profile import Profile
+from audience.domain.profile import WINDOWS_DAYS, Profile
 from audience.domain.segments import SegmentChange
 from audience.domain.triggers import TriggerRules
 from audience.segmentation.features import FEATURES, features, rfm_inputs
@@ -57,6 +58,22 @@ class RuleCheck(_View):
     compared: dict[str, Any] = Field(description="the customer's values and the rule's thresholds")
 
 
+class BrowsingWindow(_View):
+    """Page behaviour over a window, as the engaged-visitor rules count it."""
+
+    page_views: int = Field(alias="pageViews", description="page and screen calls")
+    sessions: int = Field(description="distinct context.sessionId a day, else runs of active half hours")
+    seconds_on_site: int = Field(alias="secondsOnSite")
+    clicks: int
+    max_scroll_depth: int = Field(alias="maxScrollDepth", description="percent (0: none reported)")
+
+    @classmethod
+    def of(cls, profile: Profile, days: int, now: datetime) -> BrowsingWindow:
+        seen = profile.browsing(days, now)
+        return cls(page_views=seen.page_views, sessions=seen.sessions, seconds_on_site=seen.seconds,
+                   clicks=seen.clicks, max_scroll_depth=seen.max_scroll)  # fmt: skip
+
+
 class Explanation(_View):
     """``GET /v1/customers/{customerId}/explain``."""
 
@@ -74,6 +91,9 @@ class Explanation(_View):
     rfm: RfmScores | None
     tier: str | None
     rules: list[RuleCheck] = Field(description="in priority order: the first that holds gives the tier")
+    browsing: dict[str, BrowsingWindow] = Field(
+        description="page behaviour in the rolling windows (30d, 90d) the engaged-visitor rules read"
+    )
     predictions: Predictions | None
     moves: list[SegmentChange] = Field(description=f"the last {MOVES}, newest last")
 
@@ -103,5 +123,6 @@ def explain(
         customer_id=profile.customer_id, as_of=now, model_version=spec.version if spec else None, segment=segment,
         stored_segment=profile.segments.name if profile.segments else None,
         features=feature_values, scores=scores, rfm=rfm, tier=profile.tier.name if profile.tier else None,
-        rules=checks, predictions=profile.predictions, moves=profile.segment_history[-MOVES:],
+        rules=checks, browsing={f"{days}d": BrowsingWindow.of(profile, days, now) for days in WINDOWS_DAYS},
+        predictions=profile.predictions, moves=profile.segment_history[-MOVES:],
     )  # fmt: skip

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from audience.domain.errors import FieldError, InvalidInput, TooLarge
 from audience.domain.events import Group, Identify, Message, parse_request
 from audience.domain.money import Currencies
 from audience.domain.privacy import pseudonymised
 from audience.domain.signatures import verify
-from audience.domain.tracking import MAX_BATCH_BYTES, read_request, write_key_in
+from audience.domain.sources import OriginRefused, Source, basic_user
+from audience.domain.tracking import (
+    MAX_BATCH_BYTES,
+    BrowserSettings,
+    RudderSourceConfig,
+    browser_settings,
+    read_request,
+    rudderstack_source_config,
+    write_key_in,
+)
 from audience.ports import DeadLetters, EventSink
 from audience.services.sources import WriteKeys
 
@@ -50,16 +57,21 @@ class Ingesting:
         self.sink.publish(_hashed(messages, self.contact_key))
         return len(messages)
 
-    def track(self, raw: bytes, headers: Mapping[str, str], call: str, received_at: datetime) -> TrackingOutcome:
-        """``POST /v1/<call>`` of the Segment HTTP Tracking API (``call``: ``batch`` or a message type).
+    def track(
+        self, raw: bytes, headers: Mapping[str, str], call: str, received_at: datetime, key: str | None = None
+    ) -> TrackingOutcome:
+        """``POST /v1/<call>`` of the Segment HTTP Tracking API (``call``: ``batch`` or a message type),
+        and what browsers send (the same bodies as ``text/plain``).
 
         The whole request is refused only when it cannot be read: too large (also once inflated,
-        for ``Content-Encoding: gzip``), not JSON, or without a live write key (HTTP Basic ``key:``,
-        or ``writeKey`` in the body). Otherwise every valid message is written; each invalid one
-        goes to the dead-letter queue with its reasons and the source's name (contact details
-        hashed), and the answer says what was refused and why."""
+        for ``Content-Encoding: gzip``), not JSON, without a live write key (``key``, as a beacon
+        puts it in the query; HTTP Basic ``key:``; or ``writeKey`` in the body), or sent by a page
+        whose origin (header ``origin``) the key's source does not list. Otherwise every valid
+        message is written; each invalid one goes to the dead-letter queue with its reasons and
+        the source's name (contact details hashed), and the answer says what was refused and why."""
         body = _json_body(_inflated(raw, headers))
-        source = self.write_keys.source_of(_basic_user(headers) or write_key_in(body) or "", received_at)
+        key = key or basic_user(headers) or write_key_in(body) or ""
+        source = self.source(key, headers.get("origin") or None, received_at).name
         batch = read_request(body, call, received_at, self.currencies, self.max_age)
         if batch.messages:
             self.sink.publish(_hashed(batch.messages, self.contact_key))
@@ -69,6 +81,35 @@ class Ingesting:
                       "message": _hashed_item(item, self.contact_key)}  # fmt: skip
             self.dead_letters.send(f"tracking message refused ({'; '.join(reasons)})", parked)
         return TrackingOutcome(source, len(batch.messages), batch.refused, len(batch.refused_items))
+
+    def source(self, key: str, origin: str | None, now: datetime) -> Source:
+        """The source ``key`` belongs to (``Unauthorized`` for an unknown or revoked key);
+        ``OriginRefused`` when a page at ``origin`` sends with it and the source does not list
+        that origin. Without an origin (a server, not a browser) the key alone decides."""
+        source = self.write_keys.source(key, now)
+        if origin is not None and not source.allows(origin):
+            raise OriginRefused(origin, source.name)
+        return source
+
+    def allows(self, origin: str, now: datetime) -> bool:
+        """Whether some source lets pages at ``origin`` send: what a preflight (which carries no
+        key) and an answer given before the key is known are decided by."""
+        return self.write_keys.allows(origin, now)
+
+    def browser_settings(
+        self, key: str, origin: str | None, api_host: str, protocol: Literal["http", "https"], now: datetime
+    ) -> BrowserSettings:
+        """The settings document analytics.js 2.0 starts from, pointing it at ``protocol://api_host``
+        (this API's ``.../v1``)."""
+        self.source(key, origin, now)
+        return browser_settings(key, api_host, protocol)
+
+    def source_config(self, key: str | None, headers: Mapping[str, str], now: datetime) -> RudderSourceConfig:
+        """RudderStack JS SDK v3's source configuration; the key as HTTP Basic (or ``key``, the
+        ``writeKey`` of the query)."""
+        key = basic_user(headers) or key or ""
+        source = self.source(key, headers.get("origin") or None, now)
+        return rudderstack_source_config(source.name, key, source.created_at)
 
 
 @dataclass(frozen=True)
@@ -106,18 +147,6 @@ def _json_body(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
         raise InvalidInput([FieldError("body", f"not valid JSON ({exc})")]) from None
-
-
-def _basic_user(headers: Mapping[str, str]) -> str | None:
-    """The user name of ``Authorization: Basic base64(user:password)`` (the write key, empty password)."""
-    scheme, _, value = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic" or not value:
-        return None
-    try:
-        user, _, _ = base64.b64decode(value.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    return user or None
 
 
 def _names(path: str, call: str, position: int) -> bool:

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from audience.domain.errors import Unauthorized
-from audience.domain.sources import SourceRegistry, key_hash
+from audience.domain.sources import Source, SourceRegistry, key_hash
 from audience.ports import SourceStore
 from audience.services.unit_of_work import until_unchanged
 
@@ -38,6 +38,19 @@ def revoke_keys(name: str, key_id: str | None, store: SourceStore, now: datetime
     return until_unchanged(attempt, "the source registry")
 
 
+def set_origins(name: str, origins: list[str], store: SourceStore) -> list[str]:
+    """Let pages at ``origins`` (``scheme://host[:port]``, ``:*`` for any port) send with source
+    ``name``'s keys, instead of the origins it had; the origins now in force. Browsers' answers
+    change within a container's registry refresh (``WriteKeys``)."""
+
+    def attempt(_: int) -> list[str]:
+        registry = store.load().with_origins(name, origins)
+        store.save(registry)
+        return registry.sources[name].allowed_origins
+
+    return until_unchanged(attempt, "the source registry")
+
+
 class WriteKeys:
     """Which source a write key belongs to. The registry is read at most once per ``refresh``
     per container, so a revoked key stops working within that time; an unknown key makes it read
@@ -51,6 +64,17 @@ class WriteKeys:
 
     def source_of(self, key: str, now: datetime) -> str:
         """The name of the source ``key`` belongs to; ``Unauthorized`` for an unknown or revoked key."""
+        return self.source(key, now).name
+
+    def allows(self, origin: str, now: datetime) -> bool:
+        """Whether some source lets pages at ``origin`` send (what a preflight, which carries no
+        key, is answered by)."""
+        if self._read_at is None or now - self._read_at >= self.refresh:
+            self._read(now)
+        return any(source.allows(origin) for source in self._registry.sources.values())
+
+    def source(self, key: str, now: datetime) -> Source:
+        """The source ``key`` belongs to; ``Unauthorized`` for an unknown or revoked key."""
         hashed = key_hash(self.pepper, key) if key else ""
         if self._read_at is None or now - self._read_at >= self.refresh:
             self._read(now)
@@ -60,7 +84,7 @@ class WriteKeys:
             source = self._registry.source_of(hashed)
         if source is None:
             raise Unauthorized("unknown or revoked write key")
-        return source.name
+        return source
 
     def _read(self, now: datetime) -> None:
         self._registry, self._read_at = self.store.load(), now
