@@ -135,6 +135,10 @@ browser-sdks: $(SDKS)/dist/.built ## bundle the pinned browser SDKs (npm ci + es
 screenshots: $(BIN)/.installed browser ## the console's screenshots in docs/console/ (the browser tests, saving each page)
 	CONSOLE_SCREENSHOTS=1 $(BIN)/pytest tests/browser -q -p no:randomly
 
+# One OpenMP thread per test worker: scikit-learn's fits with a thread per core on top of a worker
+# per core oversubscribe the machine (5-10x slower fits on two busy cores).
+test test-fast test-unit test-e2e: export OMP_NUM_THREADS := 1
+
 test: $(BIN)/.installed security browser browser-sdks ## the whole suite: lint, types, checkov, unit, integration, end to end, template (cfn-lint)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports

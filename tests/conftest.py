@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.data import require
+
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "events"
 
@@ -19,3 +21,9 @@ def load_event(name: str) -> Any:
 @pytest.fixture
 def event() -> Any:
     return load_event
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked ``needs(path)`` (``tests/data.py``) skips without the file, or fails in CI."""
+    for mark in item.iter_markers("shared_data"):
+        require(*mark.args)

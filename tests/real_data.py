@@ -14,11 +14,10 @@ from audience.domain.profile import Profile
 from audience.segmentation.drift import PromotionPolicy
 from audience.services.imports import Importing
 from audience.services.retraining import RetrainOutcome
-from tests.conftest import ROOT
+from tests.data import RETAIL
 from tests.unit.fakes import MemoryBucket, MemoryProfiles, MemoryRegistry
 from tests.unit.jobs import retraining
 
-RETAIL = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail_II_2009-2010.csv.gz"
 AS_OF = datetime(2010, 12, 10, tzinfo=UTC)  # the day after the file's last invoice
 
 

@@ -18,9 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 from embedded.demo import get, post
-from tests.conftest import ROOT
+from tests.data import RETAIL
 
-RETAIL = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail_II_2009-2010.csv.gz"
 # What differs between two replays of the same history by design: the ids, and what the
 # (possibly shared) stack's models and rules made of the profile at the moment it was read.
 NOT_COMPARED = ("customerId", "identities", "segments", "segment", "tier", "moves", "predictions", "updatedAt",

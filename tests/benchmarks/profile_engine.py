@@ -420,7 +420,8 @@ def main() -> None:
     print("\n11. Retraining through the local stack (make local + make retrain), beside the same service in memory")
     local_retrain.report(local_retrain.measure())
 
-    print("\n12. Recommendations offline on Online Retail II (leave the last basket out), beside popularity and ALS")
+    print("\n12. Recommendations offline on Online Retail II (leave the last basket out): the item models alone and")
+    print("    blended with the repeat signal, beside popularity, P-TopFreq, GP-TopFreq, TIFU-KNN (and ALS)")
     if ONLINE_RETAIL.exists():
         recommendations.report(recommendations.evaluate(recommendations.segments_of_online_retail()))
         retrained = online_retail_model()[0].recommender

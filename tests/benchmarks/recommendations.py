@@ -1,5 +1,6 @@
 """Recommendations offline on Online Retail II: leave the last basket out, every candidate
-beside global popularity and popularity in the customer's segment (and ``implicit`` ALS when
+(the item models alone and blended with the repeat signal) beside the next-basket baselines
+(popularity, P-TopFreq, GP-TopFreq, TIFU-KNN), popularity in the customer's segment (and ``implicit`` ALS when
 ``IMPLICIT_PYTHON`` names a virtualenv with it)."""
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from scipy import sparse
 from audience.domain.imports import builtin_mapping
 from audience.domain.money import Currencies
 from audience.domain.orders import OrderFileCleaner
-from audience.recommend.evaluation import Basket, leave_last_basket_out, scores, top
+from audience.recommend.baselines import tifu_vectors
+from audience.recommend.evaluation import Basket, leave_last_basket_out, scores
+from audience.recommend.judging import judge
 from audience.recommend.training import FITS, Interactions, fit
 from tests.real_data import RETAIL
 
@@ -52,32 +55,53 @@ def segments_of_online_retail() -> dict[str, str]:
     return {c: p.segments.name for c, p in profiles.items.items() if p.segments is not None}
 
 
+def without_last_baskets(found: list[Basket]) -> list[Basket]:
+    """Every customer's baskets but their last (the tuning split's history and truth)."""
+    last = {}
+    for basket in sorted(found, key=lambda b: (b[1], b[2])):
+        last[basket[0]] = basket
+    return [b for b in found if last[b[0]] is not b]
+
+
 def evaluate(segments: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Every candidate and baseline on the last baskets; the blend's weight tuned on the baskets
+    before them (each customer's second-to-last basket, item models fitted on what came before)."""
     found, names = baskets()
     split = leave_last_basket_out(found)
+    earlier = without_last_baskets(found)
+    tuning = leave_last_basket_out(earlier)
+    by_customer: dict[str, list[Basket]] = defaultdict(list)
+    for basket in sorted(earlier, key=lambda b: (b[1], b[2])):
+        by_customer[basket[0]].append(basket)
+    tifu = {c: tifu_vectors([b[3] for b in theirs]) for c, theirs in by_customer.items()}
     interactions = Interactions.of(split.seen)
-    catalogue = len(interactions.products)
-    table: dict[str, dict[str, Any]] = {}
+    catalogue = interactions.products
+    started = time.perf_counter()
+    judged = judge(split, tuning, catalogue, tifu)
+    table: dict[str, dict[str, Any]] = {**judged.table, "judge_s": {"seconds": time.perf_counter() - started}}
     for kind in FITS:
         started = time.perf_counter()
         spec = fit(interactions, kind, "offline", segments, names)
-        fitted = time.perf_counter() - started
-        offline = scores(top(spec, split.history, segments or {}), split.truth, catalogue)
-        table[kind] = {**offline, "fit_s": fitted, "bytes": len(spec.model_dump_json())}
-    table.update(implicit_als(interactions, split.truth, catalogue))
-    popular = spec  # (every candidate holds the same popular lists)
-    table["global popularity"] = scores(lambda c: popular.popular[:10], split.truth, catalogue)
+        table[kind] |= {"fit_s": time.perf_counter() - started, "bytes": len(spec.model_dump_json())}
+    table.update(implicit_als(interactions, split.truth, len(catalogue), split.history))
     if segments:
         table["popular in the customer's segment"] = scores(
-            lambda c: (popular.popular_in.get(segments.get(c, ""), []) or popular.popular)[:10], split.truth, catalogue
+            lambda c: (spec.popular_in.get(segments.get(c, ""), []) or spec.popular)[:10],
+            split.truth,
+            len(catalogue),
+            bought=split.history,
         )
+    table["chosen"] = {"name": judged.best, "repeat_weight": judged.repeat_weight}
     return table
 
 
 ALS_GRID = ((64, 0.05, 10.0), (128, 0.1, 20.0), (64, 0.1, 40.0))  # factors, regularization, alpha
 
 
-def implicit_als(interactions: Interactions, truth: dict[str, frozenset[str]], catalogue: int) -> dict[str, Any]:
+def implicit_als(
+    interactions: Interactions, truth: dict[str, frozenset[str]], catalogue: int,
+    bought: dict[str, dict[str, float]] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """``implicit``'s ALS on the same interactions, in its own virtualenv (its pins are its own),
     with a small grid: each setting's scores (the best is the baseline to beat)."""
     python = os.environ.get("IMPLICIT_PYTHON")
@@ -96,16 +120,25 @@ def implicit_als(interactions: Interactions, truth: dict[str, frozenset[str]], c
             result = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
             top = {c: [interactions.products[j] for j in ids] for c, ids in zip(customers, result["top"], strict=True)}
             name = f"implicit ALS ({factors} factors, reg {regularization}, alpha {alpha})"
-            found[name] = {**scores(top.__getitem__, truth, catalogue), "fit_s": result["fit_s"], "bytes": 0}
+            found[name] = {**scores(top.__getitem__, truth, catalogue, bought=bought), "fit_s": result["fit_s"],
+                           "bytes": 0}  # fmt: skip
     return found
 
 
 def report(table: dict[str, dict[str, Any]]) -> None:
-    print(f"   {'model':<52} {'HR@10':>6} {'NDCG@10':>8} {'MAP@10':>7} {'coverage':>8}   fit, artifact")
+    print(f"   {'model':<52} {'HR@10':>6} {'NDCG@10':>8} {'recall':>7} {'MAP@10':>7} {'coverage':>8}"
+          f" {'rep R':>6} {'rep N':>6} {'exp R':>6} {'exp N':>6}   fit, artifact")  # fmt: skip
     for name, row in table.items():
+        if "ndcg" not in row:
+            continue
         artifact = f", {row['bytes'] / 1e6:.1f} MB" if row.get("bytes") else ""
         extra = f"   {row['fit_s']:.1f} s{artifact}" if "fit_s" in row else ""
-        print(f"   {name:<52} {row['hr']:>6.3f} {row['ndcg']:>8.3f} {row['map']:>7.3f} {row['coverage']:>8.1%}{extra}")
+        weight = f" (repeat weight {row['repeat_weight']:.2f})" if "repeat_weight" in row else ""
+        parts = "".join(f" {row.get(m, float('nan')):>6.3f}"
+                        for m in ("repeat_recall", "repeat_ndcg", "explore_recall", "explore_ndcg"))  # fmt: skip
+        print(f"   {name + weight:<52} {row['hr']:>6.3f} {row['ndcg']:>8.3f} {row['recall']:>7.3f} {row['map']:>7.3f}"
+              f" {row['coverage']:>8.1%}{parts}{extra}")  # fmt: skip
+    print(f"   chosen: {table['chosen']['name']}; judged in {table['judge_s']['seconds']:.0f} s")
 
 
 def touch_cost(repeats: int = 2_000) -> dict[str, float]:

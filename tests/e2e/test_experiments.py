@@ -2,7 +2,8 @@
 customers ask for their personalization over HTTP (the first answer records their exposure) and
 those shown the offer order more often (30% against 20%, simulated with a fixed seed), THEN the
 measure job's results (``GET /v1/experiments/{id}/results``) find the lift, its interval covers
-the truth, and the sample ratio is fine; a second experiment whose offer arm loses 40% of its
+the truth, and the sample ratio is fine (with the always-valid sequence, the decision, which
+figures to read and the planning beside); a second experiment whose offer arm loses 40% of its
 exposures is flagged as a sample-ratio mismatch (measured fanned out over the work queue); each
 segment's KPIs are served by ``GET /v1/segments/{id}`` as the same job stored them, and each
 experiment has its HTML report."""
@@ -105,6 +106,11 @@ def test_a_simulated_experiment_through_the_stack_finds_the_known_lift_and_a_ske
     assert sum(found["sampleRatio"]["counts"].values()) == CUSTOMERS and not found["sampleRatio"]["mismatch"]
     assert sum(row["converted"] for row in found["variants"].values()) == len(buyers)
     assert lift["significant"] and lift["low"] <= 0.10 <= lift["high"]
+    # read daily: the always-valid sequence (wider), the decision and which figures to read
+    assert lift["sequentialLow"] < lift["low"] and lift["high"] < lift["sequentialHigh"]
+    assert lift["adjusted"]["method"] == "holm" and found["reading"]["use"] == "alwaysValid"
+    assert found["decision"]["action"] in ("keepRunning", "shipWinner", "stop") and found["decision"]["reason"]
+    assert "daysSoFar" in found["planning"] and "refundsGuardrail" in offer and "revenueLiftCupac" in offer
     assert offer["revenueLift"]["low"] <= 0.10 * 40 <= offer["revenueLift"]["high"]
 
     # a broken exposure path: 40% of the offer arm's answers never reach the customer (nor the log)

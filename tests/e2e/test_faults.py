@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from embedded.stack import EmbeddedStack
-from tests.replay import RETAIL, comparable, online_retail_messages, replay, wait_for_profiles
+from tests.data import RETAIL, needs
+from tests.replay import comparable, online_retail_messages, replay, wait_for_profiles
 
-pytestmark = pytest.mark.skipif(not RETAIL.exists(), reason=f"needs {RETAIL} (../shared/data)")
+pytestmark = needs(RETAIL)
 FAULTS = "dynamodb=0.05:lost kinesis=0.05 events=0.05:error sqs=0.05 crash=0.005"
 CUSTOMERS = 40
 

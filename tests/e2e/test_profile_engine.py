@@ -24,9 +24,9 @@ from audience.domain.profile import Profile, StreamPosition
 from audience.services.profiles import StreamRecord, apply_records
 from embedded.demo import get, post
 from embedded.stack import EmbeddedStack
-from tests.conftest import ROOT
+from tests.data import SHARED, needs
 
-CDNOW = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_sample.txt"
+CDNOW = SHARED / "cdnow" / "CDNOW_sample.txt"
 NOW = datetime.now(UTC)
 
 
@@ -177,7 +177,7 @@ def test_throttled_writes_end_with_every_event_applied_exactly_once(
     assert {p.orders for p in profiles.values()} == {10}  # 400 events over 40 customers, none twice
 
 
-@pytest.mark.skipif(not CDNOW.exists(), reason="needs ../shared/data/cdnow (not part of a user's clone)")
+@needs(CDNOW)
 def test_the_cdnow_log_replayed_as_orders_gives_each_customers_orders_and_revenue(
     api: str, aws: boto3.session.Session, embedded: EmbeddedStack
 ) -> None:

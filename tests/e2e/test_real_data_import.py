@@ -20,13 +20,10 @@ import pytest
 
 from embedded.demo import get
 from embedded.stack import REGION, EmbeddedStack
-from tests.conftest import ROOT
+from tests.data import RETAIL, needs
 from tests.e2e.test_bulk_import import manifests, wait_for_manifest
 from tests.e2e.test_local import start_local, wait_for
 from tests.e2e.test_profile_engine import profiles_table, wait_until
-
-RETAIL = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail_II_2009-2010.csv.gz"
-
 
 PARAMETERS = "ImportChunkCustomers=1000 ModelRefreshSeconds=1"  # 5 chunks, applied through SQS
 
@@ -60,7 +57,7 @@ def reports(log: Path, function: str) -> int:
     return sum(1 for line in log.read_text().splitlines() if function in line and " REPORT RequestId" in line)
 
 
-@pytest.mark.skipif(not RETAIL.exists(), reason="needs ../shared/data/online_retail (not part of a user's clone)")
+@needs(RETAIL)
 def test_online_retail_ii_imports_reconciles_a_re_upload_changes_nothing_and_retrains_through_the_function(
     own_stack: OwnStack,
 ) -> None:

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 import pytest
@@ -50,16 +51,23 @@ def test_an_order_rescores_the_customer_and_a_churn_rule_tiers_with_its_id(
     report = s3.get_object(Bucket=bucket, Key=fitted["report_key"])["Body"].read()
     assert b"Value: lifetime value, probability alive, churn risk" in report and b"Holdout" in report
 
-    if not fitted["promoted"] and get(f"{api}/v1/models/segments")[0] == 404:
+    in_force = fitted["promoted"]
+    if not in_force and get(f"{api}/v1/models/segments")[0] == 404:
         # the gate refused this stack's mix of customers and no earlier test left a model in force:
         # put this one in force, as an operator would (the segment assertions below need one)
         embedded.runtime.invoke("RetrainFunction", {"action": "activate", "version": fitted["version"],
                                                     "reason": "e2e: the gate refused the stack's mix"})  # fmt: skip
-    # (not promoted: an earlier test's model on this stack; an API container may hold its answer
-    # for ModelRefreshSeconds)
-    status, segments = wait_for(lambda: get(f"{api}/v1/models/segments"), lambda found: found[0] == 200, 5)
+        in_force = True
+
+    # (not in force: an earlier test's model on this stack serves; an API container may hold its
+    # answer for ModelRefreshSeconds)
+    def served(found: tuple[int, dict[str, Any]]) -> bool:
+        return found[0] == 200 and (found[1]["version"] == fitted["version"]) == in_force
+
+    status, segments = wait_for(lambda: get(f"{api}/v1/models/segments"), served, 5)
     assert status == 200, f"no active model; the retrain: promoted {fitted['promoted']}, {fitted['reason']}"
-    assert segments["active"] and (segments["version"] == fitted["version"] or not fitted["promoted"])
+    assert (segments["version"] == fitted["version"]) == in_force, (segments["version"], fitted["version"], in_force)
+    assert get(f"{api}/v1/models/segments/{fitted['version']}")[1]["active"] == in_force
     assert (
         segments["k"] + 1 == len(segments["segments"])
         and segments["stability"]["worst"] <= segments["stability"]["mean"]
@@ -94,6 +102,10 @@ def test_an_order_rescores_the_customer_and_a_churn_rule_tiers_with_its_id(
         latencies.append(time.monotonic() - sent)
         assert after["predictions"]["asOf"] != before["predictions"]["asOf"], "the order did not rescore the customer"
         assert after["rfm"]["orders"] == before["rfm"]["orders"] + 1
+        predicted = after["predictions"]  # the intervals, computed by the stream in the same write
+        for name in ("expectedOrders90d", "clv12m"):
+            (low_95, high_95), (low_80, high_80) = predicted[f"{name}P95"], predicted[f"{name}P80"]
+            assert low_95 <= low_80 <= high_80 <= high_95, predicted
         before = after
     print(f"predictions changed {', '.join(f'{s:.2f}' for s in latencies)} s after each order was sent")
 

@@ -345,21 +345,47 @@ async function experimentPage(id) {
   const liftText = (l, scale = 1, unit = "", digits = 2) => (l
     ? `${signed(l.absolute * scale, (x) => x.toFixed(digits))}${unit} [${(l.low * scale).toFixed(digits)}, ${(l.high * scale).toFixed(digits)}], p = ${l.pValue.toPrecision(2)}`
     : "control");
+  // the always-valid sequence, and the one corrected for many comparisons (Holm per variant, BH per segment)
+  const validText = (l, scale = 1, unit = "", digits = 2) => {
+    if (!l) return "control";
+    if (l.sequentialLow === undefined || l.sequentialLow === null) return "–";
+    const f = (x) => (x * scale).toFixed(digits);
+    const a = l.adjusted;
+    return `${signed(l.absolute * scale, (x) => x.toFixed(digits))}${unit} [${f(l.sequentialLow)}, ${f(l.sequentialHigh)}], p = ${l.sequentialPValue.toPrecision(2)}`
+      + (a ? `; ${a.method === "holm" ? "Holm" : "BH"} [${f(a.sequentialLow)}, ${f(a.sequentialHigh)}], p = ${a.sequentialPValue.toPrecision(2)}` : "");
+  };
   const rows = (table_) => Object.entries(table_).map(([name, v]) => {
-    const cuped = v.revenueLiftCuped;
-    return [name, num(v.exposed), num(v.converted), pct(v.conversion), num(v.revenuePerCustomer, 2), num(v.averageOrderValue, 2),
-      liftText(v.conversionLift, 100, " pts", 1), liftText(v.revenueLift),
-      cuped ? `${liftText(cuped)}; variance −${pct(cuped.varianceReduction, 0)}` : "control"];
+    const cuped = v.revenueLiftCuped, cupac = v.revenueLiftCupac, guard = v.refundsGuardrail;
+    return [name, num(v.exposed), num(v.converted), pct(v.conversion), num(v.revenuePerCustomer, 2),
+      validText(v.conversionLift, 100, " pts", 1), validText(cupac),
+      cupac ? `CUPED −${pct(cuped.varianceReduction, 0)}, CUPAC −${pct(cupac.varianceReduction, 0)}` : "control",
+      guard ? `${guard.harmed ? "HARMED " : "ok "}${validText(guard)}` : "control",
+      liftText(v.conversionLift, 100, " pts", 1), liftText(v.revenueLift)];
   });
-  const header = ["variant", "exposed", "converted", "conversion", "revenue / customer", "AOV", "conversion lift [95% CI]", "revenue / customer lift [95% CI]", "the same with CUPED (pre-exposure revenue)"];
+  const header = ["variant", "exposed", "converted", "conversion", "revenue / customer",
+    "conversion lift, always valid [95%]", "revenue / customer lift, CUPAC, always valid [95%]", "variance reduction",
+    "refunds / customer (guardrail)", "conversion lift, fixed horizon [95% CI]", "revenue lift, fixed horizon [95% CI]"];
   const lifts = [];
   for (const [segment, tableBySegment] of Object.entries(found.segments)) {
     for (const [variant, v] of Object.entries(tableBySegment)) {
-      if (v.conversionLift) lifts.push([`${segment} · ${variant}`, v.conversionLift.absolute, v.conversionLift.low, v.conversionLift.high]);
+      const a = v.conversionLift && v.conversionLift.adjusted;
+      if (a) lifts.push([`${segment} · ${variant}`, v.conversionLift.absolute, a.sequentialLow, a.sequentialHigh]);
     }
   }
+  const decision = found.decision, reading = found.reading, plan = found.planning;
+  const actions = { keepRunning: "Keep running", shipWinner: "Ship the winner", stop: "Stop" };
+  const planned = plan && plan.available ? [
+    h("p", {}, `To detect a ${pct(plan.lift, 0)} lift at ${pct(plan.power, 0)} power (baseline conversion ${pct(plan.baselineConversion)} in the window, `
+      + `revenue per customer ${num(plan.baselineRevenuePerCustomer, 2)}, CUPAC −${pct(plan.varianceReduction, 0)}, ${num(plan.exposuresPerDay)} exposures a day; day ${plan.daysSoFar} now):`),
+    table(["metric", "days, always valid", "customers, always valid", "days, fixed horizon", "customers, fixed horizon"],
+      Object.entries(plan.metrics).map(([m, n]) => [m, num(n.daysAlwaysValid), num(n.customersAlwaysValid), num(n.daysFixedHorizon), num(n.customersFixedHorizon)]),
+      "Planning"),
+  ] : plan ? h("p", { class: "muted" }, `Planning: ${plan.reason}`) : null;
   return [
     h("h2", {}, `Experiment ${found.experiment}`),
+    decision ? h("p", { class: decision.action === "shipWinner" ? "good" : decision.action === "stop" ? "bad" : "" },
+      `Decision: ${actions[decision.action]}${decision.variant ? ` (${decision.variant})` : ""}: ${decision.reason}.`) : null,
+    reading ? h("p", { class: "muted" }, `Read the ${reading.use === "alwaysValid" ? "always-valid" : "fixed-horizon"} figures: ${reading.reason}.`) : null,
     h("p", { class: ratio.mismatch ? "bad" : "good" }, ratio.mismatch
       ? `Sample ratio mismatch (chi-square p = ${ratio.pValue.toPrecision(2)}): the assignment or the exposure logging is broken; do not trust the lift.`
       : `Sample ratio as configured (chi-square p = ${ratio.pValue.toPrecision(2)}).`),
@@ -369,7 +395,8 @@ async function experimentPage(id) {
       variants.filter(([, v]) => v.conversionInterval).map(([n, v]) => [n, v.conversion, ...v.conversionInterval]), (x) => pct(x)),
     intervalChart("Revenue per exposed customer (95% interval)",
       variants.filter(([, v]) => v.revenuePerCustomerInterval).map(([n, v]) => [n, v.revenuePerCustomer, ...v.revenuePerCustomerInterval]), (x) => num(x, 2)),
-    lifts.length ? intervalChart("Conversion lift against control by segment (absolute, 95% interval)", lifts, (x) => `${(x * 100).toFixed(1)} pts`) : null,
+    planned,
+    lifts.length ? intervalChart("Conversion lift against control by segment (absolute; always-valid 95% sequence, BH-adjusted across segments)", lifts, (x) => `${(x * 100).toFixed(1)} pts`) : null,
     Object.entries(found.segments).map(([segment, t]) => [h("h3", {}, `Segment ${segment}`), table(header, rows(t))]),
   ];
 }

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from audience.domain.imports import Reject, builtin_mapping
 from audience.domain.money import Currencies
 from audience.domain.orders import OrderFileCleaner, orders_by_customer
+from tests.data import RETAIL, needs
 
-FILE = Path(__file__).resolve().parents[4] / "shared" / "data" / "online_retail" / "online_retail_II_2009-2010.csv.gz"
+FILE = RETAIL
 
 
-@pytest.mark.skipif(not FILE.exists(), reason="needs ../shared/data/online_retail (not part of a user's clone)")
+@needs(FILE)
 def test_online_retail_ii_reconciles_and_matches_an_independent_computation() -> None:
     pd = pytest.importorskip("pandas")
     rejects: list[Reject] = []

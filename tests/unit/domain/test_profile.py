@@ -307,20 +307,22 @@ def test_products_touched_are_counted_per_product_merged_and_bounded_to_the_newe
         return message(type="track", event=event, timestamp=f"2026-11-{day:02d}T10:00:00Z",
                        properties={"product_id": product})  # fmt: skip
 
-    lines = [{"sku": "tea", "name": "Green tea", "price": "10", "quantity": 2}, {"price": "10"}]
+    tea = {"sku": "tea", "name": "Green tea", "price": "10", "quantity": 2}
+    lines = [tea, {"price": "10"}, {**tea, "quantity": 1}]  # tea on two lines: one purchase
     bought = message(type="track", event="Order Completed", timestamp="2026-11-12T10:00:00Z",
-                     properties={"order_id": "o-9", "total": "30", "products": lines})  # fmt: skip
+                     properties={"order_id": "o-9", "total": "40", "products": lines})  # fmt: skip
     profile = folded([viewed("tea", 10), viewed("tea", 11, "Product Added"), viewed("cup", 9), bought])
-    assert profile.products["tea"] == Touch(1, 1, 1, datetime(2026, 11, 12, 10, tzinfo=UTC))
+    on_12th = datetime(2026, 11, 12, 10, tzinfo=UTC)
+    assert profile.products["tea"] == Touch(1, 1, 1, on_12th, on_12th, on_12th, 1.0)
     assert profile.products["cup"] == Touch(0, 1, 0, datetime(2026, 11, 9, 10, tzinfo=UTC))
     resent, _ = fold(profile, [at(9, bought)], CURRENCIES, NOW)  # the order again: bought once
     assert resent.products["tea"].purchases == 1
 
     other = folded([viewed("tea", 13), viewed("lamp", 1)], Profile(customer_id="a1"))
     merged = merge(profile, other, NOW)
-    assert (
-        merged.products["tea"] == Touch(1, 2, 1, datetime(2026, 11, 13, 10, tzinfo=UTC)) and "lamp" in merged.products
-    )
+    # a view after the order moves the last touch, never the last purchase
+    assert merged.products["tea"] == Touch(1, 2, 1, datetime(2026, 11, 13, 10, tzinfo=UTC), on_12th, on_12th, 1.0)
+    assert "lamp" in merged.products
 
     many = folded([viewed(f"p{i:03d}", 1 + i % 20) for i in range(MAX_PRODUCTS + 30)])
     assert len(many.products) == MAX_PRODUCTS and "p019" in many.products and "p000" not in many.products

@@ -219,6 +219,10 @@ def test_the_read_api_serves_the_value_model_and_each_buyers_predictions_with_th
     predictions = profile["predictions"]
     assert predictions["modelVersion"] == "v-test" and 0 < predictions["pAlive"] <= 1 and predictions["clv12m"] > 0
     assert set(predictions) >= {"expectedOrders90d", "expectedOrderValue", "churnRisk", "asOf", "churnDrivers"}
+    for name in ("expectedOrders90d", "clv12m"):  # the stream's intervals, as the API shows them
+        (low_95, high_95), (low_80, high_80) = predictions[f"{name}P95"], predictions[f"{name}P80"]
+        assert low_95 <= low_80 <= high_80 <= high_95 and high_95 > 0, predictions
+    assert 0.5 < body["intervals"]["orders"]["p95"]["coverage"] <= 1  # measured on the holdout by the retrain
     assert all(d["effect"] > 0 for d in predictions["churnDrivers"])
 
 

@@ -4,19 +4,22 @@ offline metrics, and (with ../shared/data) the offline targets on Online Retail 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
-from audience.domain.profile import Profile, Touch
-from audience.recommend.evaluation import leave_last_basket_out, scores
+from audience.domain.events import Message, parse_request
+from audience.domain.folding import fold
+from audience.domain.money import Currencies
+from audience.domain.profile import PositionedMessage, Profile, StreamPosition, Touch, decay
+from audience.recommend.evaluation import leave_last_basket_out, leave_latest_out, scores
 from audience.recommend.spec import RecommenderSpec
 from audience.recommend.training import Interactions, cosine, ease, fit
 from audience.services.artifacts import Artifacts, live_recommender
-from audience.services.recommendations import recommend
+from audience.services.recommendations import habit, recommend
 from audience.services.recommender_fit import fit_and_store
-from tests.real_data import RETAIL
 from tests.unit.fakes import MemoryBucket
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
@@ -75,19 +78,9 @@ def test_the_offline_metrics_on_a_worked_example() -> None:
     assert got["map"] == pytest.approx((1 / 2 + 2 / 3) / 2) and got["coverage"] == 0.75
 
 
-@pytest.mark.skipif(not RETAIL.exists(), reason="needs ../shared/data/online_retail (not part of a user's clone)")
-def test_on_online_retail_ii_the_item_models_beat_popularity_by_half_again() -> None:
-    from tests.benchmarks.recommendations import evaluate
-
-    table = evaluate()
-    best = max(("cosine", "ease"), key=lambda k: table[k]["ndcg"])
-    assert best == "ease" and table[best]["ndcg"] >= 1.5 * table["global popularity"]["ndcg"], table
-    assert table["global popularity"]["customers"] == table[best]["customers"] == 2_872  # with two invoices or more
-
-
 def _bought(customer: str, *products: tuple[str, int]) -> Profile:
     """A customer who bought each product on its day (of November 2026)."""
-    touched = {p: Touch(1, 0, 0, datetime(2026, 11, day, tzinfo=UTC)) for p, day in products}
+    touched = {p: Touch.purchase(datetime(2026, 11, day, tzinfo=UTC)) for p, day in products}
     return Profile(customer_id=customer, products=touched)
 
 
@@ -104,14 +97,16 @@ def test_the_retrain_fits_judges_stores_and_puts_in_force_a_model_that_beats_pop
 
     metrics = fit_and_store([(p.customer_id, p.products) for p in profiles], segments, "v1", Artifacts(bucket), None)
 
-    assert metrics is not None and metrics["heldOut"] == 90 and metrics["promoted"], metrics
+    assert metrics is not None and metrics["promoted"], metrics
     offline = metrics["offline"]
-    assert offline[metrics["kind"]]["hr"] == 1.0 and offline["global popularity"]["hr"] < 0.5
+    judged = offline[metrics["chosen"]]["customers"]  # two thirds of the 90 with an earlier purchase: one tunes
+    assert metrics["heldOut"] == judged and 45 <= judged <= 75 and offline["GP-TopFreq"]["customers"] == judged
+    assert offline[metrics["chosen"]]["hr"] == 1.0 and offline["global popularity"]["hr"] < 0.5
     live = live_recommender(bucket).get(NOW)
     assert live is not None and live.version == "v1" and bucket.objects["models/v1/recommender.json"]
 
     customer = _bought("new", ("a07", 20))
-    found = recommend(customer, live, n=3)
+    found = recommend(customer, live, n=3, now=NOW)
     assert found.personalized and found.items[0].product_id == "b07" and found.items[0].name == "Blue cup"
     assert found.items[0].reason == "bought with a07" and found.items[0].category == "Kitchen"
     assert [i.product_id for i in recommend(customer, live, n=3, category="Kitchen").items] == ["b07"]
@@ -122,3 +117,113 @@ def test_the_retrain_fits_judges_stores_and_puts_in_force_a_model_that_beats_pop
 
     again = fit_and_store([(p.customer_id, p.products) for p in profiles], segments, "v2", Artifacts(bucket), live)
     assert again is not None and not again["promoted"] and live_recommender(bucket).get(NOW).version == "v1"  # type: ignore[union-attr]
+
+
+def _history(rng: random.Random, customer: str) -> tuple[list[tuple[datetime, list[str]]], list[Message]]:
+    """A customer's orders (time, product lines: some listed twice) and their events with views
+    and cart adds before, between and after the orders."""
+    orders, events = [], []
+    for n in range(rng.randint(1, 5)):
+        at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=30 * n + rng.randint(0, 20))
+        lines = rng.sample(ITEMS, rng.randint(1, 4))
+        lines += lines[:1]  # the same product on two lines
+        orders.append((at, lines))
+        events.append(_event(customer, "Order Completed", at, order_id=f"{customer}-{n}",
+                             total="10", products=[{"product_id": p, "price": "5"} for p in lines]))  # fmt: skip
+    last = orders[-1][0]
+    for k in range(6):  # after the held-out order too: they must not move a purchase
+        moment = last + timedelta(days=rng.randint(-90, 30), minutes=k)
+        kind = rng.choice(["Product Viewed", "Product Added"])
+        events.append(_event(customer, kind, moment, product_id=rng.choice(ITEMS)))
+    rng.shuffle(events)  # events arrive in any order
+    return orders, events
+
+
+ITEMS = [f"p{i}" for i in range(8)]
+
+
+def _event(customer: str, name: str, at: datetime, **properties: object) -> Message:
+    return parse_request({"type": "track", "event": name, "userId": customer, "timestamp": at.isoformat(),
+                          "properties": properties}, NOW, Currencies("USD", {}))[0]  # fmt: skip
+
+
+def test_no_held_out_purchase_reaches_training_whatever_the_views_and_duplicate_lines() -> None:
+    """The retrain's split from folded profiles: each customer's last order is the truth and
+    everything learned from (seen pairs, order counts, decayed counts) is what their earlier
+    orders alone say; views and cart adds after the order, and a product on two lines, change nothing."""
+    rng = random.Random(7)
+    histories, orders_of = [], {}
+    for c in range(60):
+        customer = f"c{c}"
+        orders, events = _history(rng, customer)
+        positioned = [PositionedMessage(e, StreamPosition("s", customer, i)) for i, e in enumerate(events)]
+        profile, _ = fold(Profile(customer_id=customer), positioned, Currencies("USD", {}), NOW)
+        histories.append((customer, profile.products))
+        orders_of[customer] = orders
+
+    split = leave_latest_out(histories)
+
+    judged = 0
+    for customer, orders in orders_of.items():
+        *earlier, (last, held_out) = orders
+        if not earlier:
+            assert customer not in split.truth
+            continue
+        judged += 1
+        counts: dict[str, int] = {}
+        for _, lines in earlier:
+            for product in set(lines):
+                counts[product] = counts.get(product, 0) + 1
+        assert split.truth[customer] == frozenset(held_out)
+        assert split.counts[customer] == counts, customer
+        assert {p for c, p in split.seen if c == customer} == set(counts) == set(split.history[customer])
+        decayed = {p: sum(decay((last - at).days) for at, lines in earlier if p in lines) for p in counts}
+        assert split.repeat[customer] == pytest.approx(decayed)
+    assert judged > 30
+
+
+def test_a_profile_without_a_model_is_answered_its_own_purchases_then_what_imports_made_popular() -> None:
+    month = [datetime(2026, 11, d, tzinfo=UTC) for d in (1, 2, 3)]
+    tea = Touch(3, 0, 0, month[2], month[2], datetime(2026, 9, 1, tzinfo=UTC), 2.5)
+    profile = Profile(customer_id="u1", products={"tea": tea, "cup": Touch.purchase(month[0]),
+                                                  "lamp": Touch(0, 2, 0, month[1])})  # fmt: skip
+    nothing = recommend(profile, None, n=5, now=NOW)
+    assert nothing.model_version is None and nothing.personalized
+    assert [(i.product_id, i.reason) for i in nothing.items] == [
+        ("tea", "you buy this every month"), ("cup", "you bought this before")]  # fmt: skip
+
+    bucket = MemoryBucket()
+    assert live_recommender(bucket).get(NOW) is None  # nothing imported, nothing fitted
+    bucket.objects["catalogue/i1.json"] = b'{"jam": {"name": "Jam", "orders": 3}, "cup": {"orders": 5}}'
+    bucket.objects["catalogue/i2.json"] = b'{"jam": {"name": "Plum jam", "orders": 4}, "tea": {"orders": 1}}'
+    starter = Artifacts(bucket).recommenders.starter()
+    assert starter is not None and starter.popular == ["jam", "cup", "tea"] and starter.names == {"jam": "Plum jam"}
+    first = recommend(profile, live_recommender(bucket).get(NOW), n=4, now=NOW)
+    assert [i.product_id for i in first.items] == ["tea", "cup", "jam"] and first.model_version is None
+    stranger = recommend(Profile(customer_id="u2"), starter, n=2, now=NOW)
+    assert not stranger.personalized and [(i.product_id, i.name) for i in stranger.items] == [
+        ("jam", "Plum jam"), ("cup", None)]  # fmt: skip
+
+
+def test_reasons_say_how_often_the_customer_buys_a_product() -> None:
+    day = datetime(2026, 1, 1, tzinfo=UTC)
+    spans = (1, 7, 30, 120)  # days between five purchases
+    every = {n: Touch(5, 0, 0, day + timedelta(days=4 * n), day + timedelta(days=4 * n), day, 1.0) for n in spans}
+    said = [f"you buy this every {every}" for every in ("day", "week", "month", "4 months")]
+    assert [habit(every[n]) for n in spans] == said
+    assert habit(Touch(2, 0, 0, day, day, day, 2.0)) == "you bought this twice"
+    assert habit(Touch(4, 0, 0, day)) == "you bought this 4 times"  # stored before purchases were kept apart
+
+
+def test_the_decayed_purchase_count_merges_exactly_in_any_order() -> None:
+    days = [datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=d) for d in (0, 45, 90, 200)]
+    touches = [Touch.purchase(d) for d in days] + [Touch(0, 1, 0, days[-1] + timedelta(days=9))]
+    rng = random.Random(3)
+    for _ in range(5):
+        rng.shuffle(touches)
+        total = touches[0]
+        for touch in touches[1:]:
+            total = total.plus(touch)
+        assert (total.purchases, total.views, total.bought, total.first_bought) == (4, 1, days[-1], days[0])
+        assert total.repeat == pytest.approx(sum(decay((days[-1] - d).days) for d in days))
+        assert total.last == days[-1] + timedelta(days=9)

@@ -49,6 +49,9 @@ def test_a_document_that_cannot_run_is_refused_naming_the_field_and_weights_cann
     reweighted["experiments"][0]["variants"][1]["weight"] = 3
     assert parse_document(Experiments, json.dumps(reweighted)).changed_weights(running, NOW) == ["spring-offer"]
     assert running.changed_weights(running, NOW) == []
+    retuned = json.loads(json.dumps(DOCUMENT))
+    retuned["experiments"][0]["sequentialTuning"] = 20_000  # tuned on what was seen: no longer always valid
+    assert parse_document(Experiments, json.dumps(retuned)).changed_weights(running, NOW) == ["spring-offer"]
 
 
 def test_a_known_ten_percent_lift_in_conversion_is_found_and_its_interval_covers_the_truth() -> None:
@@ -222,6 +225,7 @@ def test_segment_kpis_count_each_member_once_per_segment_and_leave_out_who_refus
     assert found["learned:champions"] == {
         "customers": 5, "conversion30d": 2 / 5, "revenuePerCustomer": 380 / 5, "averageOrderValue": 380 / 8,
         "retention90d": 2 / 3, "retentionBase": 3,
+        "revenue30dPerCustomer": 20 / 5, "revenue30dVariance": (2 * 6**2 + 3 * 4**2) / 4,  # two members spent 10
     }  # fmt: skip
     assert kpis({}, NOW)["segments"] == {}
 

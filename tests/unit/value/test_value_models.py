@@ -27,10 +27,9 @@ from audience.value.orders import OrderLog
 from audience.value.spec import OrderHistory
 from audience.value.training import fit_value
 from embedded.demo import order_history
-from tests.conftest import ROOT
+from tests.data import CDNOW, needs
 
-CDNOW = ROOT.parent / "shared" / "data" / "cdnow"
-needs_cdnow = pytest.mark.skipif(not CDNOW.exists(), reason="needs ../shared/data/cdnow (not part of a user's clone)")
+needs_cdnow = needs(CDNOW)
 
 
 def columns(name: str, *fields: str) -> list[np.ndarray]:

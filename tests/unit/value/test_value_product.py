@@ -15,10 +15,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from audience.domain.profile import LedgerEntry, Profile
 from audience.value import churn, scoring
-from audience.value.btyd import Grouped, bgnbd_log_likelihood, fit_bgnbd, fit_gamma_gamma
+from audience.value.btyd import FitFailed, Grouped, bgnbd_log_likelihood, fit_bgnbd, fit_gamma_gamma
 from audience.value.orders import AsOf, OrderLog
 from audience.value.spec import CHURN_FEATURES, ChurnModel, OrderHistory, PurchaseModel, SpendModel, ValueSpec
-from audience.value.training import SPEND_PENALIZERS, NotEnoughBuyers, _clv, fit_value
+from audience.value.training import PARAMETER_DRAWS, SPEND_PENALIZERS, NotEnoughBuyers, _clv, fit_value
 from tests.unit.value.test_value_models import CDNOW, needs_cdnow
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -180,8 +180,22 @@ def test_fitting_chooses_a_purchase_model_on_the_holdout_and_compares_churn_mode
     assert fit.spec.churn.kind == compared["chosen"] and len(fit.spec.clv_percentiles) == 99
     assert np.isnan(fit.clv).sum() == log.customers - int(log.as_of(739_600).buyer.sum())
     # spend barely varies within these customers: whether the unpenalised fit converges depends on the
-    # platform's floating point (CI's does, this machine's does not); the penalizer used is recorded
-    assert metrics["spendModel"]["penalizer"] in (0.0, *SPEND_PENALIZERS)
+    # platform's floating point (CI's does, this machine's does not); the penalizer recorded is the
+    # smallest that converges, and the one that gave the stored spend model
+    now = log.as_of(739_600)
+    x, zbar, used = now.x[now.buyer], now.zbar[now.buyer], metrics["spendModel"]["penalizer"]
+    refit, stored = fit_gamma_gamma(x, zbar, penalizer=used), fit.spec.spend
+    assert (refit.p, refit.q, refit.v) == pytest.approx((stored.p, stored.q, stored.v), rel=1e-9)
+    for smaller in (p for p in (0.0, *SPEND_PENALIZERS) if p < used):
+        with pytest.raises(FitFailed):
+            fit_gamma_gamma(x, zbar, penalizer=smaller)
+    # the intervals: the purchase model's parameter draws stored, their holdout coverage measured
+    assert len(fit.spec.purchases.draws) == PARAMETER_DRAWS and metrics["intervals"]["customers"] == 3000
+    assert all(metrics["intervals"][kind]["p95"]["coverage"] >= 0.92 for kind in ("orders", "value"))
+    from audience.value.report import value_section
+
+    section = value_section(fit, {"all": log.as_of(739_600).buyer})
+    assert "Prediction intervals: how often they held what happened" in section
 
 
 def test_a_fit_long_after_the_last_order_falls_back_to_the_purchase_model_for_churn() -> None:

@@ -84,6 +84,16 @@ def _iso(epoch: Any) -> str:
     return datetime.fromtimestamp(int(epoch), UTC).isoformat().replace("+00:00", "Z")
 
 
+def _touch_encoded(touch: list[Any]) -> list[Any]:
+    counts, times = touch[:3], [_epoch(t) for t in touch[3:6] if t is not None]
+    return [*counts, *times, _number(f"{float(touch[6]):.6f}")] if len(times) == 3 else [*counts, times[0]]
+
+
+def _touch_decoded(stored: list[Any]) -> list[Any]:
+    counts, times = stored[:3], [_iso(t) for t in stored[3:6]]
+    return [*counts, *times, float(stored[6])] if len(stored) > 4 else [*counts, *times]
+
+
 def _history_key(change: dict[str, Any]) -> str:
     digest = hashlib.blake2b(json.dumps(change, sort_keys=True, default=str).encode(), digest_size=3).hexdigest()
     return f"{change['at']}#{digest}"
@@ -92,8 +102,9 @@ def _history_key(change: dict[str, Any]) -> str:
 PARTS = (
     Part("ledger", "l:"),  # order or refund fingerprint -> (amount, day)
     Part("daily", "d:"),  # day -> order totals
-    # product -> (purchases, views, adds, last): the time as epoch seconds, 6 bytes instead of 20
-    Part("products", "p:", encode=lambda t: [*t[:3], _epoch(t[3])], decode=lambda t: [*t[:3], _iso(t[3])]),
+    # product -> (purchases, views, adds, last[, bought, first bought, repeat]): times as epoch
+    # seconds, 6 bytes instead of 20; the purchase fields only for a product bought
+    Part("products", "p:", encode=lambda t: _touch_encoded(t), decode=lambda t: _touch_decoded(t)),
     Part("exposures", "x:"),
     Part("groups", "g:"),
     Part("segmentHistory", "h:"),  # the list, keyed by time and content

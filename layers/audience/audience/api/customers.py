@@ -69,7 +69,8 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         excludePurchased: Annotated[bool, Query(description="leave out what the customer bought")] = False,  # noqa: N803
     ) -> Recommendations:
         d, now = deps(), datetime.now(UTC)
-        found = recommend(get_profile(customerId, d.profiles), d.recommender.get(now), n, category, excludePurchased)
+        profile = get_profile(customerId, d.profiles)
+        found = recommend(profile, d.recommender.get(now), n, category, excludePurchased, now)
         count(metrics, **{"Recommended" if found.personalized else "RecommendedPopular": 1})
         return found
 

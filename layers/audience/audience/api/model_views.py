@@ -75,6 +75,7 @@ class Holdout(View):
 class CalibrationBin(View):
     predicted: float = Field(description="mean predicted risk of the bin")
     observed: float = Field(description="share of the bin who churned")
+    customers: int | None = Field(default=None, description="in the bin (a tenth of the holdout)", exclude_if=absent)
 
 
 class ChurnScores(View):
@@ -84,7 +85,12 @@ class ChurnScores(View):
     auc: float
     log_loss: float
     brier: float
-    calibration: list[CalibrationBin] = Field(description="ten bins by predicted risk")
+    ece: float | None = Field(
+        default=None,
+        description="expected calibration error: the customers' mean gap between predicted and observed, by bin",
+        exclude_if=absent,
+    )
+    calibration: list[CalibrationBin] = Field(description="ten bins by predicted risk (deciles)")
 
 
 class TreeSettings(View):
@@ -93,7 +99,10 @@ class TreeSettings(View):
 
 
 class CrossValidationRow(TreeSettings):
-    cv_log_loss: float = Field(description="5-fold cross-validated log loss")
+    cv_log_loss: float = Field(
+        description="log loss on the latest labelled horizon of trees trained on the cut-offs before it "
+        "(5-fold cross-validated when the history is too short for that split)"
+    )
 
 
 class FeatureImportance(View):
@@ -102,10 +111,41 @@ class FeatureImportance(View):
     std: float
 
 
+class TreeTraining(View):
+    rows: int = Field(description="buyers at every cut-off, one row each")
+    cutoffs: int = Field(description="cut-offs, every 14 days")
+    first_cutoff: str
+    last_label_day: str = Field(description="the last day any training label looked at (the calibration end)")
+
+
+class CalibrationFit(View):
+    kind: str = Field(description="temperature: one factor on the trees' log-odds; none: not calibrated")
+    factor: float | None = Field(default=None, exclude_if=absent)
+    train_rows: int | None = Field(default=None, description="rows the probe trees were trained on", exclude_if=absent)
+    calibration_rows: int | None = Field(default=None, description="the latest labelled horizon's", exclude_if=absent)
+    cutoffs: list[str] | None = Field(
+        default=None,
+        description="the probe's first and last cut-off, the calibration's first and last",
+        exclude_if=absent,
+    )
+    why: str | None = Field(default=None, exclude_if=absent)
+
+
+class UncalibratedScores(View):
+    auc: float
+    log_loss: float
+    ece: float
+
+
 class TreeScores(ChurnScores):
-    settings: TreeSettings = Field(description="the best cross-validated")
+    settings: TreeSettings = Field(description="the best on the time split")
     cross_validation: list[CrossValidationRow]
     importance: list[FeatureImportance]
+    training: TreeTraining | None = Field(default=None, exclude_if=absent)
+    calibration_fit: CalibrationFit | None = Field(default=None, exclude_if=absent)
+    uncalibrated: UncalibratedScores | None = Field(
+        default=None, description="the same trees before calibration", exclude_if=absent
+    )
 
 
 class ChurnComparison(View):
@@ -135,6 +175,28 @@ class ClvSummary(View):
     total: float
 
 
+class Held(View):
+    coverage: float = Field(description="share of the holdout's buyers whose interval held what happened")
+    mean_width: float = Field(description="the intervals' mean width (orders, or base currency)")
+
+
+class Coverage(View):
+    p80: Held
+    p95: Held
+
+
+class IntervalCoverage(View):
+    """The prediction intervals' coverage on the holdout: orders and spend over its days, by the
+    models fitted before the calibration end (``skipped`` says why when not measured)."""
+
+    days: int | None = Field(default=None, exclude_if=absent)
+    customers: int | None = Field(default=None, description="buyers scored (a sample above 20,000)", exclude_if=absent)
+    parameter_draws: int | None = Field(default=None, exclude_if=absent)
+    orders: Coverage | None = Field(default=None, exclude_if=absent)
+    value: Coverage | None = Field(default=None, exclude_if=absent)
+    skipped: str | None = Field(default=None, exclude_if=absent)
+
+
 class ValueModelView(View):
     """``GET /v1/models/value``: the value model in force, how it was chosen and how it scored."""
 
@@ -148,6 +210,9 @@ class ValueModelView(View):
     holdout: Holdout
     churn: ChurnComparison = Field(description="trees against BG/NBD on the holdout: AUC, log loss, Brier, calibration")
     clv: ClvSummary
+    intervals: IntervalCoverage | None = Field(
+        default=None, description="absent for models fitted before intervals", exclude_if=absent
+    )
     report: str = Field(description="the report's key in the data bucket")
 
 
@@ -205,6 +270,50 @@ class Decision(View):
     drift: Drift | None = Field(default=None, description="none when no model was in force")
 
 
+class MembershipMonth(View):
+    start: str
+    end: str
+    buyers: int = Field(description="customers with an order by the month's start")
+    steady: int = Field(
+        description="of them, those whose recency, frequency and spend ranks all moved less than a decile"
+    )
+    steady_changed: int = Field(description="of the steady, those whose segment changed")
+    changed: int = Field(description="of all, those whose segment changed")
+
+
+class MembershipChurn(View):
+    """Month to month, the model as trained placing the buyers as they were at each month's ends."""
+
+    rank_step: float = Field(description="a decile: the most a steady customer's ranks moved")
+    goal: float
+    churn: float | None = Field(description="share of the steady buyers whose segment changed, over all months")
+    all_churn: float | None = Field(description="share of all buyers whose segment changed, over all months")
+    months: list[MembershipMonth]
+
+
+class SegmentRetention(View):
+    name: str
+    customers: int
+    retained: float = Field(description="share who ordered in the horizon after the cut-off")
+
+
+class RetentionBySegment(View):
+    """A model with the same k fitted on the buyers as of the cut-off, then who ordered after it."""
+
+    cutoff: str
+    horizon_days: int
+    k: int
+    segments: list[SegmentRetention]
+    best: str
+    worst: str
+    gap: float = Field(description="the best segment's retention minus the worst's")
+
+
+class SegmentsOverTime(View):
+    membership: MembershipChurn
+    retention: RetentionBySegment | None = Field(description="none when too few buyers at the cut-off")
+
+
 class SegmentModelView(View):
     """``GET /v1/models/segments[/{version}]``: a segmentation model, how it was chosen and how it scored."""
 
@@ -219,6 +328,11 @@ class SegmentModelView(View):
     segments: list[LearnedSegmentView]
     candidates: dict[str, list[CandidateScores]] = Field(description="every k tried, per family, with its scores")
     decision: Decision | None = Field(description="promoted or not, and why")
+    over_time: SegmentsOverTime | None = Field(
+        default=None,
+        description="membership churn and retention by segment (models trained since issue 26)",
+        exclude_if=absent,
+    )
 
     @classmethod
     def of(cls, version: str, active: bool, spec: SegmentSpec, metrics: dict[str, Any]) -> SegmentModelView:
@@ -236,4 +350,5 @@ class SegmentModelView(View):
             choice=metrics.get("choice"), silhouette=metrics["silhouette"],
             stability=Stability(mean=metrics["stability"], worst=metrics.get("stability_worst")),
             segments=segments, candidates=metrics["candidates"], decision=metrics.get("decision"),
+            over_time=metrics.get("over_time"),
         )  # fmt: skip

@@ -50,6 +50,14 @@ class Experiment(BaseModel):
     start: AwareDatetime
     end: AwareDatetime
     window_days: int = Field(default=14, ge=1, le=365, alias="windowDays", description="outcomes after first exposure")
+    sequential_tuning: int = Field(
+        default=5_000, ge=100, le=100_000_000, alias="sequentialTuning",
+        description="exposed customers (both arms) where the always-valid intervals are tightest; fixed while it runs",
+    )  # fmt: skip
+    planned_lift: float = Field(
+        default=0.1, gt=0, le=10, alias="plannedLift",
+        description="the relative lift worth detecting (planning, and the decision to stop when it is ruled out)",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _coherent(self) -> Experiment:
@@ -102,14 +110,16 @@ class Experiments(Document):
         return bucket(HOLDOUT, customer_id) < self.holdout
 
     def conflicts(self, previous: Any, now: datetime) -> list[FieldError]:
-        return [FieldError(f"experiments (id '{e}').variants", "the variants or weights of a running experiment "
-                           "cannot change (exposed customers would move): end it and start another")
+        return [FieldError(f"experiments (id '{e}').variants", "the variants, weights or sequential tuning of a "
+                           "running experiment cannot change (exposed customers would move, or the always-valid "
+                           "intervals would be tuned on what was seen): end it and start another")
                 for e in self.changed_weights(previous, now)]  # fmt: skip
 
     def changed_weights(self, previous: Experiments, now: datetime) -> list[str]:
-        """Running experiments whose variants or weights this document changes (refused: the
-        customers already exposed would be reassigned)."""
+        """Running experiments whose variants, weights or sequential tuning this document changes
+        (refused: the customers already exposed would be reassigned; a sequence retuned after
+        looking at the data is no longer always valid)."""
         before = {e.id: e for e in previous.experiments if e.running(now)}
         return [e.id for e in self.experiments
-                if e.id in before and [(v.id, v.weight) for v in e.variants]
-                != [(v.id, v.weight) for v in before[e.id].variants]]  # fmt: skip
+                if e.id in before and ([(v.id, v.weight) for v in e.variants], e.sequential_tuning)
+                != ([(v.id, v.weight) for v in before[e.id].variants], before[e.id].sequential_tuning)]  # fmt: skip

@@ -220,6 +220,12 @@ def _book(
     if not is_order:
         profile.refunds += 1
         profile.refunded += amount
+        change = amount - (previous.amount if previous else 0)
+        for experiment, exposure in profile.exposures.items():
+            if exposure.at <= at < exposure.until:  # a refund inside the window: net revenue, and the guardrail
+                profile.exposures[experiment] = exposure._replace(
+                    revenue=exposure.revenue - change, refunded=exposure.refunded + change
+                )
         return "new" if previous is None else "corrected"
     profile.orders += 1
     profile.revenue += amount
@@ -233,9 +239,9 @@ def _book(
                 revenue=exposure.revenue + amount - (previous.amount if previous else 0),
             )
     if previous is None:
+        for product_id in dict.fromkeys(p.product_id for p in order.products if p.product_id):  # 2 lines: 1 purchase
+            _touch(profile, product_id, Touch.purchase(at))
         for product in order.products:
-            if product.product_id:
-                _touch(profile, product.product_id, Touch(1, 0, 0, at))
             if product.category:
                 spend = currencies.to_base(product.price * product.quantity, order.currency)
                 _add_spend(profile.category_spend, product.category, spend)
@@ -402,10 +408,7 @@ def _copy(profile: Profile) -> Profile:
 def _touch(profile: Profile, product: str, touch: Touch) -> None:
     """Add ``touch`` to what the customer did with ``product``."""
     was = profile.products.get(product)
-    if was is not None:
-        touch = Touch(was.purchases + touch.purchases, was.views + touch.views, was.adds + touch.adds,
-                      max(was.last, touch.last))  # fmt: skip
-    profile.products[product] = touch
+    profile.products[product] = touch if was is None else was.plus(touch)
 
 
 def bound(profile: Profile) -> None:

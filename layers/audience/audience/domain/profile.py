@@ -88,25 +88,68 @@ class LedgerEntry(NamedTuple):
     day: date
 
 
+REPEAT_HALF_LIFE_DAYS = 90.0  # a purchase counts half as much to the repeat signal after this long
+
+
+def decay(days: float) -> float:
+    """What a purchase ``days`` old weighs in the repeat signal (1 when new)."""
+    return float(0.5 ** (days / REPEAT_HALF_LIFE_DAYS))
+
+
 class Touch(NamedTuple):
-    """What a customer did with one product: orders that held it, views, cart adds, and when last."""
+    """What a customer did with one product: orders that held it, views, cart adds, when last
+    touched (any of these); and of the purchases alone: the first, the last, and their count
+    decayed by age as of the last (``repeat``: the time-decayed personal frequency). A bounded
+    aggregate (no list per purchase): two merge exactly, in any order."""
 
     purchases: int
     views: int
     adds: int
     last: datetime
+    bought: datetime | None = None  # the last purchase (a later view or cart add does not move it)
+    first_bought: datetime | None = None
+    repeat: float = 0.0  # sum over purchases of decay(bought - purchase)
+
+    @classmethod
+    def purchase(cls, at: datetime) -> Touch:
+        return cls(1, 0, 0, at, at, at, 1.0)
+
+    @property
+    def last_bought(self) -> datetime | None:
+        """The last purchase (a profile stored before purchases were kept apart: the last touch)."""
+        return self.bought or (self.last if self.purchases else None)
+
+    def repeat_at(self, now: datetime) -> float:
+        """The time-decayed purchase count as of ``now`` (stored before it was kept: the count)."""
+        bought = self.last_bought
+        if bought is None:
+            return 0.0
+        return (self.repeat or float(self.purchases)) * decay(max((now - bought).total_seconds(), 0.0) / 86_400)
+
+    def plus(self, other: Touch) -> Touch:
+        """Both touches in one."""
+        bought = max(filter(None, (self.bought, other.bought)), default=None)
+        firsts = [t for t in (self.first_bought, other.first_bought) if t is not None]
+        repeat = sum(t.repeat_at(bought) for t in (self, other) if t.purchases) if bought else 0.0
+        return Touch(self.purchases + other.purchases, self.views + other.views, self.adds + other.adds,
+                     max(self.last, other.last), bought, min(firsts, default=None), repeat)  # fmt: skip
 
 
 class Exposure(NamedTuple):
-    """A customer's first exposure to an experiment, and their orders within its window."""
+    """A customer's first exposure to an experiment, and their orders within its window. Stored
+    as a list in a profile page; the last three fields add about 31 bytes as DynamoDB counts them
+    (a version of 23 characters, two short numbers; ``tests/unit/services/test_experiment_statistics.py``)."""
 
     variant: str
     segment: str | None  # the customer's learned segment when first exposed
     at: datetime
     until: datetime  # the end of the metric window
     orders: int = 0
-    revenue: Money = Decimal(0)
+    revenue: Money = Decimal(0)  # net: refunds inside the window reduce it
     before: Money = Decimal(0)  # net revenue before the first exposure: CUPED's covariate
+    predicted: Money = Decimal(0)  # the value model's expected spend within the window, at exposure: CUPAC's
+    model: str | None = None  # the value model version that predicted it
+    refunded: Money = Decimal(0)  # refunds inside the window: the guardrail
 
 
 PURPOSES = ("analytics", "personalization", "marketing")
@@ -232,8 +275,15 @@ class Profile(BaseModel):
         """This profile with its first exposure to ``experiment`` recorded; None when it was already."""
         if experiment in self.exposures:
             return None
+        predictions = self.predictions
+        # 90 days' expected orders times the expected order value, scaled to the window
+        spend = (
+            predictions.expected_orders_90d * predictions.expected_order_value * window.days / 90 if predictions else 0
+        )
+        predicted = Decimal(str(round(spend, 2)))
         first = Exposure(variant, self.segments.name if self.segments else None, now, now + window,
-                         before=self.revenue - self.refunded)  # fmt: skip
+                         before=self.revenue - self.refunded, predicted=predicted,
+                         model=predictions.model_version if predictions else None)  # fmt: skip
         return self.model_copy(update={"exposures": {**self.exposures, experiment: first}})
 
     def placed(self, segments: Segments, reason: str) -> Profile:

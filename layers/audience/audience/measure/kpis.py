@@ -6,7 +6,9 @@ not counted):
 - ``revenuePerCustomer``: net revenue (orders less refunds, base currency) per member, lifetime;
 - ``averageOrderValue``: gross revenue over orders, lifetime;
 - ``retention90d``: of the members who were already buyers 90 days ago, the share who ordered in
-  the last 90 days (the usual period retention; ``retentionBase`` says how many it is of).
+  the last 90 days (the usual period retention; ``retentionBase`` says how many it is of);
+- ``revenue30dPerCustomer`` and ``revenue30dVariance``: each member's revenue (orders) in the
+  last 30 days, its mean and variance (an experiment's planning reads them).
 """
 
 from __future__ import annotations
@@ -34,10 +36,16 @@ class Tally:
     orders: int = 0
     retention_base: int = 0
     retained: int = 0
+    revenue30d: Decimal = Decimal(0)  # exact, so the sums are the same however the scan was cut
+    revenue30d_squares: Decimal = Decimal(0)
 
     def add(self, profile: Profile, now: datetime) -> None:
         self.customers += 1
-        self.converted30d += profile.window(30, now)["orders"] > 0
+        recent = profile.window(30, now)
+        self.converted30d += recent["orders"] > 0
+        spent = Decimal(str(recent["revenue"]))
+        self.revenue30d += spent
+        self.revenue30d_squares += spent**2
         self.revenue += profile.revenue
         self.net_revenue += profile.revenue - profile.refunded
         self.orders += profile.orders
@@ -57,7 +65,8 @@ class Tally:
         return cls(customers=int(sums["customers"]), converted30d=int(sums["converted30d"]),
                    revenue=Decimal(sums["revenue"]), net_revenue=Decimal(sums["net_revenue"]),
                    orders=int(sums["orders"]), retention_base=int(sums["retention_base"]),
-                   retained=int(sums["retained"]))  # fmt: skip
+                   retained=int(sums["retained"]), revenue30d=Decimal(sums["revenue30d"]),
+                   revenue30d_squares=Decimal(sums["revenue30d_squares"]))  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         n = self.customers
@@ -68,6 +77,10 @@ class Tally:
             "averageOrderValue": float(self.revenue) / self.orders if self.orders else None,
             "retention90d": self.retained / self.retention_base if self.retention_base else None,
             "retentionBase": self.retention_base,
+            "revenue30dPerCustomer": float(self.revenue30d) / n if n else None,
+            "revenue30dVariance": float(max(self.revenue30d_squares - self.revenue30d**2 / n, Decimal(0)) / (n - 1))
+            if n > 1
+            else None,
         }
 
 
@@ -93,6 +106,12 @@ class SegmentKpis(BaseModel):
     average_order_value: float | None = Field(alias="averageOrderValue")
     retention90d: float | None = Field(description="of those who were buyers 90 days ago, the share who ordered since")
     retention_base: int = Field(alias="retentionBase")
+    revenue30d_per_customer: float | None = Field(
+        default=None, alias="revenue30dPerCustomer", description="revenue in the last 30 days, per member"
+    )
+    revenue30d_variance: float | None = Field(
+        default=None, alias="revenue30dVariance", description="its variance across members (experiments' planning)"
+    )
 
 
 def stored_kpis(text: str | None) -> dict[str, SegmentKpis]:

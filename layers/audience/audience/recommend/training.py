@@ -10,7 +10,8 @@ Each exports its ``NEIGHBOURS`` heaviest weights per product, so the served mode
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,13 +85,26 @@ def popular(
     return [products[j] for j in order if counts[j] > 0]
 
 
+def repeat_rates(counts: Mapping[str, Mapping[str, int]], products: Sequence[str]) -> dict[str, float]:
+    """Per product, the share of its buyers who bought it in two orders or more, smoothed
+    (Laplace: (again + 1) / (buyers + 2)), from ``counts``: customer -> product -> orders."""
+    buyers: Counter[str] = Counter()
+    again: Counter[str] = Counter()
+    for bought in counts.values():
+        for product, orders in bought.items():
+            buyers[product] += 1
+            again[product] += orders >= 2
+    return {p: round((again[p] + 1) / (buyers[p] + 2), 4) for p in products if buyers[p]}
+
+
 def fit(
     interactions: Interactions, kind: str, version: str, segments: dict[str, str] | None = None,
     names: dict[str, str] | None = None, categories: dict[str, str] | None = None,
+    counts: Mapping[str, Mapping[str, int]] | None = None,
 ) -> RecommenderSpec:  # fmt: skip
     """The ``kind`` model on ``interactions``; ``segments``: customer -> segment name (the
     popular lists per segment); ``names`` and ``categories``: the catalogue's, kept for the
-    modelled products."""
+    modelled products; ``counts`` (customer -> product -> orders): the products' repeat rates."""
     x, products = interactions.matrix, interactions.products
     modelled = set(products)
     by_segment: dict[str, list[str]] = {}
@@ -100,4 +114,5 @@ def fit(
     return RecommenderSpec(version=version, kind=kind, neighbours=neighbours(FITS[kind](x), products),
                            popular=popular(x, products), popular_in=by_segment,
                            names={p: n for p, n in (names or {}).items() if p in modelled},
-                           categories={p: c for p, c in (categories or {}).items() if p in modelled})  # fmt: skip
+                           categories={p: c for p, c in (categories or {}).items() if p in modelled},
+                           repeat_rates=repeat_rates(counts or {}, products))  # fmt: skip

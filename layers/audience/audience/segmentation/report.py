@@ -35,6 +35,8 @@ def render_report(trained: Trained, x: Matrix, decision: dict[str, Any], value: 
          figure_html(_projection(model_space(trained.pipeline, x[rows]), trained.labels[rows], names))),
         ("Features by segment", figure_html(_distributions(x[rows], trained.labels[rows], names))),
     ]  # fmt: skip
+    if metrics.get("over_time"):
+        sections.append(("Segments over time", _over_time(metrics["over_time"])))
     drift = decision.get("drift")
     if drift:
         sections.append(("Drift against the active model", figure_html(_drift_charts(drift)) + _moves_table(drift)))
@@ -141,3 +143,35 @@ def _moves_table(drift: dict[str, Any]) -> str:
     shift = json.dumps(drift["centre_shift"])
     return (f"<p>{drift['moved']:,} customers would move. Centre shift by candidate segment: {html.escape(shift)}</p>"
             + table_html(["from -> to", "customers"], rows[:30]))  # fmt: skip
+
+
+def _over_time(found: dict[str, Any]) -> str:
+    """Month-to-month membership churn of the customers who barely moved, and retention by segment."""
+    membership, retention = found["membership"], found["retention"]
+    churn = membership["churn"]
+    parts = [
+        f"<p>Month to month (this model placing the buyers as they were at each month's ends, rebuilt "
+        f"from their order days): of the buyers whose recency, frequency and spend ranks all moved less than "
+        f"{membership['rank_step']:.0%}, <b>{'n/a' if churn is None else f'{churn:.1%}'}</b> changed segment "
+        f"(goal: at most {membership['goal']:.0%}); of all buyers, "
+        f"{'n/a' if membership['all_churn'] is None else format(membership['all_churn'], '.1%')}.</p>",
+        table_html(
+            ["month", "buyers", "ranks moved < a decile", "of them, changed segment", "all who changed"],
+            [[f"{m['start']} → {m['end']}", f"{m['buyers']:,}", f"{m['steady']:,}",
+              f"{m['steady_changed']:,} ({m['steady_changed'] / max(m['steady'], 1):.1%})", f"{m['changed']:,}"]
+             for m in membership["months"]],
+        ),
+    ]  # fmt: skip
+    if retention is None:
+        return "\n".join([*parts, "<p>Retention by segment: too few buyers at the cut-off.</p>"])
+    parts += [
+        f"<p>Retention: a model with k = {retention['k']} fitted on the buyers as of {retention['cutoff']}, then who "
+        f"ordered in the {retention['horizon_days']} days after. {html.escape(retention['best'])} retained the "
+        f"most, {html.escape(retention['worst'])} the least: a gap of <b>{retention['gap']:.1%}</b>.</p>",
+        table_html(
+            ["segment", "customers", f"ordered in the next {retention['horizon_days']} days"],
+            [[s["name"], f"{s['customers']:,}", f"{s['retained']:.1%}"]
+             for s in sorted(retention["segments"], key=lambda s: -s["retained"])],
+        ),
+    ]  # fmt: skip
+    return "\n".join(parts)

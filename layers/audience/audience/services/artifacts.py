@@ -44,6 +44,7 @@ D = TypeVar("D", bound=Document)
 M = TypeVar("M", bound=BaseModel)
 
 REFRESH = timedelta(minutes=1)
+STARTER_POPULAR = 100  # products in the popular list served before a recommender is fitted
 UPLOADS, IMPORTS, ROW_FILES, CATALOGUE = "config/", "imports/", ("rejects/", "reports/imports/"), "catalogue/"
 FEATURE_SNAPSHOTS = "work/models/"  # fanned-out training's feature files: rebuilt by the next retrain
 LIVE_VALUE, LIVE_RECOMMENDER, SEGMENT_KPIS = (
@@ -149,14 +150,17 @@ def live_document(store: ObjectStore, model: type[D], refresh: timedelta = REFRE
     return Live(read, default_document(model, name), refresh)
 
 
-def live_model(store: ObjectStore, key: str, model: type[M], refresh: timedelta = REFRESH) -> Live[M | None]:
-    """A model the retrain puts in force at ``key`` (None until one is). One this release does
-    not read (another release's, or a hand-made one) is logged and the previous stays in force."""
+def live_model(
+    store: ObjectStore, key: str, model: type[M], refresh: timedelta = REFRESH,
+    missing: Callable[[], M | None] = lambda: None,
+) -> Live[M | None]:  # fmt: skip
+    """A model the retrain puts in force at ``key`` (until one is: ``missing()``). One this release
+    does not read (another release's, or a hand-made one) is logged and the previous stays in force."""
 
     def read(held: M | None) -> M | None:
         text = store.read_text(key)
         try:
-            return model.model_validate_json(text) if text else None
+            return model.model_validate_json(text) if text else missing()
         except ValidationError as exc:
             logger.error("%s is not a model this release reads, keeping the previous: %s", key, exc)
             return held
@@ -173,7 +177,7 @@ def live_value(store: ObjectStore, refresh: timedelta = REFRESH) -> Live[ValueSp
 def live_recommender(store: ObjectStore, refresh: timedelta = REFRESH) -> Live[RecommenderSpec | None]:
     from audience.recommend.spec import RecommenderSpec
 
-    return live_model(store, LIVE_RECOMMENDER, RecommenderSpec, refresh)
+    return live_model(store, LIVE_RECOMMENDER, RecommenderSpec, refresh, Recommenders(store).starter)
 
 
 def live_segments(
@@ -257,6 +261,26 @@ class Recommenders:
         self.store.put_text(model_key(spec.version, "recommender-metrics.json"), json.dumps(metrics))
         if promoted:
             self.store.put_text(LIVE_RECOMMENDER, spec.model_dump_json())
+
+    def starter(self) -> RecommenderSpec | None:
+        """What is served before a recommender is fitted (None: no import described a product):
+        the products by the orders that held them in every import, and the customer's own
+        purchases first (their repeat signal alone); ``kind`` popular, no version."""
+        from audience.recommend.spec import RecommenderSpec
+
+        orders: dict[str, int] = {}
+        known: dict[str, dict[str, Any]] = {}
+        for key in sorted(self.store.keys(CATALOGUE)):
+            for product, facts in json.loads(self.store.read_text(key) or "{}").items():
+                orders[product] = orders.get(product, 0) + int(facts.get("orders", 0))
+                known[product] = facts
+        if not known:
+            return None
+        popular = sorted(orders, key=lambda p: (-orders[p], p))[:STARTER_POPULAR]
+        return RecommenderSpec(version="", kind="popular", neighbours={}, popular=popular, repeat_weight=1.0,
+                               names={p: str(known[p]["name"]) for p in popular if known[p].get("name")},
+                               categories={p: str(known[p]["category"]) for p in popular
+                                           if known[p].get("category")})  # fmt: skip
 
     def catalogue(self) -> dict[str, dict[str, Any]]:
         """What imports wrote about products (id -> name, category, last price), the newest file last."""

@@ -263,8 +263,9 @@ def _finish(manifest: Manifest, store: ObjectStore, now: datetime) -> Manifest:
 
 def _orders(
     cleaner: OrderFileCleaner, body: IO[bytes], currencies: Currencies, manifest: Manifest
-) -> tuple[Batches, dict[str, dict[str, str]]]:
-    """The orders as events per customer, and each product's name and category (the latest order's)."""
+) -> tuple[Batches, dict[str, dict[str, str | int]]]:
+    """The orders as events per customer, and each product's name and category (the latest order's)
+    and the orders that held it (the popular list served before a model is fitted)."""
     orders = orders_by_customer(cleaner.records(body), currencies)
     _account(manifest, cleaner.accounting)
     revenue = Decimal(0)
@@ -276,11 +277,12 @@ def _orders(
             manifest.orders += not order.is_refund
             revenue += -order.amount if order.is_refund else order.amount
     manifest.revenue = str(revenue)
-    catalogue = {
-        product: {k: v for k, v in (("name", name), ("category", category)) if v}
-        for order in sorted((o for placed in orders.values() for o in placed), key=lambda o: o.at)
-        for product, (name, category, _) in order.products.items()
-    }
+    catalogue: dict[str, dict[str, str | int]] = {}
+    for order in sorted((o for placed in orders.values() for o in placed), key=lambda o: o.at):
+        for product, (name, category, _) in order.products.items():
+            entry = catalogue.setdefault(product, {"orders": 0})
+            entry.update((k, v) for k, v in (("name", name), ("category", category)) if v)
+            entry["orders"] = int(entry["orders"]) + (not order.is_refund)
     return messages, catalogue
 
 

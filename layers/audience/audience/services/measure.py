@@ -39,15 +39,17 @@ class Part:
     def to_json(self) -> str:
         return json.dumps({
             "exposures": {e: [[x.variant, x.segment, x.at.isoformat(), x.until.isoformat(), x.orders, str(x.revenue),
-                               str(x.before)] for x in held] for e, held in self.exposures.items()},
+                               str(x.before), str(x.predicted), x.model, str(x.refunded)] for x in held]
+                          for e, held in self.exposures.items()},
             "tallies": {s: t.dump() for s, t in self.tallies.items()},
         })  # fmt: skip
 
     @classmethod
     def from_json(cls, text: str) -> Part:
         raw: dict[str, Any] = json.loads(text)
-        exposures = {e: [Exposure(v, s, datetime.fromisoformat(a), datetime.fromisoformat(u), o, Decimal(r), Decimal(b))
-                         for v, s, a, u, o, r, b in held] for e, held in raw["exposures"].items()}  # fmt: skip
+        exposures = {e: [Exposure(v, s, datetime.fromisoformat(a), datetime.fromisoformat(u), o, Decimal(r), Decimal(b),
+                                  Decimal(p), m, Decimal(f))
+                         for v, s, a, u, o, r, b, p, m, f in held] for e, held in raw["exposures"].items()}  # fmt: skip
         tallies = {s: Tally.load(t) for s, t in raw["tallies"].items()}
         return cls(exposures, tallies)
 
@@ -103,6 +105,6 @@ class Measuring:
         experiments = live_document(self.artifacts.store, Experiments).get(now).experiments
         for experiment in experiments:
             held = sorted(part.exposures.get(experiment.id, []), key=_order)  # the same sums however the scan was cut
-            found = results(experiment, held, now)
+            found = results(experiment, held, now, figures["segments"])
             self.artifacts.measures.put_results(experiment.id, found, render_experiment_report(found, figures))
         return [e.id for e in experiments]

@@ -20,6 +20,7 @@ import numpy as np
 
 from audience.ports import ModelRegistry, ProfileRepository, WorkQueue
 from audience.segmentation.drift import Drift, PromotionPolicy, compare, decide, kept_names, population_stability
+from audience.segmentation.over_time import over_time
 from audience.segmentation.report import render_report
 from audience.segmentation.training import Matrix, Trained, TrainingConfig, model_space, silhouette, train
 from audience.services import recommender_fit
@@ -150,6 +151,8 @@ class Retraining:
         if len(customers) < MIN_CUSTOMERS:
             raise NotEnoughCustomers(f"{len(customers)} customers; retraining needs at least {MIN_CUSTOMERS}")
         trained = train(x, version, self.training)
+        trained.metrics["over_time"] = over_time(trained, [c.orders for c in customers], now.date().toordinal(),
+                                                 self.training)  # fmt: skip
         active_version = self.registry.active()
         drift = self._drift(active_version, trained, x) if active_version else None
         if drift is not None:

@@ -143,7 +143,28 @@ def bgnbd_log_likelihood(
 
 def fit_bgnbd(x: Vector, t_x: Vector, big_t: Vector, penalizer: float = 0.0, modified: bool = False) -> BetaGeo:
     """Maximum likelihood BG/NBD (``modified``: MBG/NBD) on the customers' (x, t_x, T) in one time unit."""
-    data = Grouped.of(x, t_x, big_t)
+    return _fit_bgnbd(Grouped.of(x, t_x, big_t), penalizer, modified)
+
+
+def bootstrap_bgnbd(
+    x: Vector, t_x: Vector, big_t: Vector, draws: int, penalizer: float = 0.0, modified: bool = False, seed: int = 0
+) -> list[BetaGeo]:
+    """``draws`` refits on customers resampled with replacement (the grouped rows' weights drawn
+    from a multinomial): the parameters' sampling uncertainty, for the prediction intervals. A
+    resample whose fit does not converge is left out."""
+    data, rng = Grouped.of(x, t_x, big_t), np.random.default_rng(seed)
+    customers, fits = int(data.weights.sum()), []
+    for _ in range(draws):
+        weights = rng.multinomial(customers, data.weights / customers).astype(float)
+        kept = weights > 0
+        try:
+            fits.append(_fit_bgnbd(Grouped(data.rows[kept], weights[kept]), penalizer, modified))
+        except FitFailed:
+            continue
+    return fits
+
+
+def _fit_bgnbd(data: Grouped, penalizer: float, modified: bool) -> BetaGeo:
     start = np.array([1.0, max(float(np.average(data.rows[:, 2], weights=data.weights)), 1e-3), 1.0, 1.0])
     name = "MBG/NBD" if modified else "BG/NBD"
     params, ll = _maximise(lambda p: bgnbd_log_likelihood(p, data, True, modified), start, penalizer, name)

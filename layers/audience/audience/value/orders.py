@@ -52,6 +52,11 @@ class OrderLog:
         inside = (self.day > start) & (self.day <= end)
         return np.bincount(self.owner[inside], minlength=self.customers).astype(float)
 
+    def spend_between(self, start: int, end: int) -> Vector:
+        """Spend on the order days in (start, end] per customer."""
+        inside = (self.day > start) & (self.day <= end)
+        return np.bincount(self.owner[inside], weights=self.spend[inside], minlength=self.customers).astype(float)
+
     def as_of(self, today: int) -> AsOf:
         keep = self.day <= today
         owner, day, spend = self.owner[keep], self.day[keep], self.spend[keep]

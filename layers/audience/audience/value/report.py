@@ -37,12 +37,33 @@ def value_section(fit: ValueFit, segments: dict[str, NDArray[np.bool_]]) -> str:
                 for r in holdout["byRepeatDays"]
             ],
         ),
+        *_intervals(metrics.get("intervals")),
         "<h3>12-month value by segment (discounted, base currency)</h3>",
         _clv_by_segment(fit.clv, segments),
         "<h3>Churn risk</h3>",
         _churn(metrics["churn"]),
     ]
     return "\n".join(parts)
+
+
+def _intervals(coverage: dict[str, Any] | None) -> list[str]:
+    """The prediction intervals' coverage on the holdout (nothing for a fit before them)."""
+    if not coverage:
+        return []
+    if "skipped" in coverage:
+        return [f"<p>Prediction intervals not checked: {html.escape(coverage['skipped'])}</p>"]
+    rows = []
+    for kind, what in (("orders", "order days"), ("value", "spend")):
+        for level in ("p80", "p95"):
+            held = coverage[kind][level]
+            rows.append([what, f"{level[1:]} %", f"{held['coverage']:.1%}", f"{held['meanWidth']:,.2f}"])
+    return [
+        "<h3>Prediction intervals: how often they held what happened</h3>",
+        f"<p>{coverage['customers']:,} buyers, the {coverage['days']} days after the calibration end, by the models "
+        f"fitted before it ({coverage['parameterDraws']} parameter draws); a well-calibrated interval holds its "
+        "level's share.</p>",
+        table_html(["of", "interval", "held", "mean width"], rows),
+    ]
 
 
 def render_value_report(fit: ValueFit, segments: dict[str, NDArray[np.bool_]]) -> str:
@@ -87,12 +108,17 @@ def _churn(churn: dict[str, Any]) -> str:
     if "btyd" not in churn:
         return f"<p>Not compared: {html.escape(churn['why'])}.</p>"
     models = [churn[k] for k in ("trees", "btyd", "pAlive") if k in churn]
-    rows = [[m["name"], f"{m['auc']:.3f}", f"{m['log_loss']:.4f}", f"{m['brier']:.4f}"] for m in models]
+    rows = [[m["name"], f"{m['auc']:.3f}", f"{m['log_loss']:.4f}", f"{m['brier']:.4f}", _ece(m)] for m in models]
     parts = [
         f"<p>Label: no order in the {churn['horizonDays']} days after the calibration end "
         f"({churn['churned']:.1%} of {churn['holdoutCustomers']:,} buyers). Chosen: {html.escape(churn['chosen'])} "
         f"({html.escape(churn['why'])}).</p>",
-        table_html(["model", "AUC", "log loss", "Brier"], rows),
+        table_html(["model", "AUC", "log loss", "Brier", "calibration error (ECE)"], rows),
+        "<p>Calibration by decile of predicted risk (predicted → observed churn):</p>",
+        table_html(
+            ["model", *(f"decile {i + 1}" for i in range(len(models[0]["calibration"])))],
+            [[m["name"], *(f"{b['predicted']:.2f} → {b['observed']:.2f}" for b in m["calibration"])] for m in models],
+        ),
     ]
     if "trees" in churn:
         parts.append(
@@ -118,3 +144,7 @@ def _churn(churn: dict[str, Any]) -> str:
         axis.legend(fontsize=7)
         parts.append(figure_html(figure))
     return "\n".join(parts)
+
+
+def _ece(scores: dict[str, Any]) -> str:
+    return f"{scores['ece']:.4f}" if "ece" in scores else ""

@@ -5,7 +5,8 @@ this spec; the stream, the rescore and imports compute a customer's ``prediction
 with ``math`` only: BG/NBD (or MBG/NBD) for P(alive) and expected orders, Gamma-Gamma for the
 order value, the discounted 12-month value from both, and the churn risk from whichever model
 won the comparison (BG/NBD's probability of no order in the horizon, or gradient-boosted trees
-exported node by node). The churn drivers are occlusion effects: how much the risk would fall
+exported node by node), and the 80 % and 95 % intervals of the orders and the 12-month value
+(``value/intervals.py``). The churn drivers are occlusion effects: how much the risk would fall
 were the customer typical (the population median) in that one feature.
 
 A customer's history is their order days (orders on the same day count once, as the models
@@ -16,15 +17,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from audience.domain.predictions import Driver, Predictions
+from audience.domain.predictions import Driver, Interval, Predictions
 from audience.domain.profile import Profile
-from audience.value import scoring
+from audience.value import intervals, scoring
 
 CHURN_FEATURES = (
     "recency_days",  # since the last order day
@@ -36,6 +37,7 @@ CHURN_FEATURES = (
     "spend_90d",
     "days_between_orders",  # mean gap between order days (missing for one-time buyers)
 )
+SEASON_FEATURES = ("season_sin", "season_cos")  # the day of the year on a circle (trees models of issue 26 on)
 DRIVERS = 3  # churn drivers kept on the profile
 YEAR_DAYS = 365.25
 PERIODS = (90.0, YEAR_DAYS / 2, YEAR_DAYS * 3 / 4, YEAR_DAYS)  # the 12 months in four, the first = 90 days
@@ -86,6 +88,13 @@ class OrderHistory:
         ]
 
 
+def season(day: int) -> list[float]:
+    """``SEASON_FEATURES`` of day ordinal ``day``: where it falls in the year, on the unit circle
+    (31 December and 1 January are neighbours)."""
+    angle = 2 * math.pi * date.fromordinal(day).timetuple().tm_yday / YEAR_DAYS
+    return [math.sin(angle), math.cos(angle)]
+
+
 class PurchaseModel(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -94,6 +103,10 @@ class PurchaseModel(BaseModel):
     alpha: float
     a: float
     b: float
+    draws: list[tuple[float, float, float, float]] = Field(
+        default_factory=list,
+        description="(r, alpha, a, b) refitted on resampled customers: the intervals' parameter uncertainty",
+    )
 
     @property
     def modified(self) -> bool:
@@ -101,6 +114,10 @@ class PurchaseModel(BaseModel):
 
     def params(self) -> tuple[float, float, float, float]:
         return self.r, self.alpha, self.a, self.b
+
+    def uncertain(self) -> list[tuple[float, float, float, float]]:
+        """The parameter draws the intervals average over (the point estimate when none were stored)."""
+        return self.draws or [self.params()]
 
 
 class SpendModel(BaseModel):
@@ -157,7 +174,8 @@ class Tree(BaseModel):
 
 class ChurnModel(BaseModel):
     """How ``churnRisk`` is computed: P(no order in ``horizon_days``) from the purchase model
-    (``btyd``) or from boosted trees on ``CHURN_FEATURES`` (``trees``)."""
+    (``btyd``) or from boosted trees on ``CHURN_FEATURES`` (``trees``; and the season, since issue
+    26), their log-odds times ``scale`` (the calibration)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -166,6 +184,13 @@ class ChurnModel(BaseModel):
     typical: list[float | None] = Field(description="the population's medians: the drivers' reference")
     baseline: float = 0.0
     trees: list[Tree] = Field(default_factory=list)
+    scale: float = Field(default=1.0, description="the calibration: a factor on the trees' log-odds (1: none)")
+    season: bool = Field(default=False, description="the trees' rows end with SEASON_FEATURES of the day scored")
+
+    def row(self, history: OrderHistory, today: int) -> Row:
+        """What the model scores: ``CHURN_FEATURES`` as of ``today``, then the season if it uses it."""
+        extra: Row = [*season(today)] if self.season else []
+        return history.features(today) + extra
 
 
 class ValueSpec(BaseModel):
@@ -182,9 +207,10 @@ class ValueSpec(BaseModel):
     clv_percentiles: list[float] = Field(default_factory=list, description="buyers' 1st..99th clv12m percentiles")
 
     def risk(self, row: Row) -> float:
-        """The churn risk of a customer whose ``CHURN_FEATURES`` are ``row``."""
+        """The churn risk of a customer whose row (``ChurnModel.row``: ``CHURN_FEATURES``, then the
+        season for a model trained with it) is ``row``."""
         if self.churn.kind == "trees":
-            return _logistic(self.churn.baseline + sum(tree(row) for tree in self.churn.trees))
+            return _logistic(self.churn.scale * (self.churn.baseline + sum(tree(row) for tree in self.churn.trees)))
         recency, order_days, tenure = (float(v or 0.0) for v in row[:3])
         x, t_x = max(order_days - 1, 0.0), max(tenure - recency, 0.0)  # an occluded recency may exceed the tenure
         return scoring.p_no_order(
@@ -208,7 +234,7 @@ class ValueSpec(BaseModel):
                     + sum(parts)
                     + sum(tree(occluded) - parts[j] for j, tree in enumerate(trees) if i in tree.features)
                 )
-                effect = risk - _logistic(raw)
+                effect = risk - _logistic(self.churn.scale * raw)
             else:
                 effect = risk - self.risk(occluded)
             if effect > 0:
@@ -233,6 +259,26 @@ class ValueSpec(BaseModel):
         orders_90d = cumulative[0]
         return alive, orders_90d, value, clv
 
+    def intervals(
+        self, x: float, t_x: float, big_t: float, zbar: float, value: float, clv: float
+    ) -> dict[str, Interval]:
+        """80 % and 95 % prediction intervals of the orders in the next 90 days and of the
+        12-month value (``value``, ``clv``: what ``values`` gave): the purchase model's distribution
+        of the count, averaged over the parameter draws, and the spend of those orders by the
+        Gamma-Gamma posterior, discounted as ``clv`` is on average."""
+        draws, modified, spend = self.purchases.uncertain(), self.purchases.modified, self.spend
+        orders_90d = intervals.order_counts(draws, PERIODS[0], x, t_x, big_t, modified)
+        orders_12m = intervals.order_counts(draws, YEAR_DAYS, x, t_x, big_t, modified)
+        expected_12m = sum(n * p for n, p in enumerate(orders_12m))
+        discount = clv / (expected_12m * value) if expected_12m * value > 0 else 1.0
+        found: dict[str, Interval] = {}
+        values = intervals.value_intervals(orders_12m, spend.p, spend.q, spend.v, x, zbar)
+        for level, (low_value, high_value) in zip(intervals.LEVELS, values, strict=True):
+            name = f"p{round(level * 100)}"
+            found[f"expected_orders_90d_{name}"] = intervals.count_interval(orders_90d, level)
+            found[f"clv_12m_{name}"] = (math.floor(low_value * discount), math.ceil(high_value * discount))
+        return found
+
     def predict(self, profile: Profile, now: datetime) -> Predictions | None:
         """The customer's predictions as of ``now`` (None for a customer with no order)."""
         if profile.first_order_at is None:
@@ -241,13 +287,15 @@ class ValueSpec(BaseModel):
         history = _until(history, today)
         if not history.days:
             return None
-        alive, orders_90d, value, clv = self.values(*history.summary(today))
+        summary = history.summary(today)
+        alive, orders_90d, value, clv = self.values(*summary)
         return Predictions(
+            **self.intervals(*summary, value, clv),
             p_alive=_round(alive),
             expected_orders_90d=_round(orders_90d),
             expected_order_value=round(value, 2),
             clv_12m=round(clv, 2),
-            churn_risk=_round(self.risk(history.features(today))),
+            churn_risk=_round(self.risk(self.churn.row(history, today))),
             model_version=self.version,
             as_of=now,
         )
@@ -267,7 +315,7 @@ class ValueSpec(BaseModel):
         history = _until(OrderHistory.of(profile), at.date().toordinal()) if profile.first_order_at else None
         if not history or not history.days:
             return []
-        row = history.features(at.date().toordinal())
+        row = self.churn.row(history, at.date().toordinal())
         return self.drivers(row, self.risk(row))
 
     def clv_percentile(self, percent: int) -> float | None:

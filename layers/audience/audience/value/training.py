@@ -3,12 +3,16 @@
 1. Split at the calibration end (by default ``horizon`` days before ``as_of``): BG/NBD and
    MBG/NBD are fitted on the history before it and predict each customer's order days after
    it; the one with the lower per-customer error is chosen (the reason is recorded).
-2. Churn: the trees are trained (settings by 5-fold cross-validation) on the churn features at
-   the calibration end minus the horizon, labelled by the horizon that followed, then scored
-   with the chosen purchase model's P(no order in the horizon) on the calibration end's
-   customers and the horizon after it; the better log loss supplies ``churnRisk``.
-3. The chosen models are refitted on all history to ``as_of`` (the trees on the latest labelled
-   horizon) and stored as a ``ValueSpec``.
+2. Churn: the trees are trained on the churn features and the season at a cut-off every two
+   weeks whose horizon is over by the calibration end, each labelled by the horizon that
+   followed, with their settings and calibration from a time split (``churn.fit_calibrated``),
+   then scored with the chosen purchase model's P(no order in the horizon) on the calibration
+   end's customers and the horizon after it; the better log loss supplies ``churnRisk``.
+3. The prediction intervals of the models fitted before the calibration end are checked on the
+   same holdout (``metrics["intervals"]``: how often they held what happened).
+4. The chosen models are refitted on all history to ``as_of`` (the trees on every cut-off whose
+   horizon is over by then, calibrated again), the purchase model also on ``PARAMETER_DRAWS``
+   bootstrap resamples for the intervals' parameter uncertainty, and stored as a ``ValueSpec``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from audience.value import churn
-from audience.value.btyd import BetaGeo, FitFailed, GammaGamma, fit_bgnbd, fit_gamma_gamma
+from audience.value.btyd import BetaGeo, FitFailed, GammaGamma, bootstrap_bgnbd, fit_bgnbd, fit_gamma_gamma
+from audience.value.coverage import holdout_coverage
 from audience.value.orders import AsOf, OrderLog
 from audience.value.spec import CHURN_FEATURES, PERIODS, YEAR_DAYS, ChurnModel, PurchaseModel, SpendModel, ValueSpec
 
@@ -29,6 +34,7 @@ Vector = NDArray[np.float64]
 HORIZON_DAYS = 90
 MIN_BUYERS = 50
 MIN_REPEAT_SPENDERS = 20
+PARAMETER_DRAWS = 5  # bootstrap refits stored for the intervals (the stream's cost grows with them)
 SPEND_PENALIZERS = (1e-3, 1e-2, 1e-1)
 TABLE_MAX_X = 7  # the holdout table's last row: customers with 7 or more repeat order days
 
@@ -70,7 +76,10 @@ def fit_value(
     # 2. churn risk: trees against the purchase model on the same holdout
     comparison, churn_model = _churn(log, before, chosen, cut, today, horizon)
 
-    # 3. refit on everything to as_of
+    # 3. the prediction intervals, judged on the same holdout
+    coverage = _coverage(log, before, chosen, cut, today, penalizer)
+
+    # 4. refit on everything to as_of
     purchases = _fit_purchases(now, modified=chosen.modified, penalizer=penalizer)
     spend, spend_penalizer = _fit_spend(now, penalizer)
     if churn_model.kind == "trees":
@@ -89,13 +98,14 @@ def fit_value(
             alpha=purchases.alpha,
             a=purchases.a,
             b=purchases.b,
+            draws=[(m.r, m.alpha, m.a, m.b) for m in _draws(now, purchases.modified, penalizer)],
         ),
         spend=SpendModel(p=spend.p, q=spend.q, v=spend.v, mean=_mean_spend(spend, now)),
         churn=churn_model,
         clv_percentiles=np.percentile(buyers_clv, np.arange(1, 100)).tolist(),
     )
     metrics = _metrics(spec, now, cut, today, purchases, spend, spend_penalizer, holdout, comparison, buyers_clv, why)
-    return ValueFit(spec, metrics, clv)
+    return ValueFit(spec, {**metrics, "intervals": coverage}, clv)
 
 
 def _choose_purchases(
@@ -164,6 +174,23 @@ def _fit_purchases(stats: AsOf, modified: bool, penalizer: float) -> BetaGeo:
     return fit_bgnbd(stats.x[b], stats.t_x[b], stats.big_t[b], penalizer=penalizer, modified=modified)
 
 
+def _draws(stats: AsOf, modified: bool, penalizer: float) -> list[BetaGeo]:
+    b = stats.buyer
+    return bootstrap_bgnbd(stats.x[b], stats.t_x[b], stats.big_t[b], PARAMETER_DRAWS, penalizer, modified)
+
+
+def _coverage(log: OrderLog, before: AsOf, chosen: BetaGeo, cut: int, today: int, penalizer: float) -> dict[str, Any]:
+    """The intervals of the model fitted before ``cut`` (its draws, Gamma-Gamma on the same
+    history) against the order days and spend after it."""
+    draws = _draws(before, chosen.modified, penalizer) or [chosen]
+    try:
+        spend, _ = _fit_spend(before, penalizer)
+    except FitFailed as exc:
+        return {"skipped": f"no spend model before the calibration end: {exc}"}
+    orders, spent = log.orders_between(cut, today), log.spend_between(cut, today)
+    return holdout_coverage(draws, spend, before, orders, spent, today - cut)
+
+
 def _fit_spend(stats: AsOf, penalizer: float) -> tuple[GammaGamma, float]:
     """Gamma-Gamma on the repeat buyers. When spend barely varies within customers the
     unpenalised likelihood has no finite optimum (p, q and v run off): then the smallest of
@@ -218,12 +245,6 @@ def _holdout(model: BetaGeo, before: AsOf, actual: Vector, days: int) -> dict[st
     }
 
 
-def _labelled(log: OrderLog, at: int, horizon: int) -> tuple[AsOf, NDArray[np.int64]]:
-    """Buyers' churn features at day ``at`` and the label: no order day in the horizon after."""
-    stats = log.as_of(at)
-    return stats, (log.orders_between(at, at + horizon)[stats.buyer] == 0).astype(np.int64)
-
-
 def _churn(
     log: OrderLog, before: AsOf, purchases: BetaGeo, cut: int, today: int, horizon: int
 ) -> tuple[dict[str, Any], ChurnModel]:
@@ -247,20 +268,25 @@ def _churn(
             **churn.scores(y, 1 - purchases.p_alive(before.x[b], before.t_x[b], before.big_t[b])),
         },
     }
-    train, y_train = _labelled(log, cut - horizon, horizon)
-    if not churn.trainable(y_train):
-        compared.update(chosen="btyd", why=f"too few labelled buyers to train trees ({len(y_train)})")
+    train = churn.snapshots(log, cut, horizon)  # every label known by the calibration end: the holdout is unseen
+    if not churn.trainable(train.y):
+        compared.update(chosen="btyd", why=f"too few labelled buyers to train trees ({len(train.y)})")
         return compared, fallback
-    settings, table = churn.cross_validate(train.features[train.buyer], y_train)
-    model = churn.classifier(settings).fit(train.features[train.buyer], y_train)
-    trees_risk = model.predict_proba(before.features[b])[:, 1]
+    model = churn.fit_calibrated(train, horizon)
+    holdout = churn.at(log, cut)
+    uncalibrated = churn.scores(y, model.model.predict_proba(holdout)[:, 1])
     compared["trees"] = {
-        "name": "gradient-boosted trees on the churn features",
-        "settings": settings,
-        "crossValidation": table,
-        **churn.scores(y, trees_risk),
-        "importance": churn.importance(model, before.features[b], y),
-    }
+        "name": "gradient-boosted trees on the churn features and the season, calibrated",
+        "settings": model.settings,
+        "crossValidation": model.table,
+        "training": {"rows": len(train.y), "cutoffs": len(set(train.cutoffs.tolist())),
+                     "firstCutoff": date.fromordinal(int(train.cutoffs.min())).isoformat(),
+                     "lastLabelDay": date.fromordinal(int(train.cutoffs.max()) + horizon).isoformat()},
+        "calibrationFit": model.calibration,
+        **churn.scores(y, model.risk(holdout)),
+        "uncalibrated": {k: uncalibrated[k] for k in ("auc", "log_loss", "ece")},
+        "importance": churn.importance(model, holdout, y),
+    }  # fmt: skip
     better = compared["trees"]["log_loss"] < compared["btyd"]["log_loss"]
     compared["chosen"] = "trees" if better else "btyd"
     compared["why"] = (
@@ -269,18 +295,22 @@ def _churn(
     )
     if not better:
         return compared, fallback
-    baseline, trees = churn.export(model)
-    return compared, ChurnModel(kind="trees", horizon_days=horizon, typical=typical, baseline=baseline, trees=trees)
+    return compared, _trees_model(model, horizon, typical)
+
+
+def _trees_model(model: churn.Calibrated, horizon: int, typical: list[float | None]) -> ChurnModel:
+    baseline, trees = churn.export(model.model)
+    return ChurnModel(kind="trees", horizon_days=horizon, typical=typical, baseline=baseline, trees=trees,
+                      scale=model.scale, season=True)  # fmt: skip
 
 
 def _final_trees(log: OrderLog, today: int, horizon: int, settings: dict[str, Any], chosen: ChurnModel) -> ChurnModel:
-    """The trees retrained on the latest labelled horizon, with the settings chosen above."""
-    train, y = _labelled(log, today - horizon, horizon)
-    if not churn.trainable(y):
+    """The trees retrained on every labelled cut-off up to ``today`` and calibrated again, with
+    the settings chosen above."""
+    train = churn.snapshots(log, today, horizon)
+    if not churn.trainable(train.y):
         return chosen
-    baseline, trees = churn.export(churn.classifier(settings).fit(train.features[train.buyer], y))
-    typical = _typical(log.as_of(today))
-    return chosen.model_copy(update={"baseline": baseline, "trees": trees, "typical": typical})
+    return _trees_model(churn.fit_calibrated(train, horizon, settings), horizon, _typical(log.as_of(today)))
 
 
 def _typical(stats: AsOf) -> list[float | None]:
