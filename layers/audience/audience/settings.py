@@ -97,6 +97,13 @@ class StreamSettings(Money, Table, Bucket, Bus, Refresh, Pepper):
     min_dwell_minutes: int = Field(alias="SEGMENT_MIN_DWELL_MINUTES", default=60, ge=0)
 
 
+class LakeSettings(StreamSettings):
+    """The lake function: replays through the stream's folding, so it needs what the stream does."""
+
+    pii_pepper_name: str = Field(alias="PII_PEPPER_NAME")  # required here: the compaction erases by pseudonym
+    scan_segments: int = Field(alias="SCAN_SEGMENTS", default=4, ge=1)
+
+
 class ProfilesApiSettings(Money, Table, Bucket, Refresh, Pepper):
     pii_pepper_name: str = Field(alias="PII_PEPPER_NAME")  # required here: erasure and audit need it
     import_queue_url: str = Field(alias="IMPORT_QUEUE_URL", description="an erasure's file scrubbing goes there")

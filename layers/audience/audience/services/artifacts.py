@@ -11,6 +11,13 @@
     imports/<kind>/[<mapping>/]<file>       exports to import; mappings/<name>.json; rejects/<import>.jsonl
     catalogue/<import>.json                 what imports learned of products
     work/<job>/<run>/                       a fanned-out run's parts (imports, models, measure)
+    archive/events/day=<yyyy-mm-dd>/<file>.gz   every accepted event as on the stream (JSON Lines,
+                                            gzip), by day of arrival: Firehose writes
+                                            ``<stream>-<version>-<time>-<uuid>.gz``, the compaction
+                                            ``compacted-<n>.jsonl.gz`` (template.yaml's Prefix)
+    archive/errors/                         what Firehose could not deliver (its ErrorOutputPrefix)
+    archive/tombstones/<receipt>.json       erased customers' pseudonyms, until a compaction applied them
+    snapshots/profiles/day=<yyyy-mm-dd>/profiles.parquet   the daily profile snapshot
 
 Things in force are read through one cache (:class:`Live`): at most once per ``refresh`` per
 container. joblib and scikit-learn are imported only where a pipeline is written or read, so the
@@ -19,11 +26,12 @@ functions that only score (stream, imports, read API) never load them (``service
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -51,6 +59,27 @@ LIVE_VALUE, LIVE_RECOMMENDER, SEGMENT_KPIS = (
     "live/recommender.json",
     "models/segment-kpis.json",
 )
+
+
+ARCHIVE, ARCHIVE_ERRORS, TOMBSTONES = "archive/events/", "archive/errors/", "archive/tombstones/"
+SNAPSHOTS = "snapshots/profiles/"
+# What template.yaml's delivery stream is configured with (tests/template checks they agree):
+# partitions by the day Firehose received the record, as Athena's partition projection reads them.
+ARCHIVE_PREFIX = ARCHIVE + "day=!{timestamp:yyyy-MM-dd}/"
+ARCHIVE_ERROR_PREFIX = ARCHIVE_ERRORS + "!{firehose:error-output-type}/day=!{timestamp:yyyy-MM-dd}/"
+
+
+def archive_day(key: str) -> date:
+    """The day partition of an archive file's key."""
+    return date.fromisoformat(key.removeprefix(ARCHIVE).split("/", 1)[0].removeprefix("day="))
+
+
+def archive_folder(day: date) -> str:
+    return f"{ARCHIVE}day={day.isoformat()}/"
+
+
+def snapshot_key(day: date) -> str:
+    return f"{SNAPSHOTS}day={day.isoformat()}/profiles.parquet"
 
 
 def model_key(version: str, name: str) -> str:
@@ -287,6 +316,88 @@ class Measures:
         return json.loads(text) if text else None
 
 
+@dataclass(frozen=True)
+class EventArchive:
+    """The events archive: gzip files of JSON records (one a line; Firehose's delimiter), by day."""
+
+    store: ObjectStore
+
+    def files(self, first: date | None = None, last: date | None = None) -> list[str]:
+        """The archive's files of the days ``first`` to ``last`` (inclusive), oldest day first."""
+        return [k for k in self.store.keys(ARCHIVE) if k.endswith(".gz")
+                and (first is None or archive_day(k) >= first) and (last is None or archive_day(k) <= last)]  # fmt: skip
+
+    def records(self, key: str) -> list[bytes]:
+        """A file's records. (Split on JSON values, not only lines: a delivery stream configured
+        without the delimiter concatenates them.)"""
+        data = self.store.read_bytes(key)
+        return split_records(gzip.decompress(data)) if data else []
+
+    def rewrite(self, key: str, records: list[bytes]) -> None:
+        """Replace a file by ``records`` (none: delete it), its earlier versions deleted too (the
+        bucket is versioned: an erased customer's events must not survive as a noncurrent version)."""
+        if records:
+            self.store.put_bytes(key, gzip.compress(b"".join(r + b"\n" for r in records), mtime=0))
+            self.store.forget_history(key)
+        else:
+            self.store.forget_history(key, keep_current=False)
+
+    def put(self, day: date, name: str, records: list[bytes]) -> str:
+        key = f"{archive_folder(day)}{name}"
+        self.store.put_bytes(key, gzip.compress(b"".join(r + b"\n" for r in records), mtime=0))
+        return key
+
+    def put_tombstone(self, receipt: str, pseudonyms: list[str], erased_at: datetime) -> None:
+        document = {"pseudonyms": pseudonyms, "erasedAt": erased_at.isoformat()}
+        self.store.put_text(f"{TOMBSTONES}{receipt}.json", json.dumps(document))
+
+    def tombstones(self) -> dict[str, tuple[set[str], datetime]]:
+        """Key -> (pseudonyms, erased at) of every tombstone not yet retired."""
+        found = {}
+        for key in self.store.keys(TOMBSTONES):
+            document = json.loads(self.store.read_text(key) or "{}")
+            found[key] = (set(document["pseudonyms"]), datetime.fromisoformat(document["erasedAt"]))
+        return found
+
+    def retire_tombstone(self, key: str) -> None:
+        self.store.forget_history(key, keep_current=False)
+
+
+def split_records(data: bytes) -> list[bytes]:
+    """JSON values one after another (newline-delimited or not), each as its bytes."""
+    decoder, text, records, at = json.JSONDecoder(), data.decode(), [], 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at >= len(text):
+            return records
+        _, end = decoder.raw_decode(text, at)
+        records.append(text[at:end].encode())
+        at = end
+
+
+@dataclass(frozen=True)
+class ProfileSnapshots:
+    """The daily profile snapshots (Parquet), newest last."""
+
+    store: ObjectStore
+
+    def put(self, day: date, data: bytes) -> str:
+        key = snapshot_key(day)
+        self.store.put_bytes(key, data)
+        return key
+
+    def latest(self) -> tuple[date, str] | None:
+        keys = [k for k in self.store.keys(SNAPSHOTS) if k.endswith(".parquet")]
+        if not keys:
+            return None
+        key = max(keys)
+        return date.fromisoformat(key.removeprefix(SNAPSHOTS).split("/", 1)[0].removeprefix("day=")), key
+
+    def read(self, key: str) -> bytes | None:
+        return self.store.read_bytes(key)
+
+
 class Artifacts:
     """Everything the data bucket keeps, typed (the composition root hands it out)."""
 
@@ -294,6 +405,7 @@ class Artifacts:
         self.store = store
         self.segments, self.values = SegmentModels(store), ValueModels(store)
         self.recommenders, self.measures = Recommenders(store), Measures(store)
+        self.archive, self.snapshots = EventArchive(store), ProfileSnapshots(store)
 
     def parts(self, job: str, run: str) -> Parts:
         return parts(self.store, job, run)

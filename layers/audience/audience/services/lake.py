@@ -1,0 +1,301 @@
+"""The lake: the events archive (replayed into profiles, compacted, erased from) and the daily
+profile snapshot (Parquet).
+
+Firehose delivers at least once, and a client's retry reaches the stream twice with one message
+id: the archive may hold an event more than once. Every reader here keeps the first record of
+each message id (``archived_messages``), and the compaction rewrites each day's files as one file
+with each message id once, so after a compaction the archive holds every event exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from audience.domain.events import Message, message_from_json
+from audience.domain.parquet import Column, write_table
+from audience.domain.privacy import pseudonym
+from audience.domain.profile import WINDOWS_DAYS, Profile, StreamPosition
+from audience.ports import ProfileRepository
+from audience.services.artifacts import EventArchive, ProfileSnapshots, archive_day
+from audience.services.profiles import Folding, ValidEvent
+
+logger = logging.getLogger(__name__)
+
+Suppressing = Callable[[Iterable[str]], set[str]]  # which of these ids belong to an erased customer
+REPLAY_BATCH = 500  # events folded per call (a customer's events may span calls: the watermark keeps them once)
+REPLAY_ATTEMPTS = 5
+# Firehose buffers a record at most 900 s before it writes it; a tombstone stays until a
+# compaction that started this long after the erasure has run (events in flight are caught).
+SETTLE = timedelta(hours=1)
+COMPACTED = "compacted-"
+
+
+def _decode(record: bytes) -> Message | None:
+    try:
+        return message_from_json(record)
+    except ValidationError as exc:  # the stream takes only what ingest validated; another producer may differ
+        logger.warning("an archived record does not parse, skipped: %s", exc.errors()[0]["msg"])
+        return None
+
+
+def archived_messages(archive: EventArchive, first: date | None = None, last: date | None = None) -> list[Message]:
+    """The archive's events of those days, each message id once (the first record of it)."""
+    seen: set[str] = set()
+    found = []
+    for key in archive.files(first, last):
+        for record in archive.records(key):
+            message = _decode(record)
+            if message is None or message.message_id in seen:
+                continue
+            seen.add(message.message_id or "")
+            found.append(message)
+    return found
+
+
+# ---------------------------------------------------------------- replay
+
+
+@dataclass
+class ReplayOutcome:
+    files: int = 0
+    events: int = 0  # distinct events in the range
+    applied: int = 0
+    skipped: int = 0  # already applied (a replay run again, or events the table holds already)
+    profiles_updated: int = 0
+
+
+@dataclass(frozen=True)
+class Replaying:
+    """Rebuild profiles from the archive, exactly once.
+
+    Each event of the range gets a place in a stream of its own, ``replay:<from>:<to>``: its
+    partition key is the customer's (as on Kinesis) and its sequence number is the event's rank
+    among that key's events, ordered by arrival time and message id (so the same range numbers
+    the same events the same way, however the files were cut or compacted). The folding's
+    watermark per (stream, key) then skips what a run already wrote: a replay that stops half
+    way and is run again applies each event once. Into an empty table it rebuilds the profiles;
+    into a live one, the events of the range that the live profiles already hold count again
+    (they came through another stream): empty the table first (README, "Replay").
+    Holds the range's events in memory (about 1 KB each: a million events per GB).
+    """
+
+    folding: Folding
+    archive: EventArchive
+
+    def replay(self, first: date, last: date, now: datetime) -> ReplayOutcome:
+        outcome = ReplayOutcome(files=len(self.archive.files(first, last)))
+        messages = sorted(archived_messages(self.archive, first, last),
+                          key=lambda m: (m.received_at or m.occurred_at, m.message_id or ""))  # fmt: skip
+        lane = f"replay:{first.isoformat()}:{last.isoformat()}"
+        ranks: dict[str, int] = {}
+        events = []
+        for message in messages:
+            key = message.customer_id
+            ranks[key] = ranks.get(key, -1) + 1
+            events.append(ValidEvent(message, StreamPosition(lane, key, ranks[key])))
+        outcome.events = len(events)
+        for start in range(0, len(events), REPLAY_BATCH):
+            self._fold(events[start : start + REPLAY_BATCH], now, outcome)
+        return outcome
+
+    def _fold(self, events: list[ValidEvent], now: datetime, outcome: ReplayOutcome) -> None:
+        pending = events
+        for _ in range(REPLAY_ATTEMPTS):
+            done = self.folding.fold_events(pending, now)
+            outcome.applied += done.processed
+            outcome.skipped += done.duplicates + done.suppressed
+            outcome.profiles_updated += done.profiles_updated
+            failed = set(done.failed_item_ids)
+            pending = [e for e in pending if e.item_id in failed]
+            if not pending:
+                return
+        raise RuntimeError(f"{len(pending)} events could not be written after {REPLAY_ATTEMPTS} attempts")
+
+
+# ---------------------------------------------------------------- compaction and erasure
+
+
+@dataclass
+class CompactionOutcome:
+    days: int = 0
+    files_read: int = 0
+    files_written: int = 0
+    duplicates: int = 0
+    erased: int = 0  # events removed: an erased customer's
+    tombstones_retired: int = 0
+    days_done: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Compacting:
+    """Each day's files as one, every message id once, without erased customers' events.
+
+    An erasure leaves a tombstone (``EventArchive.put_tombstone``: the customer's pseudonyms and
+    when); while one is pending, the compaction reads every day (events from before the erasure
+    may be anywhere) and drops the events of those pseudonyms received up to the erasure. Events
+    that arrive while an id is suppressed are dropped too (ingest accepts them, the stream
+    ignores them). Without tombstones only the days with new files are read. A tombstone retires
+    once a compaction that started ``SETTLE`` after the erasure has finished: the daily schedule
+    removes an erased customer's events within 25 hours (every noncurrent version too).
+    """
+
+    archive: EventArchive
+    pepper: str
+    suppressed: Suppressing | None = None
+
+    def compact(self, now: datetime) -> CompactionOutcome:
+        outcome = CompactionOutcome()
+        tombstones = self.archive.tombstones()
+        by_day: dict[date, list[str]] = {}
+        for key in self.archive.files():
+            by_day.setdefault(archive_day(key), []).append(key)
+        for day, keys in sorted(by_day.items()):
+            if not tombstones and all(k.rsplit("/", 1)[1].startswith(COMPACTED) for k in keys) and len(keys) == 1:
+                continue  # compacted already, and no erasure since
+            self._compact_day(day, keys, tombstones, now, outcome)
+        for key, (_, erased_at) in tombstones.items():
+            if now >= erased_at + SETTLE:
+                self.archive.retire_tombstone(key)
+                outcome.tombstones_retired += 1
+        return outcome
+
+    def _compact_day(self, day: date, keys: list[str], tombstones: dict[str, tuple[set[str], datetime]],
+                     now: datetime, outcome: CompactionOutcome) -> None:  # fmt: skip
+        seen: set[str] = set()
+        kept: list[tuple[bytes, Message]] = []
+        for key in keys:
+            outcome.files_read += 1
+            for record in self.archive.records(key):
+                message = _decode(record)
+                if message is None:  # unreadable: dropped (logged)
+                    continue
+                if message.message_id in seen:
+                    outcome.duplicates += 1
+                    continue
+                seen.add(message.message_id or "")
+                kept.append((record, message))
+        ids = {i for _, m in kept for i in m.identities}
+        suppressed = self.suppressed(ids) if self.suppressed is not None and ids else set()
+        hashed = {i: pseudonym(self.pepper, i) for i in ids}
+
+        def erased(message: Message) -> bool:
+            if suppressed.intersection(message.identities):
+                return True
+            received = message.received_at or message.occurred_at
+            return any(hashed[i] in names and received <= at for i in message.identities
+                       for names, at in tombstones.values())  # fmt: skip
+
+        records = [r for r, m in kept if not erased(m)]
+        outcome.erased += len(kept) - len(records)
+        name = f"{COMPACTED}{now.strftime('%Y%m%dT%H%M%S%fZ')}.jsonl.gz"
+        written = self.archive.put(day, name, records) if records else None
+        for key in keys:
+            if key != written:
+                self.archive.rewrite(key, [])
+        outcome.days += 1
+        outcome.files_written += written is not None
+        outcome.days_done.append(day.isoformat())
+
+
+# ---------------------------------------------------------------- the profile snapshot
+
+SNAPSHOT_COLUMNS = (
+    Column("customer_id", "string"), Column("identities", "string"), Column("known", "bool"),
+    Column("first_seen", "timestamp"), Column("last_seen", "timestamp"),
+    Column("orders", "int"), Column("revenue", "float"), Column("refunds", "int"), Column("refunded", "float"),
+    Column("first_order_at", "timestamp"), Column("last_order_at", "timestamp"),
+    Column("days_since_last_order", "int"),
+    *(Column(f"{what}_{days}d", kind) for days in WINDOWS_DAYS  # type: ignore[arg-type]
+      for what, kind in (("orders", "int"), ("revenue", "float"))),
+    Column("segment", "int"), Column("segment_name", "string"), Column("rfm_cell", "string"),
+    Column("r", "int"), Column("f", "int"), Column("m", "int"), Column("model_version", "string"),
+    Column("tier", "string"), Column("p_alive", "float"), Column("expected_orders_90d", "float"),
+    Column("clv_12m", "float"), Column("churn_risk", "float"),
+    Column("consent_analytics", "bool"), Column("consent_personalization", "bool"),
+    Column("consent_marketing", "bool"), Column("exposures", "string"), Column("snapshot_day", "date"),
+)  # fmt: skip
+
+
+def snapshot_row(profile: Profile, day: date, as_of: datetime) -> tuple[Any, ...]:
+    """One profile as a snapshot row: ids, RFM, windows, segments, tier, predictions, consent and
+    experiment exposures; no traits, no context (contact details never leave the table)."""
+    s, p = profile.segments, profile.predictions
+    windows = [profile.window(days, as_of)[what] for days in WINDOWS_DAYS for what in ("orders", "revenue")]
+    exposures = {e: {"variant": x.variant, "segment": x.segment, "at": x.at.isoformat(), "orders": x.orders,
+                     "revenue": float(x.revenue)} for e, x in sorted(profile.exposures.items())}  # fmt: skip
+    return (
+        profile.customer_id, json.dumps(profile.identities), profile.known, profile.first_seen, profile.last_seen,
+        profile.orders, float(profile.revenue), profile.refunds, float(profile.refunded),
+        profile.first_order_at, profile.last_order_at,
+        (as_of - profile.last_order_at).days if profile.last_order_at else None, *windows,
+        s.segment if s else None, s.name if s else None, s.rfm if s else None, s.r if s else None,
+        s.f if s else None, s.m if s else None, s.model_version if s else None,
+        profile.tier.name if profile.tier else None,
+        p.p_alive if p else None, p.expected_orders_90d if p else None, p.clv_12m if p else None,
+        p.churn_risk if p else None,
+        *(profile.allows(purpose) for purpose in ("analytics", "personalization", "marketing")),
+        json.dumps(exposures) if exposures else None, day,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Snapshotting:
+    """The day's profile snapshot: every profile (redirects left out) as one Parquet file.
+
+    Reads the table with a scan (``scan_segments`` in parallel): 0.5 read units per 4 KB,
+    eventually consistent. (On AWS, ``ExportTableToPointInTime`` reads no capacity; README,
+    "Scale", says when that pays.)"""
+
+    profiles: ProfileRepository
+    snapshots: ProfileSnapshots
+    scan_segments: int = 4
+
+    def snapshot(self, now: datetime) -> dict[str, Any]:
+        day = now.astimezone(UTC).date()
+        rows = [snapshot_row(p, day, now) for segment in range(self.scan_segments)
+                for p in self.profiles.scan(segment, self.scan_segments) if p.merged_into is None]  # fmt: skip
+        rows.sort(key=lambda r: r[0])
+        key = self.snapshots.put(day, write_table(SNAPSHOT_COLUMNS, rows))
+        return {"key": key, "profiles": len(rows)}
+
+
+# ---------------------------------------------------------------- the lake function's requests
+
+
+class LakeRequest(BaseModel):
+    """``{"action": "replay", "from": "2026-11-01", "to": "2026-11-30"}``, ``{"action": "compact"}``,
+    ``{"action": "snapshot"}`` (the schedules send the last two)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    action: Literal["replay", "compact", "snapshot"]
+    first: date | None = Field(default=None, alias="from")
+    last: date | None = Field(default=None, alias="to")
+
+    @model_validator(mode="after")
+    def _range(self) -> LakeRequest:
+        if self.action == "replay" and (self.first is None or self.last is None or self.first > self.last):
+            raise ValueError("a replay needs from <= to (dates, YYYY-MM-DD)")
+        return self
+
+
+@dataclass(frozen=True)
+class Lake:
+    replaying: Replaying
+    compacting: Compacting
+    snapshotting: Snapshotting
+
+    def handle(self, request: LakeRequest, now: datetime) -> dict[str, Any]:
+        if request.action == "replay":
+            assert request.first is not None and request.last is not None  # (the request's validator)
+            return asdict(self.replaying.replay(request.first, request.last, now))
+        if request.action == "compact":
+            return asdict(self.compacting.compact(now))
+        return self.snapshotting.snapshot(now)
