@@ -50,10 +50,27 @@ def write_table(columns: Sequence[Column], rows: Sequence[Sequence[Any]]) -> byt
             fields.append((6, "i32", _CONVERTED[column.kind]))
         schema.append(_struct(fields))
     column_chunks = [
-        _struct([(2, "i64", offset), (3, "struct", _struct([
-            (1, "i32", _TYPE[column.kind]), (2, "list_i32", [_PLAIN, _RLE]), (3, "list_string", [column.name]),
-            (4, "i32", _GZIP), (5, "i64", count), (6, "i64", uncompressed), (7, "i64", size), (9, "i64", offset),
-        ]))])  # fmt: skip
+        _struct(
+            [
+                (2, "i64", offset),
+                (
+                    3,
+                    "struct",
+                    _struct(
+                        [
+                            (1, "i32", _TYPE[column.kind]),
+                            (2, "list_i32", [_PLAIN, _RLE]),
+                            (3, "list_string", [column.name]),
+                            (4, "i32", _GZIP),
+                            (5, "i64", count),
+                            (6, "i64", uncompressed),
+                            (7, "i64", size),
+                            (9, "i64", offset),
+                        ]
+                    ),
+                ),
+            ]
+        )
         for column, offset, size, uncompressed, count in chunks
     ]
     total = sum(uncompressed for _c, _o, _s, uncompressed, _n in chunks)
@@ -131,13 +148,14 @@ def _value(kind: str, value: Any) -> bytes:
     if kind in ("i32", "i64"):
         return _varint(_zigzag(value))
     if kind == "string":
-        data = value.encode()
+        data: bytes = value.encode()
         return _varint(len(data)) + data
     if kind == "struct":
-        return bytes(value)
+        return bytes(value)  # already encoded
     element = kind.removeprefix("list_")
     size = len(value)
-    header = bytes([(size << 4) | _COMPACT[element]]) if size < 15 else bytes([0xF0 | _COMPACT[element]]) + _varint(size)
+    wire = _COMPACT[element]
+    header = bytes([(size << 4) | wire]) if size < 15 else bytes([0xF0 | wire]) + _varint(size)
     return header + b"".join(_value(element, v) for v in value)
 
 

@@ -324,8 +324,10 @@ class EventArchive:
 
     def files(self, first: date | None = None, last: date | None = None) -> list[str]:
         """The archive's files of the days ``first`` to ``last`` (inclusive), oldest day first."""
-        return [k for k in self.store.keys(ARCHIVE) if k.endswith(".gz")
-                and (first is None or archive_day(k) >= first) and (last is None or archive_day(k) <= last)]  # fmt: skip
+        keys = [k for k in self.store.keys(ARCHIVE) if k.endswith(".gz")]
+        return [
+            k for k in keys if (first is None or archive_day(k) >= first) and (last is None or archive_day(k) <= last)
+        ]
 
     def records(self, key: str) -> list[bytes]:
         """A file's records. (Split on JSON values, not only lines: a delivery stream configured
@@ -365,7 +367,8 @@ class EventArchive:
 
 def split_records(data: bytes) -> list[bytes]:
     """JSON values one after another (newline-delimited or not), each as its bytes."""
-    decoder, text, records, at = json.JSONDecoder(), data.decode(), [], 0
+    decoder, text, at = json.JSONDecoder(), data.decode(), 0
+    records: list[bytes] = []
     while True:
         while at < len(text) and text[at].isspace():
             at += 1

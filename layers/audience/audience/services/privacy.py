@@ -142,8 +142,8 @@ def record_consent(
 # Files that hold customer rows: import rejects (the row as read) and customer-merge provenance.
 
 
-def scrub_erased(ids: Sequence[str], subject: str, receipt: str, store: ObjectStore, audit: AuditTrail,
-                 now: datetime, pseudonyms: Sequence[str] = (), erased_at: datetime | None = None) -> dict[str, int]:  # fmt: skip
+def scrub_erased(ids: Sequence[str], subject: str, receipt: str, store: ObjectStore, audit: AuditTrail, now: datetime,
+                 pseudonyms: Sequence[str] = (), erased_at: datetime | None = None) -> dict[str, int]:  # fmt: skip
     """The file half of an erasure (the import function runs it: it writes those files), audited
     as ``customer.scrubbed`` under the erasure's subject and receipt; with ``pseudonyms``, a
     tombstone in the events archive that the next compaction applies (``services.lake``)."""
