@@ -65,7 +65,7 @@ def connect(folder: Path) -> duckdb.DuckDBPyConnection:
     if any(events.glob("*/*.gz")):
         columns = ", ".join(f"'{name}': '{kind}'" for name, kind in EVENT_COLUMNS.items())
         con.sql(f"""CREATE VIEW raw_events AS SELECT * FROM read_json('{events}/*/*.gz', format = 'auto',
-                    columns = {{{columns}}}, hive_partitioning = true, compression = 'gzip')""")
+                    columns = {{{columns}}}, hive_partitioning = true, compression = 'gzip')""")  # noqa: S608 (our paths)
     else:
         columns = ", ".join(f'NULL::{kind} AS "{name}"' for name, kind in EVENT_COLUMNS.items())
         con.sql(f"CREATE VIEW raw_events AS SELECT {columns}, NULL::VARCHAR AS day WHERE false")
@@ -74,7 +74,7 @@ def connect(folder: Path) -> duckdb.DuckDBPyConnection:
                PARTITION BY messageId ORDER BY receivedAt) AS copy FROM raw_events) WHERE copy = 1""")
     if any(snapshots.glob("*/*.parquet")):
         con.sql(f"""CREATE VIEW profiles AS SELECT CAST(day AS DATE) AS day, * EXCLUDE (day)
-                    FROM read_parquet('{snapshots}/*/*.parquet', hive_partitioning = true)""")
+                    FROM read_parquet('{snapshots}/*/*.parquet', hive_partitioning = true)""")  # noqa: S608 (our paths)
     else:
         con.sql("CREATE VIEW profiles AS SELECT NULL::DATE AS day, NULL::VARCHAR AS customer_id WHERE false")
     con.sql("CREATE VIEW latest_profiles AS SELECT * FROM profiles WHERE day = (SELECT max(day) FROM profiles)")
@@ -85,9 +85,10 @@ def open_lake(endpoint: str, stack: str = "audience-engine", folder: Path | None
     """DuckDB over the lake of the stack at ``endpoint`` (a running ``make local``)."""
     session = boto3.session.Session(region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     cloudformation = session.client("cloudformation", endpoint_url=endpoint)
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in cloudformation.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]}
-    bucket = outputs["DataBucketName"]
-    return connect(mirror(session.client("s3", endpoint_url=endpoint), bucket, folder or ROOT / ".local" / "lake" / bucket))
+    [described] = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    bucket = next(o["OutputValue"] for o in described["Outputs"] if o["OutputKey"] == "DataBucketName")
+    s3 = session.client("s3", endpoint_url=endpoint)
+    return connect(mirror(s3, bucket, folder or ROOT / ".local" / "lake" / bucket))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,11 +21,13 @@ import boto3
 import pytest
 
 from audience.adapters.dynamodb import DynamoProfileRepository
+from audience.adapters.infrastructure import AwsInfrastructure
 from audience.adapters.s3 import S3ObjectStore
-from audience.bootstrap import lake
+from audience.bootstrap import _export_reader, lake
 from audience.domain.events import message_from_json
 from audience.domain.profile import Profile
-from audience.services.artifacts import EventArchive
+from audience.services.artifacts import EventArchive, ProfileSnapshots
+from audience.services.lake import Population
 from audience.settings import LakeSettings
 from embedded.demo import get, keyed
 from embedded.stack import LOCAL_WRITE_KEY, EmbeddedStack
@@ -49,7 +51,10 @@ def track(api: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
 def shop(customer: str, n: int) -> list[dict[str, Any]]:
     """A customer's visit: anonymous pages, identify, views, orders (each message with its id)."""
     anonymous = f"{customer}-anon"
-    mid = (lambda k: f"{customer}-{k}")  # fmt: skip
+
+    def mid(kind: str) -> str:
+        return f"{customer}-{kind}"
+
     library = {"library": {"name": "analytics-python" if n % 2 else "analytics.js", "version": "2"}}
     return [
         {"type": "page", "anonymousId": anonymous, "name": "Home", "messageId": mid("p1"), "context": library},
@@ -196,3 +201,25 @@ def test_duckdb_answers_the_readme_queries_over_the_archive_and_the_snapshot(
         variants = con.sql(f"""SELECT count(*) FROM latest_profiles
                                WHERE json_extract_string(exposures, '$."lake-{RUN}".variant') IS NOT NULL""").fetchone()
         assert variants is not None and variants[0] >= len(exposed)
+
+
+def test_above_the_threshold_the_jobs_read_the_latest_export_not_the_table(
+    sent: list[dict[str, Any]], aws: boto3.session.Session, embedded: EmbeddedStack
+) -> None:
+    assert embedded.runtime is not None
+    snapshot = embedded.runtime.invoke("LakeFunction", {"action": "snapshot"})
+    assert snapshot["export"] is not None  # the embedded table has point-in-time recovery, as deployed
+    store = S3ObjectStore(embedded.outputs["DataBucketName"])
+    table = DynamoProfileRepository(embedded.outputs["ProfilesTableName"])
+    snapshots = ProfileSnapshots(store)
+    reader = _export_reader(AwsInfrastructure(), snapshots)
+
+    below = Population(table, snapshots, reader, snapshot_above=10**9)
+    above = Population(table, snapshots, reader, snapshot_above=0)
+
+    assert below.source() == (table, None)
+    assert above.source()[1] == snapshot["export"]
+    scanned = {p.customer_id: p for p in below.scan(0, 1)}
+    exported = {p.customer_id: p for s in range(3) for p in above.scan(s, 3)}
+    for customer in CUSTOMERS[1:]:
+        assert comparable(exported[customer]) == comparable(scanned[customer])

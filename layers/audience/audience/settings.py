@@ -127,6 +127,8 @@ class RetrainSettings(Table, Bucket, Bus):
     scan_segments: int = Field(alias="SCAN_SEGMENTS", default=4, ge=1)
     fan_out_segments: int = Field(alias="FAN_OUT_SEGMENTS", default=0, ge=0, description="0: in one invocation")
     retrain_queue_url: str = Field(alias="RETRAIN_QUEUE_URL")
+    snapshot_reads_above: int = Field(alias="SNAPSHOT_READS_ABOVE", default=100_000, ge=0,
+                                      description="above it, the jobs read the latest export")  # fmt: skip
     rf_segments: Json[list[tuple[str, str]]] | None = Field(
         alias="RFM_SEGMENTS", default=None, description='[["5[4-5]", "Champions"], ...]: RF pattern -> name'
     )

@@ -107,8 +107,9 @@ def test_an_erased_customers_events_leave_the_archive_at_the_next_compaction() -
     receipt = erase_customer("u1", profiles, privacy, PEPPER, NOW, "test", queue)
     [work] = queue.items
     scrub = work["scrub"]
-    scrub_erased(scrub["ids"], scrub["subject"], scrub["receipt"], bucket, privacy, NOW, scrub["pseudonyms"],
-                 NOW)  # fmt: skip  (the import function's half of the erasure)
+    scrub_erased(
+        scrub["ids"], scrub["subject"], scrub["receipt"], bucket, privacy, NOW, scrub["pseudonyms"], NOW
+    )  # fmt: skip  (the import function's half of the erasure)
     assert "events archive" in receipt.archive and len(archive.tombstones()) == 1
     late = record(9, {"type": "page", "anonymousId": "anon-1", "name": "After"})  # sent after the erasure
     archive.put(NEXT_DAY, "audience-engine-archive-1-c.gz", [late.data])

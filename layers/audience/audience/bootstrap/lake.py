@@ -3,7 +3,7 @@ compact it (and erase from it), snapshot the profiles."""
 
 from __future__ import annotations
 
-from audience.bootstrap import Infrastructure, _aws, _pepper
+from audience.bootstrap import Infrastructure, _aws, _export_reader, _pepper
 from audience.bootstrap import stream as stream_composition
 from audience.services.artifacts import Artifacts
 from audience.services.lake import Compacting, Lake, Replaying, Snapshotting
@@ -19,5 +19,11 @@ def build(settings: LakeSettings | None = None, infra: Infrastructure | None = N
     return Lake(
         replaying=Replaying(stream_composition.build(settings, infra), artifacts.archive),
         compacting=Compacting(artifacts.archive, pepper, Suppression(infra.privacy(settings.profiles_table), pepper)),
-        snapshotting=Snapshotting(infra.profiles(settings.profiles_table), artifacts.snapshots, settings.scan_segments),
+        snapshotting=Snapshotting(
+            infra.profiles(settings.profiles_table),
+            artifacts.snapshots,
+            settings.scan_segments,
+            infra.exports(settings.profiles_table, settings.data_bucket),
+            _export_reader(infra, artifacts.snapshots),
+        ),
     )

@@ -17,7 +17,9 @@
                                             ``compacted-<n>.jsonl.gz`` (template.yaml's Prefix)
     archive/errors/                         what Firehose could not deliver (its ErrorOutputPrefix)
     archive/tombstones/<receipt>.json       erased customers' pseudonyms, until a compaction applied them
-    snapshots/profiles/day=<yyyy-mm-dd>/profiles.parquet   the daily profile snapshot
+    snapshots/profiles/day=<yyyy-mm-dd>/profiles.parquet   the daily profile snapshot, and
+                                            source.json: how many profiles, from which export
+    snapshots/exports/<time>/               the table's exports (DynamoDB JSON); exports/pending.json
 
 Things in force are read through one cache (:class:`Live`): at most once per ``refresh`` per
 container. joblib and scikit-learn are imported only where a pipeline is written or read, so the
@@ -29,7 +31,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -62,7 +64,8 @@ LIVE_VALUE, LIVE_RECOMMENDER, SEGMENT_KPIS = (
 
 
 ARCHIVE, ARCHIVE_ERRORS, TOMBSTONES = "archive/events/", "archive/errors/", "archive/tombstones/"
-SNAPSHOTS = "snapshots/profiles/"
+SNAPSHOTS, EXPORTS = "snapshots/profiles/", "snapshots/exports/"
+PENDING_EXPORT = f"{EXPORTS}pending.json"
 # What template.yaml's delivery stream is configured with (tests/template checks they agree):
 # partitions by the day Firehose received the record, as Athena's partition projection reads them.
 ARCHIVE_PREFIX = ARCHIVE + "day=!{timestamp:yyyy-MM-dd}/"
@@ -399,6 +402,36 @@ class ProfileSnapshots:
 
     def read(self, key: str) -> bytes | None:
         return self.store.read_bytes(key)
+
+    def put_source(self, day: date, source: dict[str, Any]) -> None:
+        """What a snapshot was made from (``export``: its prefix, or None for a scan) and how many profiles."""
+        self.store.put_text(snapshot_key(day).replace("profiles.parquet", "source.json"), json.dumps(source))
+
+    def latest_source(self) -> dict[str, Any] | None:
+        latest = self.latest()
+        text = self.store.read_text(latest[1].replace("profiles.parquet", "source.json")) if latest else None
+        return json.loads(text) if text else None
+
+    def export_prefix(self, now: datetime) -> str:
+        return f"{EXPORTS}{now.strftime('%Y%m%dT%H%M%SZ')}/"
+
+    def export_items(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """The items of an export (``<prefix>AWSDynamoDB/<id>/data/*.json.gz``: ``{"Item": ...}`` a line)."""
+        for key in self.store.keys(prefix):
+            if "/data/" in key and key.endswith(".gz"):
+                for line in gzip.decompress(self.store.read_bytes(key) or b"").splitlines():
+                    if line.strip():
+                        yield json.loads(line)["Item"]
+
+    def pending_export(self) -> dict[str, str] | None:
+        text = self.store.read_text(PENDING_EXPORT)
+        return json.loads(text) if text else None
+
+    def set_pending_export(self, export: dict[str, str] | None) -> None:
+        if export is None:
+            self.store.forget_history(PENDING_EXPORT, keep_current=False)
+        else:
+            self.store.put_text(PENDING_EXPORT, json.dumps(export))
 
 
 class Artifacts:
