@@ -39,9 +39,11 @@ EVENT_COLUMNS = {
 def mirror(s3: Any, bucket: str, folder: Path) -> Path:
     """The bucket's archive and snapshots in ``folder`` (returned), as they are now."""
     wanted: set[Path] = set()
-    for prefix in (ARCHIVE, SNAPSHOTS):
+    for prefix, suffix in ((ARCHIVE, ".gz"), (SNAPSHOTS, ".parquet")):  # (not the jobs' whole profiles)
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
+                if not item["Key"].endswith(suffix):
+                    continue
                 path = folder / item["Key"]
                 wanted.add(path)
                 stamp = path.with_name(f".{path.name}.etag")

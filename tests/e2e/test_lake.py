@@ -21,9 +21,8 @@ import boto3
 import pytest
 
 from audience.adapters.dynamodb import DynamoProfileRepository
-from audience.adapters.infrastructure import AwsInfrastructure
 from audience.adapters.s3 import S3ObjectStore
-from audience.bootstrap import _export_reader, lake
+from audience.bootstrap import lake
 from audience.domain.events import message_from_json
 from audience.domain.profile import Profile
 from audience.services.artifacts import EventArchive, ProfileSnapshots
@@ -146,15 +145,16 @@ def test_an_erased_customers_events_are_gone_from_the_archive_after_the_compacti
     api: str, sent: list[dict[str, Any]], aws: boto3.session.Session, embedded: EmbeddedStack
 ) -> None:
     erased, kept = CUSTOMERS[0], CUSTOMERS[1]
+    assert embedded.runtime is not None
+    embedded.runtime.invoke("LakeFunction", {"action": "snapshot"})  # a snapshot that holds them
     status, receipt = keyed("DELETE", f"{api}/v1/customers/{erased}")
     assert status == 200 and "archive" in receipt["archive"]
     store = S3ObjectStore(embedded.outputs["DataBucketName"])
     wait_for(lambda: EventArchive(store).tombstones(), bool, timeout=30)  # the import function's scrub
 
-    assert embedded.runtime is not None
     result = embedded.runtime.invoke("LakeFunction", {"action": "compact"})
 
-    assert result["erased"] >= 4 and result["days"] >= 1
+    assert result["erased"] >= 4 and result["days"] >= 1 and result["snapshot_rows_erased"] >= 1
     records = archived(aws, embedded)
     assert not [r for r in records if erased in (r.get("userId"), r.get("anonymousId"))]
     mine = ours(records)
@@ -166,6 +166,10 @@ def test_an_erased_customers_events_are_gone_from_the_archive_after_the_compacti
     for version in [*versions.get("Versions", []), *versions.get("DeleteMarkers", [])]:  # no copy left behind
         body = aws.client("s3").get_object(Bucket=store.bucket, Key=version["Key"], VersionId=version["VersionId"])
         assert erased.encode() not in gzip.decompress(body["Body"].read())
+    snapshots = ProfileSnapshots(store)
+    for day in snapshots.days():  # nor in a snapshot
+        assert not [r for r in snapshots.lines(day, "rows") if erased.encode() in r]
+        assert not [p for p in snapshots.lines(day, "profiles") if erased.encode() in p]
 
 
 README_QUERY = re.compile(r"```sql\n(.*?)```", re.S)
@@ -203,23 +207,30 @@ def test_duckdb_answers_the_readme_queries_over_the_archive_and_the_snapshot(
         assert variants is not None and variants[0] >= len(exposed)
 
 
-def test_above_the_threshold_the_jobs_read_the_latest_export_not_the_table(
+def test_above_the_threshold_the_jobs_read_the_snapshot_which_may_come_from_the_tables_export(
     sent: list[dict[str, Any]], aws: boto3.session.Session, embedded: EmbeddedStack
 ) -> None:
     assert embedded.runtime is not None
     snapshot = embedded.runtime.invoke("LakeFunction", {"action": "snapshot"})
-    assert snapshot["export"] is not None  # the embedded table has point-in-time recovery, as deployed
+    assert snapshot["export"] is None  # SnapshotSource=scan, the default
     store = S3ObjectStore(embedded.outputs["DataBucketName"])
     table = DynamoProfileRepository(embedded.outputs["ProfilesTableName"])
     snapshots = ProfileSnapshots(store)
-    reader = _export_reader(AwsInfrastructure(), snapshots)
+    scanned = {p.customer_id: p for p in table.scan(0, 1)}
 
-    below = Population(table, snapshots, reader, snapshot_above=10**9)
-    above = Population(table, snapshots, reader, snapshot_above=0)
-
-    assert below.source() == (table, None)
-    assert above.source()[1] == snapshot["export"]
-    scanned = {p.customer_id: p for p in below.scan(0, 1)}
-    exported = {p.customer_id: p for s in range(3) for p in above.scan(s, 3)}
+    above = Population(table, snapshots, snapshot_above=0)
+    assert Population(table, snapshots, snapshot_above=10**9).source() == (table, None)
+    assert above.source()[1] is not None
+    read = {p.customer_id: p for s in range(3) for p in above.scan(s, 3)}
     for customer in CUSTOMERS[1:]:
-        assert comparable(exported[customer]) == comparable(scanned[customer])
+        assert comparable(read[customer]) == comparable(scanned[customer])
+
+    lambda_environment = aws.client("lambda").get_function_configuration(
+        FunctionName=embedded.deployed.functions["LakeFunction"]  # type: ignore[union-attr]
+    )["Environment"]["Variables"]
+    exporting = lake.build(LakeSettings.from_env({**lambda_environment, "SNAPSHOT_SOURCE": "export"}))
+    exported = exporting.snapshotting.snapshot(datetime.now(UTC))  # the table's export (point-in-time recovery on)
+    assert exported["export"] is not None and exported["profiles"] == snapshot["profiles"]
+    assert store.keys(exported["export"]) == []  # converted, then deleted
+    read = {p.customer_id: p for p in Population(table, snapshots, snapshot_above=0).scan(0, 1)}
+    assert all(comparable(read[c]) == comparable(scanned[c]) for c in CUSTOMERS[1:])

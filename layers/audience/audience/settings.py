@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, field_validator
 
@@ -102,6 +102,7 @@ class LakeSettings(StreamSettings):
 
     pii_pepper_name: str = Field(alias="PII_PEPPER_NAME")  # required here: the compaction erases by pseudonym
     scan_segments: int = Field(alias="SCAN_SEGMENTS", default=4, ge=1)
+    snapshot_source: Literal["scan", "export"] = Field(alias="SNAPSHOT_SOURCE", default="scan")
 
 
 class ProfilesApiSettings(Money, Table, Bucket, Refresh, Pepper):

@@ -12,8 +12,9 @@ import duckdb
 
 from audience.domain.privacy import pseudonym
 from audience.domain.profile import Profile
-from audience.services.artifacts import EventArchive, ProfileSnapshots, split_records
-from audience.services.lake import SETTLE, Compacting, Replaying, Snapshotting, archived_messages
+from audience.services.artifacts import EventArchive, ProfileSnapshots, snapshot_key, split_records
+from audience.services.lake import SETTLE, Compacting, Population, Replaying, Snapshotting, archived_messages
+from audience.services.population import read_customers
 from audience.services.privacy import Suppression, erase_customer, scrub_erased
 from audience.services.profiles import Folding, StreamRecord
 from tests.synthetic import NOW
@@ -154,3 +155,41 @@ def test_the_snapshot_is_parquet_with_ids_rfm_windows_and_consent_and_no_contact
                     ("u2", 1, 15.0, 1, '["u2"]', True, NOW.date())]  # fmt: skip
     assert b"example.com" not in bucket.objects[result["key"]] and b"hmac" not in bucket.objects[result["key"]]
     assert date.fromisoformat(result["key"].split("day=")[1][:10]) == NOW.date()
+
+
+def test_above_the_threshold_the_jobs_read_the_snapshot_and_find_the_same_profiles() -> None:
+    profiles = MemoryProfiles()
+    folding(profiles).fold(stream(), NOW)
+    snapshots = ProfileSnapshots(MemoryBucket())
+    Snapshotting(profiles, snapshots).snapshot(NOW)
+
+    below, above = Population(profiles, snapshots, 2), Population(profiles, snapshots, 1)
+
+    assert below.source() == (profiles, None) and above.source()[1] == NOW.date()
+    table = {p.customer_id: p for p in profiles.scan(0, 1) if p.merged_into is None}
+    read = {p.customer_id: p for s in range(3) for p in above.scan(s, 3)}
+    assert read == table  # whole profiles, as stored
+    reads = profiles.reads + profiles.batch_reads
+    customers, x = read_customers(above, 2, NOW, training=True)  # the retrain's features, from the snapshot
+    assert [c.customer_id for c in customers] == ["u1", "u2"] and x.shape[0] == 2
+    assert profiles.reads + profiles.batch_reads == reads
+
+
+def test_the_compaction_removes_an_erased_customer_from_every_snapshot() -> None:
+    profiles, records = MemoryProfiles(), stream()
+    folding(profiles).fold(records, NOW)
+    archive = archived(records)
+    snapshots = ProfileSnapshots(archive.store)
+    for day in range(3):
+        Snapshotting(profiles, snapshots).snapshot(NOW + timedelta(days=day))
+    assert len(list(snapshots.lines(NOW.date(), "profiles"))) == 0  # whole profiles: the two newest days only
+    archive.put_tombstone("r1", [pseudonym(PEPPER, "anon-1")], NOW)  # any of the customer's ids
+
+    outcome = Compacting(archive, PEPPER, snapshots=snapshots).compact(NOW)
+
+    assert outcome.snapshot_rows_erased == 3
+    for day in snapshots.days():
+        assert [json.loads(r)[0] for r in snapshots.lines(day, "rows")] == ["u2"]
+        assert all(json.loads(p)["customerId"] == "u2" for p in snapshots.lines(day, "profiles"))
+        data = archive.store.read_bytes(snapshot_key(day))
+        assert data is not None and b"u1" not in data

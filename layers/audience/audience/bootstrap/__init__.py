@@ -124,12 +124,11 @@ def _contact_key(settings: Pepper, pepper: str | None) -> str | None:
 
 
 def _population(infra: Infrastructure, table: str, bucket: str, snapshot_above: int) -> Population:
-    """What the read-only jobs scan: the table, or above ``snapshot_above`` profiles the latest export."""
+    """What the read-only jobs scan: the table, or above ``snapshot_above`` profiles the newest snapshot."""
     from audience.services.artifacts import ProfileSnapshots
     from audience.services.lake import Population
 
-    snapshots = ProfileSnapshots(infra.bucket(bucket))
-    return Population(infra.profiles(table), snapshots, _export_reader(infra, snapshots), snapshot_above)
+    return Population(infra.profiles(table), ProfileSnapshots(infra.bucket(bucket)), snapshot_above)
 
 
 def _export_reader(infra: Infrastructure, snapshots: ProfileSnapshots) -> Callable[[str], ProfileScan]:

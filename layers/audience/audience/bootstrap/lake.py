@@ -18,12 +18,16 @@ def build(settings: LakeSettings | None = None, infra: Infrastructure | None = N
     assert pepper is not None  # the settings require PII_PEPPER_NAME
     return Lake(
         replaying=Replaying(stream_composition.build(settings, infra), artifacts.archive),
-        compacting=Compacting(artifacts.archive, pepper, Suppression(infra.privacy(settings.profiles_table), pepper)),
+        compacting=Compacting(
+            artifacts.archive, pepper, Suppression(infra.privacy(settings.profiles_table), pepper), artifacts.snapshots
+        ),
         snapshotting=Snapshotting(
             infra.profiles(settings.profiles_table),
             artifacts.snapshots,
             settings.scan_segments,
-            infra.exports(settings.profiles_table, settings.data_bucket),
+            infra.exports(settings.profiles_table, settings.data_bucket)
+            if settings.snapshot_source == "export"
+            else None,
             _export_reader(infra, artifacts.snapshots),
         ),
     )

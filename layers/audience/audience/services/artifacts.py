@@ -17,9 +17,11 @@
                                             ``compacted-<n>.jsonl.gz`` (template.yaml's Prefix)
     archive/errors/                         what Firehose could not deliver (its ErrorOutputPrefix)
     archive/tombstones/<receipt>.json       erased customers' pseudonyms, until a compaction applied them
-    snapshots/profiles/day=<yyyy-mm-dd>/profiles.parquet   the daily profile snapshot, and
-                                            source.json: how many profiles, from which export
-    snapshots/exports/<time>/               the table's exports (DynamoDB JSON); exports/pending.json
+    snapshots/profiles/day=<yyyy-mm-dd>/profiles.parquet   the daily profile snapshot (SQL), with
+                                            rows.jsonl.gz (its rows: what an erasure rewrites it from),
+                                            source.json (how many, when, from what) and, for the
+                                            two newest days, profiles.jsonl.gz (whole profiles: the jobs')
+    snapshots/exports/<time>/               a table export being converted (deleted once converted)
 
 Things in force are read through one cache (:class:`Live`): at most once per ``refresh`` per
 container. joblib and scikit-learn are imported only where a pipeline is written or read, so the
@@ -384,33 +386,59 @@ def split_records(data: bytes) -> list[bytes]:
 
 @dataclass(frozen=True)
 class ProfileSnapshots:
-    """The daily profile snapshots (Parquet), newest last."""
+    """The daily profile snapshots, newest last: per day the Parquet file, its rows, where it
+    came from and (two newest days) the whole profiles."""
 
     store: ObjectStore
+    whole_days: int = 2  # days whose whole profiles are kept (the jobs read the newest)
 
-    def put(self, day: date, data: bytes) -> str:
+    def put(self, day: date, parquet: bytes, rows: bytes, profiles: bytes, source: dict[str, Any]) -> str:
+        """A day's snapshot (``rows`` and ``profiles``: gzip JSON Lines); the whole profiles of
+        days before the ``whole_days`` newest are deleted."""
         key = snapshot_key(day)
-        self.store.put_bytes(key, data)
+        self.store.put_bytes(key, parquet)
+        self.store.put_bytes(self._key(day, "rows.jsonl.gz"), rows)
+        self.store.put_bytes(self._key(day, "profiles.jsonl.gz"), profiles)
+        self.store.put_text(self._key(day, "source.json"), json.dumps(source))
+        for old in self.days()[: -self.whole_days]:
+            self.store.forget_history(self._key(old, "profiles.jsonl.gz"), keep_current=False)
         return key
 
+    def days(self) -> list[date]:
+        keys = [k for k in self.store.keys(SNAPSHOTS) if k.endswith("/profiles.parquet")]
+        return sorted(date.fromisoformat(k.removeprefix(SNAPSHOTS).split("/", 1)[0].removeprefix("day=")) for k in keys)
+
     def latest(self) -> tuple[date, str] | None:
-        keys = [k for k in self.store.keys(SNAPSHOTS) if k.endswith(".parquet")]
-        if not keys:
-            return None
-        key = max(keys)
-        return date.fromisoformat(key.removeprefix(SNAPSHOTS).split("/", 1)[0].removeprefix("day=")), key
+        days = self.days()
+        return (days[-1], snapshot_key(days[-1])) if days else None
 
-    def read(self, key: str) -> bytes | None:
-        return self.store.read_bytes(key)
-
-    def put_source(self, day: date, source: dict[str, Any]) -> None:
-        """What a snapshot was made from (``export``: its prefix, or None for a scan) and how many profiles."""
-        self.store.put_text(snapshot_key(day).replace("profiles.parquet", "source.json"), json.dumps(source))
+    def source(self, day: date) -> dict[str, Any] | None:
+        text = self.store.read_text(self._key(day, "source.json"))
+        return json.loads(text) if text else None
 
     def latest_source(self) -> dict[str, Any] | None:
         latest = self.latest()
-        text = self.store.read_text(latest[1].replace("profiles.parquet", "source.json")) if latest else None
-        return json.loads(text) if text else None
+        return {**(self.source(latest[0]) or {}), "day": latest[0].isoformat()} if latest else None
+
+    def lines(self, day: date, name: str) -> Iterator[bytes]:
+        """The lines of a day's ``rows`` or ``profiles`` file, streamed (none if absent)."""
+        key = self._key(day, f"{name}.jsonl.gz")
+        if not self.store.keys(key):
+            return
+        with self.store.open(key) as raw, gzip.GzipFile(fileobj=raw) as lines:
+            yield from (line for line in lines if line.strip())
+
+    def rewrite(self, day: date, parquet: bytes, rows: bytes, profiles: bytes | None) -> None:
+        """A day's files again (an erasure), their earlier versions deleted."""
+        files = [(snapshot_key(day), parquet), (self._key(day, "rows.jsonl.gz"), rows)]
+        if profiles is not None:
+            files.append((self._key(day, "profiles.jsonl.gz"), profiles))
+        for key, data in files:
+            self.store.put_bytes(key, data)
+            self.store.forget_history(key)
+
+    def _key(self, day: date, name: str) -> str:
+        return snapshot_key(day).replace("profiles.parquet", name)
 
     def export_prefix(self, now: datetime) -> str:
         return f"{EXPORTS}{now.strftime('%Y%m%dT%H%M%SZ')}/"
@@ -422,6 +450,11 @@ class ProfileSnapshots:
                 for line in gzip.decompress(self.store.read_bytes(key) or b"").splitlines():
                     if line.strip():
                         yield json.loads(line)["Item"]
+
+    def remove_export(self, prefix: str) -> None:
+        """An export once converted (it holds every item: an erasure must not find a copy there)."""
+        for key in self.store.keys(prefix):
+            self.store.forget_history(key, keep_current=False)
 
     def pending_export(self) -> dict[str, str] | None:
         text = self.store.read_text(PENDING_EXPORT)

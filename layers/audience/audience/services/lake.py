@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -132,6 +132,7 @@ class CompactionOutcome:
     duplicates: int = 0
     erased: int = 0  # events removed: an erased customer's
     tombstones_retired: int = 0
+    snapshot_rows_erased: int = 0
     days_done: list[str] = field(default_factory=list)
 
 
@@ -151,6 +152,7 @@ class Compacting:
     archive: EventArchive
     pepper: str
     suppressed: Suppressing | None = None
+    snapshots: ProfileSnapshots | None = None  # their rows of erased customers go too
 
     def compact(self, now: datetime) -> CompactionOutcome:
         outcome = CompactionOutcome()
@@ -162,6 +164,14 @@ class Compacting:
             if not tombstones and all(k.rsplit("/", 1)[1].startswith(COMPACTED) for k in keys) and len(keys) == 1:
                 continue  # compacted already, and no erasure since
             self._compact_day(day, keys, tombstones, now, outcome)
+        if tombstones and self.snapshots is not None:
+
+            def erased(day: date, ids: set[str]) -> bool:
+                # every day while the tombstone is pending (an export may predate the erasure)
+                names = {pseudonym(self.pepper, i) for i in ids}
+                return any(names & held for held, _ in tombstones.values())
+
+            outcome.snapshot_rows_erased = erase_from_snapshots(self.snapshots, erased)
         for key, (_, erased_at) in tombstones.items():
             if now >= erased_at + SETTLE:
                 self.archive.retire_tombstone(key)
@@ -250,15 +260,41 @@ def snapshot_row(profile: Profile, day: date, as_of: datetime) -> tuple[Any, ...
 ExportReader = Callable[[str], ProfileScan]  # the profiles of the export under a prefix
 
 
+def _row_json(row: tuple[Any, ...]) -> bytes:
+    return json.dumps([v.isoformat() if isinstance(v, date) else v for v in row]).encode()
+
+
+def _row(line: bytes) -> tuple[Any, ...]:
+    values = json.loads(line)
+    parse = {"date": date.fromisoformat, "timestamp": datetime.fromisoformat}
+    return tuple(parse[c.kind](v) if v is not None and c.kind in parse else v
+                 for c, v in zip(SNAPSHOT_COLUMNS, values, strict=True))  # fmt: skip
+
+
+class _Lines:
+    """Lines gzip-compressed as they come (a snapshot never holds every profile's JSON at once)."""
+
+    def __init__(self) -> None:
+        self.compressor = zlib.compressobj(wbits=31)
+        self.parts: list[bytes] = []
+
+    def add(self, line: bytes) -> None:
+        self.parts.append(self.compressor.compress(line + b"\n"))
+
+    def done(self) -> bytes:
+        return b"".join([*self.parts, self.compressor.flush()])
+
+
 @dataclass(frozen=True)
 class Snapshotting:
-    """The day's profile snapshot: every profile (redirects left out) as one Parquet file.
+    """The day's profile snapshot: every profile (redirects left out) as one Parquet file, its
+    rows, and the whole profiles (what the jobs read above ``SnapshotReadsAbove``).
 
-    With ``exports`` (on AWS): from the table's export to S3, which reads no capacity. The run
-    starts today's export and waits up to ``wait`` for it (moto's finishes at once); an export
-    still running then is converted by the next run (the snapshot is then a day old). Without
-    (``exports`` None, or a failed export): one scan of the table, ``scan_segments`` in
-    parallel, 0.5 read units per 4 KB read. ``source.json`` beside the file says which."""
+    From one scan of the table (``scan_segments`` in parallel: 0.5 read units per 4 KB), or with
+    ``exports`` from the table's export to S3, which reads no capacity but is billed per GB
+    (about six scans' worth: ``make bench``); the export is deleted once converted. The run
+    starts an export and waits up to ``wait`` for it (moto's finishes at once); one still
+    running then is converted by the next run (the snapshot is then a day old)."""
 
     profiles: ProfileScan
     snapshots: ProfileSnapshots
@@ -271,11 +307,20 @@ class Snapshotting:
     def snapshot(self, now: datetime) -> dict[str, Any]:
         source, export = self._source(now)
         day = now.astimezone(UTC).date()
-        rows = [snapshot_row(p, day, now) for segment in range(self.scan_segments)
-                for p in source.scan(segment, self.scan_segments) if p.merged_into is None]  # fmt: skip
-        rows.sort(key=lambda r: r[0])
-        key = self.snapshots.put(day, write_table(SNAPSHOT_COLUMNS, rows))
-        self.snapshots.put_source(day, {"export": export, "profiles": len(rows), "at": now.isoformat()})
+        rows, whole = [], _Lines()
+        for segment in range(self.scan_segments):
+            for profile in source.scan(segment, self.scan_segments):
+                if profile.merged_into is None:
+                    rows.append(snapshot_row(profile, day, now))
+                    whole.add(profile.model_dump_json(by_alias=True).encode())
+        rows.sort(key=lambda r: str(r[0]))
+        lines = _Lines()
+        for row in rows:
+            lines.add(_row_json(row))
+        origin = {"profiles": len(rows), "at": now.isoformat(), "from": "export" if export else "scan"}
+        key = self.snapshots.put(day, write_table(SNAPSHOT_COLUMNS, rows), lines.done(), whole.done(), origin)
+        if export is not None:
+            self.snapshots.remove_export(export)
         return {"key": key, "profiles": len(rows), "export": export}
 
     def _source(self, now: datetime) -> tuple[ProfileScan, str | None]:
@@ -294,6 +339,8 @@ class Snapshotting:
             self.poll()
         if status == "COMPLETED":
             self.snapshots.set_pending_export(None)
+            if ready is not None:
+                self.snapshots.remove_export(ready)
             ready = prefix
         elif status == "FAILED":
             logger.error("the table's export %s failed", started["export"])
@@ -301,32 +348,60 @@ class Snapshotting:
         return (self.exported(ready), ready) if ready is not None else (self.profiles, None)
 
 
-@dataclass
+def erase_from_snapshots(snapshots: ProfileSnapshots, erased: Callable[[date, set[str]], bool]) -> int:
+    """Rewrite every snapshot day holding a customer for whom ``erased`` (the day, their ids)
+    holds, earlier versions deleted; returns how many rows went."""
+    removed = 0
+    for day in snapshots.days():
+        rows = [_row(line) for line in snapshots.lines(day, "rows")]
+        kept = [r for r in rows if not erased(day, {r[0], *json.loads(r[1])})]
+        if len(kept) == len(rows):
+            continue
+        removed += len(rows) - len(kept)
+        lines = _Lines()
+        for row in kept:
+            lines.add(_row_json(row))
+        whole: _Lines | None = None
+        for line in snapshots.lines(day, "profiles"):
+            whole = whole or _Lines()
+            document = json.loads(line)
+            if not erased(day, {document["customerId"], *document.get("identities", [])}):
+                whole.add(line.rstrip(b"\n"))
+        snapshots.rewrite(day, write_table(SNAPSHOT_COLUMNS, kept), lines.done(), whole.done() if whole else None)
+    return removed
+
+
+@dataclass(frozen=True)
 class Population:
     """The profiles as the jobs that only read see them (retraining's features, the measure job):
-    the table's scan, or above ``snapshot_above`` profiles (as the latest snapshot counted them)
-    the export that snapshot was made from, which costs no read capacity. An export holds the
-    profiles as of its time (at most a day old, the snapshot's schedule)."""
+    the table's scan, or above ``snapshot_above`` profiles (as the newest snapshot counted them)
+    the whole profiles that snapshot kept, which costs the table no read capacity. They are as
+    of the snapshot (at most a day old, its schedule). Each scan segment streams the file."""
 
     table: ProfileScan
     snapshots: ProfileSnapshots
-    exported: ExportReader | None
     snapshot_above: int
-    _readers: dict[str, ProfileScan] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def source(self) -> tuple[ProfileScan, str | None]:
+    def source(self) -> tuple[ProfileScan, date | None]:
         latest = self.snapshots.latest_source()
-        prefix = latest.get("export") if latest else None
-        if self.exported is None or prefix is None or latest is None or latest["profiles"] <= self.snapshot_above:
+        if latest is None or latest.get("profiles", 0) <= self.snapshot_above:
             return self.table, None
-        with self._lock:  # one reader per export: the scan segments share its items
-            if prefix not in self._readers:
-                self._readers = {prefix: self.exported(prefix)}
-            return self._readers[prefix], prefix
+        return _SnapshotScan(self.snapshots, date.fromisoformat(latest["day"])), date.fromisoformat(latest["day"])
 
     def scan(self, segment: int, total_segments: int) -> Iterator[Profile]:
         return self.source()[0].scan(segment, total_segments)
+
+
+@dataclass(frozen=True)
+class _SnapshotScan:
+    snapshots: ProfileSnapshots
+    day: date
+
+    def scan(self, segment: int, total_segments: int) -> Iterator[Profile]:
+        for line in self.snapshots.lines(self.day, "profiles"):
+            document = json.loads(line)
+            if zlib.crc32(document["customerId"].encode()) % total_segments == segment:
+                yield Profile.model_validate(document)
 
 
 # ---------------------------------------------------------------- the lake function's requests
