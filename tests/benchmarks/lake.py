@@ -7,7 +7,7 @@ capacity by size). The items are the ones the table holds: each synthetic profil
 archetypes, ``tests.synthetic``) as ``profile_items.to_items`` writes it. An export to S3
 reads no capacity and is billed per GB of table (../shared/REFERENCE.md).
 
-``python -m tests.benchmarks.lake`` prints the table; ``make bench`` prints it as section 15.
+``python -m tests.benchmarks.lake`` prints the table; ``make bench`` prints it as section 17.
 """
 
 from __future__ import annotations
@@ -120,5 +120,5 @@ def report(found: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    print("15. The lake: reading every profile, table scan against the latest export; the archive's size")
+    print("17. The lake: a job's read of every profile, scanning the table or reading the daily snapshot")
     report(measure())
