@@ -136,6 +136,16 @@ def test_tombstones_spare_events_after_consent_is_given_again() -> None:
 
 def test_records_split_with_or_without_firehose_delimiter() -> None:
     assert split_records(b'{"a": 1}{"b": [2]}\n{"c": "}"}\n') == [b'{"a": 1}', b'{"b": [2]}', b'{"c": "}"}']
+    assert split_records(b'{"a": 1}\n\xff\xfe not json\n{"b": 2}') == [b'{"a": 1}', b"\xff\xfe not json", b'{"b": 2}']
+
+
+def test_an_unreadable_record_in_the_archive_is_skipped_by_the_readers_and_the_compaction() -> None:
+    records = stream()
+    archive = archived(records)
+    archive.put(DAY, "other-producer.gz", [b"\xff\xfe not an event", records[0].data])
+    assert len(archived_messages(archive)) == 7
+    Compacting(archive, PEPPER).compact(NOW)
+    assert sum(len(archive.records(k)) for k in archive.files()) == 7
 
 
 def test_the_snapshot_is_parquet_with_ids_rfm_windows_and_consent_and_no_contact_details(tmp_path: Path) -> None:

@@ -371,17 +371,38 @@ class EventArchive:
 
 
 def split_records(data: bytes) -> list[bytes]:
-    """JSON values one after another (newline-delimited or not), each as its bytes."""
-    decoder, text, at = json.JSONDecoder(), data.decode(), 0
+    """The records of an archive file: one a line (Firehose's delimiter); a line of JSON values
+    one after another (a delivery configured without the delimiter) is split into them, and what
+    is not JSON at all (another producer's bytes) is returned as it is, for the reader to skip."""
     records: list[bytes] = []
-    while True:
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+            records.append(line.strip())
+        except ValueError:
+            records.extend(_concatenated(line.strip()))
+    return records
+
+
+def _concatenated(line: bytes) -> list[bytes]:
+    try:
+        text = line.decode()
+    except UnicodeDecodeError:
+        return [line]
+    decoder, at = json.JSONDecoder(), 0
+    found: list[bytes] = []
+    while at < len(text):
+        try:
+            _, end = decoder.raw_decode(text, at)
+        except ValueError:
+            return [*found, text[at:].encode()]
+        found.append(text[at:end].encode())
+        at = end
         while at < len(text) and text[at].isspace():
             at += 1
-        if at >= len(text):
-            return records
-        _, end = decoder.raw_decode(text, at)
-        records.append(text[at:end].encode())
-        at = end
+    return found
 
 
 @dataclass(frozen=True)
