@@ -130,6 +130,7 @@ class CompactionOutcome:
     files_read: int = 0
     files_written: int = 0
     duplicates: int = 0
+    unreadable: int = 0
     erased: int = 0  # events removed: an erased customer's
     tombstones_retired: int = 0
     snapshot_rows_erased: int = 0
@@ -182,11 +183,14 @@ class Compacting:
                      now: datetime, outcome: CompactionOutcome) -> None:  # fmt: skip
         seen: set[str] = set()
         kept: list[tuple[bytes, Message]] = []
+        read = 0
         for key in keys:
             outcome.files_read += 1
             for record in self.archive.records(key):
+                read += 1
                 message = _decode(record)
-                if message is None:  # unreadable: dropped (logged)
+                if message is None:  # not an event (another producer's record): dropped, logged
+                    outcome.unreadable += 1
                     continue
                 if message.message_id in seen:
                     outcome.duplicates += 1
@@ -206,14 +210,16 @@ class Compacting:
 
         records = [r for r, m in kept if not erased(m)]
         outcome.erased += len(kept) - len(records)
+        outcome.days += 1
+        outcome.days_done.append(day.isoformat())
+        if len(records) == read and len(keys) == 1 and keys[0].rsplit("/", 1)[1].startswith(COMPACTED):
+            return  # compacted already, and nothing of it erased: left as it is
         name = f"{COMPACTED}{now.strftime('%Y%m%dT%H%M%S%fZ')}.jsonl.gz"
         written = self.archive.put(day, name, records) if records else None
         for key in keys:
             if key != written:
                 self.archive.rewrite(key, [])
-        outcome.days += 1
         outcome.files_written += written is not None
-        outcome.days_done.append(day.isoformat())
 
 
 # ---------------------------------------------------------------- the profile snapshot
