@@ -33,9 +33,11 @@ logger = logging.getLogger(__name__)
 Suppressing = Callable[[Iterable[str]], set[str]]  # which of these ids belong to an erased customer
 REPLAY_BATCH = 500  # events folded per call (a customer's events may span calls: the watermark keeps them once)
 REPLAY_ATTEMPTS = 5
-# Firehose buffers a record at most 900 s before it writes it; a tombstone stays until a
-# compaction that started this long after the erasure has run (events in flight are caught).
-SETTLE = timedelta(hours=1)
+# A tombstone stays until a compaction that started this long after the erasure has run, so what
+# lands after the erasure still holding the customer is removed too: events Firehose was still
+# buffering (at most 15 minutes), a snapshot converted from an export started before the erasure
+# (at most a day old).
+SETTLE = timedelta(hours=26)
 COMPACTED = "compacted-"
 
 
@@ -145,9 +147,11 @@ class Compacting:
     when); while one is pending, the compaction reads every day (events from before the erasure
     may be anywhere) and drops the events of those pseudonyms received up to the erasure. Events
     that arrive while an id is suppressed are dropped too (ingest accepts them, the stream
-    ignores them). Without tombstones only the days with new files are read. A tombstone retires
-    once a compaction that started ``SETTLE`` after the erasure has finished: the daily schedule
-    removes an erased customer's events within 25 hours (every noncurrent version too).
+    ignores them). Without tombstones only the days with new files are read. The first compaction
+    after an erasure removes what the archive and the snapshots hold of the customer (the daily
+    schedule: within 24 hours), every noncurrent version too; the tombstone stays ``SETTLE``, so
+    what lands later still holding them (Firehose's buffer, a snapshot from an export started
+    before the erasure) goes at the compaction after.
     """
 
     archive: EventArchive
