@@ -40,9 +40,13 @@ retrain: $(BIN)/.installed ## against `make local`: what the schedule sends; AS_
 	    **({"asOf": a} if a else {}), **({"calibrationEnd": c} if c else {})}))' "$(AS_OF)" "$(CALIBRATION_END)" > $$event; fi; \
 	$(EMBEDDED) invoke RetrainFunction $$event
 
+# The query reaches the script through the environment, never through the shell's quoting: it may
+# hold quotes, span lines and hold $ (JSON paths): the README's queries do.
+override QUERY := $(value QUERY)
+export QUERY
 sql: $(BIN)/.installed ## against `make local`: DuckDB over the events archive and the profile snapshots: make sql QUERY="SELECT event, count(*) FROM events GROUP BY ALL"
-	@test -n "$(QUERY)" || { echo 'usage: make sql QUERY="SELECT ... FROM events | profiles | latest_profiles"'; exit 2; }
-	@AWS_ENDPOINT_URL=http://127.0.0.1:$(AWS_PORT) $(BIN)/python infra/lake_sql.py "$(QUERY)"
+	@test -n "$$QUERY" || { echo 'usage: make sql QUERY="SELECT ... FROM events | profiles | latest_profiles"'; exit 2; }
+	@AWS_ENDPOINT_URL=http://127.0.0.1:$(AWS_PORT) $(BIN)/python infra/lake_sql.py
 
 replay: $(BIN)/.installed ## against `make local`: rebuild profiles from the archived events of those days, exactly once: make replay FROM=2026-11-01 TO=2026-11-30
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make replay FROM=<YYYY-MM-DD> TO=<YYYY-MM-DD>"; exit 2; }
