@@ -95,8 +95,12 @@ def open_lake(endpoint: str, stack: str = "audience-engine", folder: Path | None
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
-    parser.add_argument("query", nargs="?", default=os.environ.get("QUERY"),
-                        help="SQL over the views events, profiles and latest_profiles (default: $QUERY)")
+    parser.add_argument(
+        "query",
+        nargs="?",
+        default=os.environ.get("QUERY"),
+        help="SQL over the views events, profiles and latest_profiles (default: $QUERY)",
+    )
     parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"))
     parser.add_argument("--stack", default="audience-engine")
     args = parser.parse_args(argv)
