@@ -12,7 +12,7 @@ EMBEDDED := $(BIN)/python -m embedded --aws-port $(AWS_PORT) --api-port $(API_PO
 # `sam deploy --parameter-overrides` takes them, over samconfig.toml's (CONFIG_ENV picks its env).
 export PARAMETERS CONFIG_ENV
 
-.PHONY: browser browser-sdks screenshots fuzz security openapi help venv demo retrain bench source source-origins revoke-source sources test test-fast test-unit test-integration test-e2e lint local invoke build validate lock clean
+.PHONY: sql replay browser browser-sdks screenshots fuzz security openapi help venv demo retrain bench source source-origins revoke-source sources test test-fast test-unit test-integration test-e2e lint local invoke build validate lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,6 +39,19 @@ retrain: $(BIN)/.installed ## against `make local`: what the schedule sends; AS_
 	  $(BIN)/python -c 'import json, sys; a, c = sys.argv[1:]; print(json.dumps({"action": "retrain", \
 	    **({"asOf": a} if a else {}), **({"calibrationEnd": c} if c else {})}))' "$(AS_OF)" "$(CALIBRATION_END)" > $$event; fi; \
 	$(EMBEDDED) invoke RetrainFunction $$event
+
+# The query reaches the script through the environment, never through the shell's quoting: it may
+# hold quotes, span lines and hold $ (JSON paths): the README's queries do.
+override QUERY := $(value QUERY)
+export QUERY
+sql: $(BIN)/.installed ## against `make local`: DuckDB over the events archive and the profile snapshots: make sql QUERY="SELECT event, count(*) FROM events GROUP BY ALL"
+	@test -n "$$QUERY" || { echo 'usage: make sql QUERY="SELECT ... FROM events | profiles | latest_profiles"'; exit 2; }
+	@AWS_ENDPOINT_URL=http://127.0.0.1:$(AWS_PORT) $(BIN)/python infra/lake_sql.py
+
+replay: $(BIN)/.installed ## against `make local`: rebuild profiles from the archived events of those days, exactly once: make replay FROM=2026-11-01 TO=2026-11-30
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "usage: make replay FROM=<YYYY-MM-DD> TO=<YYYY-MM-DD>"; exit 2; }
+	@event=$$(mktemp --suffix=.json); printf '{"action": "replay", "from": "%s", "to": "%s"}' "$(FROM)" "$(TO)" > $$event; \
+	$(EMBEDDED) invoke LakeFunction $$event
 
 # Sources of the tracking API: against `make local` by default, against your AWS account with TARGET=aws.
 ifeq ($(TARGET),aws)

@@ -61,6 +61,7 @@ def deploy(
     _wait(cloudformation, stack_name)
     deployed = attach(session, stack_name, template_path)
     _enable_time_to_live(session.client("dynamodb"), cfn, deployed.resources)
+    _enable_point_in_time_recovery(session.client("dynamodb"), cfn, deployed.resources)
     _configure_bucket_notifications(session, cfn, deployed.resources)
     return deployed
 
@@ -92,6 +93,17 @@ def _enable_time_to_live(dynamodb: Any, cfn: dict[str, Any], physical: dict[str,
         if status in ("DISABLED", "DISABLING"):
             dynamodb.update_time_to_live(
                 TableName=table, TimeToLiveSpecification={"AttributeName": spec["AttributeName"], "Enabled": True}
+            )
+
+
+def _enable_point_in_time_recovery(dynamodb: Any, cfn: dict[str, Any], physical: dict[str, str]) -> None:
+    """moto ignores a table's ``PointInTimeRecoverySpecification`` (and exports need it): apply it."""
+    for logical_id, resource in cfn["Resources"].items():
+        spec = resource.get("Properties", {}).get("PointInTimeRecoverySpecification") or {}
+        if resource["Type"] == "AWS::DynamoDB::Table" and spec.get("PointInTimeRecoveryEnabled"):
+            dynamodb.update_continuous_backups(
+                TableName=physical[logical_id],
+                PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
             )
 
 

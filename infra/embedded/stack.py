@@ -25,6 +25,7 @@ from audience.adapters.sources import DynamoSources
 from audience.services.sources import issue_key, set_origins
 from embedded.api_front import LOCAL_API_KEY, ApiFront, routes_from_stack
 from embedded.deploy import STACK_NAME, DeployedStack, attach, deploy
+from embedded.firehose import FirehoseDelivery, deliveries_from_template
 from embedded.kinesis_poller import KinesisPoller, mappings_from_stack
 from embedded.moto_server import MotoServer
 from embedded.runtime import LambdaRuntime
@@ -221,6 +222,7 @@ class EmbeddedStack:
         if self.poll_streams:
             self._sources.append(KinesisPoller(session, self.runtime, mappings_from_stack(session, self.deployed)))
             self._sources.append(SqsPoller(session, self.runtime, sqs_mappings_from_stack(session, self.deployed)))
+            self._sources.append(FirehoseDelivery(session, deliveries_from_template(session, self.deployed)))
             self.s3 = S3Notifier(session, self.runtime, notifications_from_stack(session, self.deployed))
             self._sources.append(self.s3)
             account = session.client("sts").get_caller_identity()["Account"]

@@ -52,6 +52,7 @@ from tests.benchmarks import (
     cold_start,
     faults,
     freshness,
+    lake,
     load,
     local_retrain,
     profile_split,
@@ -445,6 +446,10 @@ def main() -> None:
     print("\n16. In-page personalization through the read API (embedded stack): a page's request by anonymous id")
     print("    and write key, beside GET /v1/customers/{id} as the floor, interleaved")
     web_personalization.report(web_personalization.measure())
+
+    print("\n17. The lake: a job's read of every profile (100,000), scanning the table or reading the daily snapshot;")
+    print("    the archive's bytes per event")
+    lake.report(lake.measure())
 
 
 if __name__ == "__main__":

@@ -227,3 +227,41 @@ def test_each_function_names_only_the_actions_and_resources_it_uses() -> None:
     for reader in ("StreamFunction", "ProfilesApiFunction"):  # readers never write to the bucket
         statements = FUNCTIONS[reader]["Properties"]["Policies"][0]["Statement"]
         assert all(st["Action"] != "s3:PutObject" for st in statements)
+
+
+def test_the_archive_is_firehose_from_the_events_stream_by_day_compressed_with_a_retention() -> None:
+    from audience.services.artifacts import ARCHIVE, ARCHIVE_ERROR_PREFIX, ARCHIVE_PREFIX
+
+    delivery = RESOURCES["ArchiveDeliveryStream"]["Properties"]
+    assert delivery["DeliveryStreamType"] == "KinesisStreamAsSource"
+    assert delivery["KinesisStreamSourceConfiguration"]["KinesisStreamARN"] == {"Fn::GetAtt": ["EventsStream", "Arn"]}
+    s3 = delivery["ExtendedS3DestinationConfiguration"]
+    assert (s3["Prefix"], s3["ErrorOutputPrefix"]) == (ARCHIVE_PREFIX, ARCHIVE_ERROR_PREFIX)  # artifacts.py's layout
+    assert s3["CompressionFormat"] == "GZIP" and s3["BucketARN"] == {"Fn::GetAtt": ["DataBucket", "Arn"]}
+    [processor] = s3["ProcessingConfiguration"]["Processors"]
+    assert processor["Type"] == "AppendDelimiterToRecord"  # JSON Lines
+    rules = {r["Id"]: r for r in RESOURCES["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireArchivedEvents"]["Prefix"] == ARCHIVE
+    assert rules["ExpireArchivedEvents"]["ExpirationInDays"] == {"Ref": "ArchiveRetentionDays"}
+    role = RESOURCES["ArchiveDeliveryRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    writes = next(st for st in role if st["Sid"] == "WriteArchive")
+    assert all("/archive/" in r["Fn::Sub"] for r in writes["Resource"])  # Firehose writes nowhere else
+
+
+def test_the_lake_tables_describe_the_archive_and_the_snapshot_and_athena_has_a_workgroup() -> None:
+    from audience.services.lake import SNAPSHOT_COLUMNS
+
+    kinds = {"string": "string", "int": "bigint", "float": "double", "bool": "boolean", "date": "date",
+             "timestamp": "timestamp"}  # fmt: skip
+    table = RESOURCES["ProfilesSnapshotTable"]["Properties"]["TableInput"]
+    columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+    assert columns == [(c.name, kinds[c.kind]) for c in SNAPSHOT_COLUMNS]
+    for logical_id, prefix in (("ProfilesSnapshotTable", "snapshots/profiles/"), ("EventsTable", "archive/events/")):
+        parameters = RESOURCES[logical_id]["Properties"]["TableInput"]["Parameters"]
+        assert parameters["projection.enabled"] == "true"
+        assert f"/{prefix}day=${{!day}}/" in parameters["storage.location.template"]["Fn::Sub"]
+    workgroup = RESOURCES["LakeWorkGroup"]["Properties"]["WorkGroupConfiguration"]
+    assert workgroup["EnforceWorkGroupConfiguration"] is True
+    assert workgroup["ResultConfiguration"]["EncryptionConfiguration"] == {"EncryptionOption": "SSE_S3"}
+    schedules = {e["Properties"]["Input"] for e in FUNCTIONS["LakeFunction"]["Properties"]["Events"].values()}
+    assert schedules == {'{"action": "compact"}', '{"action": "snapshot"}'}

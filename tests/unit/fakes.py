@@ -234,6 +234,14 @@ class MemoryInfrastructure:
     def secret(self, name: str) -> Callable[[], list[str]]:
         return lambda: self.secrets[name]
 
+    def exports(self, table: str, bucket: str) -> None:
+        return None  # no export in memory: the jobs scan
+
+    def exported(self, items: Callable[[], Iterable[dict[str, Any]]]) -> Any:
+        from audience.adapters.table_export import ExportedProfiles
+
+        return ExportedProfiles(items)
+
     def stats(self) -> StoreStats:
         return self.store_stats
 

@@ -44,6 +44,22 @@ class ProfileRepository(Protocol):
         bumping it. Returns the ids whose stored version had moved (nothing of theirs written)."""
 
 
+class ProfileScan(Protocol):
+    """What the jobs that only read need: every stored item (the table's, or an export's)."""
+
+    def scan(self, segment: int, total_segments: int) -> Iterator[Profile]: ...
+
+
+class TableExports(Protocol):
+    """Full exports of the profile table to the data bucket (they read no capacity)."""
+
+    def start(self, prefix: str) -> str:
+        """Start an export under ``prefix``; its id."""
+
+    def status(self, export: str) -> str:
+        """``IN_PROGRESS``, ``COMPLETED`` or ``FAILED``."""
+
+
 class StoreUsage(Protocol):
     """What a store's requests cost since ``reset`` (as the store reports its consumed capacity)."""
 

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError, field_validator
 
@@ -97,6 +97,14 @@ class StreamSettings(Money, Table, Bucket, Bus, Refresh, Pepper):
     min_dwell_minutes: int = Field(alias="SEGMENT_MIN_DWELL_MINUTES", default=60, ge=0)
 
 
+class LakeSettings(StreamSettings):
+    """The lake function: replays through the stream's folding, so it needs what the stream does."""
+
+    pii_pepper_name: str = Field(alias="PII_PEPPER_NAME")  # required here: the compaction erases by pseudonym
+    scan_segments: int = Field(alias="SCAN_SEGMENTS", default=4, ge=1)
+    snapshot_source: Literal["scan", "export"] = Field(alias="SNAPSHOT_SOURCE", default="scan")
+
+
 class ProfilesApiSettings(Money, Table, Bucket, Refresh, Pepper):
     pii_pepper_name: str = Field(alias="PII_PEPPER_NAME")  # required here: erasure and audit need it
     import_queue_url: str = Field(alias="IMPORT_QUEUE_URL", description="an erasure's file scrubbing goes there")
@@ -120,6 +128,8 @@ class RetrainSettings(Table, Bucket, Bus):
     scan_segments: int = Field(alias="SCAN_SEGMENTS", default=4, ge=1)
     fan_out_segments: int = Field(alias="FAN_OUT_SEGMENTS", default=0, ge=0, description="0: in one invocation")
     retrain_queue_url: str = Field(alias="RETRAIN_QUEUE_URL")
+    snapshot_reads_above: int = Field(alias="SNAPSHOT_READS_ABOVE", default=100_000, ge=0,
+                                      description="above it, the jobs read the latest export")  # fmt: skip
     rf_segments: Json[list[tuple[str, str]]] | None = Field(
         alias="RFM_SEGMENTS", default=None, description='[["5[4-5]", "Champions"], ...]: RF pattern -> name'
     )

@@ -3,6 +3,7 @@ infrastructure: the handler's own logic (parsing, dispatch, answers) without mot
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 import sys
@@ -235,3 +236,21 @@ def test_the_console_function_serves_only_its_own_files_with_a_strict_content_se
     assert script["headers"]["Content-Type"].startswith("text/javascript") and "sessionStorage" in script["body"]
     for name in ("..", "../app.py", ".hidden", "app.py", "missing.js"):
         assert console.handler({"pathParameters": {"file": name}}, None)["statusCode"] == 404, name
+
+
+def test_the_lake_handler_replays_compacts_and_snapshots(infra: MemoryInfrastructure) -> None:
+    from audience.bootstrap import lake
+    from audience.settings import LakeSettings
+
+    app = handler_module("lake", lambda: lake.build(LakeSettings.from_env(COMMON), infra))
+    body = {"type": "track", "userId": "u1", "event": "Order Completed", "messageId": "m1",
+            "receivedAt": "2026-11-20T10:00:00Z", "properties": {"order_id": "o1", "total": 12}}  # fmt: skip
+    key = "archive/events/day=2026-11-20/audience-engine-archive-1-x.gz"
+    infra.objects.put_bytes(key, gzip.compress(json.dumps(body).encode() + b"\n"))
+
+    replayed = app.handler(load_event("lake_replay.json"), context())
+    assert (replayed["files"], replayed["events"], replayed["applied"]) == (1, 1, 1)
+    assert app.handler({"action": "compact"}, context())["days"] == 1
+    assert app.handler({"action": "snapshot"}, context())["profiles"] == 1
+    with pytest.raises(ValueError, match="from <= to"):
+        app.handler({"action": "replay", "from": "2026-11-30", "to": "2026-11-01"}, context())

@@ -7,8 +7,8 @@ adapters its bundle holds (the webhook never imports the DynamoDB or S3 code).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from audience.adapters.dynamodb import DynamoProfileRepository
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from audience.adapters.sources import DynamoSources
     from audience.adapters.sqs import SqsDeadLetters, SqsWorkQueue
     from audience.adapters.table import StoreStats
+    from audience.adapters.table_export import DynamoTableExports, ExportedProfiles
 
 
 class AwsInfrastructure:
@@ -49,6 +50,16 @@ class AwsInfrastructure:
         from audience.adapters.s3 import S3ObjectStore
 
         return S3ObjectStore(name)
+
+    def exports(self, table: str, bucket: str) -> DynamoTableExports:
+        from audience.adapters.table_export import DynamoTableExports
+
+        return DynamoTableExports(table, bucket)
+
+    def exported(self, items: Callable[[], Iterable[dict[str, Any]]]) -> ExportedProfiles:
+        from audience.adapters.table_export import ExportedProfiles
+
+        return ExportedProfiles(items)
 
     def bus(self, name: str) -> EventBridgeSegmentEvents:
         from audience.adapters.eventbridge import EventBridgeSegmentEvents

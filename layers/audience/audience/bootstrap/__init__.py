@@ -16,8 +16,8 @@ details are hashed unless ``StorePiiInClear``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from audience.settings import Pepper
 
@@ -33,14 +33,17 @@ if TYPE_CHECKING:
         ObjectStore,
         PrivacyStore,
         ProfileRepository,
+        ProfileScan,
         SegmentEventSink,
         SegmentMembers,
         SourceStore,
+        TableExports,
         WorkQueue,
     )
     from audience.recommend.spec import RecommenderSpec
     from audience.segmentation.spec import SegmentSpec
-    from audience.services.artifacts import Artifacts, Live
+    from audience.services.artifacts import Artifacts, Live, ProfileSnapshots
+    from audience.services.lake import Population
     from audience.services.privacy import Suppression
     from audience.services.sources import WriteKeys
     from audience.value.spec import ValueSpec
@@ -67,6 +70,12 @@ class Infrastructure(Protocol):
 
     def stats(self) -> StoreStats:
         """What the profile table's requests cost in this invocation (reset by the handler)."""
+
+    def exports(self, table: str, bucket: str) -> TableExports | None:
+        """The table's exports to the bucket (None where there are none: tests, scans instead)."""
+
+    def exported(self, items: Callable[[], Iterable[dict[str, Any]]]) -> ProfileScan:
+        """The profiles of an export, from its items."""
 
 
 # The read API's bundle is named here, not in ``bootstrap.profiles_api``: its routers take it, and
@@ -112,6 +121,18 @@ def _pepper(settings: Pepper, infra: Infrastructure) -> str | None:
 def _contact_key(settings: Pepper, pepper: str | None) -> str | None:
     """The key contact details are hashed with before they are stored: None keeps them in the clear."""
     return None if settings.pii_in_clear else pepper
+
+
+def _population(infra: Infrastructure, table: str, bucket: str, snapshot_above: int) -> Population:
+    """What the read-only jobs scan: the table, or above ``snapshot_above`` profiles the newest snapshot."""
+    from audience.services.artifacts import ProfileSnapshots
+    from audience.services.lake import Population
+
+    return Population(infra.profiles(table), ProfileSnapshots(infra.bucket(bucket)), snapshot_above)
+
+
+def _export_reader(infra: Infrastructure, snapshots: ProfileSnapshots) -> Callable[[str], ProfileScan]:
+    return lambda prefix: infra.exported(lambda: snapshots.export_items(prefix))
 
 
 def _suppression(infra: Infrastructure, table: str, pepper: str | None) -> Suppression | None:

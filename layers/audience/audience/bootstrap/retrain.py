@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from audience.bootstrap import Infrastructure, _aws, _publishing
+from audience.bootstrap import Infrastructure, _aws, _population, _publishing
 from audience.settings import RetrainSettings
 
 if TYPE_CHECKING:
@@ -30,11 +30,12 @@ def build(settings: RetrainSettings | None = None, infra: Infrastructure | None 
     profiles = _publishing(infra, settings.profiles_table, settings.segment_bus)
     artifacts, registry = Artifacts(infra.bucket(settings.data_bucket)), infra.registry(settings.profiles_table)
     work, segments = infra.queue(settings.retrain_queue_url), settings.scan_segments
-    rescoring = Rescoring(profiles, artifacts, registry, segments)
+    rescoring = Rescoring(profiles, artifacts, registry, segments)  # writes: the table, always
+    population = _population(infra, settings.profiles_table, settings.data_bucket, settings.snapshot_reads_above)
     return Jobs(
-        retraining=Retraining(rescoring, Pipelines(artifacts), registry, work, policy, training),
+        retraining=Retraining(rescoring, Pipelines(artifacts), registry, work, policy, training, population),
         rescoring=rescoring,
-        measuring=Measuring(profiles, artifacts, work, segments),
+        measuring=Measuring(population, artifacts, work, segments),
         fan_out_segments=settings.fan_out_segments,
         usage=infra.stats(),
     )

@@ -66,6 +66,10 @@ class Receipt(BaseModel):
         default="queued: the customer's rows leave import rejects and merge reports, and training snapshots are "
         "deleted, within minutes (the audit trail records customer.scrubbed)"
     )
+    archive: str = Field(
+        default="tombstoned: the customer's events leave the events archive (archive/events/, every version) at "
+        "its next daily compaction, within 25 hours"
+    )
 
 
 def erasure_receipt(customer_id: str, at: datetime, redirects: int, identities: int) -> Receipt:

@@ -11,6 +11,17 @@
     imports/<kind>/[<mapping>/]<file>       exports to import; mappings/<name>.json; rejects/<import>.jsonl
     catalogue/<import>.json                 what imports learned of products
     work/<job>/<run>/                       a fanned-out run's parts (imports, models, measure)
+    archive/events/day=<yyyy-mm-dd>/<file>.gz   every accepted event as on the stream (JSON Lines,
+                                            gzip), by day of arrival: Firehose writes
+                                            ``<stream>-<version>-<time>-<uuid>.gz``, the compaction
+                                            ``compacted-<n>.jsonl.gz`` (template.yaml's Prefix)
+    archive/errors/                         what Firehose could not deliver (its ErrorOutputPrefix)
+    archive/tombstones/<receipt>.json       erased customers' pseudonyms, until a compaction applied them
+    snapshots/profiles/day=<yyyy-mm-dd>/profiles.parquet   the daily profile snapshot (SQL), with
+                                            rows.jsonl.gz (its rows: what an erasure rewrites it from),
+                                            source.json (how many, when, from what) and, for the
+                                            two newest days, profiles.jsonl.gz (whole profiles: the jobs')
+    snapshots/exports/<time>/               a table export being converted (deleted once converted)
 
 Things in force are read through one cache (:class:`Live`): at most once per ``refresh`` per
 container. joblib and scikit-learn are imported only where a pipeline is written or read, so the
@@ -19,11 +30,12 @@ functions that only score (stream, imports, read API) never load them (``service
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -52,6 +64,28 @@ LIVE_VALUE, LIVE_RECOMMENDER, SEGMENT_KPIS = (
     "live/recommender.json",
     "models/segment-kpis.json",
 )
+
+
+ARCHIVE, ARCHIVE_ERRORS, TOMBSTONES = "archive/events/", "archive/errors/", "archive/tombstones/"
+SNAPSHOTS, EXPORTS = "snapshots/profiles/", "snapshots/exports/"
+PENDING_EXPORT = f"{EXPORTS}pending.json"
+# What template.yaml's delivery stream is configured with (tests/template checks they agree):
+# partitions by the day Firehose received the record, as Athena's partition projection reads them.
+ARCHIVE_PREFIX = ARCHIVE + "day=!{timestamp:yyyy-MM-dd}/"
+ARCHIVE_ERROR_PREFIX = ARCHIVE_ERRORS + "!{firehose:error-output-type}/day=!{timestamp:yyyy-MM-dd}/"
+
+
+def archive_day(key: str) -> date:
+    """The day partition of an archive file's key."""
+    return date.fromisoformat(key.removeprefix(ARCHIVE).split("/", 1)[0].removeprefix("day="))
+
+
+def archive_folder(day: date) -> str:
+    return f"{ARCHIVE}day={day.isoformat()}/"
+
+
+def snapshot_key(day: date) -> str:
+    return f"{SNAPSHOTS}day={day.isoformat()}/profiles.parquet"
 
 
 def model_key(version: str, name: str) -> str:
@@ -311,6 +345,173 @@ class Measures:
         return json.loads(text) if text else None
 
 
+@dataclass(frozen=True)
+class EventArchive:
+    """The events archive: gzip files of JSON records (one a line; Firehose's delimiter), by day."""
+
+    store: ObjectStore
+
+    def files(self, first: date | None = None, last: date | None = None) -> list[str]:
+        """The archive's files of the days ``first`` to ``last`` (inclusive), oldest day first."""
+        keys = [k for k in self.store.keys(ARCHIVE) if k.endswith(".gz")]
+        return [
+            k for k in keys if (first is None or archive_day(k) >= first) and (last is None or archive_day(k) <= last)
+        ]
+
+    def records(self, key: str) -> list[bytes]:
+        """A file's records. (Split on JSON values, not only lines: a delivery stream configured
+        without the delimiter concatenates them.)"""
+        data = self.store.read_bytes(key)
+        return split_records(gzip.decompress(data)) if data else []
+
+    def rewrite(self, key: str, records: list[bytes]) -> None:
+        """Replace a file by ``records`` (none: delete it), its earlier versions deleted too (the
+        bucket is versioned: an erased customer's events must not survive as a noncurrent version)."""
+        if records:
+            self.store.put_bytes(key, gzip.compress(b"".join(r + b"\n" for r in records), mtime=0))
+            self.store.forget_history(key)
+        else:
+            self.store.forget_history(key, keep_current=False)
+
+    def put(self, day: date, name: str, records: list[bytes]) -> str:
+        key = f"{archive_folder(day)}{name}"
+        self.store.put_bytes(key, gzip.compress(b"".join(r + b"\n" for r in records), mtime=0))
+        return key
+
+    def put_tombstone(self, receipt: str, pseudonyms: list[str], erased_at: datetime) -> None:
+        document = {"pseudonyms": pseudonyms, "erasedAt": erased_at.isoformat()}
+        self.store.put_text(f"{TOMBSTONES}{receipt}.json", json.dumps(document))
+
+    def tombstones(self) -> dict[str, tuple[set[str], datetime]]:
+        """Key -> (pseudonyms, erased at) of every tombstone not yet retired."""
+        found = {}
+        for key in self.store.keys(TOMBSTONES):
+            document = json.loads(self.store.read_text(key) or "{}")
+            found[key] = (set(document["pseudonyms"]), datetime.fromisoformat(document["erasedAt"]))
+        return found
+
+    def retire_tombstone(self, key: str) -> None:
+        self.store.forget_history(key, keep_current=False)
+
+
+def split_records(data: bytes) -> list[bytes]:
+    """The records of an archive file: one a line (Firehose's delimiter); a line of JSON values
+    one after another (a delivery configured without the delimiter) is split into them, and what
+    is not JSON at all (another producer's bytes) is returned as it is, for the reader to skip."""
+    records: list[bytes] = []
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+            records.append(line.strip())
+        except ValueError:
+            records.extend(_concatenated(line.strip()))
+    return records
+
+
+def _concatenated(line: bytes) -> list[bytes]:
+    try:
+        text = line.decode()
+    except UnicodeDecodeError:
+        return [line]
+    decoder, at = json.JSONDecoder(), 0
+    found: list[bytes] = []
+    while at < len(text):
+        try:
+            _, end = decoder.raw_decode(text, at)
+        except ValueError:
+            return [*found, text[at:].encode()]
+        found.append(text[at:end].encode())
+        at = end
+        while at < len(text) and text[at].isspace():
+            at += 1
+    return found
+
+
+@dataclass(frozen=True)
+class ProfileSnapshots:
+    """The daily profile snapshots, newest last: per day the Parquet file, its rows, where it
+    came from and (two newest days) the whole profiles."""
+
+    store: ObjectStore
+    whole_days: int = 2  # days whose whole profiles are kept (the jobs read the newest)
+
+    def put(self, day: date, parquet: bytes, rows: bytes, profiles: bytes, source: dict[str, Any]) -> str:
+        """A day's snapshot (``rows`` and ``profiles``: gzip JSON Lines); the whole profiles of
+        days before the ``whole_days`` newest are deleted."""
+        key = snapshot_key(day)
+        self.store.put_bytes(key, parquet)
+        self.store.put_bytes(self._key(day, "rows.jsonl.gz"), rows)
+        self.store.put_bytes(self._key(day, "profiles.jsonl.gz"), profiles)
+        self.store.put_text(self._key(day, "source.json"), json.dumps(source))
+        for old in self.days()[: -self.whole_days]:
+            self.store.forget_history(self._key(old, "profiles.jsonl.gz"), keep_current=False)
+        return key
+
+    def days(self) -> list[date]:
+        keys = [k for k in self.store.keys(SNAPSHOTS) if k.endswith("/profiles.parquet")]
+        return sorted(date.fromisoformat(k.removeprefix(SNAPSHOTS).split("/", 1)[0].removeprefix("day=")) for k in keys)
+
+    def latest(self) -> tuple[date, str] | None:
+        days = self.days()
+        return (days[-1], snapshot_key(days[-1])) if days else None
+
+    def source(self, day: date) -> dict[str, Any] | None:
+        text = self.store.read_text(self._key(day, "source.json"))
+        return json.loads(text) if text else None
+
+    def latest_source(self) -> dict[str, Any] | None:
+        latest = self.latest()
+        return {**(self.source(latest[0]) or {}), "day": latest[0].isoformat()} if latest else None
+
+    def lines(self, day: date, name: str) -> Iterator[bytes]:
+        """The lines of a day's ``rows`` or ``profiles`` file, streamed (none if absent)."""
+        key = self._key(day, f"{name}.jsonl.gz")
+        if not self.store.keys(key):
+            return
+        with self.store.open(key) as raw, gzip.GzipFile(fileobj=raw) as lines:
+            yield from (line for line in lines if line.strip())
+
+    def rewrite(self, day: date, parquet: bytes, rows: bytes, profiles: bytes | None) -> None:
+        """A day's files again (an erasure), their earlier versions deleted."""
+        files = [(snapshot_key(day), parquet), (self._key(day, "rows.jsonl.gz"), rows)]
+        if profiles is not None:
+            files.append((self._key(day, "profiles.jsonl.gz"), profiles))
+        for key, data in files:
+            self.store.put_bytes(key, data)
+            self.store.forget_history(key)
+
+    def _key(self, day: date, name: str) -> str:
+        return snapshot_key(day).replace("profiles.parquet", name)
+
+    def export_prefix(self, now: datetime) -> str:
+        return f"{EXPORTS}{now.strftime('%Y%m%dT%H%M%SZ')}/"
+
+    def export_items(self, prefix: str) -> Iterator[dict[str, Any]]:
+        """The items of an export (``<prefix>AWSDynamoDB/<id>/data/*.json.gz``: ``{"Item": ...}`` a line)."""
+        for key in self.store.keys(prefix):
+            if "/data/" in key and key.endswith(".gz"):
+                for line in gzip.decompress(self.store.read_bytes(key) or b"").splitlines():
+                    if line.strip():
+                        yield json.loads(line)["Item"]
+
+    def remove_export(self, prefix: str) -> None:
+        """An export once converted (it holds every item: an erasure must not find a copy there)."""
+        for key in self.store.keys(prefix):
+            self.store.forget_history(key, keep_current=False)
+
+    def pending_export(self) -> dict[str, str] | None:
+        text = self.store.read_text(PENDING_EXPORT)
+        return json.loads(text) if text else None
+
+    def set_pending_export(self, export: dict[str, str] | None) -> None:
+        if export is None:
+            self.store.forget_history(PENDING_EXPORT, keep_current=False)
+        else:
+            self.store.put_text(PENDING_EXPORT, json.dumps(export))
+
+
 class Artifacts:
     """Everything the data bucket keeps, typed (the composition root hands it out)."""
 
@@ -318,6 +519,7 @@ class Artifacts:
         self.store = store
         self.segments, self.values = SegmentModels(store), ValueModels(store)
         self.recommenders, self.measures = Recommenders(store), Measures(store)
+        self.archive, self.snapshots = EventArchive(store), ProfileSnapshots(store)
 
     def parts(self, job: str, run: str) -> Parts:
         return parts(self.store, job, run)

@@ -210,7 +210,9 @@ class Importing:
         """Remove an erased customer's rows from the files imports write (rejects, merge reports)."""
         if self.audit is None:
             raise ValueError("scrubbing an erased customer's files needs an audit trail")
-        return scrub_erased(scrub.ids, scrub.subject, scrub.receipt, self.store, self.audit, now)
+        return scrub_erased(
+            scrub.ids, scrub.subject, scrub.receipt, self.store, self.audit, now, scrub.pseudonyms, scrub.erased_at
+        )
 
     def _apply(self, messages: Batches, customers: list[str], identity: str, now: datetime) -> tuple[int, int]:
         """Fold the messages of ``customers`` as the stream does (one batched read and one write

@@ -17,7 +17,7 @@ from audience.domain.profile import Exposure
 from audience.measure.kpis import Tally, kpis, tally
 from audience.measure.report import render_experiment_report
 from audience.measure.results import results
-from audience.ports import ProfileRepository, WorkQueue
+from audience.ports import ProfileScan, WorkQueue
 from audience.services.artifacts import Artifacts, live_document
 from audience.services.fan_out import send_steps
 
@@ -54,7 +54,7 @@ class Part:
         return cls(exposures, tallies)
 
 
-def scan_part(profiles: ProfileRepository, segment: int, segments: int, now: datetime) -> Part:
+def scan_part(profiles: ProfileScan, segment: int, segments: int, now: datetime) -> Part:
     scanned = [p for p in profiles.scan(segment, segments) if p.merged_into is None]
     exposures: dict[str, list[Exposure]] = {}
     for profile in scanned:
@@ -71,7 +71,7 @@ def _order(exposure: Exposure) -> tuple[datetime, str, str, int, Decimal]:
 class Measuring:
     """Measures every experiment and segment; ``scan_segments``: parallel scans of the profile table."""
 
-    profiles: ProfileRepository
+    profiles: ProfileScan  # the table, or the latest export (``services.lake.Population``)
     artifacts: Artifacts
     work: WorkQueue | None  # the fanned-out tallies (None: everything in this invocation)
     scan_segments: int = 4

@@ -15,7 +15,7 @@ import numpy as np
 
 from audience.domain.profile import Profile, Touch
 from audience.domain.segments import Segments
-from audience.ports import ProfileRepository
+from audience.ports import ProfileScan
 from audience.segmentation.features import FEATURES
 from audience.segmentation.training import Matrix, feature_matrix
 from audience.services.placement import Tiers
@@ -37,7 +37,7 @@ class Customer:
 
 
 def read_customers(
-    profiles: ProfileRepository,
+    profiles: ProfileScan,
     segments: int,
     now: datetime,
     only: int | None = None,

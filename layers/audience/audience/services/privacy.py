@@ -7,13 +7,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from audience.domain.errors import CustomerNotFound
 from audience.domain.privacy import AuditEntry, Receipt, erasure_receipt, pseudonym
 from audience.domain.profile import Profile
 from audience.ports import AuditTrail, ObjectStore, PrivacyStore, ProfileRepository, WorkQueue
-from audience.services.artifacts import FEATURE_SNAPSHOTS, ROW_FILES
+from audience.services.artifacts import FEATURE_SNAPSHOTS, ROW_FILES, EventArchive
 from audience.services.consent import set_consent
 from audience.services.profiles import get_profile
 from audience.services.unit_of_work import until_unchanged
@@ -34,6 +34,10 @@ class Scrub(BaseModel):
     ids: list[str] = Field(min_length=1)
     subject: str = Field(description="the erased customer's pseudonym, the audit trail's subject")
     receipt: str
+    pseudonyms: list[str] = Field(default_factory=list, description="the ids' pseudonyms: the archive's tombstone")
+    erased_at: datetime | None = Field(default=None, alias="erasedAt")
+
+    model_config = ConfigDict(populate_by_name=True)
 
 
 class ScrubWork(BaseModel):
@@ -53,7 +57,9 @@ def erase_customer(
 ) -> Receipt:
     """Remove every item of the customer (the profile with its history, segments, consent,
     ledger and idempotency records; the redirects of its merged ids), suppress all its ids, and
-    record the erasure, in one transaction. 404 for an unknown id."""
+    record the erasure, in one transaction. 404 for an unknown id. Then the bucket: the files'
+    rows are scrubbed through ``files`` (whose worker also leaves the archive a tombstone of the
+    ids' pseudonyms: the next compaction removes the customer's events, ``services.lake``)."""
 
     def attempt(_: int) -> tuple[Receipt, AuditEntry, list[str]]:
         profile = get_profile(customer_id, profiles)
@@ -68,7 +74,9 @@ def erase_customer(
 
     receipt, entry, ids = until_unchanged(attempt, f"the profile of {customer_id!r}")
     if files is not None:  # the bucket's copies: scrub_files, by the function that writes them
-        files.send(ScrubWork(scrub=Scrub(ids=ids, subject=entry.subject, receipt=receipt.receipt_id)).model_dump())
+        scrub = Scrub(ids=ids, subject=entry.subject, receipt=receipt.receipt_id,
+                      pseudonyms=[pseudonym(pepper, i) for i in ids], erased_at=now)  # fmt: skip
+        files.send(ScrubWork(scrub=scrub).model_dump(mode="json", by_alias=True))
     return receipt
 
 
@@ -134,11 +142,15 @@ def record_consent(
 # Files that hold customer rows: import rejects (the row as read) and customer-merge provenance.
 
 
-def scrub_erased(ids: Sequence[str], subject: str, receipt: str, store: ObjectStore, audit: AuditTrail,
-                 now: datetime) -> dict[str, int]:  # fmt: skip
+def scrub_erased(ids: Sequence[str], subject: str, receipt: str, store: ObjectStore, audit: AuditTrail, now: datetime,
+                 pseudonyms: Sequence[str] = (), erased_at: datetime | None = None) -> dict[str, int]:  # fmt: skip
     """The file half of an erasure (the import function runs it: it writes those files), audited
-    as ``customer.scrubbed`` under the erasure's subject and receipt."""
+    as ``customer.scrubbed`` under the erasure's subject and receipt; with ``pseudonyms``, a
+    tombstone in the events archive that the next compaction applies (``services.lake``)."""
     counts = scrub_files(store, ids)
+    if pseudonyms:
+        EventArchive(store).put_tombstone(receipt, list(pseudonyms), erased_at or now)
+        counts["tombstones"] = 1
     audit.record(AuditEntry(subject=subject, at=now, action="customer.scrubbed", actor="import function",
                             details={"receipt": receipt, **counts}))  # fmt: skip
     return counts

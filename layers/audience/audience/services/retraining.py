@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from audience.ports import ModelRegistry, ProfileRepository, WorkQueue
+from audience.ports import ModelRegistry, ProfileScan, WorkQueue
 from audience.segmentation.drift import Drift, PromotionPolicy, compare, decide, kept_names, population_stability
 from audience.segmentation.over_time import over_time
 from audience.segmentation.report import render_report
@@ -75,10 +75,11 @@ class Retraining:
     work: WorkQueue | None  # the fanned-out steps (None: everything in this invocation)
     policy: PromotionPolicy = field(default_factory=PromotionPolicy)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    population: ProfileScan | None = None  # where features are read (None: the rescoring's table)
 
     @property
-    def profiles(self) -> ProfileRepository:
-        return self.rescoring.profiles
+    def profiles(self) -> ProfileScan:
+        return self.population or self.rescoring.profiles
 
     @property
     def artifacts(self) -> Artifacts:
