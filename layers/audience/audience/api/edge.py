@@ -133,6 +133,16 @@ def not_json(event: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def no_store(answer: dict[str, Any]) -> dict[str, Any]:
+    """``answer`` marked ``Cache-Control: no-store``: every answer of the read API is about customers
+    (or who is in a segment), so neither a browser nor a proxy may keep a copy."""
+    headers = {**(answer.get("headers") or {}), "Cache-Control": "no-store"}
+    multi = answer.get("multiValueHeaders")
+    if multi:
+        multi = {k: v for k, v in multi.items() if k.lower() != "cache-control"}
+    return {**answer, "headers": headers, **({"multiValueHeaders": multi} if multi is not None else {})}
+
+
 def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
     return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 
