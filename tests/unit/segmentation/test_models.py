@@ -77,8 +77,8 @@ def test_one_vocabulary_no_learned_segment_bears_an_rfm_cells_or_a_default_tiers
 
 
 def test_a_recent_first_time_buyer_nearest_a_stop_spending_centre_is_placed_by_their_own_cell() -> None:
-    from audience.segmentation.spec import Clusters, SegmentSpec, Transform
     from audience.segmentation.features import FEATURES
+    from audience.segmentation.spec import Clusters, SegmentSpec, Transform
 
     # two centres on recency alone: the dormant one-timers' (old) and the first-time buyers' (new)
     spec = SegmentSpec(

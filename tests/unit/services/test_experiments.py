@@ -220,8 +220,13 @@ def test_segment_kpis_count_each_member_once_per_segment_and_leave_out_who_refus
     found = kpis(tally([*people, refused, merged], NOW), NOW)["segments"]
     assert set(found) == {"rfm:champions", "learned:champions"}
     assert found["learned:champions"] == {
-        "customers": 5, "conversion30d": 2 / 5, "revenuePerCustomer": 380 / 5, "averageOrderValue": 380 / 8,
-        "retention90d": 2 / 3, "retentionBase": 3, "members": 6,
+        "customers": 5,
+        "conversion30d": 2 / 5,
+        "revenuePerCustomer": 380 / 5,
+        "averageOrderValue": 380 / 8,
+        "retention90d": 2 / 3,
+        "retentionBase": 3,
+        "members": 6,
     }  # fmt: skip  (members: who allow personalization, the refuser of analytics among them)
     assert kpis({}, NOW)["segments"] == {}
 

@@ -133,7 +133,8 @@ def test_a_trend_works_the_size_back_through_each_days_moves_and_keeps_the_measu
                          "segments": {"tier:high-value": figures},
                          "moves": {"tier:high-value|2026-12-03|in": 4, "tier:high-value|2026-12-03|out": 1,
                                    "tier:high-value|2026-12-02|in": 2}})  # fmt: skip
-    trends = json.dumps({"days": {"2026-12-01": {"asOf": "x", "population": 40, "segments": {"tier:high-value": [5, 5]}}}})
+    point = {"asOf": "2026-12-01T06:00:00+00:00", "population": 40, "segments": {"tier:high-value": [5, 5]}}
+    trends = json.dumps({"days": {"2026-12-01": point}})
     shown = trend("tier:high-value", None, RULES, stored_kpis(stored), trends).points
     by_day = {p.day.isoformat(): p for p in shown}
     assert shown[-1].day.isoformat() == "2026-12-03" and shown[0].day < shown[-1].day  # oldest first
