@@ -74,6 +74,9 @@ def test_one_vocabulary_no_learned_segment_bears_an_rfm_cells_or_a_default_tiers
     cells = {name for _, name in RF_SEGMENTS} | {"Prospects"}
     learned = set(LEARNED_NAMES) | {NOT_YET_BOUGHT}
     assert not learned & cells and not learned & tiers and not cells & tiers
+    from audience.domain.segments import MODEL_NAMES
+
+    assert learned | cells == MODEL_NAMES  # what a tier may not be called
 
 
 def test_a_recent_first_time_buyer_nearest_a_stop_spending_centre_is_placed_by_their_own_cell() -> None:

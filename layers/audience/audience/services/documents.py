@@ -48,9 +48,9 @@ class Documents:
     store: ObjectStore
     audit: AuditTrail | None = None
 
-    def accept(self, key: str, now: datetime) -> DocumentOutcome:
+    def accept(self, key: str, now: datetime, actor: str | None = None) -> DocumentOutcome:
         """Check the uploaded ``config/<name>.json``; put it in force only if it is valid; the
-        outcome goes to the audit trail (subject ``config``)."""
+        outcome goes to the audit trail (subject ``config``; ``actor``: who saved it, else the upload)."""
         name = uploaded_document(key)
         report_key = config_report_key(name, now)
         text = self.store.read_text(key)
@@ -79,6 +79,6 @@ class Documents:
         if self.audit is not None:
             action = "config.accepted" if outcome.accepted else "config.refused"
             details = {"name": name, "report": report_key, "errors": outcome.errors}
-            self.audit.record(AuditEntry(subject="config", at=now, action=action, actor=f"s3 upload {key}",
+            self.audit.record(AuditEntry(subject="config", at=now, action=action, actor=actor or f"s3 upload {key}",
                                          details=details))  # fmt: skip
         return outcome
