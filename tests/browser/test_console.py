@@ -210,11 +210,11 @@ def test_consent_is_confirmed_beside_its_box_refreshes_its_note_and_a_failed_sav
 
     refused = {"status": 503, "content_type": "application/json", "body": '{"message": "unavailable"}'}
     page.route("**/v1/customers/*/consent", lambda route: route.fulfill(**refused))
-    box.check()
+    box.click()  # (not check(): the box goes back as soon as the save fails)
     expect(said).to_contain_text("Not saved (503")
     expect(box).not_to_be_checked()  # as the server still holds it
     assert api_json(tab.url, "/v1/customers/shop-0004")["consent"]["analytics"]["granted"] is False
-    tab.errors.clear()  # Chromium logs the refused request itself
+    tab.errors[:] = [e for e in tab.errors if "503" not in e]  # Chromium logs the refused request itself
 
 
 def test_a_wrong_key_says_so_on_the_sign_in_form(tab: Console) -> None:
@@ -251,7 +251,8 @@ def test_every_page_fits_a_390_px_wide_phone(browser: object, console: str) -> N
             .filter(e => e.getBoundingClientRect().right > 391)
             .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)""")
         assert width <= 390, (hash_, width, wide)
-    tab.screenshot("phone")
+        if heading == "Why this segment":
+            tab.screenshot("phone")
     context.close()
     assert tab.errors == [], tab.errors
 

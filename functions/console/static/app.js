@@ -59,11 +59,13 @@ const day = (iso) => (iso ? new Date(iso).toLocaleDateString("en-GB", { dateStyl
 const when = (iso) => (iso ? new Date(iso).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : "–");
 
 // a table scrolls sideways in its own box, so the page itself stays as wide as the screen
-function table(header, rows, caption) {
+// (``text``: the indices of the columns of prose, aligned left; numbers align right)
+function table(header, rows, caption, text = []) {
+  const kind = (i) => (text.includes(i) ? "text" : undefined);
   return h("div", { class: "scroll" }, h("table", {},
     caption ? h("caption", { class: "muted" }, caption) : null,
-    h("thead", {}, h("tr", {}, header.map((c) => h("th", { scope: "col" }, c)))),
-    h("tbody", {}, rows.map((row) => h("tr", {}, row.map((c) => h("td", {}, c)))))));
+    h("thead", {}, h("tr", {}, header.map((c, i) => h("th", { scope: "col", class: kind(i) }, c)))),
+    h("tbody", {}, rows.map((row) => h("tr", {}, row.map((c, i) => h("td", { class: kind(i) }, c)))))));
 }
 
 function card(label, value) {
@@ -182,7 +184,7 @@ async function segmentsPage() {
         return [h("a", { href: `#/segment/${enc(seg.segmentId)}` }, seg.name), num(seg.size), seg.kpis ? num(seg.kpis.customers) : "–",
           customerShare, revenueShare,
           delta === undefined ? "–" : signed(delta * 100, (v) => `${v.toFixed(1)} pts`), m ? m.description : seg.definition];
-      }), `Members: customers who allow personalization (the API's member list). Customers and shares: every member, as the daily measure job last counted them${listed.sizesAsOf ? ` (${when(listed.sizesAsOf)})` : ""}, of all ${everyone ? num(everyone.customers) : "the"} customers (net revenue, lifetime${listed.currency ? `, ${listed.currency}` : ""}).`));
+      }), `Members: customers who allow personalization (the API's member list). Customers and shares: every member, as the daily measure job last counted them${listed.sizesAsOf ? ` (${when(listed.sizesAsOf)})` : ""}, of all ${everyone ? num(everyone.customers) : "the"} customers (net revenue, lifetime${listed.currency ? `, ${listed.currency}` : ""}).`, [6]));
     if (kind === "learned" && model) {
       view.push(barChart("Customers per learned segment (training population)",
         model.segments.map((seg) => [seg.name, seg.size])));
@@ -369,10 +371,17 @@ async function downloadMembers(id, currency) {
 // Ids are matched as typed, then lower-cased (ids are usually lower-case; people type "SHOP-0001").
 async function findCustomer(id) {
   try {
-    return await api(`/v1/customers/${enc(id)}`);
+    try {
+      return await api(`/v1/customers/${enc(id)}`);
+    } catch (error) {
+      if (error.status !== 404 || id.toLowerCase() === id) throw error;
+      return await api(`/v1/customers/${enc(id.toLowerCase())}`);
+    }
   } catch (error) {
-    if (error.status !== 404 || id.toLowerCase() === id) throw error;
-    return api(`/v1/customers/${enc(id.toLowerCase())}`);
+    if (error.status === 404 && id.includes("@")) {
+      throw new ApiError(404, { message: `no customer has the id '${id}'. Search by email is not available yet: contact details are kept only as keyed hashes, and no index maps them to customers.` });
+    }
+    throw error;
   }
 }
 
@@ -420,7 +429,7 @@ async function customerPage(asked) {
       h("div", {}, told.scores.length ? barChart("Distance to each segment's centre (nearest wins)",
         told.scores.map((sc) => [sc.name, sc.distance]), (v) => num(v, 3)) : h("p", { class: "muted" }, "Not clustered (no order yet)."))),
     table(["trigger rule", "tier", "holds", "values compared"],
-      told.rules.map((rule) => [rule.id, rule.tier, rule.holds ? "yes" : "no", plain(rule.compared)]), `Every trigger rule (amounts in ${currency})`),
+      told.rules.map((rule) => [rule.id, rule.tier, rule.holds ? "yes" : "no", plain(rule.compared)]), `Every trigger rule (amounts in ${currency})`, [1, 3]),
     p && p.churnDrivers && p.churnDrivers.length ? table(["churn driver", "customer's value", "typical", "risk it adds"],
       p.churnDrivers.map((d) => [d.feature, num(d.value, 1), num(d.typical, 1), signed(d.effect * 100, (v) => `${v.toFixed(1)} pts`)]),
       "What drives the churn risk (occlusion: the risk were the customer typical in that feature)") : null,
@@ -431,11 +440,11 @@ async function customerPage(asked) {
     h("h3", {}, "Timeline"),
     timeline.entries.length ? table(["when", "what", ""], timeline.entries.slice(0, 60).map((e) =>
       [["orders", "browsing"].includes(e.kind) ? day(e.at) : when(e.at), e.kind, e.summary]),
-      `Orders, browsing, moves, experiment exposures and consent, newest first${timeline.entries.length > 60 ? " (the latest 60)" : ""}`)
+      `Orders, browsing, moves, experiment exposures and consent, newest first${timeline.entries.length > 60 ? " (the latest 60)" : ""}`, [1, 2])
       : h("p", { class: "muted" }, "Nothing recorded yet."),
     h("h3", {}, "Recent moves"),
     told.moves.length ? table(["when", "from", "to", "tier", "reason"], told.moves.slice().reverse().map((m) =>
-      [when(m.at), m.previous || "–", m.segment || "–", m.tier || "–", m.reason])) : h("p", { class: "muted" }, "None."),
+      [when(m.at), m.previous || "–", m.segment || "–", m.tier || "–", m.reason]), undefined, [1, 2, 3, 4]) : h("p", { class: "muted" }, "None."),
     h("h3", {}, "Privacy"),
     consent,
     h("div", { class: "actions" },
@@ -535,7 +544,7 @@ async function rulesPage() {
           found.exact ? `Every current customer (${num(found.read)} profiles read).`
             : `A sample of ${num(found.read)} current profiles, scaled to ${num(found.population)} customers.`),
         table(["rule", "tier", "holds for", "gives the tier to"], found.rules.map((r) => [r.id, r.tier, num(r.holds), num(r.decides)]),
-          "Rules in priority order: the first that holds gives the tier."));
+          "Rules in priority order: the first that holds gives the tier.", [1]));
       if (isDryRun) {
         dryRun = sent;
         save.disabled = false;

@@ -135,12 +135,15 @@ def not_json(event: dict[str, Any]) -> dict[str, Any] | None:
 
 def no_store(answer: dict[str, Any]) -> dict[str, Any]:
     """``answer`` marked ``Cache-Control: no-store``: every answer of the read API is about customers
-    (or who is in a segment), so neither a browser nor a proxy may keep a copy."""
-    headers = {**(answer.get("headers") or {}), "Cache-Control": "no-store"}
-    multi = answer.get("multiValueHeaders")
-    if multi:
-        multi = {k: v for k, v in multi.items() if k.lower() != "cache-control"}
-    return {**answer, "headers": headers, **({"multiValueHeaders": multi} if multi is not None else {})}
+    (or who is in a segment), so neither a browser nor a proxy may keep a copy. An answer that
+    says otherwise keeps its own (in-page personalization: ``private, max-age=5``, the visitor's
+    own browser only, nothing about them beyond what to show)."""
+    headers = dict(answer.get("headers") or {})
+    if not any(name.lower() == "cache-control" for name in headers) and not any(
+        name.lower() == "cache-control" for name in (answer.get("multiValueHeaders") or {})
+    ):
+        headers["Cache-Control"] = "no-store"
+    return {**answer, "headers": headers}
 
 
 def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
