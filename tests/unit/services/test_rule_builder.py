@@ -13,7 +13,8 @@ import pytest
 from audience.domain.errors import InvalidInput
 from audience.domain.profile import DayTotals, LedgerEntry, Profile
 from audience.domain.segments import Tier
-from audience.services.rule_builder import RuleBuilder, checked, preview
+from audience.services.documents import RuleBuilder, checked
+from audience.services.rule_builder import preview
 from tests.unit.fakes import MemoryBucket, MemoryPrivacy, MemoryProfiles
 
 NOW = datetime(2026, 12, 3, tzinfo=UTC)

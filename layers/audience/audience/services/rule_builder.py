@@ -1,5 +1,5 @@
 """The console's rule builder: a trigger rules document (``config/triggers.json``) tried on the
-current profiles before it is saved, and saved through the same checks as an upload.
+current profiles before it is saved (saving is the config function's: ``documents.RuleBuilder``).
 
 The preview reads at most ``SAMPLE`` profiles (one scan, stopped there: a DynamoDB scan returns
 items in hash order, so the first ones are an unbiased sample) and scales its counts to the
@@ -8,27 +8,19 @@ are exact. Cost: about one read unit per 4 KB of profiles read, per preview."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from audience.domain.documents import parse_document
-from audience.domain.errors import InvalidInput
 from audience.domain.triggers import TriggerRules
-from audience.ports import AuditTrail, ObjectStore, ProfileRepository
+from audience.ports import ProfileRepository
 from audience.segmentation.spec import SegmentSpec
-from audience.services.artifacts import live_key
-from audience.services.documents import Documents
 from audience.services.placement import Tiers
 from audience.value.spec import ValueSpec
 
 SAMPLE = 5_000
-UPLOAD = "config/triggers.json"
 
 
 class TierSize(BaseModel):
@@ -59,26 +51,6 @@ class RulesPreview(BaseModel):
     exact: bool = Field(description="every profile was read (else: a sample of SAMPLE, scaled)")
     tiers: list[TierSize]
     rules: list[RuleCount]
-
-
-class RulesSaved(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True)
-
-    accepted: bool
-    report: str = Field(description="the check's report in the data bucket")
-    in_force: dict[str, Any] = Field(alias="inForce", description="the rules in force after the save")
-
-
-def checked(document: dict[str, Any], store: ObjectStore, now: datetime) -> TriggerRules:
-    """The document as the config function checks an upload: parsed (every failing field named)
-    and compared with the rules in force (``conflicts``); ``InvalidInput`` otherwise."""
-    text = json.dumps(document)
-    rules = parse_document(TriggerRules, text)
-    in_force = store.read_text(live_key(TriggerRules.document))
-    conflicts = rules.conflicts(parse_document(TriggerRules, in_force), now) if in_force else []
-    if conflicts:
-        raise InvalidInput(conflicts)
-    return rules
 
 
 def preview(
@@ -121,20 +93,3 @@ def preview(
         rules=[RuleCount(id=r.id or "", tier=r.tier, holds=holds[r.id or ""], decides=decides[r.id or ""])
                for r in rules.rules],
     )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class RuleBuilder:
-    """Saves a document the way an upload takes effect: written to ``config/triggers.json`` and
-    accepted by ``Documents`` (the config function's own check, which the upload's bucket event
-    then repeats to the same effect), audited with who saved it."""
-
-    store: ObjectStore
-    audit: AuditTrail
-
-    def save(self, document: dict[str, Any], now: datetime, actor: str) -> RulesSaved:
-        checked(document, self.store, now)  # refused here before anything is written
-        self.store.put_text(UPLOAD, json.dumps(document, indent=2))
-        outcome = Documents(self.store, self.audit).accept(UPLOAD, now, actor)
-        in_force = json.loads(self.store.read_text(live_key(TriggerRules.document)) or "{}")
-        return RulesSaved(accepted=outcome.accepted, report=outcome.report_key, in_force=in_force)
