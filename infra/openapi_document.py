@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-API_FUNCTIONS = ("ingest", "profiles_api")  # the functions behind API Gateway routes
+API_FUNCTIONS = ("ingest", "profiles_api", "config")  # the functions behind API Gateway routes
 TRACKING = ("batch", "track", "identify", "page", "screen", "group", "alias")
 
 
@@ -81,7 +81,8 @@ def document() -> dict[str, Any]:
         if not merged:
             merged = schema
             continue
-        merged["paths"].update(schema["paths"])
+        for path, operations in schema["paths"].items():  # a path may be served by two functions, a verb each
+            merged["paths"].setdefault(path, {}).update(operations)
         merged.setdefault("components", {}).setdefault("schemas", {}).update(
             schema.get("components", {}).get("schemas", {})
         )

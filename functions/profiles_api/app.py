@@ -15,8 +15,8 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audience.api import customers, experiments, models, privacy, segments, web
-from audience.api.edge import not_json, register_error_handlers
+from audience.api import customers, experiments, models, privacy, rules, segments, web
+from audience.api.edge import no_store, not_json, register_error_handlers
 from audience.bootstrap import profiles_api as composition
 from audience.observability import lambda_handler
 
@@ -25,11 +25,12 @@ metrics = Metrics()
 deps = cache(composition.build)  # once per container
 app = APIGatewayRestResolver(enable_validation=True)
 register_error_handlers(app)
-for resource in (customers, privacy, segments, models, experiments, web):
+for resource in (customers, privacy, segments, rules, models, experiments, web):
     app.include_router(resource.router(lambda: deps()))  # looked up at call time: tests replace deps
 
 
 @lambda_handler(logger, metrics, correlation_paths.API_GATEWAY_REST)
 def handler(event: dict, context: LambdaContext) -> dict:
     answer = not_json(event) or app.resolve(event, context)
-    return web.with_cors(event, answer, lambda: deps().write_keys)  # the web routes' answers, errors included
+    answer = web.with_cors(event, answer, lambda: deps().write_keys)  # the web routes' answers, errors included
+    return no_store(answer)

@@ -74,7 +74,7 @@ def test_an_order_rescores_the_customer_and_a_churn_rule_tiers_with_its_id(
     )
     assert (
         sum(s["size"] for s in segments["segments"]) == segments["rows"]
-        and segments["segments"][-1]["name"] == "Prospects"
+        and segments["segments"][-1]["name"] == "Not Yet Buyers"
     )
     assert abs(sum(s["revenueShare"] for s in segments["segments"]) - 1) < 0.01 and segments["choice"].startswith(
         "k = "

@@ -106,6 +106,12 @@ def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document()
         ("get", "/v1/segments"): "ProfilesApiFunction",
         ("get", "/v1/segments/{segmentId}"): "ProfilesApiFunction",
         ("get", "/v1/segments/{segmentId}/customers"): "ProfilesApiFunction",
+        ("get", "/v1/segments/{segmentId}/members"): "ProfilesApiFunction",
+        ("get", "/v1/segments/{segmentId}/trend"): "ProfilesApiFunction",
+        ("get", "/v1/customers/{customerId}/timeline"): "ProfilesApiFunction",
+        ("get", "/v1/rules"): "ProfilesApiFunction",
+        ("post", "/v1/rules/preview"): "ProfilesApiFunction",
+        ("put", "/v1/rules"): "ConfigFunction",  # the rule builder's save: the function that checks uploads
         ("get", "/v1/models/value"): "ProfilesApiFunction",
         ("get", "/v1/customers/{customerId}/explain"): "ProfilesApiFunction",
         ("get", "/v1/models/segments"): "ProfilesApiFunction",

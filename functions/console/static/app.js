@@ -50,13 +50,22 @@ const pct = (v, digits = 1) => (v === null || v === undefined ? "–" : `${(100 
 const num = (v, digits = 0) => (v === null || v === undefined ? "–"
   : Number(v).toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits }));
 const signed = (v, format) => (v >= 0 ? "+" : "−") + format(Math.abs(v));
+// an amount always with its currency (the API's base currency)
+const money = (v, currency) => (v === null || v === undefined ? "–" : `${num(v, 2)}${currency ? ` ${currency}` : ""}`);
+// a value a rule compared: numbers rounded for people (2784.280199999998 -> 2,784.28), text as is
+const plain = (v) => (typeof v === "number" ? (Number.isInteger(v) ? num(v) : Number(v).toLocaleString("en", { maximumFractionDigits: Math.abs(v) < 1 ? 3 : 2 }))
+  : v === null || v === undefined ? "–" : Array.isArray(v) ? v.map(plain).join(", ") : typeof v === "object" ? Object.entries(v).map(([k, x]) => `${k} ${plain(x)}`).join("; ") : String(v));
+const day = (iso) => (iso ? new Date(iso).toLocaleDateString("en-GB", { dateStyle: "medium", timeZone: "UTC" }) : "–");
 const when = (iso) => (iso ? new Date(iso).toLocaleString("en-GB", { dateStyle: "medium", timeStyle: "short" }) : "–");
 
-function table(header, rows, caption) {
-  return h("table", {},
+// a table scrolls sideways in its own box, so the page itself stays as wide as the screen
+// (``text``: the indices of the columns of prose, aligned left; numbers align right)
+function table(header, rows, caption, text = []) {
+  const kind = (i) => (text.includes(i) ? "text" : undefined);
+  return h("div", { class: "scroll" }, h("table", {},
     caption ? h("caption", { class: "muted" }, caption) : null,
-    h("thead", {}, h("tr", {}, header.map((c) => h("th", { scope: "col" }, c)))),
-    h("tbody", {}, rows.map((row) => h("tr", {}, row.map((c) => h("td", {}, c))))));
+    h("thead", {}, h("tr", {}, header.map((c, i) => h("th", { scope: "col", class: kind(i) }, c)))),
+    h("tbody", {}, rows.map((row) => h("tr", {}, row.map((c, i) => h("td", { class: kind(i) }, c)))))));
 }
 
 function card(label, value) {
@@ -71,6 +80,7 @@ function download(name, text, type) {
 }
 
 let notice = ""; // a message for the page being opened
+let refusal = ""; // why the sign-in form is shown again (a refused key), shown on it
 function say(message) { $("#status").textContent = message; }
 function alarm(message) { $("#alert").textContent = message; }
 
@@ -157,10 +167,13 @@ async function segmentsPage() {
   for (const [kind, title] of Object.entries(kinds)) {
     const rows = listed.segments.filter((seg) => seg.kind === kind);
     if (!rows.length) continue;
-    // shares from the measure job's KPIs (every member now); else the model's training figures
-    const revenueOf = (seg) => (seg.kpis ? seg.kpis.customers * (seg.kpis.revenuePerCustomer || 0) : 0);
-    const customers = rows.reduce((sum, seg) => sum + (seg.kpis ? seg.kpis.customers : 0), 0);
-    const revenue = rows.reduce((sum, seg) => sum + revenueOf(seg), 0);
+    // shares from the measure job's KPIs (every member now) of every customer it counted: tiers
+    // overlap nobody and cover few, so their own total would make the biggest tier 100%; a
+    // partition's total is the population anyway. Else the model's training figures.
+    const revenueOf = (seg) => (seg && seg.kpis ? seg.kpis.customers * (seg.kpis.revenuePerCustomer || 0) : 0);
+    const everyone = listed.population;
+    const customers = everyone ? everyone.customers : kind === "tier" ? 0 : rows.reduce((sum, seg) => sum + (seg.kpis ? seg.kpis.customers : 0), 0);
+    const revenue = everyone ? revenueOf({ kpis: everyone }) : kind === "tier" ? 0 : rows.reduce((sum, seg) => sum + revenueOf(seg), 0);
     view.push(h("h3", {}, title), table(
       ["segment", "members", "customers", "share of customers", "share of revenue", "change since previous model", "definition"],
       rows.map((seg) => {
@@ -171,7 +184,7 @@ async function segmentsPage() {
         return [h("a", { href: `#/segment/${enc(seg.segmentId)}` }, seg.name), num(seg.size), seg.kpis ? num(seg.kpis.customers) : "–",
           customerShare, revenueShare,
           delta === undefined ? "–" : signed(delta * 100, (v) => `${v.toFixed(1)} pts`), m ? m.description : seg.definition];
-      }), "Members: customers who allow personalization (the API's member list). Customers and shares: every member, as the daily measure job last counted them (net revenue, lifetime)."));
+      }), `Members: customers who allow personalization (the API's member list). Customers and shares: every member, as the daily measure job last counted them${listed.sizesAsOf ? ` (${when(listed.sizesAsOf)})` : ""}, of all ${everyone ? num(everyone.customers) : "the"} customers (net revenue, lifetime${listed.currency ? `, ${listed.currency}` : ""}).`, [6]));
     if (kind === "learned" && model) {
       view.push(barChart("Customers per learned segment (training population)",
         model.segments.map((seg) => [seg.name, seg.size])));
@@ -193,12 +206,37 @@ async function openReport(version) {
   window.open(URL.createObjectURL(new Blob([page], { type: "text/html" })), "_blank", "noopener");
 }
 
-async function segmentPage(id, cursor) {
-  const [segment, members] = await Promise.all([
-    api(`/v1/segments/${enc(id)}`),
-    api(`/v1/segments/${enc(id)}/customers?limit=25${cursor ? `&cursor=${enc(cursor)}` : ""}`),
-  ]);
-  const k = segment.kpis;
+// A daily series: the size as a line, the customers entering (above the axis) and leaving
+// (below) as bars; points are {day, customers, entered, left}.
+function trendChart(title, points) {
+  const width = 640, height = 220, left = 48, right = 12, top = 10, mid = 150, flow = 50;
+  const n = Math.max(points.length, 1), step = (width - left - right) / n;
+  const sizes = points.map((p) => p.customers || 0);
+  const max = Math.max(...sizes, 1), maxFlow = Math.max(...points.map((p) => Math.max(p.entered, p.left)), 1);
+  const y = (v) => top + (mid - top - 10) * (1 - v / max);
+  const path = points.map((p, i) => `${i ? "L" : "M"}${(left + step * (i + 0.5)).toFixed(1)},${y(p.customers || 0).toFixed(1)}`).join(" ");
+  const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", role: "img", "aria-label": title },
+    s("text", { x: left - 6, y: y(max) + 4, "text-anchor": "end" }, num(max)),
+    s("text", { x: left - 6, y: y(0) + 4, "text-anchor": "end" }, "0"),
+    s("line", { x1: left, x2: width - right, y1: y(0), y2: y(0), stroke: "#c9d1d9" }),
+    s("path", { d: path, fill: "none", stroke: "#0b5cad", "stroke-width": 2 }),
+    s("line", { x1: left, x2: width - right, y1: mid + flow / 2 + 10, y2: mid + flow / 2 + 10, stroke: "#c9d1d9" }),
+    points.map((p, i) => {
+      const x = left + step * i + step * 0.15, w = Math.max(step * 0.7, 1), base = mid + flow / 2 + 10;
+      const up = (flow / 2) * (p.entered / maxFlow), down = (flow / 2) * (p.left / maxFlow);
+      return s("g", {},
+        s("rect", { x, y: base - up, width: w, height: Math.max(up, 0), fill: "#1f6f3a" }),
+        s("rect", { x, y: base, width: w, height: Math.max(down, 0), fill: "#a4161a" }),
+        s("title", {}, `${day(p.day)}: ${num(p.customers)} customers (${pct(p.share)}), ${num(p.entered)} entered, ${num(p.left)} left`));
+    }),
+    points.length ? s("text", { x: left, y: height - 4 }, day(points[0].day)) : null,
+    points.length ? s("text", { x: width - right, y: height - 4, "text-anchor": "end" }, day(points[points.length - 1].day)) : null);
+  return h("figure", {}, svg, h("figcaption", {}, title));
+}
+
+async function segmentPage(id) {
+  const [segment, trend] = await Promise.all([api(`/v1/segments/${enc(id)}`), api(`/v1/segments/${enc(id)}/trend`)]);
+  const k = segment.kpis, currency = segment.currency;
   const view = [
     h("h2", {}, segment.name, " ", h("span", { class: "muted" }, `(${segment.kind})`)),
     h("p", {}, segment.description || segment.definition),
@@ -206,49 +244,166 @@ async function segmentPage(id, cursor) {
       h("dt", {}, "model"), h("dd", {}, segment.modelVersion || "none (trigger rules)")),
     h("h3", {}, "Key figures"),
     k ? h("div", { class: "cards" }, card("customers", num(k.customers)), card("ordered in the last 30 days", pct(k.conversion30d)),
-      card("revenue per customer (net, lifetime)", num(k.revenuePerCustomer, 2)), card("average order value", num(k.averageOrderValue, 2)),
+      card("revenue per customer (net, lifetime)", money(k.revenuePerCustomer, currency)), card("average order value", money(k.averageOrderValue, currency)),
       card(`retention, 90 days (of ${num(k.retentionBase)})`, pct(k.retention90d)))
       : h("p", { class: "muted" }, "No figures yet: the daily measure job computes them."),
     k ? h("p", { class: "muted" }, `As of ${when(k.asOf)}.`) : null,
+    h("h3", {}, "Trend"),
+    trendSection(trend),
     h("h3", {}, `Members (${num(segment.size)} who allow personalization)`),
-    members.customers.length
-      ? h("ul", {}, members.customers.map((c) => h("li", {}, h("a", { href: `#/customer/${enc(c)}` }, c))))
-      : h("p", { class: "muted" }, "No members."),
-    h("div", { class: "actions" },
-      members.nextCursor ? h("a", { href: `#/segment/${enc(id)}/${enc(members.nextCursor)}` }, "Next page") : null,
-      cursor ? h("a", { href: `#/segment/${enc(id)}` }, "First page") : null,
-      h("button", { type: "button", onclick: () => downloadMembers(id) }, "Download members (CSV)")),
   ];
+  view.push(await memberSection(id, currency));
   return view;
 }
 
-async function downloadMembers(id) {
-  const ids = [];
-  let cursor = null;
-  do {
-    const page = await api(`/v1/segments/${enc(id)}/customers?limit=1000${cursor ? `&cursor=${enc(cursor)}` : ""}`);
-    ids.push(...page.customers);
-    cursor = page.nextCursor;
-    say(`${ids.length} members read…`);
-  } while (cursor);
-  download(`${id.replace(/[^a-z0-9-]+/gi, "-")}-members.csv`, ["customerId", ...ids].join("\n") + "\n", "text/csv");
-  say(`Downloaded ${ids.length} members.`);
+function trendSection(trend) {
+  const points = trend.points;
+  if (!points.length) return h("p", { class: "muted" }, "No trend yet: the daily measure job counts the segments.");
+  const options = points.map((p) => h("option", { value: p.day }, `${day(p.day)}${p.measured ? "" : " (from the moves)"}`));
+  const from = h("select", { id: "compare-from" }, options.map((o) => o.cloneNode(true)));
+  const to = h("select", { id: "compare-to" }, options);
+  from.value = points[Math.max(points.length - 8, 0)].day;
+  to.value = points[points.length - 1].day;
+  const said = h("p", { id: "comparison", role: "status" });
+  const compare = () => {
+    const a = points.find((p) => p.day === from.value), b = points.find((p) => p.day === to.value);
+    const between = points.filter((p) => p.day > a.day && p.day <= b.day);
+    const entered = between.reduce((t, p) => t + p.entered, 0), left = between.reduce((t, p) => t + p.left, 0);
+    said.textContent = `${day(a.day)}: ${num(a.customers)} customers (${pct(a.share)}). ${day(b.day)}: ${num(b.customers)} (${pct(b.share)}). `
+      + `Change ${signed((b.customers || 0) - (a.customers || 0), num)} customers, ${signed(((b.share || 0) - (a.share || 0)) * 100, (v) => `${v.toFixed(1)} pts`)}; `
+      + `${num(entered)} entered and ${num(left)} left in between.`;
+  };
+  from.addEventListener("change", compare);
+  to.addEventListener("change", compare);
+  compare();
+  const recent = points.slice(-7).reverse();
+  return h("div", {},
+    trendChart(`Customers in ${trend.name} per day (line) and the customers entering (green) and leaving (red)`, points),
+    h("div", { class: "actions" }, h("label", { for: "compare-from" }, "Compare"), from, h("label", { for: "compare-to" }, "with"), to),
+    said,
+    table(["day", "customers", "share of customers", "entered", "left"], recent.map((p) =>
+      [day(p.day), num(p.customers), pct(p.share), num(p.entered), num(p.left)]),
+      "The last seven days (sizes are the measure job's counts on the days it ran, else worked back from the day's moves)"));
 }
 
-async function customerPage(id) {
-  const [customer, told, recommended] = await Promise.all([
-    api(`/v1/customers/${enc(id)}`),
+// The member table: what a marketer filters on, sortable and filterable in the page; the CSV
+// holds the same columns for every member (read through the paged API in the browser).
+const MEMBER_COLUMNS = [
+  ["customerId", "customer", (r) => r.customerId],
+  ["lastOrderAt", "last order", (r) => r.lastOrderAt || ""],
+  ["orders", "orders", (r) => r.orders],
+  ["netRevenue", "net revenue", (r) => r.netRevenue],
+  ["clv12m", "12-month value (CLV)", (r) => (r.clv12m === null ? -1 : r.clv12m)],
+  ["churnRisk", "churn risk", (r) => (r.churnRisk === null ? -1 : r.churnRisk)],
+  ["consent", "consent (analytics, personalization, marketing)", (r) => consentText(r.consent)],
+];
+const consentText = (c) => ["analytics", "personalization", "marketing"].map((p) => (c[p] ? "yes" : "no")).join(" / ");
+
+async function memberSection(id, currency) {
+  const first = await api(`/v1/segments/${enc(id)}/members?limit=100`);
+  let rows = first.members, cursor = first.nextCursor, sortKey = "customerId", ascending = true;
+  const body = h("tbody", {});
+  const headRow = h("tr", {});
+  const filter = h("input", { id: "member-filter", type: "search", placeholder: "customer id contains…" });
+  const minRisk = h("input", { id: "member-risk", type: "number", min: "0", max: "100", step: "5", value: "0" });
+  const marketing = h("input", { id: "member-marketing", type: "checkbox" });
+  const count = h("p", { class: "muted", role: "status" });
+  const more = h("button", { type: "button", class: "secondary", hidden: !cursor }, "Load more members");
+  const shown = () => {
+    const text = filter.value.trim().toLowerCase(), risk = Number(minRisk.value || 0) / 100;
+    const [, , key] = MEMBER_COLUMNS.find(([k]) => k === sortKey);
+    const kept = rows.filter((r) => r.customerId.toLowerCase().includes(text) && (risk <= 0 || (r.churnRisk !== null && r.churnRisk >= risk))
+      && (!marketing.checked || r.consent.marketing));
+    kept.sort((a, b) => { const x = key(a), y = key(b); return (x < y ? -1 : x > y ? 1 : 0) * (ascending ? 1 : -1); });
+    body.replaceChildren(...kept.map((r) => h("tr", {},
+      h("td", {}, h("a", { href: `#/customer/${enc(r.customerId)}` }, r.customerId)), h("td", {}, day(r.lastOrderAt)), h("td", {}, num(r.orders)),
+      h("td", {}, money(r.netRevenue, currency)), h("td", {}, money(r.clv12m, currency)), h("td", {}, pct(r.churnRisk)),
+      h("td", {}, consentText(r.consent)))));
+    count.textContent = `${kept.length} of the ${rows.length} members loaded${cursor ? " (more to load)" : ""}.`;
+    headRow.querySelectorAll("th").forEach((th) => th.setAttribute("aria-sort", th.dataset.key === sortKey ? (ascending ? "ascending" : "descending") : "none"));
+  };
+  headRow.append(...MEMBER_COLUMNS.map(([k, label]) => h("th", { scope: "col", "data-key": k },
+    h("button", { type: "button", class: "sort", onclick: () => { ascending = sortKey === k ? !ascending : true; sortKey = k; shown(); } }, label))));
+  more.addEventListener("click", async () => {
+    const page = await api(`/v1/segments/${enc(id)}/members?limit=100&cursor=${enc(cursor)}`);
+    rows = rows.concat(page.members);
+    cursor = page.nextCursor;
+    more.hidden = !cursor;
+    shown();
+  });
+  for (const control of [filter, minRisk, marketing]) control.addEventListener("input", shown);
+  shown();
+  return h("div", {},
+    h("div", { class: "actions" },
+      h("label", { for: "member-filter" }, "Filter"), filter,
+      h("label", { for: "member-risk" }, "churn risk at least (%)"), minRisk,
+      marketing, h("label", { for: "member-marketing" }, "allow marketing")),
+    count,
+    h("div", { class: "scroll" }, h("table", { id: "members" }, h("caption", { class: "muted" }, `Amounts in ${currency}; click a column to sort.`),
+      h("thead", {}, headRow), body)),
+    h("div", { class: "actions" }, more,
+      h("button", { type: "button", onclick: () => downloadMembers(id, currency) }, "Download members (CSV)")));
+}
+
+const csvCell = (v) => {
+  const text = v === null || v === undefined ? "" : String(v);
+  const safe = /^[=+\-@\t\r]/.test(text) ? `'${text}` : text; // no formula injection in a spreadsheet
+  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+};
+
+async function downloadMembers(id, currency) {
+  const rows = [];
+  let cursor = null;
+  do {
+    const page = await api(`/v1/segments/${enc(id)}/members?limit=100${cursor ? `&cursor=${enc(cursor)}` : ""}`);
+    rows.push(...page.members);
+    cursor = page.nextCursor;
+    say(`${rows.length} members read…`);
+  } while (cursor);
+  const header = ["customerId", "lastOrderAt", "orders", `netRevenue (${currency})`, `clv12m (${currency})`, "churnRisk",
+    "consentAnalytics", "consentPersonalization", "consentMarketing"];
+  const lines = rows.map((r) => [r.customerId, r.lastOrderAt, r.orders, r.netRevenue.toFixed(2), r.clv12m === null ? "" : r.clv12m.toFixed(2),
+    r.churnRisk === null ? "" : r.churnRisk.toFixed(4), r.consent.analytics, r.consent.personalization, r.consent.marketing].map(csvCell).join(","));
+  download(`${id.replace(/[^a-z0-9-]+/gi, "-")}-members.csv`, [header.join(","), ...lines].join("\n") + "\n", "text/csv");
+  say(`Downloaded ${rows.length} members.`);
+}
+
+// Ids are matched as typed, then lower-cased (ids are usually lower-case; people type "SHOP-0001").
+async function findCustomer(id) {
+  try {
+    try {
+      return await api(`/v1/customers/${enc(id)}`);
+    } catch (error) {
+      if (error.status !== 404 || id.toLowerCase() === id) throw error;
+      return await api(`/v1/customers/${enc(id.toLowerCase())}`);
+    }
+  } catch (error) {
+    if (error.status === 404 && id.includes("@")) {
+      throw new ApiError(404, { message: `no customer has the id '${id}'. Search by email is not available yet: contact details are kept only as keyed hashes, and no index maps them to customers.` });
+    }
+    throw error;
+  }
+}
+
+const consentNote = (state) => (state.at ? `${state.granted ? "granted" : "refused"} (${state.source}, ${when(state.at)})` : "never asked: allowed");
+
+async function customerPage(asked) {
+  const customer = await findCustomer(asked);
+  const id = customer.customerId;
+  const [told, recommended, timeline] = await Promise.all([
     api(`/v1/customers/${enc(id)}/explain`),
     api(`/v1/customers/${enc(id)}/recommendations?n=5`),
+    api(`/v1/customers/${enc(id)}/timeline`),
   ]);
-  const p = customer.predictions, r = customer.rfm;
+  const p = customer.predictions, r = customer.rfm, currency = customer.currency;
   const consent = h("fieldset", {}, h("legend", {}, "Consent"),
     ["analytics", "personalization", "marketing"].map((purpose) => {
       const state = customer.consent[purpose] || { granted: true };
-      const box = h("input", { type: "checkbox", id: `consent-${purpose}`, checked: state.granted,
-        onchange: (e) => changeConsent(customer.customerId, purpose, e.target.checked) });
-      return h("div", {}, box, " ", h("label", { for: `consent-${purpose}` }, purpose),
-        h("span", { class: "muted" }, state.at ? ` (${state.source}, ${when(state.at)})` : " (never asked: allowed)"));
+      const note = h("span", { class: "muted", id: `consent-${purpose}-note` }, ` ${consentNote(state)}`);
+      const said = h("span", { class: "said", id: `consent-${purpose}-said`, role: "status" });
+      const box = h("input", { type: "checkbox", id: `consent-${purpose}`, checked: state.granted, "aria-describedby": `consent-${purpose}-note`,
+        onchange: (e) => changeConsent(id, purpose, e.target, note, said) });
+      return h("div", { class: "consent" }, box, " ", h("label", { for: `consent-${purpose}` }, purpose), note, said);
     }));
   const tier = customer.tier;
   return [
@@ -258,13 +413,14 @@ async function customerPage(id) {
       card("learned segment", customer.segments ? customer.segments.name : "–"),
       card("RFM cell", customer.segments ? customer.segments.rfm : "–"),
       card("tier", tier ? tier.name : "none"),
-      card("orders / net revenue", `${num(r.orders)} / ${num(r.netRevenue, 2)} ${customer.currency}`),
-      card("12-month value (CLV)", p ? num(p.clv12m, 2) : "–"),
+      card("orders / net revenue", `${num(r.orders)} / ${money(r.netRevenue, currency)}`),
+      card("12-month value (CLV)", p ? money(p.clv12m, currency) : "–"),
       card("churn risk", p && p.churnRisk !== null && p.churnRisk !== undefined ? pct(p.churnRisk) : "–"),
       card("probability alive", p ? pct(p.pAlive) : "–")),
     h("h3", {}, "Why this segment"),
     h("p", {}, told.segment ? `The model ${told.modelVersion} puts ${customer.customerId} in ${told.segment}`
       + (told.rfm ? ` (RFM ${told.rfm.r}-${told.rfm.f}-${told.rfm.m}: ${told.rfm.cell}).` : ".") : "No model places this customer yet."),
+    told.overridden ? h("p", { class: "note" }, told.overridden) : null,
     tier ? h("p", {}, `Tier ${tier.name} since ${when(tier.since)}, by the rule ${tier.rule}.`) : null,
     h("div", { class: "columns" },
       h("div", {}, table(["feature", "value", "percentile", "as the model sees it"],
@@ -273,7 +429,7 @@ async function customerPage(id) {
       h("div", {}, told.scores.length ? barChart("Distance to each segment's centre (nearest wins)",
         told.scores.map((sc) => [sc.name, sc.distance]), (v) => num(v, 3)) : h("p", { class: "muted" }, "Not clustered (no order yet)."))),
     table(["trigger rule", "tier", "holds", "values compared"],
-      told.rules.map((rule) => [rule.id, rule.tier, rule.holds ? "yes" : "no", JSON.stringify(rule.compared)]), "Every trigger rule"),
+      told.rules.map((rule) => [rule.id, rule.tier, rule.holds ? "yes" : "no", plain(rule.compared)]), `Every trigger rule (amounts in ${currency})`, [1, 3]),
     p && p.churnDrivers && p.churnDrivers.length ? table(["churn driver", "customer's value", "typical", "risk it adds"],
       p.churnDrivers.map((d) => [d.feature, num(d.value, 1), num(d.typical, 1), signed(d.effect * 100, (v) => `${v.toFixed(1)} pts`)]),
       "What drives the churn risk (occlusion: the risk were the customer typical in that feature)") : null,
@@ -281,9 +437,14 @@ async function customerPage(id) {
     h("p", { class: "muted" }, recommended.personalized ? "Personalized." : "Not personalized: the popular list."),
     recommended.items.length ? h("ol", {}, recommended.items.map((item) =>
       h("li", {}, `${item.name || item.productId} `, h("span", { class: "muted" }, `(${item.reason})`)))) : h("p", {}, "None."),
+    h("h3", {}, "Timeline"),
+    timeline.entries.length ? table(["when", "what", ""], timeline.entries.slice(0, 60).map((e) =>
+      [["orders", "browsing"].includes(e.kind) ? day(e.at) : when(e.at), e.kind, e.summary]),
+      `Orders, browsing, moves, experiment exposures and consent, newest first${timeline.entries.length > 60 ? " (the latest 60)" : ""}`, [1, 2])
+      : h("p", { class: "muted" }, "Nothing recorded yet."),
     h("h3", {}, "Recent moves"),
     told.moves.length ? table(["when", "from", "to", "tier", "reason"], told.moves.slice().reverse().map((m) =>
-      [when(m.at), m.previous || "–", m.segment || "–", m.tier || "–", m.reason])) : h("p", { class: "muted" }, "None."),
+      [when(m.at), m.previous || "–", m.segment || "–", m.tier || "–", m.reason]), undefined, [1, 2, 3, 4]) : h("p", { class: "muted" }, "None."),
     h("h3", {}, "Privacy"),
     consent,
     h("div", { class: "actions" },
@@ -292,9 +453,26 @@ async function customerPage(id) {
   ];
 }
 
-async function changeConsent(id, purpose, granted) {
-  await api(`/v1/customers/${enc(id)}/consent`, { method: "PUT", body: { [purpose]: granted } });
-  say(`Consent to ${purpose} ${granted ? "granted" : "refused"} for ${id}.`);
+// The confirmation sits beside the box it is about; the note shows what the server now holds;
+// a refused save puts the box back as the server still has it.
+async function changeConsent(id, purpose, box, note, said) {
+  const granted = box.checked;
+  box.disabled = true;
+  said.className = "said";
+  said.textContent = " saving…";
+  try {
+    const saved = await api(`/v1/customers/${enc(id)}/consent`, { method: "PUT", body: { [purpose]: granted, source: "console" } });
+    const state = saved.consent[purpose];
+    box.checked = state.granted;
+    note.textContent = ` ${consentNote(state)}`;
+    said.textContent = ` Saved: consent to ${purpose} ${state.granted ? "granted" : "refused"}.`;
+  } catch (error) {
+    box.checked = !granted; // what the server still holds
+    said.className = "said bad";
+    said.textContent = ` Not saved (${error.status || "no answer"}: ${error.message}); still ${granted ? "refused" : "granted"}.`;
+  } finally {
+    box.disabled = false;
+  }
 }
 
 async function exportCustomer(id) {
@@ -316,6 +494,122 @@ async function eraseCustomer(id) {
   const receipt = await api(`/v1/customers/${enc(id)}`, { method: "DELETE" });
   notice = `Erased ${id}: receipt ${receipt.receiptId}.`; // shown once the segments page has loaded
   location.hash = "#/segments";
+}
+
+// ------------------------------------------------------------------ the rule builder
+
+// Each kind of trigger rule the builder offers, with its parameters: [field, label, default, step].
+const RULE_KINDS = {
+  "order-at-least": ["a single order of at least", [["amount", "amount (base currency)", 500, 1], ["within_days", "within days", 30, 1]]],
+  "revenue-in-window-at-least": ["revenue in a window of at least", [["amount", "amount (base currency)", 1000, 1], ["days", "days (30 or 90)", 90, 1]]],
+  "top-monetary-percent": ["among the top spenders", [["percent", "top percent", 1, 1]]],
+  "clv-top-percent": ["among the top by 12-month value", [["percent", "top percent", 10, 1]]],
+  "churn-risk-at-least": ["churn risk at least", [["risk", "risk (0-1)", 0.6, 0.05]]],
+  "p-alive-below": ["probability alive below", [["probability", "probability (0-1)", 0.3, 0.05]]],
+  "engagement-drop": ["active, then silent", [["inactive_days", "silent days", 60, 1], ["min_events", "at least events", 10, 1]]],
+  "engaged-visitor": ["an engaged visitor", [["days", "days (30 or 90)", 30, 1], ["min_page_views", "at least page views", 10, 1]]],
+};
+const ruleText = (rule) => (rule.kind in RULE_KINDS
+  ? `${RULE_KINDS[rule.kind][0]}: ${RULE_KINDS[rule.kind][1].filter(([f]) => rule[f] !== undefined).map(([f, label]) => `${label} ${plain(Number(rule[f]))}`).join(", ")}`
+  : `${rule.kind}${rule.kind === "all" ? ` of ${rule.conditions ? rule.conditions.length : 0} conditions` : ""}`);
+
+async function rulesPage() {
+  const inForce = await api("/v1/rules");
+  const draft = inForce.rules.map((rule) => ({ ...rule }));
+  let timer = null, asked = 0, dryRun = null; // dryRun: the document the last dry run passed
+  const list = h("ol", { class: "rules" });
+  const sizes = h("div", { id: "rule-preview", "aria-live": "polite" });
+  const problems = h("div", { id: "rule-errors", role: "alert" });
+  const said = h("p", { id: "rule-said", role: "status" });
+  const documentText = h("pre", { class: "document" });
+  const save = h("button", { type: "button", id: "rule-save", disabled: true }, "Save the rules");
+  const document_ = () => ({ rules: draft });
+  const changed = () => {
+    dryRun = null;
+    save.disabled = true;
+    drawList();
+    documentText.textContent = JSON.stringify(document_(), null, 2);
+    clearTimeout(timer);
+    timer = setTimeout(() => tryRules(false), 350); // the live preview, once typing pauses
+  };
+  const tryRules = async (isDryRun) => {
+    const mine = ++asked, sent = JSON.stringify(document_());
+    try {
+      const found = await api("/v1/rules/preview", { method: "POST", body: document_() });
+      if (mine !== asked) return;
+      problems.replaceChildren();
+      sizes.replaceChildren(
+        table(["tier", "now", "with these rules", "entering", "leaving", "estimated, every customer"], found.tiers.map((t) =>
+          [t.tier, num(t.now), num(t.after), num(t.entering), num(t.leaving), num(t.estimated)]),
+          found.exact ? `Every current customer (${num(found.read)} profiles read).`
+            : `A sample of ${num(found.read)} current profiles, scaled to ${num(found.population)} customers.`),
+        table(["rule", "tier", "holds for", "gives the tier to"], found.rules.map((r) => [r.id, r.tier, num(r.holds), num(r.decides)]),
+          "Rules in priority order: the first that holds gives the tier.", [1]));
+      if (isDryRun) {
+        dryRun = sent;
+        save.disabled = false;
+        said.textContent = "Dry run passed: the rules pass the upload's checks. Save them to put them in force.";
+      }
+    } catch (error) {
+      if (mine !== asked) return;
+      const errors = (error.body && error.body.errors) || [];
+      problems.replaceChildren(h("p", { class: "bad" }, `The rules would be refused (${error.status || "no answer"}): ${error.message}`),
+        errors.length ? h("ul", {}, errors.map((e) => h("li", {}, `${e.field}: ${e.reason}`))) : null);
+      if (isDryRun) said.textContent = "Dry run failed: nothing can be saved until it passes.";
+    }
+  };
+  const move = (i, by) => { const [rule] = draft.splice(i, 1); draft.splice(i + by, 0, rule); changed(); };
+  const drawList = () => list.replaceChildren(...draft.map((rule, i) => h("li", {},
+    h("strong", {}, rule.tier), ` ← ${rule.id}: ${ruleText(rule)}`, rule.description ? h("span", { class: "muted" }, ` (${rule.description})`) : null, " ",
+    h("button", { type: "button", class: "secondary", "aria-label": `Move ${rule.id} up`, disabled: i === 0, onclick: () => move(i, -1) }, "↑"), " ",
+    h("button", { type: "button", class: "secondary", "aria-label": `Move ${rule.id} down`, disabled: i === draft.length - 1, onclick: () => move(i, 1) }, "↓"), " ",
+    h("button", { type: "button", class: "secondary", "aria-label": `Remove ${rule.id}`, onclick: () => { draft.splice(i, 1); changed(); } }, "Remove"))));
+
+  // the new rule's form: its parameters follow the kind chosen
+  const kind = h("select", { id: "rule-kind" }, Object.entries(RULE_KINDS).map(([k, [text]]) => h("option", { value: k }, `${k}: ${text}`)));
+  const ruleId = h("input", { id: "rule-id", placeholder: "e.g. big-order", pattern: "[a-z0-9][a-z0-9-]{0,62}" });
+  const tier = h("input", { id: "rule-tier", placeholder: "e.g. Big Orders" });
+  const description = h("input", { id: "rule-description" });
+  const parameters = h("div", { class: "actions" });
+  const drawParameters = () => parameters.replaceChildren(...RULE_KINDS[kind.value][1].flatMap(([field, label, value, step]) => [
+    h("label", { for: `rule-${field}` }, label), h("input", { id: `rule-${field}`, type: "number", value, step, "data-field": field })]));
+  kind.addEventListener("change", drawParameters);
+  drawParameters();
+  const add = h("button", { type: "button", id: "rule-add", onclick: () => {
+    const rule = { id: ruleId.value.trim(), kind: kind.value, tier: tier.value.trim() };
+    if (description.value.trim()) rule.description = description.value.trim();
+    parameters.querySelectorAll("input").forEach((input) => { if (input.value !== "") rule[input.dataset.field] = Number(input.value); });
+    draft.push(rule);
+    changed();
+  } }, "Add the rule");
+  save.addEventListener("click", async () => {
+    if (dryRun !== JSON.stringify(document_())) return;
+    try {
+      const saved = await api("/v1/rules", { method: "PUT", body: document_() });
+      said.textContent = saved.accepted ? `Saved and in force (${saved.inForce.rules.length} rules; report ${saved.report}).` : "Refused by the checks: the rules in force stay.";
+      save.disabled = true;
+      dryRun = null;
+    } catch (error) {
+      const errors = (error.body && error.body.errors) || [];
+      said.textContent = `Not saved (${error.status || "no answer"}: ${error.message})${errors.length ? `: ${errors.map((e) => `${e.field}: ${e.reason}`).join("; ")}` : ""}.`;
+    }
+  });
+  drawList();
+  documentText.textContent = JSON.stringify(document_(), null, 2);
+  tryRules(false);
+  return [
+    h("h2", {}, "Trigger rules"),
+    h("p", { class: "muted" }, "The rules that put customers in tiers at once, highest priority first: a customer's tier is the tier of the first rule that holds. Every change previews the tiers' sizes over the current customers; a dry run checks the rules as an upload of config/triggers.json is checked, and only then can they be saved."),
+    h("h3", {}, "Rules"), list,
+    h("h3", {}, "Add a rule"),
+    h("div", { class: "actions" }, h("label", { for: "rule-kind" }, "kind"), kind, h("label", { for: "rule-id" }, "id"), ruleId,
+      h("label", { for: "rule-tier" }, "tier"), tier, h("label", { for: "rule-description" }, "description"), description),
+    parameters, h("div", { class: "actions" }, add),
+    h("h3", {}, "Preview"), problems, sizes,
+    h("div", { class: "actions" }, h("button", { type: "button", class: "secondary", id: "rule-dry-run", onclick: () => tryRules(true) }, "Dry run"), save),
+    said,
+    h("details", {}, h("summary", {}, "The document (config/triggers.json)"), documentText),
+  ];
 }
 
 async function experimentsPage() {
@@ -404,8 +698,9 @@ async function experimentPage(id) {
 // ------------------------------------------------------------------ routing
 
 const ROUTES = [
-  [/^#\/segment\/([^/]+)(?:\/([^/]+))?$/, (m) => segmentPage(decodeURIComponent(m[1]), m[2] && decodeURIComponent(m[2]))],
+  [/^#\/segment\/([^/]+)$/, (m) => segmentPage(decodeURIComponent(m[1]))],
   [/^#\/customer\/([^/]+)$/, (m) => customerPage(decodeURIComponent(m[1]))],
+  [/^#\/rules$/, () => rulesPage()],
   [/^#\/experiments$/, () => experimentsPage()],
   [/^#\/experiment\/([^/]+)$/, (m) => experimentPage(decodeURIComponent(m[1]))],
   [/^.*$/, () => segmentsPage()],
@@ -421,7 +716,12 @@ async function render() {
   $("#sign-out").hidden = !signedIn;
   $("#view").replaceChildren();
   alarm("");
-  if (!signedIn) return;
+  $("#key-error").textContent = signedIn ? "" : refusal;
+  refusal = "";
+  if (!signedIn) {
+    say("");
+    return;
+  }
   const [pattern, page] = ROUTES.find(([p]) => p.test(location.hash));
   say("Loading…");
   try {
@@ -435,10 +735,11 @@ async function render() {
   } catch (error) {
     if (mine !== rendering) return;
     say("");
-    if (error.status === 403) {
+    if (error.status === 403 || error.status === 401) {
       sessionStorage.removeItem(KEY);
-      alarm("The API refused the key (403). Enter a valid API key.");
+      refusal = `The API refused this key (${error.status}): it is wrong or was revoked. Enter a valid API key.`;
       render();
+      $("#key").focus();
       return;
     }
     alarm(error.status === 404 ? `Not found: ${error.message}` : `The API answered ${error.status || "nothing"}: ${error.message}`);

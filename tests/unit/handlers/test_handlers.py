@@ -116,6 +116,7 @@ def test_the_read_api_answers_typed_bodies_and_an_erasure_asks_for_file_scrubbin
 
     profile = app.handler(get, context())
     assert profile["statusCode"] == 200
+    assert profile["headers"]["Cache-Control"] == "no-store"  # a customer's answer is never kept by a cache
     body = json.loads(profile["body"])
     stored = CustomerView.of(infra.table.items["cust-001"], datetime.now(UTC), "USD")
     assert body == stored.model_dump(mode="json", by_alias=True)  # the answer is the view of the stored profile
@@ -127,7 +128,8 @@ def test_the_read_api_answers_typed_bodies_and_an_erasure_asks_for_file_scrubbin
     assert "cust-001" not in infra.table.items
     [work] = infra.queues["import-queue"].items
     assert work["scrub"]["subject"] == pseudonym(PEPPER, "cust-001") and "cust-001" in work["scrub"]["ids"]
-    assert app.handler(get, context())["statusCode"] == 404
+    gone = app.handler(get, context())
+    assert gone["statusCode"] == 404 and gone["headers"]["Cache-Control"] == "no-store"
 
 
 def test_the_import_handler_scrubs_an_erased_customers_rows_and_audits_it(infra: MemoryInfrastructure) -> None:

@@ -15,7 +15,7 @@ from audience.domain.profile import Profile
 from audience.ports import ProfileRepository
 from audience.segmentation.drift import Drift, PromotionPolicy, decide, kept_names
 from audience.segmentation.features import FEATURES
-from audience.segmentation.spec import ACTIONS, Rfm, rank
+from audience.segmentation.spec import LEARNED_ACTIONS, LEARNED_NAMES, NOT_YET_BOUGHT, RF_SEGMENTS, Rfm, rank
 from audience.segmentation.training import TrainingConfig, feature_matrix, model_space, train
 from audience.services.artifacts import Artifacts
 from audience.services.pipelines import Pipelines
@@ -57,10 +57,49 @@ def test_training_finds_the_generators_segments_and_names_them() -> None:
     assert adjusted_rand_score(truth, trained.labels) > 0.9
     names = trained.spec.clusters.names
     champions = names[int(np.bincount(trained.labels[np.array(truth) == 0]).argmax())]
-    assert champions == "Champions" and len(set(names)) == len(names)
-    assert trained.spec.clusters.descriptions[names.index("Champions")].endswith(ACTIONS["Champions"])
+    assert champions == "Best Customers" and len(set(names)) == len(names)
+    assert trained.spec.clusters.descriptions[names.index(champions)].endswith(LEARNED_ACTIONS["Best Customers"])
     assert trained.metrics["stability"] > 0.9 and trained.metrics["stability_worst"] > 0.8
     assert trained.metrics["choice"].startswith("k = 4: the best silhouette of the k")
+
+
+def test_one_vocabulary_no_learned_segment_bears_an_rfm_cells_or_a_default_tiers_name() -> None:
+    import json
+    from pathlib import Path
+
+    import audience
+
+    rules = json.loads((Path(audience.__file__).parent / "domain" / "defaults" / "triggers.json").read_text())
+    tiers = {rule["tier"] for rule in rules["rules"]}
+    cells = {name for _, name in RF_SEGMENTS} | {"Prospects"}
+    learned = set(LEARNED_NAMES) | {NOT_YET_BOUGHT}
+    assert not learned & cells and not learned & tiers and not cells & tiers
+    from audience.domain.segments import MODEL_NAMES
+
+    assert learned | cells == MODEL_NAMES  # what a tier may not be called
+
+
+def test_a_recent_first_time_buyer_nearest_a_stop_spending_centre_is_placed_by_their_own_cell() -> None:
+    from audience.segmentation.features import FEATURES
+    from audience.segmentation.spec import Clusters, SegmentSpec, Transform
+
+    # two centres on recency alone: the dormant one-timers' (old) and the first-time buyers' (new)
+    spec = SegmentSpec(
+        version="v1", features=["recency_days"], transforms=[Transform(feature="recency_days")],
+        scale_mean=[0.0], scale_std=[1.0],
+        rfm=Rfm(recency=[10, 30, 60, 120], frequency=[1, 2, 4, 8], monetary=[50, 100, 200, 400]),
+        clusters=Clusters(kind="kmeans", centers=[[200.0], [-500.0]],
+                          names=["Dormant One-time Buyers", "First-time Buyers"]),
+    )  # fmt: skip
+    row: list[float | None] = [None] * len(FEATURES)
+    row[FEATURES.index("recency_days")], row[FEATURES.index("frequency")] = 5.0, 1.0
+    row[FEATURES.index("monetary")] = 20.0
+    placed = spec.place(row)
+    assert spec.clusters.names[spec.segment(row)] == "Dormant One-time Buyers"  # k-means' own answer
+    assert spec.clusters.names[placed.segment] == "First-time Buyers" and placed.nearest == 0
+    assert placed.overridden and "own cell" in placed.overridden and "New Customers" in placed.overridden
+    row[FEATURES.index("recency_days")] = 300.0  # a lapsed one-timer stays where the centre puts them
+    assert spec.place(row) == (0, 0, None)
 
 
 def test_scoring_from_the_spec_agrees_with_scikit_learn_on_every_customer() -> None:
@@ -75,7 +114,7 @@ def test_scoring_from_the_spec_agrees_with_scikit_learn_on_every_customer() -> N
     assert [trained.spec.segment(row) for row in rows] == trained.pipeline.predict(x).tolist()
     ranks = [list(trained.spec.inputs(row).values()) for row in rows[:1_500]]
     assert np.allclose(ranks, model_space(trained.pipeline, x[:1_500]), atol=1e-12, rtol=0)
-    assert trained.spec.clusters.names[-1] == "Prospects" and trained.labels[-1] == trained.metrics["k"]
+    assert trained.spec.clusters.names[-1] == "Not Yet Buyers" and trained.labels[-1] == trained.metrics["k"]
 
 
 def test_the_rank_of_a_value_is_scikit_learns_with_ties_and_bounds() -> None:

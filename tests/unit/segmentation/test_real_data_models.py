@@ -17,7 +17,7 @@ def test_online_retail_ii_gets_a_promoted_model_with_named_segments() -> None:
     assert 4 <= metrics["k"] <= 8 and metrics["min_share"] >= 0.03 and metrics["silhouette"] >= 0.33, metrics
     assert metrics["stability"] >= 0.95 and metrics["stability_worst"] >= 0.90, metrics
     named = {s.name for s in segments}  # every learned segment, and the customers with no order (net)
-    assert len(segments) == metrics["k"] + 1 and "Prospects" in named and "Champions" in named
+    assert len(segments) == metrics["k"] + 1 and "Not Yet Buyers" in named and "Best Customers" in named
     assert abs(sum(s.revenue_share for s in segments) - 1) < 1e-9
     # segments over time (docs/models.md): measured 7.3% membership churn, a 52.7-point retention gap
     membership, retention = metrics["over_time"]["membership"], metrics["over_time"]["retention"]

@@ -226,6 +226,7 @@ def test_segment_kpis_count_each_member_once_per_segment_and_leave_out_who_refus
         "customers": 5, "conversion30d": 2 / 5, "revenuePerCustomer": 380 / 5, "averageOrderValue": 380 / 8,
         "retention90d": 2 / 3, "retentionBase": 3,
         "revenue30dPerCustomer": 20 / 5, "revenue30dVariance": (2 * 6**2 + 3 * 4**2) / 4,  # two members spent 10
+        "members": 6,  # who allow personalization, the refuser of analytics among them
     }  # fmt: skip
     assert kpis({}, NOW)["segments"] == {}
 

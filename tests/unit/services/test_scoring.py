@@ -108,7 +108,7 @@ def test_an_explanation_agrees_with_the_stored_place_and_shows_what_each_rule_co
     assert next(f for f in told.features if f.name == "engagement").model_value is None  # not a model feature
 
     browser = explain(Profile(customer_id="b1", event_counts={"page": 3}, first_seen=NOW), spec, rules, None, NOW)
-    assert browser.segment == "Prospects" and browser.scores == [] and browser.rfm is not None
+    assert browser.segment == "Not Yet Buyers" and browser.scores == [] and browser.rfm is not None
     assert all(f.model_value is None for f in browser.features)
 
 

@@ -98,3 +98,47 @@ def test_the_listing_carries_each_segments_kpis_from_one_stored_document() -> No
     listed = {s.segment_id: s for s in list_segments(None, RULES, MemoryMembers({}), stored_kpis(stored)).segments}
     assert listed["tier:high-value"].kpis is not None and listed["tier:high-value"].kpis.customers == 4
     assert listed["tier:win-back"].kpis is None
+
+
+def test_sizes_come_from_the_measure_jobs_stored_counts_without_counting_the_index() -> None:
+    import json
+
+    from audience.measure.kpis import stored_kpis
+
+    class Uncountable(MemoryMembers):
+        def count(self, segment: str) -> int:
+            raise AssertionError("a request must not count the membership index")
+
+    figures = {"customers": 4, "conversion30d": 0.25, "revenuePerCustomer": 10.0, "averageOrderValue": 20.0,
+               "retention90d": 0.5, "retentionBase": 2, "members": 3}  # fmt: skip
+    population = {**figures, "customers": 100, "members": 90}
+    stored = json.dumps({"asOf": "2026-12-03T00:00:00+00:00", "population": population,
+                         "segments": {"tier:high-value": figures}})  # fmt: skip
+    listed = list_segments(None, RULES, Uncountable({}), stored_kpis(stored), "EUR")
+    sizes = {s.segment_id: s.size for s in listed.segments}
+    assert sizes == {"tier:high-value": 3, "tier:win-back": 0}  # nobody counted in win-back
+    assert listed.population is not None and listed.population.customers == 100 and listed.currency == "EUR"
+    assert listed.sizes_as_of is not None and listed.sizes_as_of.day == 3
+
+
+def test_a_trend_works_the_size_back_through_each_days_moves_and_keeps_the_measured_points() -> None:
+    import json
+
+    from audience.measure.kpis import stored_kpis
+    from audience.services.segments import trend
+
+    figures = {"customers": 10, "conversion30d": None, "revenuePerCustomer": None, "averageOrderValue": None,
+               "retention90d": None, "retentionBase": 0, "members": 10}  # fmt: skip
+    stored = json.dumps({"asOf": "2026-12-03T06:00:00+00:00", "population": {**figures, "customers": 50},
+                         "segments": {"tier:high-value": figures},
+                         "moves": {"tier:high-value|2026-12-03|in": 4, "tier:high-value|2026-12-03|out": 1,
+                                   "tier:high-value|2026-12-02|in": 2}})  # fmt: skip
+    point = {"asOf": "2026-12-01T06:00:00+00:00", "population": 40, "segments": {"tier:high-value": [5, 5]}}
+    trends = json.dumps({"days": {"2026-12-01": point}})
+    shown = trend("tier:high-value", None, RULES, stored_kpis(stored), trends).points
+    by_day = {p.day.isoformat(): p for p in shown}
+    assert shown[-1].day.isoformat() == "2026-12-03" and shown[0].day < shown[-1].day  # oldest first
+    assert (by_day["2026-12-03"].customers, by_day["2026-12-03"].entered, by_day["2026-12-03"].left) == (10, 4, 1)
+    assert by_day["2026-12-03"].share == 10 / 50 and by_day["2026-12-02"].customers == 7  # 10 - 4 + 1
+    assert by_day["2026-12-01"].customers == 5 and by_day["2026-12-01"].measured  # the stored point wins
+    assert by_day["2026-12-01"].share == 5 / 40

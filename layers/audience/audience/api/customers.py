@@ -21,6 +21,7 @@ from audience.services.experiments import personalize
 from audience.services.explain import Explanation, explain
 from audience.services.profiles import get_profile
 from audience.services.recommendations import Recommendations, recommend
+from audience.services.timeline import Timeline, timeline
 
 metrics = Metrics()  # Powertools instances share one metric set: the handler flushes it
 # API Gateway's REST proxy hands the function the path as sent (percent-encoded) and the resolver
@@ -56,6 +57,15 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
         d, now = deps(), datetime.now(UTC)
         profile = get_profile(customerId, d.profiles)
         return explain(profile, d.model.get(now), d.rules.get(now), d.value.get(now), now)
+
+    @routes.get(
+        "/v1/customers/<customerId>/timeline",
+        summary="What the customer did and what moved them: orders, browsing, moves, exposures, consent; newest first",
+        responses=responses(400, 404, 503),
+    )
+    def get_timeline(customerId: CustomerId) -> Timeline:  # noqa: N803
+        d = deps()
+        return timeline(get_profile(customerId, d.profiles), d.currency)
 
     @routes.get(
         "/v1/customers/<customerId>/recommendations",

@@ -133,6 +133,19 @@ def not_json(event: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def no_store(answer: dict[str, Any]) -> dict[str, Any]:
+    """``answer`` marked ``Cache-Control: no-store``: every answer of the read API is about customers
+    (or who is in a segment), so neither a browser nor a proxy may keep a copy. An answer that
+    says otherwise keeps its own (in-page personalization: ``private, max-age=5``, the visitor's
+    own browser only, nothing about them beyond what to show)."""
+    headers = dict(answer.get("headers") or {})
+    if not any(name.lower() == "cache-control" for name in headers) and not any(
+        name.lower() == "cache-control" for name in (answer.get("multiValueHeaders") or {})
+    ):
+        headers["Cache-Control"] = "no-store"
+    return {**answer, "headers": headers}
+
+
 def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
     return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import cast
+from typing import Literal, cast
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from audience.api.customers import CustomerId, metrics
 from audience.api.edge import responses
@@ -27,12 +27,18 @@ class ConsentRequest(BaseModel):
     analytics: bool | None = None
     personalization: bool | None = None
     marketing: bool | None = None
+    source: Literal["api", "console"] = Field(
+        default="api", description="where the decision was taken: the console says so (audited)"
+    )
 
     @model_validator(mode="after")
     def _something(self) -> ConsentRequest:
-        if not self.model_dump(exclude_none=True):
+        if not self.decisions():
             raise ValueError("give at least one of analytics, personalization, marketing")
         return self
+
+    def decisions(self) -> dict[str, bool]:
+        return self.model_dump(exclude_none=True, exclude={"source"})
 
 
 def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
@@ -45,14 +51,14 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
 
     @routes.put(
         "/v1/customers/<customerId>/consent",
-        summary="Record the customer's consent per purpose (timestamped, source api)",
+        summary="Record the customer's consent per purpose (timestamped, source api or console)",
         responses=responses(400, 404, 415, 503),
     )
     def put_consent(customerId: CustomerId, decisions: ConsentRequest) -> ConsentView:  # noqa: N803
         d, now = deps(), datetime.now(UTC)
         count(metrics, ConsentChanges=1)
-        chosen = decisions.model_dump(exclude_none=True)
-        profile = record_consent(customerId, chosen, d.profiles, d.privacy, d.pepper, now, actor())
+        profile = record_consent(customerId, decisions.decisions(), d.profiles, d.privacy, d.pepper, now, actor(),
+                                 decisions.source)  # fmt: skip
         return ConsentView.of(profile)
 
     @routes.delete(

@@ -1,4 +1,5 @@
-"""``/v1/segments``: every segment, and a segment's members a page at a time."""
+"""``/v1/segments``: every segment, a segment's members a page at a time (ids, or a table of
+their figures), and its trend."""
 
 from __future__ import annotations
 
@@ -14,7 +15,18 @@ from pydantic import AfterValidator
 from audience.api.edge import responses
 from audience.bootstrap import ProfilesApiDeps
 from audience.measure.kpis import stored_kpis
-from audience.services.segments import MembersPage, SegmentDetail, SegmentList, detail, list_segments, page
+from audience.services.segments import (
+    MembersPage,
+    MemberTable,
+    SegmentDetail,
+    SegmentList,
+    Trend,
+    detail,
+    list_segments,
+    member_table,
+    page,
+    trend,
+)
 
 SegmentId = Annotated[
     str, Path(max_length=768, description="as GET /v1/segments lists it, e.g. tier:high-value"), AfterValidator(unquote)
@@ -28,15 +40,15 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
                 responses=responses(503))  # fmt: skip
     def get_segments() -> SegmentList:
         d, now = deps(), datetime.now(UTC)
-        return list_segments(d.model.get(now), d.rules.get(now), d.profiles, stored_kpis(d.artifacts.measures.kpis()))
+        measured = stored_kpis(d.artifacts.measures.kpis())  # sizes included: no count per request
+        return list_segments(d.model.get(now), d.rules.get(now), d.profiles, measured, d.currency)
 
     @routes.get("/v1/segments/<segmentId>", summary="A segment: definition, size, description and KPIs",
                 responses=responses(400, 404, 503))  # fmt: skip
     def get_segment(segmentId: SegmentId) -> SegmentDetail:  # noqa: N803
         d, now = deps(), datetime.now(UTC)
-        return detail(
-            segmentId, d.model.get(now), d.rules.get(now), d.profiles, stored_kpis(d.artifacts.measures.kpis())
-        )
+        measured = stored_kpis(d.artifacts.measures.kpis())
+        return detail(segmentId, d.model.get(now), d.rules.get(now), d.profiles, measured, d.currency)
 
     @routes.get("/v1/segments/<segmentId>/customers", summary="A segment's members, a page at a time",
                 responses=responses(400, 404, 503))  # fmt: skip
@@ -47,5 +59,25 @@ def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
     ) -> MembersPage:
         d, now = deps(), datetime.now(UTC)
         return page(segmentId, d.model.get(now), d.rules.get(now), d.profiles, limit, cursor)
+
+    @routes.get("/v1/segments/<segmentId>/members",
+                summary="A segment's members with last order, orders, revenue, CLV, churn risk and consent",
+                responses=responses(400, 404, 503))  # fmt: skip
+    def get_member_table(
+        segmentId: SegmentId,  # noqa: N803
+        cursor: Annotated[str | None, Query(max_length=2048, description="nextCursor of the previous page")] = None,
+        limit: Annotated[int, Query(ge=1, le=100)] = 100,
+    ) -> MemberTable:
+        d, now = deps(), datetime.now(UTC)
+        return member_table(segmentId, d.model.get(now), d.rules.get(now), d.profiles, d.profiles, limit, cursor,
+                            d.currency)  # fmt: skip
+
+    @routes.get("/v1/segments/<segmentId>/trend",
+                summary="The segment's size and share day by day, with the customers entering and leaving",
+                responses=responses(400, 404, 503))  # fmt: skip
+    def get_trend(segmentId: SegmentId) -> Trend:  # noqa: N803
+        d, now = deps(), datetime.now(UTC)
+        measures = d.artifacts.measures
+        return trend(segmentId, d.model.get(now), d.rules.get(now), stored_kpis(measures.kpis()), measures.trends())
 
     return routes

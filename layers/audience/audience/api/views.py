@@ -189,7 +189,7 @@ class GroupView(View):
 class PurposeConsent(View):
     granted: bool
     at: str | None = Field(default=None, description="when it was decided (absent: never asked)", exclude_if=absent)
-    source: str | None = Field(default=None, description="identify, import or api", exclude_if=absent)
+    source: str | None = Field(default=None, description="identify, import, api or console", exclude_if=absent)
 
 
 def consent_of(profile: Profile) -> dict[str, PurposeConsent]:

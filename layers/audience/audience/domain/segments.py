@@ -19,6 +19,17 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 ENTERED, EXITED = "Audience Entered", "Audience Exited"
 
+# The names the segmentation model gives (its RFM cells and its learned segments: spec.RF_SEGMENTS,
+# NO_ORDERS, LEARNED_NAMES, NOT_YET_BOUGHT; a test keeps the two lists equal). A tier may not bear
+# one: a name never stands for two different groups.
+MODEL_NAMES = frozenset({
+    "Hibernating", "At Risk", "Can't Lose Them", "About to Sleep", "Need Attention", "Loyal Customers", "Promising",
+    "New Customers", "Potential Loyalists", "Champions", "Prospects",
+    "Best Customers", "Frequent Buyers", "Rising Big Spenders", "Returning Buyers", "First-time Buyers",
+    "Big Spenders Cooling Off", "Cooling Regulars", "Fading One-time Buyers", "Lapsed Big Spenders", "Lapsed Regulars",
+    "Dormant One-time Buyers", "Not Yet Buyers",
+})  # fmt: skip
+
 
 class Segments(BaseModel):
     """Where a model put the customer: the learned segment and the RFM cell."""

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from audience.domain.documents import Document
 from audience.domain.profile import WINDOWS_DAYS, Profile
-from audience.domain.segments import Tier
+from audience.domain.segments import MODEL_NAMES, Tier
 
 HIGH_VALUE = "High Value"
 RULE_ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
@@ -194,7 +194,7 @@ class ChurnRiskAtLeast(_Rule):
     """A churn risk (probability of no order in the value model's horizon) of at least ``risk``."""
 
     kind: Literal["churn-risk-at-least"]
-    tier: str = Field(default="At Risk", min_length=1, max_length=64)
+    tier: str = Field(default="Churn Risk", min_length=1, max_length=64)  # not the RFM cell "At Risk"
     risk: float = Field(gt=0, le=1)
 
     def holds(self, profile: Profile, now: datetime, population: Population) -> bool:
@@ -277,6 +277,9 @@ class TriggerRules(Document):
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         if repeated:
             raise ValueError(f"rule ids must be unique: {', '.join(repeated)} repeated")
+        taken = [f"rules[{i}] ({r.id}): tier '{r.tier}'" for i, r in enumerate(self.rules) if r.tier in MODEL_NAMES]
+        if taken:
+            raise ValueError(f"a tier may not bear a segment's or RFM cell's name (one name, one group): {taken[0]}")
         return self
 
     def tier(self, profile: Profile, now: datetime, population: Population = NOBODY) -> Tier | None:

@@ -12,7 +12,7 @@ import math
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,7 +32,7 @@ RF_SEGMENTS: tuple[tuple[str, str], ...] = (
     ("5[4-5]", "Champions"),
 )
 NO_ORDERS = "Prospects"
-# What marketers do with each (the learned segments are named by their median member's cell).
+# What marketers do with each RFM cell.
 ACTIONS = {
     "Champions": "Reward them: early access, loyalty perks; ask for reviews and referrals.",
     "Loyal Customers": "Upsell higher-value products; invite them to the loyalty programme.",
@@ -46,6 +46,75 @@ ACTIONS = {
     "Hibernating": "Reactivate cheaply with relevant products, or stop spending on them.",
     NO_ORDERS: "Convert them: a first-order incentive.",
 }
+
+# The learned segments' own vocabulary: no learned segment bears an RFM cell's (or a default
+# tier's) name, so a name never stands for two different groups. A segment is named from its
+# median member's R, F and M scores: how recent (the band), how often, how much.
+RECENT, COOLING, LAPSED = "recent", "cooling", "lapsed"
+LEARNED_NAMES: dict[str, tuple[str, str]] = {  # name -> (band, what marketers do with them)
+    "Best Customers": (RECENT, "Reward them: early access, loyalty perks; ask for reviews and referrals."),
+    "Frequent Buyers": (RECENT, "Upsell higher-value products; invite them to the loyalty programme."),
+    "Rising Big Spenders": (RECENT, "Offer membership or loyalty perks; recommend premium related products."),
+    "Returning Buyers": (RECENT, "Build the habit: recommend related products, a loyalty perk on the next order."),
+    "First-time Buyers": (RECENT, "Onboard them: a welcome series and an incentive for the second order."),
+    "Big Spenders Cooling Off": (COOLING, "Catch them before they go: personal outreach and their favourite products."),
+    "Cooling Regulars": (COOLING, "Reactivate with limited-time offers based on what they bought."),
+    "Fading One-time Buyers": (COOLING, "Remind them: popular products and a second-order discount."),
+    "Lapsed Big Spenders": (LAPSED, "Win them back at any reasonable cost: personal outreach, ask what went wrong."),
+    "Lapsed Regulars": (LAPSED, "Win them back: reminders of what they liked and a strong offer."),
+    "Dormant One-time Buyers": (LAPSED, "Reactivate cheaply with relevant products, or stop spending on them."),
+}
+NOT_YET_BOUGHT = "Not Yet Buyers"  # the learned model's no-order segment (the RFM map calls it Prospects)
+LEARNED_ACTIONS = {name: action for name, (_, action) in LEARNED_NAMES.items()} | {NOT_YET_BOUGHT: ACTIONS[NO_ORDERS]}
+# Models stored before this vocabulary named their segments by the RFM map: their bands.
+_RFM_BANDS = {"Champions": RECENT, "Loyal Customers": RECENT, "Potential Loyalists": RECENT,
+              "New Customers": RECENT, "Promising": RECENT, "Need Attention": COOLING, "About to Sleep": COOLING,
+              "At Risk": LAPSED, "Can't Lose Them": LAPSED, "Hibernating": LAPSED}  # fmt: skip
+STOP_SPENDING = frozenset({"Dormant One-time Buyers", "Hibernating"})  # their action: spend nothing more on them
+
+
+def learned_name(r: int, f: int, m: int) -> str:
+    """The learned vocabulary's name for R, F and M scores (1-5, 5 best); 0: no order."""
+    if r == 0:
+        return NOT_YET_BOUGHT
+    big = m >= 4
+    if r >= 4:
+        if f >= 4:
+            return "Best Customers" if big else "Frequent Buyers"
+        if f >= 2:
+            return "Rising Big Spenders" if big else "Returning Buyers"
+        return "First-time Buyers"
+    if r == 3:
+        return (
+            "Big Spenders Cooling Off" if big or f >= 4 else "Cooling Regulars" if f >= 2 else "Fading One-time Buyers"
+        )
+    return "Lapsed Big Spenders" if big or f >= 4 else "Lapsed Regulars" if f >= 2 else "Dormant One-time Buyers"
+
+
+def band(r: int) -> str | None:
+    """How recent an R score is: recent (4-5), cooling (3), lapsed (1-2); None: no order."""
+    return None if r == 0 else RECENT if r >= 4 else COOLING if r == 3 else LAPSED
+
+
+def base_name(name: str) -> str:
+    """A segment's name without the qualifier two segments of one cell get ("X · recent")."""
+    return name.split(" · ", 1)[0]
+
+
+def name_band(name: str) -> str | None:
+    known = base_name(name)
+    return LEARNED_NAMES[known][0] if known in LEARNED_NAMES else _RFM_BANDS.get(known)
+
+
+def misleads(name: str, r: int) -> bool:
+    """Whether a segment's name (and its action) contradicts a member's own recency: a recent
+    buyer told "stop spending", or a lapsed customer in a segment for recent ones, and back."""
+    own, theirs = band(r), name_band(name)
+    if own is None or theirs is None:
+        return False
+    if base_name(name) in STOP_SPENDING and own != LAPSED:
+        return True
+    return {own, theirs} == {RECENT, LAPSED}
 
 
 class Transform(BaseModel):
@@ -120,6 +189,14 @@ class Rfm(BaseModel):
         return r, f, m, name
 
 
+class Placed(NamedTuple):
+    """A customer's learned segment, the nearest centre's, and why they differ (None: they do not)."""
+
+    segment: int
+    nearest: int
+    overridden: str | None
+
+
 class Clusters(BaseModel):
     """Learned segments: the nearest centre (k-means) wins."""
 
@@ -185,5 +262,29 @@ class SegmentSpec(BaseModel):
         return [(v - m) / s for v, m, s in zip(values + flags, self.scale_mean, self.scale_std, strict=True)]
 
     def segment(self, row: Sequence[float | None]) -> int:
-        """The segment's index in ``clusters.names``; ``row`` in ``FEATURES`` order."""
+        """The nearest centre's index in ``clusters.names`` (k-means' own answer); ``row`` in
+        ``FEATURES`` order."""
         return len(self.clusters.centers) if self.prospect(row) else self.clusters.assign(self.vector(row))
+
+    def place(self, row: Sequence[float | None]) -> Placed:
+        """Where the customer goes: the nearest centre's segment, unless its name and action
+        would mislead about this customer's own figures (a recent first-time buyer in a segment
+        told "stop spending"); then the member's own cell decides: the nearest segment of their
+        own recency band (else the nearest that does not contradict them)."""
+        nearest = self.segment(row)
+        if self.prospect(row):
+            return Placed(nearest, nearest, None)
+        names = self.clusters.names
+        r, f, m, cell = self.rfm.score(*rfm_inputs(row))
+        if not misleads(names[nearest], r):
+            return Placed(nearest, nearest, None)
+        distances = self.scores(row)
+        own = [i for i in range(len(distances)) if name_band(names[i]) == band(r)]
+        fitting = own or [i for i in range(len(distances)) if not misleads(names[i], r)]
+        if not fitting:
+            return Placed(nearest, nearest, None)
+        chosen = min(fitting, key=lambda i: distances[i])
+        why = (f"The nearest centre is {names[nearest]}'s, whose action does not fit this customer's own figures "
+               f"(RFM {r}-{f}-{m}, {cell}): placed by their own cell in {names[chosen]}, the nearest segment that "
+               f"fits it.")  # fmt: skip
+        return Placed(chosen, nearest, why)

@@ -30,7 +30,15 @@ from sklearn.preprocessing import QuantileTransformer
 
 from audience.domain.profile import Profile
 from audience.segmentation.features import FEATURES, SKEWED, features
-from audience.segmentation.spec import ACTIONS, RF_SEGMENTS, Clusters, Rfm, SegmentSpec, Transform
+from audience.segmentation.spec import (
+    LEARNED_ACTIONS,
+    RF_SEGMENTS,
+    Clusters,
+    Rfm,
+    SegmentSpec,
+    Transform,
+    learned_name,
+)
 
 Matrix = NDArray[np.float64]
 RFM = ("recency_days", "frequency", "monetary")
@@ -232,8 +240,9 @@ APART = {"recency_days": ("recent", "longer gone"), "frequency": ("more orders",
 
 
 def name_segments(x: Matrix, z: Matrix, labels: NDArray[np.int64], k: int, rfm: Rfm) -> tuple[list[str], list[str]]:
-    """Each segment named in the words marketers use: the RFM cell of its median member
-    (Champions, At Risk, Hibernating, ...), qualified where two share a cell; and one line: the
+    """Each segment named in the learned segments' own vocabulary (``spec.LEARNED_NAMES``, ``NOT_YET_BOUGHT``: never
+    an RFM cell's name) from its median member's R, F and M scores (Best Customers, Lapsed Big
+    Spenders, First-time Buyers, ...), qualified where two share a name; and one line: the
     medians, then the suggested action. ``z``: the rows in the model's space (ranks)."""
     medians = []
     for i in range(k):
@@ -241,7 +250,8 @@ def name_segments(x: Matrix, z: Matrix, labels: NDArray[np.int64], k: int, rfm: 
         present = [members[~np.isnan(members[:, i]), i] for i in RFM_COLUMNS]
         medians.append([float(np.median(values)) if len(values) else np.nan for values in present])
     cells = [rfm.score(None if np.isnan(r) else r, np.nan_to_num(f), np.nan_to_num(m)) for r, f, m in medians]
-    names = [cell[3] for cell in cells]
+    names = [learned_name(r, f, m) for r, f, m, _ in cells]  # a segment of no orders: NOT_YET_BOUGHT
+    actions = list(names)
     for name in set(names):
         sharing = [i for i, n in enumerate(names) if n == name]
         if len(sharing) > 1:
@@ -253,13 +263,13 @@ def name_segments(x: Matrix, z: Matrix, labels: NDArray[np.int64], k: int, rfm: 
                 word = better if place == 0 else worse if place == len(order) - 1 else str(place + 1)
                 names[sharing[j]] = f"{name} · {word}"
     descriptions = []
-    for (recency, orders, spend), (_, _, _, cell) in zip(medians, cells, strict=True):
+    for (recency, orders, spend), name in zip(medians, actions, strict=True):
         if np.isnan(recency):
             facts = "No order yet."
         else:
             count = f"{orders:.0f} order{'' if round(orders) == 1 else 's'}"
             facts = f"Typically last order {recency:.0f} days ago, {count}, {spend:,.0f} spent (medians)."
-        descriptions.append(f"{facts} {ACTIONS.get(cell, '')}".strip())
+        descriptions.append(f"{facts} {LEARNED_ACTIONS.get(name, '')}".strip())
     return names, descriptions
 
 

@@ -6,7 +6,8 @@
     models/<version>/                       one retrain's models: spec.json, model.joblib, metrics.json
                                             (segments), value-spec.json, value-metrics.json,
                                             recommender.json, recommender-metrics.json
-    models/segment-kpis.json                the measure job's KPIs; models/experiments/<id>/results.json
+    models/segment-kpis.json                the measure job's KPIs and sizes; models/experiments/<id>/results.json
+    models/segment-trends.json              one point per day the measure job ran
     reports/models/<version>.html           reports/experiments/<id>.html, reports/config/, reports/imports/
     imports/<kind>/[<mapping>/]<file>       exports to import; mappings/<name>.json; rejects/<import>.jsonl
     catalogue/<import>.json                 what imports learned of products
@@ -59,10 +60,11 @@ REFRESH = timedelta(minutes=1)
 STARTER_POPULAR = 100  # products in the popular list served before a recommender is fitted
 UPLOADS, IMPORTS, ROW_FILES, CATALOGUE = "config/", "imports/", ("rejects/", "reports/imports/"), "catalogue/"
 FEATURE_SNAPSHOTS = "work/models/"  # fanned-out training's feature files: rebuilt by the next retrain
-LIVE_VALUE, LIVE_RECOMMENDER, SEGMENT_KPIS = (
+LIVE_VALUE, LIVE_RECOMMENDER, SEGMENT_KPIS, SEGMENT_TRENDS = (
     "live/value-model.json",
     "live/recommender.json",
     "models/segment-kpis.json",
+    "models/segment-trends.json",
 )
 
 
@@ -335,6 +337,12 @@ class Measures:
 
     def kpis(self) -> str | None:
         return self.store.read_text(SEGMENT_KPIS)
+
+    def put_trends(self, trends: dict[str, Any]) -> None:
+        self.store.put_text(SEGMENT_TRENDS, json.dumps(trends))
+
+    def trends(self) -> str | None:
+        return self.store.read_text(SEGMENT_TRENDS)
 
     def put_results(self, experiment: str, found: dict[str, Any], page: str) -> None:
         self.store.put_text(experiment_results_key(experiment), json.dumps(found, default=str))

@@ -13,6 +13,9 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from audience.domain.documents import Document, parse_document
 from audience.domain.errors import FieldError, InvalidInput
@@ -20,6 +23,8 @@ from audience.domain.privacy import AuditEntry
 from audience.domain.triggers import TriggerRules
 from audience.ports import AuditTrail, ObjectStore
 from audience.services.artifacts import config_report_key, live_key, uploaded_document
+
+TRIGGERS_UPLOAD = "config/triggers.json"
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +53,9 @@ class Documents:
     store: ObjectStore
     audit: AuditTrail | None = None
 
-    def accept(self, key: str, now: datetime) -> DocumentOutcome:
+    def accept(self, key: str, now: datetime, actor: str | None = None) -> DocumentOutcome:
         """Check the uploaded ``config/<name>.json``; put it in force only if it is valid; the
-        outcome goes to the audit trail (subject ``config``)."""
+        outcome goes to the audit trail (subject ``config``; ``actor``: who saved it, else the upload)."""
         name = uploaded_document(key)
         report_key = config_report_key(name, now)
         text = self.store.read_text(key)
@@ -79,6 +84,43 @@ class Documents:
         if self.audit is not None:
             action = "config.accepted" if outcome.accepted else "config.refused"
             details = {"name": name, "report": report_key, "errors": outcome.errors}
-            self.audit.record(AuditEntry(subject="config", at=now, action=action, actor=f"s3 upload {key}",
+            self.audit.record(AuditEntry(subject="config", at=now, action=action, actor=actor or f"s3 upload {key}",
                                          details=details))  # fmt: skip
         return outcome
+
+
+class RulesSaved(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    accepted: bool
+    report: str = Field(description="the check's report in the data bucket")
+    in_force: dict[str, Any] = Field(alias="inForce", description="the rules in force after the save")
+
+
+def checked(document: dict[str, Any], store: ObjectStore, now: datetime) -> TriggerRules:
+    """The document as the config function checks an upload: parsed (every failing field named)
+    and compared with the rules in force (``conflicts``); ``InvalidInput`` otherwise."""
+    text = json.dumps(document)
+    rules = parse_document(TriggerRules, text)
+    in_force = store.read_text(live_key(TriggerRules.document))
+    conflicts = rules.conflicts(parse_document(TriggerRules, in_force), now) if in_force else []
+    if conflicts:
+        raise InvalidInput(conflicts)
+    return rules
+
+
+@dataclass(frozen=True)
+class RuleBuilder:
+    """Saves a document the way an upload takes effect: written to ``config/triggers.json`` and
+    accepted by ``Documents`` (the config function's own check, which the upload's bucket event
+    then repeats to the same effect), audited with who saved it."""
+
+    store: ObjectStore
+    audit: AuditTrail | None
+
+    def save(self, document: dict[str, Any], now: datetime, actor: str) -> RulesSaved:
+        checked(document, self.store, now)  # refused here before anything is written
+        self.store.put_text(TRIGGERS_UPLOAD, json.dumps(document, indent=2))
+        outcome = Documents(self.store, self.audit).accept(TRIGGERS_UPLOAD, now, actor)
+        in_force = json.loads(self.store.read_text(live_key(TriggerRules.document)) or "{}")
+        return RulesSaved(accepted=outcome.accepted, report=outcome.report_key, in_force=in_force)

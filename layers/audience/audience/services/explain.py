@@ -81,6 +81,11 @@ class Explanation(_View):
     as_of: datetime = Field(alias="asOf")
     model_version: str | None = Field(alias="modelVersion", description="the model in force (none before one)")
     segment: str | None = Field(description="where the model in force puts the customer now")
+    overridden: str | None = Field(
+        default=None,
+        description="why the customer is not in the nearest centre's segment: its name and action would "
+        "contradict their own figures, so their own cell decided (none: the nearest centre's)",
+    )
     stored_segment: str | None = Field(
         alias="storedSegment",
         description="where the profile says they are: differs from segment while SegmentMinDwellMinutes holds a "
@@ -105,7 +110,7 @@ def explain(
     population = Tiers.of(rules, spec, value).population
     checks = [RuleCheck(id=r.id or "", kind=r.kind, tier=r.tier, holds=r.holds(profile, now, population),
                         compared=r.compared(profile, now, population)) for r in rules.rules]  # fmt: skip
-    feature_values, scores, rfm, segment = [], [], None, None
+    feature_values, scores, rfm, segment, overridden = [], [], None, None, None
     if spec is not None:
         seen = {} if spec.prospect(row) else spec.inputs(row)
         feature_values = [FeatureValue(name=n, value=v, percentile=spec.percentile(n, v), model_value=seen.get(n))
@@ -113,7 +118,8 @@ def explain(
         names = spec.clusters.names
         scores = sorted((SegmentScore(segment=i, name=names[i], distance=d) for i, d in enumerate(spec.scores(row))),
                         key=lambda s: s.distance)  # fmt: skip
-        segment = spec.clusters.names[spec.segment(row)]
+        placed = spec.place(row)
+        segment, overridden = spec.clusters.names[placed.segment], placed.overridden
         r, f, m, cell = spec.rfm.score(*rfm_inputs(row))
         rfm = RfmScores(r=r, f=f, m=m, cell=cell)
     else:
@@ -121,7 +127,7 @@ def explain(
                           for n, v in zip(FEATURES, row, strict=True)]  # fmt: skip
     return Explanation(
         customer_id=profile.customer_id, as_of=now, model_version=spec.version if spec else None, segment=segment,
-        stored_segment=profile.segments.name if profile.segments else None,
+        stored_segment=profile.segments.name if profile.segments else None, overridden=overridden,
         features=feature_values, scores=scores, rfm=rfm, tier=profile.tier.name if profile.tier else None,
         rules=checks, browsing={f"{days}d": BrowsingWindow.of(profile, days, now) for days in WINDOWS_DAYS},
         predictions=profile.predictions, moves=profile.segment_history[-MOVES:],

@@ -6,6 +6,7 @@ worker that finds every part there publishes (a repeated publication writes the 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,7 +15,7 @@ from typing import Any
 
 from audience.domain.experiments import Experiments
 from audience.domain.profile import Exposure
-from audience.measure.kpis import Tally, kpis, tally
+from audience.measure.kpis import Tally, flows, kpis, tally, with_point
 from audience.measure.report import render_experiment_report
 from audience.measure.results import results
 from audience.ports import ProfileScan, WorkQueue
@@ -24,17 +25,19 @@ from audience.services.fan_out import send_steps
 
 @dataclass
 class Part:
-    """What one scan segment holds: every exposure by experiment, and the tally by segment."""
+    """What one scan segment holds: every exposure by experiment, the tally by segment, and the
+    daily moves in and out of each segment."""
 
     exposures: dict[str, list[Exposure]] = field(default_factory=dict)
     tallies: dict[str, Tally] = field(default_factory=dict)
+    moves: Counter[str] = field(default_factory=Counter)
 
     def __add__(self, other: Part) -> Part:
         exposures = {e: [*self.exposures.get(e, []), *other.exposures.get(e, [])]
                      for e in {*self.exposures, *other.exposures}}  # fmt: skip
         tallies = {s: self.tallies[s] + other.tallies[s] if s in self.tallies and s in other.tallies
                    else self.tallies.get(s) or other.tallies[s] for s in {*self.tallies, *other.tallies}}  # fmt: skip
-        return Part(exposures, tallies)
+        return Part(exposures, tallies, self.moves + other.moves)
 
     def to_json(self) -> str:
         return json.dumps({
@@ -42,6 +45,7 @@ class Part:
                                str(x.before), str(x.predicted), x.model, str(x.refunded)] for x in held]
                           for e, held in self.exposures.items()},
             "tallies": {s: t.dump() for s, t in self.tallies.items()},
+            "moves": dict(self.moves),
         })  # fmt: skip
 
     @classmethod
@@ -51,7 +55,7 @@ class Part:
                                   Decimal(p), m, Decimal(f))
                          for v, s, a, u, o, r, b, p, m, f in held] for e, held in raw["exposures"].items()}  # fmt: skip
         tallies = {s: Tally.load(t) for s, t in raw["tallies"].items()}
-        return cls(exposures, tallies)
+        return cls(exposures, tallies, Counter(raw.get("moves", {})))
 
 
 def scan_part(profiles: ProfileScan, segment: int, segments: int, now: datetime) -> Part:
@@ -60,7 +64,7 @@ def scan_part(profiles: ProfileScan, segment: int, segments: int, now: datetime)
     for profile in scanned:
         for experiment, exposure in profile.exposures.items():
             exposures.setdefault(experiment, []).append(exposure)
-    return Part(exposures, tally(scanned, now))
+    return Part(exposures, tally(scanned, now), flows(scanned, now))
 
 
 def _order(exposure: Exposure) -> tuple[datetime, str, str, int, Decimal]:
@@ -98,10 +102,13 @@ class Measuring:
         return self.publish(sum((Part.from_json(data.decode()) for data in gathered), Part()), now)
 
     def publish(self, part: Part, now: datetime) -> list[str]:
-        """Store the KPIs (served by ``GET /v1/segments/{id}``) and each experiment in force's
-        results (served by ``GET /v1/experiments/{id}/results``) with its page."""
-        figures = kpis(part.tallies, now)
-        self.artifacts.measures.put_kpis(figures)
+        """Store the KPIs and sizes (served by ``GET /v1/segments``), the day's point of the
+        trends, and each experiment in force's results (served by
+        ``GET /v1/experiments/{id}/results``) with its page."""
+        figures = kpis(part.tallies, now, part.moves)
+        measures = self.artifacts.measures
+        measures.put_kpis(figures)
+        measures.put_trends(with_point(measures.trends(), figures, now.date()))
         experiments = live_document(self.artifacts.store, Experiments).get(now).experiments
         for experiment in experiments:
             held = sorted(part.exposures.get(experiment.id, []), key=_order)  # the same sums however the scan was cut

@@ -31,9 +31,10 @@ def reassigned(profile: Profile, placed: Segments, reason: str) -> Profile | Non
 
 
 def score(profile: Profile, spec: SegmentSpec, now: datetime) -> Segments:
-    """One customer, from the spec alone."""
+    """One customer, from the spec alone (where the nearest centre's name would mislead about
+    their own figures, their own cell decides: ``SegmentSpec.place``)."""
     row = features(profile, now)
-    return placement(spec, spec.segment(row), row, now)
+    return placement(spec, spec.place(row).segment, row, now)
 
 
 @dataclass(frozen=True)

@@ -123,18 +123,20 @@ def record_consent(
     pepper: str,
     now: datetime,
     actor: str,
+    source: str = "api",
 ) -> Profile:
-    """Consent from the API, audited. An erased customer who gives consent again is no longer
-    suppressed and starts a new profile with that consent; an unknown id is a 404."""
+    """Consent from the API (``source``: ``api``, or ``console`` when the console sent it),
+    audited. An erased customer who gives consent again is no longer suppressed and starts a new
+    profile with that consent; an unknown id is a 404."""
     try:
-        profile = set_consent(customer_id, decisions, profiles, now)
+        profile = set_consent(customer_id, decisions, profiles, now, source)
     except CustomerNotFound:
         if not any(decisions.values()) or not lift_suppression(customer_id, store, pepper):
             raise
-        profile = Profile(customer_id=customer_id).consented(decisions, now, "api")
+        profile = Profile(customer_id=customer_id).consented(decisions, now, source)
         profiles.save(profile)
     entry = AuditEntry(subject=pseudonym(pepper, profile.customer_id), at=now, action="consent.changed", actor=actor,
-                       details={"decisions": decisions, "source": "api"})  # fmt: skip
+                       details={"decisions": decisions, "source": source})  # fmt: skip
     store.record(entry)
     return profile
 

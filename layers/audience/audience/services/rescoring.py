@@ -61,7 +61,7 @@ class Rescoring:
         rules = rules or live_document(self.artifacts.store, TriggerRules).get(now)
         tiers = Tiers.of(rules, spec, value, RESCORE_TOLERANCE)
         customers, x = read_customers(self.profiles, self.scan_segments, now, tiers=tiers)
-        places = [placement(spec, spec.segment(r), r, now) if spec else None for r in map(row, x)]
+        places = [placement(spec, spec.place(r).segment, r, now) if spec else None for r in map(row, x)]
         return self.write_moves(customers, places, spec, now, reason, tiers)
 
     def activate(self, version: str, now: datetime, reason: str) -> int:
