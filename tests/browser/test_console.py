@@ -162,7 +162,7 @@ def test_learned_segments_rfm_cells_and_tiers_never_share_a_name_and_nobody_rece
 def test_a_customer_search_shows_the_profile_and_the_explanation(tab: Console) -> None:
     tab.sign_in()
     page = tab.page
-    page.get_by_label("Customer id").fill("shop-0001")
+    page.get_by_label("Customer id, email or phone").fill("shop-0001")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Customer shop-0001")).to_be_visible()
     expect(page.get_by_role("heading", name="Why this segment")).to_be_visible()
@@ -230,11 +230,28 @@ def test_ids_are_found_whatever_their_case_and_customer_answers_are_never_cached
     tab.sign_in()
     page = tab.page
     with page.expect_response(re.compile(r"/v1/customers/shop-0001$")) as answered:
-        page.get_by_label("Customer id").fill("SHOP-0001")
+        page.get_by_label("Customer id, email or phone").fill("SHOP-0001")
         page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Customer shop-0001")).to_be_visible()
     assert answered.value.headers.get("cache-control") == "no-store"
     tab.errors.clear()  # Chromium logs the first try's 404
+
+
+def test_a_customer_is_found_by_email_through_its_keyed_hash(tab: Console) -> None:
+    """The demo's customers identify as cust-NNN with cust-NNN@example.com, stored only as keyed hashes: the search
+    asks GET /v1/customers?email= (the server hashes it as identify stores it, whatever the case)."""
+    tab.sign_in()
+    page = tab.page
+    with page.expect_response(re.compile(r"/v1/customers\?email=")) as found:
+        page.get_by_label("Customer id, email or phone").fill("Cust-002@Example.com")
+        page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Customer cust-002")).to_be_visible()
+    assert found.value.json() == {"customers": ["cust-002"]}
+    assert found.value.headers.get("cache-control") == "no-store"
+    page.get_by_label("Customer id, email or phone").fill("nobody@example.com")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("no customer has the id or email 'nobody@example.com'")).to_be_visible()
+    tab.errors.clear()  # Chromium logs the 404s of the id lookups tried first
 
 
 def test_every_page_fits_a_390_px_wide_phone(browser: object, console: str) -> None:
@@ -336,7 +353,7 @@ def test_the_console_works_from_the_keyboard_with_labelled_controls(tab: Console
         .filter(e => !e.closest('[hidden]') && !(e.labels && e.labels.length) && !e.textContent.trim()
                      && !e.getAttribute('aria-label')).length""")
     assert unlabelled == 0
-    page.get_by_label("Customer id").focus()
+    page.get_by_label("Customer id, email or phone").focus()
     page.keyboard.type("shop-0003")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Customer shop-0003")).to_be_visible()

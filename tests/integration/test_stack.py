@@ -18,7 +18,8 @@ def test_outputs_name_every_resource_users_need(aws: boto3.session.Session, stac
 def test_the_table_has_its_index_and_time_to_live(aws: boto3.session.Session, stack: DeployedStack) -> None:
     dynamodb = aws.client("dynamodb")
     table = dynamodb.describe_table(TableName=stack.outputs["ProfilesTableName"])["Table"]
-    assert sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"]) == ["byRfm", "bySegment", "byTier"]
+    indexes = sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"])
+    assert indexes == ["byEmail", "byPhone", "byRfm", "bySegment", "byTier"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     ttl = dynamodb.describe_time_to_live(TableName=stack.outputs["ProfilesTableName"])["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expiresAt")
@@ -59,6 +60,7 @@ def test_the_api_routes_are_the_templates(aws: boto3.session.Session, stack: Dep
             for path in ("/sourceConfig", "/v1/projects/{writeKey}/settings", "/v1/web/personalization")
             for verb in ("GET", "OPTIONS")
         },
+        ("/v1/customers", "GET"): True,  # by email or phone, through their keyed hashes
         ("/v1/customers/{customerId}", "GET"): True,
         ("/v1/customers/{customerId}/personalization", "GET"): True,
         ("/v1/customers/{customerId}/recommendations", "GET"): True,
@@ -74,6 +76,12 @@ def test_the_api_routes_are_the_templates(aws: boto3.session.Session, stack: Dep
         ("/v1/segments", "GET"): True,
         ("/v1/segments/{segmentId}", "GET"): True,
         ("/v1/segments/{segmentId}/customers", "GET"): True,
+        ("/v1/segments/{segmentId}/members", "GET"): True,  # the console's member table
+        ("/v1/segments/{segmentId}/trend", "GET"): True,
+        ("/v1/customers/{customerId}/timeline", "GET"): True,
+        ("/v1/rules", "GET"): True,  # the rule builder: the rules in force, a preview, saving (the config function)
+        ("/v1/rules/preview", "POST"): True,
+        ("/v1/rules", "PUT"): True,
         ("/v1/models/value", "GET"): True,
         ("/v1/customers/{customerId}/explain", "GET"): True,
         ("/v1/models/segments", "GET"): True,
@@ -87,3 +95,28 @@ def test_functions_get_resolved_resource_names(aws: boto3.session.Session, stack
     assert variables["PROFILES_TABLE"] == stack.outputs["ProfilesTableName"]
     assert variables["DEAD_LETTER_QUEUE_URL"] == stack.outputs["DeadLetterQueueUrl"]
     assert config["Runtime"] == "python3.11"
+
+
+def test_the_contact_indexes_find_customers_by_the_keyed_hash_never_the_address(
+    aws: boto3.session.Session, stack: DeployedStack
+) -> None:
+    """A profile whose email and phone are stored hashed is found through byEmail/byPhone by that
+    hash; the item holds no address."""
+    from datetime import UTC, datetime
+
+    from audience.adapters.dynamodb import DynamoProfileRepository
+    from audience.domain.privacy import pseudonymised
+    from audience.domain.profile import Profile, Stamped
+
+    table = stack.outputs["ProfilesTableName"]
+    profiles, now = DynamoProfileRepository(table), datetime.now(UTC)
+    hashed = pseudonymised({"email": "grace@example.com", "phone": "+1 555 0100"}, "a-pepper")
+    profiles.save(Profile(customer_id="grace", known=True, traits={k: Stamped(v, now) for k, v in hashed.items()}))
+    profiles.save(Profile(customer_id="no-contact", known=True))
+
+    assert profiles.with_contact("email", hashed["email"]) == ["grace"]
+    assert profiles.with_contact("phone", hashed["phone"]) == ["grace"]
+    assert profiles.with_contact("email", "grace@example.com") == []  # the address itself finds nothing
+    items = aws.client("dynamodb").scan(TableName=table)["Items"]
+    assert "grace@example.com" not in str(items)
+    assert profiles.get("grace") is not None and profiles.get("grace").traits["email"].v == hashed["email"]  # type: ignore[union-attr]

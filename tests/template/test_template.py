@@ -103,6 +103,7 @@ def test_the_api_routes_are_the_v1_contract_and_the_published_openapi_document()
         ("delete", "/v1/customers/{customerId}"): "ProfilesApiFunction",
         ("get", "/v1/customers/{customerId}/export"): "ProfilesApiFunction",
         ("get", "/v1/customers/{customerId}/audit"): "ProfilesApiFunction",
+        ("get", "/v1/customers"): "ProfilesApiFunction",  # by email or phone, through their keyed hashes
         ("get", "/v1/segments"): "ProfilesApiFunction",
         ("get", "/v1/segments/{segmentId}"): "ProfilesApiFunction",
         ("get", "/v1/segments/{segmentId}/customers"): "ProfilesApiFunction",

@@ -49,6 +49,10 @@ class MemoryProfiles:
     def count(self, segment: str) -> int:
         return len(self.members(segment, len(self.items) + 1)[0])
 
+    def with_contact(self, trait: str, hashed: str) -> list[str]:
+        """As the contact indexes answer: the profiles whose trait holds that keyed hash, in id order."""
+        return sorted(c for c, p in self.items.items() if (t := p.traits.get(trait)) is not None and t.v == hashed)
+
     def save(self, profile: Profile, retired: Sequence[Profile] = ()) -> None:
         for item in (profile, *retired):
             stored = self.items.get(item.customer_id)

@@ -369,20 +369,30 @@ async function downloadMembers(id, currency) {
 }
 
 // Ids are matched as typed, then lower-cased (ids are usually lower-case; people type "SHOP-0001").
+// Not an id: an email (has "@") or a phone (digits, spaces, + - ( )) is looked up through its keyed
+// hash (GET /v1/customers?email=|phone=): the server hashes it as identify stores it, never keeps it.
+const PHONE = /^\+?[\d\s().-]{6,}$/;
 async function findCustomer(id) {
   try {
-    try {
-      return await api(`/v1/customers/${enc(id)}`);
-    } catch (error) {
-      if (error.status !== 404 || id.toLowerCase() === id) throw error;
-      return await api(`/v1/customers/${enc(id.toLowerCase())}`);
-    }
+    return await api(`/v1/customers/${enc(id)}`);
   } catch (error) {
-    if (error.status === 404 && id.includes("@")) {
-      throw new ApiError(404, { message: `no customer has the id '${id}'. Search by email is not available yet: contact details are kept only as keyed hashes, and no index maps them to customers.` });
-    }
-    throw error;
+    if (error.status !== 404) throw error;
   }
+  if (id.toLowerCase() !== id) {
+    try {
+      return await api(`/v1/customers/${enc(id.toLowerCase())}`);
+    } catch (error) {
+      if (error.status !== 404) throw error;
+    }
+  }
+  const trait = id.includes("@") ? "email" : PHONE.test(id) ? "phone" : null;
+  if (!trait) throw new ApiError(404, { message: `no customer has the id '${id}'` });
+  const { customers } = await api(`/v1/customers?${new URLSearchParams({ [trait]: id })}`);
+  if (customers.length === 0) throw new ApiError(404, { message: `no customer has the id or ${trait} '${id}'` });
+  if (customers.length > 1) {
+    throw new ApiError(409, { message: `${customers.length} customers have the ${trait} '${id}': ${customers.join(", ")} (search by one of these ids)` });
+  }
+  return api(`/v1/customers/${enc(customers[0])}`);
 }
 
 const consentNote = (state) => (state.at ? `${state.granted ? "granted" : "refused"} (${state.source}, ${when(state.at)})` : "never asked: allowed");

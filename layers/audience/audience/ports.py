@@ -71,12 +71,15 @@ class StoreUsage(Protocol):
 
 
 class SegmentMembers(Protocol):
-    """Who is in a segment (``kind:slug`` ids), from the membership indexes."""
+    """Who is in a segment (``kind:slug`` ids), and who has a contact detail, from the indexes."""
 
     def members(self, segment: str, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
         """Up to ``limit`` customer ids in id order after ``after``, and the last one if more may follow."""
 
     def count(self, segment: str) -> int: ...
+
+    def with_contact(self, trait: str, hashed: str) -> list[str]:
+        """The customers whose contact ``trait`` (email, phone) is stored as the keyed hash ``hashed``."""
 
 
 class AuditTrail(Protocol):

@@ -17,7 +17,8 @@ import pytest
 
 from audience.api.views import CustomerView
 from audience.bootstrap import documents, importer, ingest, profiles_api, retrain, stream
-from audience.domain.privacy import AuditEntry, pseudonym
+from audience.domain.privacy import AuditEntry, pseudonym, pseudonymised
+from audience.domain.profile import Profile, Stamped
 from audience.domain.signatures import segment_signature
 from audience.settings import (
     DocumentSettings,
@@ -130,6 +131,36 @@ def test_the_read_api_answers_typed_bodies_and_an_erasure_asks_for_file_scrubbin
     assert work["scrub"]["subject"] == pseudonym(PEPPER, "cust-001") and "cust-001" in work["scrub"]["ids"]
     gone = app.handler(get, context())
     assert gone["statusCode"] == 404 and gone["headers"]["Cache-Control"] == "no-store"
+
+
+def test_the_read_api_finds_customers_by_email_or_phone_through_their_keyed_hashes(
+    infra: MemoryInfrastructure,
+) -> None:
+    """Contact details are stored only as keyed hashes: the lookup hashes what it is asked, as
+    identify stores it (trimmed, lower-cased), and finds the customers holding that hash."""
+    settings = ProfilesApiSettings.from_env(COMMON)
+    app = handler_module("profiles_api", lambda: profiles_api.build(settings, infra))
+    now = datetime.now(UTC)
+    hashed = pseudonymised({"email": "ada@example.com", "phone": "+44 20 7946 0000"}, PEPPER)
+    for customer in ("ada", "ada-household"):
+        traits = {name: Stamped(value, now) for name, value in hashed.items()}
+        infra.table.save(Profile(customer_id=customer, known=True, traits=traits))
+    infra.table.save(Profile(customer_id="bob", known=True, traits={"email": Stamped(hashed["email"] + "x", now)}))
+    get = load_event("profiles_api_get_customer.json")
+
+    def find(**query: str) -> tuple[int, Any]:
+        many = {k: [v] for k, v in query.items()}
+        event = {**get, "path": "/v1/customers", "resource": "/v1/customers", "pathParameters": None,
+                 "queryStringParameters": query, "multiValueQueryStringParameters": many}  # fmt: skip
+        answer = app.handler(event, context())
+        return answer["statusCode"], json.loads(answer["body"])
+
+    assert find(email=" Ada@Example.com ") == (200, {"customers": ["ada", "ada-household"]})
+    assert find(phone="+44 20 7946 0000") == (200, {"customers": ["ada", "ada-household"]})
+    assert find(email="nobody@example.com") == (200, {"customers": []})
+    status, body = find()
+    assert status == 400 and "email" in json.dumps(body)
+    assert find(email="ada@example.com", phone="+44 20 7946 0000")[0] == 400
 
 
 def test_the_import_handler_scrubs_an_erased_customers_rows_and_audits_it(infra: MemoryInfrastructure) -> None:

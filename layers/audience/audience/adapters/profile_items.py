@@ -36,6 +36,7 @@ from typing import Any
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 
 from audience.domain.folding import bound
+from audience.domain.privacy import HASHED
 from audience.domain.profile import Profile
 
 SERIALIZER = TypeSerializer()
@@ -51,7 +52,11 @@ BOOKKEEPING = ("pending", "pages", "base", "skip")  # hot item attributes that a
 # kept on the hot item only: segment kind -> (membership index, its partition key attribute),
 # every index sorted by customerId
 INDEXES = {"learned": ("bySegment", "gsi1pk"), "rfm": ("byRfm", "gsi2pk"), "tier": ("byTier", "gsi3pk")}
-INDEX_ATTRIBUTES = tuple(attribute for _, attribute in INDEXES.values())
+# contact trait -> (its index, the attribute holding the trait's keyed hash), keys only, sorted by
+# customerId: set only while the trait is stored hashed (``domain.privacy.pseudonymised``), never in
+# clear. An item whose contact details did not change writes nothing to these indexes.
+CONTACT_INDEXES = {"email": ("byEmail", "emailKey"), "phone": ("byPhone", "phoneKey")}
+INDEX_ATTRIBUTES = tuple(attribute for _, attribute in [*INDEXES.values(), *CONTACT_INDEXES.values()])
 
 
 def _number(text: str) -> Decimal:
@@ -293,6 +298,7 @@ def to_item(profile: Profile, bookkeeping: dict[str, Any] | None = None) -> dict
     ``profile_items``)."""
     document, _ = split(profile)
     document.update(index_keys(profile))
+    document.update(contact_keys(profile))
     document.update({k: v for k, v in (bookkeeping or {}).items() if v})
     return {**serialize(document), **profile_key(profile.customer_id)}
 
@@ -313,6 +319,16 @@ def index_keys(profile: Profile) -> dict[str, str]:
     if not profile.personalization_allowed:
         return {}
     return {INDEXES[segment.split(":", 1)[0]][1]: segment for segment in profile.segment_ids()}
+
+
+def contact_keys(profile: Profile) -> dict[str, str]:
+    """The contact index attributes: each contact trait's keyed hash, as the trait stores it."""
+    found = {}
+    for trait, (_, attribute) in CONTACT_INDEXES.items():
+        stamped = profile.traits.get(trait)
+        if stamped is not None and isinstance(stamped.v, str) and stamped.v.startswith(HASHED):
+            found[attribute] = stamped.v
+    return found
 
 
 def placement_update(profile: Profile, bookkeeping: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -13,13 +13,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import AfterValidator
 
 from audience.api.edge import responses
-from audience.api.views import CustomerView
+from audience.api.views import CustomerMatches, CustomerView
 from audience.bootstrap import ProfilesApiDeps
+from audience.domain.errors import FieldError, InvalidInput
 from audience.domain.personalization import Choice
 from audience.observability import count
 from audience.services.experiments import personalize
 from audience.services.explain import Explanation, explain
-from audience.services.profiles import get_profile
+from audience.services.profiles import get_profile, with_contact
 from audience.services.recommendations import Recommendations, recommend
 from audience.services.timeline import Timeline, timeline
 
@@ -33,6 +34,24 @@ CustomerId = Annotated[
 
 def router(deps: Callable[[], ProfilesApiDeps]) -> Router:
     routes = Router()  # type: ignore[no-untyped-call]
+
+    @routes.get(
+        "/v1/customers",
+        summary="The customers with an email or a phone, found through its keyed hash (never in clear)",
+        description="Exactly one of `email` and `phone`; matched as identify stores it (trimmed, lower-cased). "
+        "Cost: one query of a keys-only index, whatever the customer base.",
+        responses=responses(400, 503),
+    )
+    def find_customers(
+        email: Annotated[str | None, Query(min_length=3, max_length=320, description="an email address")] = None,
+        phone: Annotated[str | None, Query(min_length=3, max_length=64, description="a phone number, as sent")] = None,
+    ) -> CustomerMatches:
+        if (email is None) == (phone is None):
+            raise InvalidInput([FieldError("email", "give exactly one of email and phone")])
+        d = deps()
+        trait, value = ("email", email) if email is not None else ("phone", phone)
+        count(metrics, ContactLookups=1)
+        return CustomerMatches(customers=with_contact(trait, str(value), d.pepper, d.profiles))
 
     @routes.get(
         "/v1/customers/<customerId>",

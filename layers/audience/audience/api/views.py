@@ -298,6 +298,13 @@ class Export(View):
     audit: list[AuditEntry]
 
 
+class CustomerMatches(View):
+    """``GET /v1/customers?email=|phone=``: the customers with that contact detail (often one;
+    several profiles may share a household email), in id order."""
+
+    customers: list[str] = Field(description="their customer ids: GET /v1/customers/{id} for each")
+
+
 class WebPersonalization(View):
     """``GET /v1/web/personalization``: what a page shows its visitor, keyed by a source's write
     key, so anything here is public to whoever holds the page. What to show and why at the

@@ -15,8 +15,9 @@ from audience.domain.errors import CustomerNotFound, TransientError
 from audience.domain.events import Message, message_from_json
 from audience.domain.folding import fold, merge
 from audience.domain.money import Currencies, UnknownCurrency
+from audience.domain.privacy import pseudonymised
 from audience.domain.profile import PositionedMessage, Profile, StreamPosition
-from audience.ports import DeadLetters, ProfileRepository, StoreUsage
+from audience.ports import DeadLetters, ProfileRepository, SegmentMembers, StoreUsage
 from audience.services.unit_of_work import until_unchanged
 
 logger = logging.getLogger(__name__)
@@ -246,6 +247,13 @@ def _load_with_redirects(profiles: ProfileRepository, ids: set[str]) -> dict[str
         stored.update(profiles.get_many(sorted(wanted)))
         wanted = {p.merged_into for p in stored.values() if p.merged_into and p.merged_into not in stored}
     return stored
+
+
+def with_contact(trait: str, value: str, pepper: str, index: SegmentMembers) -> list[str]:
+    """The customers whose contact ``trait`` (email, phone) is ``value``, found by its keyed hash
+    (as ``identify`` stores it: trimmed, lower-cased), so the value itself is never stored or
+    looked up in clear. Empty where contact details are kept in clear (``PII_IN_CLEAR``)."""
+    return index.with_contact(trait, pseudonymised({trait: value}, pepper)[trait])
 
 
 def get_profile(customer_id: str, profiles: ProfileRepository) -> Profile:
