@@ -334,7 +334,9 @@ def test_the_experiment_shows_each_variant_with_intervals_and_the_sample_ratio_c
     expect(page.get_by_role("heading", name="Experiment demo-offer")).to_be_visible()
     expect(page.get_by_text(re.compile("Sample ratio (as configured|mismatch)"))).to_be_visible()
     expect(page.get_by_text(re.compile("^Decision: (Keep running|Ship the winner|Stop)"))).to_be_visible()
-    expect(page.get_by_text(re.compile("^Read the (always-valid|fixed-horizon) figures"))).to_be_visible()
+    # the demo's windows are still open: an early read, said as such, and how long it still needs
+    expect(page.get_by_text(re.compile("^Early read: use the always-valid figures"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Time remaining: (about [\d,]+ more days|none)"))).to_be_visible()
     expect(page.get_by_role("img", name="Conversion per variant (95% interval)")).to_be_visible()
     expect(page.get_by_role("img", name="Revenue per exposed customer (95% interval)")).to_be_visible()
     offer = page.locator("table").first.locator("tr", has_text="offer")

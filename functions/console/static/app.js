@@ -689,7 +689,10 @@ async function experimentPage(id) {
     h("h2", {}, `Experiment ${found.experiment}`),
     decision ? h("p", { class: decision.action === "shipWinner" ? "good" : decision.action === "stop" ? "bad" : "" },
       `Decision: ${actions[decision.action]}${decision.variant ? ` (${decision.variant})` : ""}: ${decision.reason}.`) : null,
-    reading ? h("p", { class: "muted" }, `Read the ${reading.use === "alwaysValid" ? "always-valid" : "fixed-horizon"} figures: ${reading.reason}.`) : null,
+    reading ? h("p", { class: reading.use === "alwaysValid" ? "bad" : "muted" }, reading.use === "alwaysValid"
+      ? `Early read: use the always-valid figures, not the fixed-horizon p-values: ${reading.reason}.`
+      : `Read the fixed-horizon figures: ${reading.reason}.`) : null,
+    remaining(plan),
     h("p", { class: ratio.mismatch ? "bad" : "good" }, ratio.mismatch
       ? `Sample ratio mismatch (chi-square p = ${ratio.pValue.toPrecision(2)}): the assignment or the exposure logging is broken; do not trust the lift.`
       : `Sample ratio as configured (chi-square p = ${ratio.pValue.toPrecision(2)}).`),
@@ -703,6 +706,17 @@ async function experimentPage(id) {
     lifts.length ? intervalChart("Conversion lift against control by segment (absolute; always-valid 95% sequence, BH-adjusted across segments)", lifts, (x) => `${(x * 100).toFixed(1)} pts`) : null,
     Object.entries(found.segments).map(([segment, t]) => [h("h3", {}, `Segment ${segment}`), table(header, rows(t))]),
   ];
+}
+
+// How long the experiment still needs to detect the planned lift, read daily (always valid), by its
+// first metric (conversion): the days the planning needs less the days it has run.
+function remaining(plan) {
+  if (!plan || !plan.available) return null;
+  const [metric, needs] = Object.entries(plan.metrics)[0];
+  const left = Math.max(0, Math.ceil(needs.daysAlwaysValid - plan.daysSoFar));
+  return h("p", {}, left > 0
+    ? `Time remaining: about ${num(left)} more days (${metric}: ${num(Math.ceil(needs.daysAlwaysValid))} days needed to detect a ${pct(plan.lift, 0)} lift, day ${plan.daysSoFar} now).`
+    : `Time remaining: none: it has run the ${num(Math.ceil(needs.daysAlwaysValid))} days the planning needs (${metric}).`);
 }
 
 // ------------------------------------------------------------------ routing
