@@ -26,7 +26,7 @@ from audience.domain.sources import key_hash
 from audience.services.sources import issue_key
 from embedded.demo import get, post
 from embedded.stack import EmbeddedStack
-from tests.e2e.test_triggers_api import order
+from tests.e2e.test_triggers_api import RULES, order, upload_config
 
 PAGE, OTHER_PAGE, STRANGER = "https://shop.example", "https://blog.example", "https://evil.example"
 ROUTE = "/v1/web/personalization"
@@ -73,9 +73,13 @@ def write_key(aws: boto3.session.Session, embedded: EmbeddedStack) -> str:
 
 
 @pytest.fixture(scope="module")
-def visitor(api: str) -> tuple[str, str]:
+def visitor(api: str, aws: boto3.session.Session, embedded: EmbeddedStack) -> tuple[str, str]:
     """(anonymous id, user id) of a customer who browsed, then identified and ordered: the
-    anonymous profile is merged into the user's and kept as a redirect."""
+    anonymous profile is merged into the user's and kept as a redirect, and the big order places
+    them in a tier by the rules this module uploads (another module on the worker's stack may have
+    left others in force)."""
+    assert upload_config(aws, embedded, RULES)["accepted"] is True
+    time.sleep(1.5)  # ModelRefreshSeconds in the e2e stack: the stream reads the new rules
     anonymous, user = f"anon-{uuid.uuid4().hex[:10]}", f"web-{uuid.uuid4().hex[:10]}"
     page = {"type": "page", "anonymousId": anonymous, "messageId": f"{anonymous}-p", "name": "Home"}
     assert post(f"{api}/v1/events", page)[0] == 202
@@ -88,7 +92,7 @@ def visitor(api: str) -> tuple[str, str]:
         status, profile = get(f"{api}/v1/customers/{anonymous}")  # the redirect followed
         return status == 200 and profile["customerId"] == user and profile["tier"] is not None
 
-    assert wait(merged_and_placed)
+    assert wait(merged_and_placed, 90), get(f"{api}/v1/customers/{anonymous}")
     return anonymous, user
 
 
