@@ -15,12 +15,15 @@ from embedded.stack import EmbeddedStack
 from tests.e2e.test_bulk_import import wait_for_manifest
 from tests.e2e.test_embedded_stack import wait_for
 from tests.e2e.test_models_retrain import received, route_segment_events_to_a_queue
-from tests.e2e.test_triggers_api import order
+from tests.e2e.test_triggers_api import RULES, order, upload_config
 
 
 def test_withdrawn_personalization_consent_stops_events_and_personal_answers(
     api: str, aws: boto3.session.Session, embedded: EmbeddedStack
 ) -> None:
+    # the rules a big order is placed by (another module on the worker's stack may leave others in force)
+    assert upload_config(aws, embedded, RULES)["accepted"] is True
+    time.sleep(1.5)  # ModelRefreshSeconds in the e2e stack: the stream reads the new rules
     queue = route_segment_events_to_a_queue(aws, embedded, name="privacy-consumer")
     customer = f"shy-{uuid.uuid4().hex[:8]}"
     assert post(f"{api}/v1/events", order(customer, 20.0, f"{customer}-1"))[0] == 202
@@ -34,7 +37,7 @@ def test_withdrawn_personalization_consent_stops_events_and_personal_answers(
     assert (status, choice["personalized"], choice["reason"]) == (200, False, "no personalization consent")
     assert post(f"{api}/v1/events", order(customer, 5000.0, f"{customer}-2"))[0] == 202  # a High Value order
     status, profile = wait_for(
-        lambda: get(f"{api}/v1/customers/{customer}"), lambda r: r[0] == 200 and r[1]["tier"] is not None
+        lambda: get(f"{api}/v1/customers/{customer}"), lambda r: r[0] == 200 and r[1]["tier"] is not None, timeout=60
     )
     assert profile["tier"]["name"] == "High Value"  # still placed
     time.sleep(1)
