@@ -7,8 +7,7 @@ the 95 % intervals do and the 80 % ones miss (docs/models.md records the figures
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, timedelta
 from functools import cache
 
 import numpy as np
@@ -17,7 +16,7 @@ from scipy.special import betainc
 
 from audience.adapters.profile_items import from_item, to_item
 from audience.domain.predictions import Predictions
-from audience.domain.profile import LedgerEntry, Profile
+from audience.domain.profile import Profile
 from audience.value import intervals
 from audience.value.btyd import BetaGeo, GammaGamma, fit_bgnbd
 from audience.value.coverage import holdout_coverage
@@ -27,7 +26,7 @@ from audience.value.training import _coverage
 from tests.billing import item_size
 from tests.data import RETAIL, needs
 from tests.unit.value.test_value_models import CDNOW, needs_cdnow
-from tests.unit.value.test_value_product import NOW, spec_for
+from tests.unit.value.test_value_product import NOW, ledgered, spec_for
 
 HISTORIES = [(0, 0, 0), (0, 0, 200), (1, 1, 1), (1, 10, 300), (3, 100, 120), (12, 300, 310), (40, 10, 900),
              (400, 3650, 3650), (2000, 1000, 1000), (5000, 1, 40_000)]  # fmt: skip
@@ -166,9 +165,7 @@ def test_every_buyers_predictions_carry_nested_intervals_in_whole_numbers_at_a_s
     purchases = PurchaseModel(kind="bgnbd", r=0.8, alpha=70, a=0.3, b=5, draws=draws)
     spec = spec_for(purchases, SpendModel(p=2.2, q=3.6, v=490, mean=414.6))
     days = [NOW.date() - timedelta(days=d) for d in (300, 200, 100, 30)]
-    ledger = {f"o{i}": LedgerEntry(Decimal(50 + i), day) for i, day in enumerate(days)}
-    first, last = (datetime.combine(d, datetime.min.time(), UTC) for d in (days[0], days[-1]))
-    profile = Profile(customer_id="c1", orders=4, ledger=ledger, first_order_at=first, last_order_at=last)
+    profile = ledgered(days)
 
     predicted = spec.predict(profile, NOW)
 

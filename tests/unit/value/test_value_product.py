@@ -5,7 +5,7 @@ per-customer history), and fitting with its holdout and churn comparison."""
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -67,6 +67,13 @@ def test_the_mbgnbd_gradient_is_its_likelihoods_own() -> None:
 def test_the_plain_hypergeometric_series_equals_scipys(z: float) -> None:
     for a, b, c in [(0.87, 193.3, 193.4), (20.9, 213.3, 213.5), (0.24, 2.43, 2.22), (5.2, 7.4, 7.2), (1.0, 1.0, 2.0)]:
         assert scoring.hyp2f1(a, b, c, z) == pytest.approx(float(scipy_hyp2f1(a, b, c, z)), rel=1e-10)
+
+
+def ledgered(days: list[date]) -> Profile:
+    """Customer c1 with an order (50, 51, ... spent) on each of ``days``."""
+    ledger = {f"o{i}": LedgerEntry(Decimal(50 + i), day) for i, day in enumerate(days)}
+    first, last = (datetime.combine(d, datetime.min.time(), UTC) for d in (days[0], days[-1]))
+    return Profile(customer_id="c1", orders=len(days), ledger=ledger, first_order_at=first, last_order_at=last)
 
 
 def spec_for(purchases: PurchaseModel, spend: SpendModel, churn_model: ChurnModel | None = None) -> ValueSpec:
@@ -217,9 +224,7 @@ def test_a_profile_is_scored_from_its_order_ledger_as_of_a_moment() -> None:
         PurchaseModel(kind="bgnbd", r=0.8, alpha=70, a=0.3, b=5), SpendModel(p=2.2, q=3.6, v=490, mean=414.6)
     )
     days = [NOW.date() - timedelta(days=d) for d in (300, 200, 100, 100)]
-    ledger = {f"o{i}": LedgerEntry(Decimal(50 + i), day) for i, day in enumerate(days)}
-    first, last = (datetime.combine(d, datetime.min.time(), UTC) for d in (days[0], days[-1]))
-    profile = Profile(customer_id="c1", orders=4, ledger=ledger, first_order_at=first, last_order_at=last)
+    profile = ledgered(days)
 
     predicted = spec.predict(profile, NOW)
     assert predicted is not None
